@@ -1,0 +1,146 @@
+// Package api holds Tether's domain: the types, service interfaces and error
+// codes of the REST side, with no dependency on HTTP or SQL. api/store
+// implements the services on gorm (MySQL or SQLite), api/rest serves them
+// over HTTP with gin, and api/relay moves committed outbox rows to push nodes.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Limits enforced on input. They are part of the contract (openapi.yaml).
+const (
+	MinUsernameLen  = 3
+	MaxUsernameLen  = 32
+	MinPasswordLen  = 8
+	MaxPasswordLen  = 256
+	MaxDeviceIDLen  = 64
+	MaxClientMsgID  = 64
+	MaxContentBytes = 16 << 10 // a message's content JSON
+	MaxPageSize     = 200
+	DefaultPageSize = 50
+)
+
+// Platforms a device may declare.
+var Platforms = []string{"ios", "android", "web", "desktop", "server", "other"}
+
+// User is an account.
+type User struct {
+	ID        int64     `json:"id"`
+	Username  string    `json:"username"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Device identifies the client a login session belongs to.
+type Device struct {
+	ID       string `json:"device_id"`
+	Platform string `json:"platform"`
+}
+
+// Tokens is the result of a login or a refresh.
+type Tokens struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type"` // always "Bearer"
+	ExpiresAt    time.Time `json:"expires_at"`
+	RefreshToken string    `json:"refresh_token"`
+	UserID       int64     `json:"user_id"`
+	SessionID    string    `json:"session_id"`
+}
+
+// Caller is the authenticated principal of a request, from its access token.
+type Caller struct {
+	UserID    int64
+	DeviceID  string
+	Platform  string
+	SessionID string
+}
+
+// AuthService manages accounts and login sessions.
+type AuthService interface {
+	// Register creates an account. ECONFLICT if the username is taken.
+	Register(ctx context.Context, username, password string) (*User, error)
+	// Login checks the password and opens a session for the device.
+	// EUNAUTHORIZED for an unknown user or a wrong password (indistinguishable).
+	Login(ctx context.Context, username, password string, dev Device) (*Tokens, error)
+	// Refresh rotates a refresh token: the old one stops working. Reusing a
+	// rotated token revokes its whole session (it was stolen or replayed).
+	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
+	// User returns an account by id.
+	User(ctx context.Context, id int64) (*User, error)
+}
+
+// Message kinds of a message's Type field.
+const (
+	MessageText   = "text"
+	MessageImage  = "image"
+	MessageFile   = "file"
+	MessageCustom = "custom"
+)
+
+// Message is one chat message.
+type Message struct {
+	ID             int64           `json:"id"`
+	ConversationID string          `json:"conversation_id"` // "d:{low}:{high}" for 1:1
+	SenderID       int64           `json:"sender_id"`
+	RecipientID    int64           `json:"recipient_id"`
+	ClientMsgID    string          `json:"client_msg_id"`
+	Type           string          `json:"type"`
+	Content        json.RawMessage `json:"content"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// NewMessage is what a sender submits.
+type NewMessage struct {
+	RecipientID int64
+	ClientMsgID string // chosen by the client; a retry with the same id is the same message
+	Type        string
+	Content     json.RawMessage
+}
+
+// Entry kinds of a timeline Entry.
+const EntryMessage = "message"
+
+// Entry is one item of a user's timeline: the unit of sync and of push.
+// Versions are per user, strictly increasing and gap-free.
+type Entry struct {
+	Version uint64   `json:"version"`
+	Kind    string   `json:"kind"`
+	Message *Message `json:"message,omitempty"`
+}
+
+// SyncPage is a page of a user's timeline after a version.
+type SyncPage struct {
+	Entries     []Entry `json:"entries"`
+	NextSince   uint64  `json:"next_since"`   // pass as since for the next page
+	HasMore     bool    `json:"has_more"`     //
+	HeadVersion uint64  `json:"head_version"` // the user's newest version now
+}
+
+// HistoryPage is a page of a conversation's messages, newest first when
+// reading backwards (Before) and oldest first when reading forwards (After).
+type HistoryPage struct {
+	Messages   []Message `json:"messages"`
+	NextCursor string    `json:"next_cursor,omitempty"` // empty when there is no more
+}
+
+// HistoryQuery selects a page of history. At most one of Before and After is set;
+// neither means the newest page.
+type HistoryQuery struct {
+	Before string
+	After  string
+	Limit  int
+}
+
+// MessageService sends messages and reads timelines and history.
+type MessageService interface {
+	// Send stores a 1:1 message, appends it to both timelines and queues its
+	// delivery, all in one transaction. created is false when the message
+	// already existed (a retry with the same ClientMsgID).
+	Send(ctx context.Context, from Caller, m NewMessage) (msg *Message, created bool, err error)
+	// Sync returns the caller's timeline entries with version > since.
+	Sync(ctx context.Context, userID int64, since uint64, limit int) (*SyncPage, error)
+	// History returns a page of a conversation the caller is part of.
+	History(ctx context.Context, userID int64, conversationID string, q HistoryQuery) (*HistoryPage, error)
+}

@@ -1,0 +1,103 @@
+package wire
+
+import "encoding/binary"
+
+// The Append functions append one whole frame to dst and return the extended
+// slice. They never allocate when dst has room, so hot paths can reuse buffers.
+// Strings longer than their length prefix allows are truncated; callers
+// validate lengths before encoding.
+
+func appendHeader(dst []byte, t Type, n int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, byte(t)), uint32(n))
+}
+
+func appendStr8(dst []byte, s string) []byte {
+	if len(s) > 0xff {
+		s = s[:0xff]
+	}
+	return append(append(dst, byte(len(s))), s...)
+}
+
+func appendStr16(dst []byte, s string) []byte {
+	if len(s) > 0xffff {
+		s = s[:0xffff]
+	}
+	return append(binary.BigEndian.AppendUint16(dst, uint16(len(s))), s...)
+}
+
+func min8(s string) int {
+	if len(s) > 0xff {
+		return 0xff
+	}
+	return len(s)
+}
+
+// AppendHello appends a Hello frame.
+func AppendHello(dst []byte, h Hello) []byte {
+	tok := len(h.Token)
+	if tok > 0xffff {
+		tok = 0xffff
+	}
+	n := 1 + 8 + 2 + tok + 1 + min8(h.Platform) + 1 + min8(h.DeviceID) + 1 + min8(h.AppVersion)
+	dst = appendHeader(dst, TypeHello, n)
+	dst = append(dst, h.Version)
+	dst = binary.BigEndian.AppendUint64(dst, h.LastVersion)
+	dst = appendStr16(dst, h.Token)
+	dst = appendStr8(dst, h.Platform)
+	dst = appendStr8(dst, h.DeviceID)
+	return appendStr8(dst, h.AppVersion)
+}
+
+// AppendWelcome appends a Welcome frame.
+func AppendWelcome(dst []byte, w Welcome) []byte {
+	dst = appendHeader(dst, TypeWelcome, 1+1+8+4+4+1+min8(w.SessionID))
+	dst = append(dst, w.Version, w.Flags)
+	dst = binary.BigEndian.AppendUint64(dst, w.CurrentVersion)
+	dst = binary.BigEndian.AppendUint32(dst, w.HeartbeatMS)
+	dst = binary.BigEndian.AppendUint32(dst, w.MaxPayload)
+	return appendStr8(dst, w.SessionID)
+}
+
+// AppendPing appends a Ping frame; data (at most 8 bytes) is echoed in the Pong.
+func AppendPing(dst []byte, data []byte) []byte {
+	return append(appendHeader(dst, TypePing, len(data)), data...)
+}
+
+// AppendPong appends a Pong frame echoing data.
+func AppendPong(dst []byte, data []byte) []byte {
+	return append(appendHeader(dst, TypePong, len(data)), data...)
+}
+
+// AppendMessage appends a Message frame carrying body at version v.
+func AppendMessage(dst []byte, v uint64, body []byte) []byte {
+	dst = appendHeader(dst, TypeMessage, 8+len(body))
+	dst = binary.BigEndian.AppendUint64(dst, v)
+	return append(dst, body...)
+}
+
+// MessageSize is the encoded size of a Message frame with a body of n bytes.
+func MessageSize(n int) int { return HeaderSize + 8 + n }
+
+// AppendAck appends a cumulative Ack for everything up to version v.
+func AppendAck(dst []byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendHeader(dst, TypeAck, 8), v)
+}
+
+// AppendError appends an Error frame.
+func AppendError(dst []byte, c Code, text string) []byte {
+	return appendReason(dst, TypeError, c, text)
+}
+
+// AppendClose appends a Close frame.
+func AppendClose(dst []byte, c Code, text string) []byte {
+	return appendReason(dst, TypeClose, c, text)
+}
+
+func appendReason(dst []byte, t Type, c Code, text string) []byte {
+	if len(text) > 1024 {
+		text = text[:1024]
+	}
+	dst = appendHeader(dst, t, 2+len(text))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(c))
+	return append(dst, text...)
+}

@@ -1,0 +1,67 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary bytes to the decoder. It must never panic, never
+// claim more bytes than it was given, and anything it accepts must re-encode
+// to the same bytes. Seeds live in testdata/fuzz/FuzzDecode.
+func FuzzDecode(f *testing.F) {
+	f.Add(AppendHello(nil, Hello{Version: 1, LastVersion: 3, Token: "abc", Platform: "web", DeviceID: "d", AppVersion: "1"}))
+	f.Add(AppendMessage(nil, 5, []byte(`{"kind":"message"}`)))
+	f.Add(AppendAck(nil, 5))
+	f.Add(AppendPing(nil, []byte{1}))
+	f.Add(AppendClose(nil, CodeNormal, "bye"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, n, err := Decode(b, 4096)
+		if err != nil {
+			if n != 0 {
+				t.Fatalf("error %v with n=%d", err, n)
+			}
+			return
+		}
+		if n > len(b) || n < HeaderSize {
+			t.Fatalf("n=%d of %d", n, len(b))
+		}
+		re := reencode(fr)
+		if re == nil {
+			return
+		}
+		if string(re) != string(b[:n]) {
+			t.Fatalf("re-encode mismatch\n in % x\nout % x", b[:n], re)
+		}
+		if _, _, err := Decode(re, 4096); errors.Is(err, ErrMalformed) {
+			t.Fatalf("re-encoded frame is malformed")
+		}
+	})
+}
+
+func reencode(f Frame) []byte {
+	switch f.Type {
+	case TypeHello:
+		return AppendHello(nil, f.Hello)
+	case TypeWelcome:
+		return AppendWelcome(nil, f.Welcome)
+	case TypePing:
+		return AppendPing(nil, f.Ping)
+	case TypePong:
+		return AppendPong(nil, f.Ping)
+	case TypeMessage:
+		return AppendMessage(nil, f.Message.Version, f.Message.Body)
+	case TypeAck:
+		return AppendAck(nil, f.Ack)
+	case TypeError:
+		if len(f.Reason.Text) > 1024 {
+			return nil
+		}
+		return AppendError(nil, f.Reason.Code, f.Reason.Text)
+	case TypeClose:
+		if len(f.Reason.Text) > 1024 {
+			return nil
+		}
+		return AppendClose(nil, f.Reason.Code, f.Reason.Text)
+	}
+	return nil
+}

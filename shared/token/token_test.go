@@ -1,0 +1,64 @@
+package token
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVerify_AcceptsOwnTokens(t *testing.T) {
+	pub, priv, _ := GenerateKey()
+	s := NewSigner(priv, time.Minute)
+	raw, exp, err := s.Sign(Claims{UserID: 42, DeviceID: "d1", Platform: "ios", SessionID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewVerifier(pub).Verify(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserID != 42 || c.DeviceID != "d1" || c.Platform != "ios" || c.SessionID != "s1" || c.ExpiresAt.Unix() != exp.Unix() {
+		t.Fatalf("claims = %+v", c)
+	}
+}
+
+func TestVerify_RejectsOtherKeyExpiredAndTampered(t *testing.T) {
+	pub, priv, _ := GenerateKey()
+	otherPub, _, _ := GenerateKey()
+	s := NewSigner(priv, time.Minute)
+	raw, _, _ := s.Sign(Claims{UserID: 1, DeviceID: "d"})
+
+	if _, err := NewVerifier(otherPub).Verify(raw); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("other key: %v", err)
+	}
+	parts := strings.Split(raw, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	if _, err := NewVerifier(pub).Verify(tampered); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("tampered: %v", err)
+	}
+	if _, err := NewVerifier(pub).Verify("garbage"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("garbage: %v", err)
+	}
+	old := NewSigner(priv, time.Minute)
+	old.now = func() time.Time { return time.Now().Add(-time.Hour) }
+	expired, _, _ := old.Sign(Claims{UserID: 1, DeviceID: "d"})
+	if _, err := NewVerifier(pub).Verify(expired); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+}
+
+func TestKeys_RoundTrip(t *testing.T) {
+	pub, priv, _ := GenerateKey()
+	p2, err := ParsePrivate(EncodePrivate(priv))
+	if err != nil || !p2.Equal(priv) {
+		t.Fatal("private round trip", err)
+	}
+	k2, err := ParsePublic(EncodePublic(pub))
+	if err != nil || !k2.Equal(pub) {
+		t.Fatal("public round trip", err)
+	}
+	if _, err := ParsePublic("AAAA"); err == nil {
+		t.Fatal("short key accepted")
+	}
+}

@@ -1,0 +1,28 @@
+package deps
+
+import (
+	_ "github.com/alicebob/miniredis/v2"
+	_ "github.com/cloudwego/netpoll"
+	_ "github.com/getkin/kin-openapi/openapi3"
+	_ "github.com/getkin/kin-openapi/openapi3filter"
+	_ "github.com/getkin/kin-openapi/routers/gorillamux"
+	_ "github.com/getkin/kin-openapi/routers/legacy"
+	_ "github.com/gin-gonic/gin"
+	_ "github.com/glebarez/sqlite"
+	_ "github.com/golang-jwt/jwt/v5"
+	_ "github.com/google/uuid"
+	_ "github.com/pressly/goose/v3"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/collectors"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/prometheus/client_golang/prometheus/testutil"
+	_ "github.com/redis/go-redis/v9"
+	_ "golang.org/x/crypto/argon2"
+	_ "golang.org/x/sync/errgroup"
+	_ "golang.org/x/term"
+	_ "gorm.io/driver/mysql"
+	_ "gorm.io/gorm"
+	_ "gorm.io/gorm/clause"
+	_ "gorm.io/gorm/logger"
+	_ "github.com/go-sql-driver/mysql"
+)
