@@ -67,8 +67,10 @@ type AuthService interface {
 	// Refresh rotates a refresh token: the old one stops working. Reusing a
 	// rotated token revokes its whole session (it was stolen or replayed).
 	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
-	// User returns an account by id.
+	// User returns an account by id. ENOTFOUND if there is none.
 	User(ctx context.Context, id int64) (*User, error)
+	// UserByName returns an account by username. ENOTFOUND if there is none.
+	UserByName(ctx context.Context, username string) (*User, error)
 }
 
 // Message kinds of a message's Type field.
