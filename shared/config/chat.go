@@ -1,0 +1,77 @@
+package config
+
+import (
+	"log/slog"
+	"net/url"
+
+	"github.com/tetherim/tether/api"
+)
+
+// DevPassword is the password `tether chat` uses when none is given. It is
+// for `tether dev` only: anyone who knows a username can log in with it.
+const DevPassword = "tether-dev-password"
+
+// ChatConfig configures `tether chat`, the terminal client.
+type ChatConfig struct {
+	Log Log
+
+	User     string
+	Password string
+	To       string // default recipient
+	APIBase  string
+	PushAddr string
+	DeviceID string
+}
+
+func (c *ChatConfig) declare() *Set {
+	s := NewSet("chat")
+	s.String(&c.User, "user", "TETHER_CHAT_USER", "", "Username to chat as; registered on first use.")
+	s.SecretString(&c.Password, "password", "TETHER_CHAT_PASSWORD", DevPassword, "Password of the user. The default is a public dev-only value: set a real one against any shared server.")
+	s.String(&c.To, "to", "TETHER_CHAT_TO", "", "Default recipient for lines without a \"name:\" prefix (also settable with /to name).")
+	s.String(&c.APIBase, "api", "TETHER_CHAT_API", "http://127.0.0.1:8080", "Base URL of the REST API.")
+	s.String(&c.PushAddr, "push", "TETHER_CHAT_PUSH", "127.0.0.1:7070", "Push node TCP address.")
+	s.String(&c.DeviceID, "device", "TETHER_CHAT_DEVICE", "", "Device id of this client. Empty: chat-<user>.")
+	c.Log.declare(s)
+	return s
+}
+
+// ChatSettings lists the settings of `tether chat`, for help and documentation.
+func ChatSettings() *Set { return new(ChatConfig).declare() }
+
+// LoadChat fills a ChatConfig from args and getenv, and validates it.
+func LoadChat(args []string, getenv func(string) string) (ChatConfig, error) {
+	var c ChatConfig
+	s := c.declare()
+	if err := s.Parse(args, getenv); err != nil {
+		return c, err
+	}
+	if c.DeviceID == "" && c.User != "" {
+		c.DeviceID = "chat-" + c.User
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every invalid setting, each naming its flag and variable.
+func (c ChatConfig) Validate() error {
+	ck := &checker{set: c.declare()}
+	if ck.required(&c.User) && (len(c.User) < api.MinUsernameLen || len(c.User) > api.MaxUsernameLen) {
+		ck.failf(&c.User, "must be %d to %d characters", api.MinUsernameLen, api.MaxUsernameLen)
+	}
+	if len(c.Password) < api.MinPasswordLen || len(c.Password) > api.MaxPasswordLen {
+		ck.failf(&c.Password, "must be %d to %d characters", api.MinPasswordLen, api.MaxPasswordLen)
+	}
+	if ck.required(&c.APIBase) {
+		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ck.failf(&c.APIBase, "%q is not an http(s) URL", c.APIBase)
+		}
+	}
+	ck.addr(&c.PushAddr)
+	if len(c.DeviceID) > api.MaxDeviceIDLen {
+		ck.failf(&c.DeviceID, "must be at most %d characters", api.MaxDeviceIDLen)
+	}
+	c.Log.check(ck)
+	return ck.err()
+}
+
+// LogValue prints the configuration with the password masked.
+func (c ChatConfig) LogValue() slog.Value { return c.declare().LogValue() }

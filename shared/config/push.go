@@ -1,0 +1,122 @@
+package config
+
+import (
+	"crypto/ed25519"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// PushConfig configures `tether push`: one push node.
+type PushConfig struct {
+	Log   Log
+	Redis Redis
+
+	NodeID            string        // unique and stable per node; default: the host name
+	TCPAddr           string        // client listen address
+	AdvertiseTCP      string        // address clients are told to use; default: derived by the node
+	AdminAddr         string        // /metrics, /healthz, /readyz, /debug/pprof
+	TokenPublicKey    string        // base64 Ed25519 public key (tether keygen)
+	HeartbeatInterval time.Duration // the ping interval announced to clients
+	IdleTimeout       time.Duration // close connections silent this long
+	HandshakeTimeout  time.Duration // close connections without a Hello this long
+	MaxPayload        int           // frame payload limit, bytes
+	NodeTTL           time.Duration // heartbeat key TTL in Redis
+	AckFlushInterval  time.Duration // how often acks are written to Redis in batches
+	StreamBatch       int           // jobs read per XREADGROUP
+	ShutdownTimeout   time.Duration // grace period on SIGTERM
+}
+
+func (c *PushConfig) declare() *Set {
+	s := NewSet("push")
+	s.String(&c.NodeID, "node-id", "TETHER_NODE_ID", "", "Unique, stable id of this node (letters, digits, '.', '_', '-'). Empty: the host name, which in a Kubernetes StatefulSet is the pod name.")
+	s.String(&c.TCPAddr, "tcp", "TETHER_TCP_ADDR", ":7070", "Client TCP listen address.")
+	s.String(&c.AdvertiseTCP, "advertise-tcp", "TETHER_ADVERTISE_TCP", "", "host:port clients use to reach this node, recorded in the registry. Empty: derived from the listen address.")
+	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9091", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/. Keep it off the public network.")
+	s.String(&c.TokenPublicKey, "token-public-key", "TETHER_TOKEN_PUBLIC_KEY", "", "Ed25519 public key (base64, from tether keygen) that verifies access tokens.")
+	s.Duration(&c.HeartbeatInterval, "heartbeat", "TETHER_HEARTBEAT_INTERVAL", 30*time.Second, "Ping interval the node asks clients to keep.")
+	s.Duration(&c.IdleTimeout, "idle-timeout", "TETHER_IDLE_TIMEOUT", 90*time.Second, "A connection that sends nothing for this long is closed. Must exceed --heartbeat.")
+	s.Duration(&c.HandshakeTimeout, "handshake-timeout", "TETHER_HANDSHAKE_TIMEOUT", 10*time.Second, "A connection that sends no Hello within this is closed.")
+	s.Int(&c.MaxPayload, "max-payload", "TETHER_MAX_PAYLOAD", wire.DefaultMaxPayload, "Largest frame payload accepted or sent, in bytes.")
+	s.Duration(&c.NodeTTL, "node-ttl", "TETHER_NODE_TTL", 15*time.Second, "TTL of the node's heartbeat key in Redis; it is refreshed at a third of this. A dead node stops getting jobs after it.")
+	s.Duration(&c.AckFlushInterval, "ack-flush", "TETHER_ACK_FLUSH_INTERVAL", 500*time.Millisecond, "How often client acks are written to Redis, batched.")
+	s.Int(&c.StreamBatch, "stream-batch", "TETHER_STREAM_BATCH", 128, "Jobs read from the node's Redis stream per call.")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for closing connections on SIGINT/SIGTERM.")
+	c.Redis.declare(s)
+	c.Log.declare(s)
+	return s
+}
+
+// PushSettings lists the settings of `tether push`, for help and documentation.
+func PushSettings() *Set { return new(PushConfig).declare() }
+
+// DefaultPush returns a PushConfig with every default applied.
+func DefaultPush() PushConfig {
+	var c PushConfig
+	c.declare().ApplyDefaults()
+	return c
+}
+
+// LoadPush fills a PushConfig from args and getenv, resolves the node id,
+// and validates it.
+func LoadPush(args []string, getenv func(string) string) (PushConfig, error) {
+	var c PushConfig
+	if err := c.declare().Parse(args, getenv); err != nil {
+		return c, err
+	}
+	if c.NodeID == "" {
+		// A host name that fails here leaves NodeID empty, which Validate reports.
+		c.NodeID, _ = os.Hostname()
+	}
+	return c, c.Validate()
+}
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Validate reports every invalid setting, each naming its flag and variable.
+func (c PushConfig) Validate() error {
+	ck := &checker{set: c.declare()}
+	if ck.required(&c.NodeID) && !nodeIDRe.MatchString(c.NodeID) {
+		ck.failf(&c.NodeID, "%q must be 1-64 letters, digits, '.', '_' or '-'", c.NodeID)
+	}
+	ck.addr(&c.TCPAddr)
+	if c.AdvertiseTCP != "" {
+		ck.addr(&c.AdvertiseTCP)
+	}
+	ck.addr(&c.AdminAddr)
+	if ck.required(&c.TokenPublicKey) {
+		if _, err := c.PublicKey(); err != nil {
+			ck.failf(&c.TokenPublicKey, "%v (generate one with `tether keygen`)", err)
+		}
+	}
+	ck.positive(&c.HeartbeatInterval)
+	ck.positive(&c.IdleTimeout)
+	if c.HeartbeatInterval > 0 && c.IdleTimeout <= c.HeartbeatInterval {
+		ck.failf(&c.IdleTimeout, "must exceed --heartbeat (%s), or idle clients that ping on time get closed", c.HeartbeatInterval)
+	}
+	ck.positive(&c.HandshakeTimeout)
+	ck.intRange(&c.MaxPayload, 1024, 16<<20)
+	ck.positive(&c.NodeTTL)
+	if c.NodeTTL > 0 && c.NodeTTL < 3*time.Second {
+		ck.failf(&c.NodeTTL, "must be at least 3s, got %s", c.NodeTTL)
+	}
+	ck.positive(&c.AckFlushInterval)
+	ck.intRange(&c.StreamBatch, 1, 10000)
+	ck.positive(&c.ShutdownTimeout)
+	c.Redis.check(ck)
+	c.Log.check(ck)
+	return ck.err()
+}
+
+// PublicKey parses TokenPublicKey.
+func (c PushConfig) PublicKey() (ed25519.PublicKey, error) {
+	return token.ParsePublic(strings.TrimSpace(c.TokenPublicKey))
+}
+
+// LogValue prints the configuration with secrets masked.
+func (c PushConfig) LogValue() slog.Value { return c.declare().LogValue() }
