@@ -1,0 +1,94 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether/api"
+)
+
+type registerRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	DeviceID string `json:"device_id"`
+	Platform string `json:"platform"`
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// register handles POST /v1/accounts.
+func (s *Server) register(c *gin.Context) {
+	var req registerRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	u, err := s.auth.Register(c.Request.Context(), req.Username, req.Password)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, u)
+}
+
+// login handles POST /v1/sessions.
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, api.Device{ID: req.DeviceID, Platform: req.Platform})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, t)
+}
+
+// refresh handles POST /v1/sessions/refresh.
+func (s *Server) refresh(c *gin.Context) {
+	var req refreshRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := s.auth.Refresh(c.Request.Context(), req.RefreshToken)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, t)
+}
+
+// me handles GET /v1/users/me.
+func (s *Server) me(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	u, err := s.auth.User(c.Request.Context(), caller.UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// userByName handles GET /v1/users/by-name/{username}.
+func (s *Server) userByName(c *gin.Context) {
+	u, err := s.auth.UserByName(c.Request.Context(), c.Param("username"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}

@@ -1,0 +1,54 @@
+package rest
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// authenticate checks the Bearer access token locally (no database) and puts
+// the caller on the context. It runs before validation, so an anonymous
+// client learns nothing about an endpoint beyond "authenticate first".
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	if h == "" {
+		writeProblem(c, api.EUNAUTHORIZED, "An access token is required (Authorization: Bearer <token>).")
+		return
+	}
+	scheme, raw, ok := strings.Cut(h, " ")
+	raw = strings.TrimSpace(raw)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		writeProblem(c, api.EUNAUTHORIZED, `The Authorization header must be "Bearer <token>".`)
+		return
+	}
+	claims, err := s.verifier.Verify(raw)
+	if errors.Is(err, token.ErrExpired) {
+		writeProblem(c, api.EUNAUTHORIZED, "The access token has expired.")
+		return
+	} else if err != nil {
+		writeProblem(c, api.EUNAUTHORIZED, "The access token is invalid.")
+		return
+	}
+	c.Set(ctxCaller, api.Caller{
+		UserID:    claims.UserID,
+		DeviceID:  claims.DeviceID,
+		Platform:  claims.Platform,
+		SessionID: claims.SessionID,
+	})
+	c.Next()
+}
+
+// callerOf returns the caller authenticate put on the context. The second
+// result is false on a route registered without authentication, a wiring
+// bug that the handler must answer as an internal error.
+func callerOf(c *gin.Context) (api.Caller, bool) {
+	v, ok := c.Get(ctxCaller)
+	if !ok {
+		return api.Caller{}, false
+	}
+	caller, ok := v.(api.Caller)
+	return caller, ok
+}

@@ -1,0 +1,106 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether/api"
+)
+
+// errNoCaller is the internal error of an authenticated handler reached
+// without authentication: a routing bug, never the client's fault.
+var errNoCaller = errors.New("rest: handler requires authentication but no caller is set")
+
+type sendRequest struct {
+	RecipientID int64           `json:"recipient_id"`
+	ClientMsgID string          `json:"client_msg_id"`
+	Type        string          `json:"type"`
+	Content     json.RawMessage `json:"content"`
+}
+
+// send handles POST /v1/messages: 201 for a new message, 200 for a retry
+// of one that exists.
+func (s *Server) send(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	var req sendRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if len(req.Content) == 0 {
+		fail(c, api.Errorf(api.EINVALID, "request body: content is required"))
+		return
+	}
+	msg, created, err := s.messages.Send(c.Request.Context(), caller, api.NewMessage{
+		RecipientID: req.RecipientID,
+		ClientMsgID: req.ClientMsgID,
+		Type:        req.Type,
+		Content:     req.Content,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, msg)
+}
+
+// sync handles GET /v1/sync.
+func (s *Server) sync(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	since, err := parseSince(c.Query("since"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	limit, err := parseLimit(c.Query("limit"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.messages.Sync(c.Request.Context(), caller.UserID, since, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if page.Entries == nil {
+		page.Entries = []api.Entry{}
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// history handles GET /v1/conversations/{conversation_id}/messages.
+func (s *Server) history(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	q, err := historyQuery(c.Query("before"), c.Query("after"), c.Query("limit"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.messages.History(c.Request.Context(), caller.UserID, c.Param("conversation_id"), q)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if page.Messages == nil {
+		page.Messages = []api.Message{}
+	}
+	c.JSON(http.StatusOK, page)
+}

@@ -1,0 +1,136 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/shared/metrics"
+)
+
+// MaxBodyBytes caps a request body. A message's content is at most
+// api.MaxContentBytes; the rest is headroom for the envelope.
+const MaxBodyBytes = 64 << 10
+
+// RouteBudget is the time after which a request counts as slow.
+const RouteBudget = 250 * time.Millisecond
+
+// Keys of values handlers leave on the gin context for the middleware.
+const (
+	ctxProblemCode = "tether.problem_code"
+	ctxCaller      = "tether.caller"
+)
+
+// observe passes every request through the metrics dispatch point and logs
+// one line for it: Debug when it went fine or was the client's fault, Warn
+// when a dependency was unavailable, Error for our faults.
+func (s *Server) observe(c *gin.Context) {
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	start := time.Now()
+	done := s.metrics.Begin(metrics.LayerHTTP, route, RouteBudget)
+	// Deferred so that a panic passing through (http.ErrAbortHandler) still
+	// balances the in-flight gauge.
+	defer func() {
+		status := c.Writer.Status()
+		var err error
+		if status >= http.StatusInternalServerError {
+			err = errors.New(http.StatusText(status))
+			if last := c.Errors.Last(); last != nil {
+				err = last.Err
+			}
+		}
+		done(err)
+
+		level := slog.LevelDebug
+		switch {
+		case status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
+		case status >= http.StatusInternalServerError:
+			level = slog.LevelError
+		}
+		if !s.log.Enabled(c.Request.Context(), level) {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("dur", time.Since(start)),
+		}
+		if code := c.GetString(ctxProblemCode); code != "" {
+			attrs = append(attrs, slog.String("code", code))
+		}
+		if caller, ok := c.Get(ctxCaller); ok {
+			attrs = append(attrs, slog.Int64("user_id", caller.(api.Caller).UserID))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("err", err.Error()))
+		}
+		s.log.LogAttrs(context.WithoutCancel(c.Request.Context()), level, "http request", attrs...)
+	}()
+	c.Next()
+}
+
+// recoverPanic turns a panic in a handler into a 500 problem, so one bad
+// request cannot take the process down or leave the client without an answer.
+func (s *Server) recoverPanic(c *gin.Context) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			// The handler chose to abort the connection; net/http handles it.
+			panic(v)
+		}
+		s.log.Error("http panic", "route", c.FullPath(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		_ = c.Error(fmt.Errorf("panic: %v", v))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		writeProblem(c, api.EINTERNAL, "Internal error.")
+	}()
+	c.Next()
+}
+
+// limitBody reads the request body up to MaxBodyBytes into memory, so that
+// validation and decoding work on a bounded buffer and an oversized body is
+// answered 413 before anything else looks at it. GET and HEAD bodies carry
+// no meaning here and are ignored.
+func limitBody(c *gin.Context) {
+	r := c.Request
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || r.Body == http.NoBody {
+		r.Body = http.NoBody
+		c.Next()
+		return
+	}
+	if r.ContentLength > MaxBodyBytes {
+		writeProblem(c, api.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", MaxBodyBytes))
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(c, api.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", MaxBodyBytes))
+			return
+		}
+		writeProblem(c, api.EINVALID, "The request body could not be read.")
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	c.Next()
+}

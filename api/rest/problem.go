@@ -1,0 +1,106 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether/api"
+)
+
+// Error codes that only the HTTP layer produces. They sit next to the api
+// codes in the "code" member of a problem document.
+const (
+	codeMethodNotAllowed = "method_not_allowed" // the path exists, the method does not
+	codeRateLimited      = "rate_limited"       // reserved for the rate limiter
+)
+
+// ProblemTypeBase prefixes the code of an error to form the "type" URI of its
+// problem document; the URIs are stable, clients may compare them.
+const ProblemTypeBase = "https://tether.im/problems/"
+
+// problemContentType is the media type of RFC 9457 problem documents.
+const problemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+}
+
+// statusOf maps an error code to its HTTP status. It is the only place that
+// does: handlers return codes, never statuses of errors.
+func statusOf(code string) int {
+	switch code {
+	case api.EINVALID:
+		return http.StatusBadRequest
+	case api.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case api.EFORBIDDEN:
+		return http.StatusForbidden
+	case api.ENOTFOUND:
+		return http.StatusNotFound
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case api.ECONFLICT:
+		return http.StatusConflict
+	case api.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case codeRateLimited:
+		return http.StatusTooManyRequests
+	case api.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// newProblem builds the problem document for an error code and a
+// caller-safe detail. Unknown codes become internal errors so that a code
+// without a mapping can never reach a client with a wrong status.
+func newProblem(code, detail string) Problem {
+	status := statusOf(code)
+	if status == http.StatusInternalServerError {
+		code = api.EINTERNAL
+	}
+	return Problem{
+		Type:   ProblemTypeBase + code,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+}
+
+// writeProblem answers the request with a problem document and stops the
+// handler chain.
+func writeProblem(c *gin.Context, code, detail string) {
+	p := newProblem(code, detail)
+	if p.Status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="tether"`)
+	}
+	c.Set(ctxProblemCode, p.Code)
+	body, err := json.Marshal(p)
+	if err != nil {
+		// A Problem holds only strings and an int; this cannot fail, but
+		// a status line is still owed to the client.
+		c.AbortWithStatus(p.Status)
+		return
+	}
+	c.Abort()
+	c.Data(p.Status, problemContentType, body)
+}
+
+// fail answers the request with the problem for err. Internal errors keep
+// their cause on the context for the request log line and show the client
+// only a generic message.
+func fail(c *gin.Context, err error) {
+	code := api.ErrorCode(err)
+	if statusOf(code) >= http.StatusInternalServerError {
+		_ = c.Error(err)
+	}
+	writeProblem(c, code, api.ErrorMessage(err))
+}

@@ -1,0 +1,142 @@
+// Package rest serves Tether's REST API over HTTP with gin.
+//
+// Handlers are thin: decode, call an api service, encode. Everything around
+// them is middleware shared by all routes: metrics and one log line per
+// request, panic recovery, a body size cap, Bearer authentication, and
+// validation of every request against openapi.yaml, the contract the server
+// must not drift from. Errors are RFC 9457 problem documents whose status
+// comes from the error code in exactly one place (statusOf).
+package rest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/gin-gonic/gin"
+	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// Deps are what the server needs. Auth, Messages, Verifier and Metrics are
+// required; Log defaults to discarding and Ready to always ready.
+type Deps struct {
+	Auth     api.AuthService
+	Messages api.MessageService
+	Verifier *token.Verifier // verifies Bearer access tokens locally
+	Metrics  *metrics.Metrics
+	Log      *slog.Logger
+	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+}
+
+// Server is the REST API. It holds no per-request state; one Server serves
+// any number of concurrent requests.
+type Server struct {
+	auth       api.AuthService
+	messages   api.MessageService
+	verifier   *token.Verifier
+	metrics    *metrics.Metrics
+	log        *slog.Logger
+	ready      func(ctx context.Context) error
+	doc        *openapi3.T
+	validation *openapi3filter.Options
+	engine     *gin.Engine
+}
+
+// New builds the server and its routes. It fails if a dependency is missing
+// or if a route has no operation in the embedded openapi.yaml.
+func New(d Deps) (*Server, error) {
+	return newServer(d, tether.OpenAPI)
+}
+
+func newServer(d Deps, spec []byte) (*Server, error) {
+	switch {
+	case d.Auth == nil:
+		return nil, errors.New("rest: Deps.Auth is required")
+	case d.Messages == nil:
+		return nil, errors.New("rest: Deps.Messages is required")
+	case d.Verifier == nil:
+		return nil, errors.New("rest: Deps.Verifier is required")
+	case d.Metrics == nil:
+		return nil, errors.New("rest: Deps.Metrics is required")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	doc, err := loadSpec(context.Background(), spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		auth:       d.Auth,
+		messages:   d.Messages,
+		verifier:   d.Verifier,
+		metrics:    d.Metrics,
+		log:        log,
+		ready:      d.Ready,
+		doc:        doc,
+		validation: validationOptions(),
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// routes builds the gin engine. Every route is a spec operation; requests
+// pass observe, recoverPanic and limitBody, then (on protected routes)
+// authenticate, then validate against their operation.
+func (s *Server) routes() error {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	// Redirects are not part of the contract: a path either is a route or is 404.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.Use(s.observe, s.recoverPanic, limitBody)
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, api.ENOTFOUND, "No such route.") })
+	e.NoMethod(func(c *gin.Context) {
+		writeProblem(c, codeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")
+	})
+
+	var errs []error
+	handle := func(method, path string, authenticated bool, h gin.HandlerFunc) {
+		route, err := specRoute(s.doc, method, path)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		chain := make([]gin.HandlerFunc, 0, 3)
+		if authenticated {
+			chain = append(chain, s.authenticate)
+		}
+		chain = append(chain, s.validate(route), h)
+		e.Handle(method, path, chain...)
+	}
+	const public, protected = false, true
+	handle(http.MethodGet, "/healthz", public, s.healthz)
+	handle(http.MethodGet, "/readyz", public, s.readyz)
+	handle(http.MethodGet, "/openapi.yaml", public, s.openapi)
+	handle(http.MethodPost, "/v1/accounts", public, s.register)
+	handle(http.MethodPost, "/v1/sessions", public, s.login)
+	handle(http.MethodPost, "/v1/sessions/refresh", public, s.refresh)
+	handle(http.MethodGet, "/v1/users/me", protected, s.me)
+	handle(http.MethodGet, "/v1/users/by-name/:username", protected, s.userByName)
+	handle(http.MethodPost, "/v1/messages", protected, s.send)
+	handle(http.MethodGet, "/v1/sync", protected, s.sync)
+	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s.engine = e
+	return nil
+}
