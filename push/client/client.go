@@ -1,0 +1,512 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/push/wire"
+)
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("tether client: closed")
+
+// ErrRunning is returned by Run while another Run of the same Client is active.
+var ErrRunning = errors.New("tether client: already running")
+
+// sendAttempts bounds Send's retries of transient failures. Retrying is safe
+// because the client message id makes the send idempotent.
+const sendAttempts = 4
+
+// Client keeps a push connection to a Tether push node and delivers the
+// user's timeline to Config.Handler exactly once per version, in version
+// order, across disconnects: it syncs over REST after every (re)connect that
+// is behind and whenever the push stream skips versions.
+type Client struct {
+	cfg   Config
+	api   *API
+	sess  *session
+	log   *slog.Logger
+	stats counters
+
+	seq  *sequencer    // owned by the goroutine in Run
+	last atomic.Uint64 // seq.Last(), readable from anywhere
+
+	running atomic.Bool
+	mu      sync.Mutex
+	closed  bool
+	cancel  context.CancelFunc // of the active Run
+}
+
+// New returns a Client. Configuration errors are reported by Run.
+func New(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg, api: NewAPI(cfg.APIBase, cfg.HTTPClient), log: cfg.Logger}
+	c.sess = newSession(c.api, cfg, &c.stats)
+	c.seq = newSequencer(cfg.LastVersion, defaultWindow)
+	c.last.Store(cfg.LastVersion)
+	return c
+}
+
+// API returns the REST client the Client uses.
+func (c *Client) API() *API { return c.api }
+
+// AccessToken returns a valid access token for calls through API, logging in
+// or refreshing first when needed.
+func (c *Client) AccessToken(ctx context.Context) (string, error) { return c.sess.access(ctx) }
+
+// UserID returns the logged-in user's id; 0 before the first login.
+func (c *Client) UserID() int64 { return c.sess.UserID() }
+
+// LastVersion returns the highest version handed to the Handler (or
+// Config.LastVersion if none was yet). Persist it to resume from it later.
+func (c *Client) LastVersion() uint64 { return c.last.Load() }
+
+// Stats returns a snapshot of the client's counters.
+func (c *Client) Stats() Stats { return c.stats.snapshot() }
+
+// Close stops Run (which then returns ErrClosed) and any later Run. It does
+// not wait: Run returning is the signal that every goroutine has stopped.
+// It is safe to call from the Handler.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+	return nil
+}
+
+// Send sends a 1:1 message with the client's credentials. An empty
+// clientMsgID gets a random one. Transient failures are retried with the same
+// clientMsgID, so the message is stored at most once; created is false when
+// the server already had it (possibly from an earlier attempt whose answer
+// was lost).
+func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *api.Message, created bool, err error) {
+	if clientMsgID == "" {
+		clientMsgID = uuid.NewString()
+	}
+	if !json.Valid(content) {
+		return nil, false, errors.New("tether client: message content is not valid JSON")
+	}
+	bo := backoff{min: c.cfg.MinBackoff, max: min(c.cfg.MaxBackoff, 5*time.Second)}
+	renewed := false
+	for attempt := 1; ; attempt++ {
+		tok, err := c.sess.access(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		msg, created, err = c.api.Send(ctx, tok, recipientID, clientMsgID, typ, content)
+		switch {
+		case err == nil:
+			return msg, created, nil
+		case rejected(err) && !renewed:
+			renewed = true
+			if _, err := c.sess.renew(ctx, tok); err != nil {
+				return nil, false, err
+			}
+			continue
+		case !retryable(ctx, err) || attempt >= sendAttempts:
+			return nil, false, err
+		}
+		d := bo.next()
+		c.log.Debug("tether client: send failed, retrying", "client_msg_id", clientMsgID, "attempt", attempt, "in", d, "err", err)
+		if !sleep(ctx, d) {
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// retryable reports whether a failed idempotent request may succeed if repeated.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var p *ProblemError
+	if errors.As(err, &p) {
+		return p.Temporary()
+	}
+	return true // transport errors: the request may not even have arrived
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fatalError ends Run: retrying cannot help.
+type fatalError struct{ error }
+
+func (e fatalError) Unwrap() error { return e.error }
+
+// Run connects and keeps the client connected, delivering entries to the
+// Handler, until ctx is done (it returns ctx.Err()), Close is called (it
+// returns ErrClosed) or the server rejects the client for good (it returns
+// an error wrapping ErrUnauthorized, or a *CloseError). Every goroutine Run
+// starts has stopped when it returns. Run may be called again afterwards; it
+// resumes after LastVersion.
+func (c *Client) Run(ctx context.Context) error {
+	if err := c.cfg.validate(); err != nil {
+		return err
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer c.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.cancel = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cancel = nil
+		c.mu.Unlock()
+	}()
+
+	err := c.loop(ctx)
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	var fe fatalError
+	if errors.As(err, &fe) {
+		return fe.error
+	}
+	return err
+}
+
+// loop reconnects until ctx is done or an error is fatal.
+func (c *Client) loop(ctx context.Context) error {
+	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	rejections := 0 // consecutive handshakes refused as unauthorized
+	for {
+		r := c.connectOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := r.err
+		var fe fatalError
+		if errors.As(err, &fe) {
+			c.log.Error("tether client: stopping", "err", err)
+			return err
+		}
+		if r.welcomed {
+			rejections = 0
+			// Only a connection that stayed up a while proves the server
+			// healthy; one that is dropped at once keeps backing off.
+			if r.lived >= c.cfg.MaxBackoff {
+				bo.reset()
+			}
+		}
+		immediate := false
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			switch ce.Code {
+			case wire.CodeUnsupportedVersion:
+				c.log.Error("tether client: stopping: server speaks no common protocol version", "err", err)
+				return err
+			case wire.CodeUnauthorized, wire.CodeTokenExpired:
+				if ce.Code == wire.CodeUnauthorized {
+					rejections++
+					if rejections > 1 {
+						err = fmt.Errorf("%w: push node refused fresh credentials: %w", ErrUnauthorized, err)
+						c.log.Error("tether client: stopping", "err", err)
+						return err
+					}
+				}
+				if _, rerr := c.sess.renew(ctx, r.token); rerr != nil {
+					if errors.Is(rerr, ErrUnauthorized) {
+						c.log.Error("tether client: stopping", "err", rerr)
+						return rerr
+					}
+					err = rerr
+				} else {
+					// Fresh credentials: no reason to wait, unless they keep expiring.
+					immediate = bo.attempt == 0
+				}
+			}
+		}
+		if errors.Is(err, ErrUnauthorized) {
+			c.log.Error("tether client: stopping", "err", err)
+			return err
+		}
+		if immediate {
+			c.log.Info("tether client: reconnecting with fresh token", "err", err)
+			bo.attempt++
+			continue
+		}
+		d := bo.next()
+		c.log.Info("tether client: disconnected, reconnecting", "err", err, "in", d, "attempt", bo.attempt, "last_version", c.last.Load())
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+	}
+}
+
+// result is how one connection ended.
+type result struct {
+	err      error
+	welcomed bool
+	lived    time.Duration // from Welcome to the end
+	token    string        // the access token the Hello carried
+}
+
+// connectOnce dials, handshakes and serves one connection until it ends.
+func (c *Client) connectOnce(ctx context.Context) (r result) {
+	tok, err := c.sess.access(ctx)
+	if err != nil {
+		if errors.Is(err, ErrUnauthorized) {
+			err = fatalError{err}
+		}
+		return result{err: err}
+	}
+	r.token = tok
+	hello := wire.Hello{
+		Version:     wire.ProtocolVersion,
+		LastVersion: c.seq.Last(),
+		Token:       tok,
+		Platform:    c.cfg.Platform,
+		DeviceID:    c.cfg.DeviceID,
+		AppVersion:  c.cfg.AppVersion,
+	}
+	cn, w, err := dial(ctx, &c.cfg, &c.stats, hello, &c.last)
+	if err != nil {
+		c.stats.dialFailures.Add(1)
+		r.err = err
+		return r
+	}
+	start := time.Now()
+	r.welcomed = true
+	if c.stats.connects.Add(1) > 1 {
+		c.stats.reconnects.Add(1)
+	}
+	c.log.Info("tether client: connected", "addr", c.cfg.PushAddr, "session", w.SessionID,
+		"current_version", w.CurrentVersion, "last_version", hello.LastVersion,
+		"heartbeat", cn.heartbeat, "version_unknown", w.Flags&wire.FlagVersionUnknown != 0)
+	behind := w.Flags&wire.FlagVersionUnknown != 0 || w.CurrentVersion > c.seq.Last()
+	r.err = c.serve(ctx, cn, behind)
+	cn.close(ctx.Err() != nil)
+	r.lived = time.Since(start)
+	return r
+}
+
+// serve runs one connection: it delivers pushed entries, syncs when behind
+// or when the stream has a gap, and returns why the connection ended.
+func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
+	s := syncState{wanted: behind, bo: backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}}
+	defer s.stopTimer()
+	refresh := time.NewTimer(time.Hour)
+	defer refresh.Stop()
+	c.armRefresh(refresh)
+	refreshBo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	for {
+		if s.wanted && s.retry == nil {
+			if err := c.catchUp(ctx, cn, &s); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.retry:
+			s.retry, s.timer = nil, nil
+		case <-refresh.C:
+			// Refreshing ahead of expiry keeps REST calls and the next
+			// handshake from paying for it.
+			if _, err := c.sess.access(ctx); err != nil {
+				if errors.Is(err, ErrUnauthorized) {
+					return fatalError{err}
+				}
+				c.log.Warn("tether client: token refresh failed, retrying", "err", err)
+				refresh.Reset(refreshBo.next())
+				continue
+			}
+			refreshBo.reset()
+			c.armRefresh(refresh)
+		case ev := <-cn.events:
+			if ev.err != nil {
+				if errors.Is(ev.err, ErrDeadConnection) {
+					c.stats.dead.Add(1)
+				}
+				return ev.err
+			}
+			switch ev.frame.Type {
+			case wire.TypeMessage:
+				if c.onPush(cn, ev.frame.Message) && !s.wanted {
+					s.wanted, s.gap = true, true
+				}
+			case wire.TypeError, wire.TypeClose:
+				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
+			}
+		}
+	}
+}
+
+// armRefresh sets t to fire when the access token is due for a refresh.
+func (c *Client) armRefresh(t *time.Timer) {
+	at := c.sess.nextRefresh()
+	if at.IsZero() {
+		t.Stop()
+		return
+	}
+	t.Reset(max(time.Until(at), 0))
+}
+
+// syncState tracks an outstanding need to sync on one connection.
+type syncState struct {
+	wanted bool // a sync is needed
+	gap    bool // ...because the push stream skipped versions
+	bo     backoff
+	timer  *time.Timer
+	retry  <-chan time.Time // set while waiting to retry a failed or incomplete sync
+}
+
+func (s *syncState) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// catchUp syncs and updates s. Only fatal errors are returned: a failed
+// sync is retried after a backoff while pushes keep flowing.
+func (c *Client) catchUp(ctx context.Context, cn *conn, s *syncState) error {
+	c.stats.syncs.Add(1)
+	if s.gap {
+		c.stats.gapsSynced.Add(1)
+	}
+	from := c.seq.Last()
+	err := c.syncAll(ctx, cn)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil && errors.Is(err, ErrUnauthorized) {
+		return fatalError{err}
+	}
+	first, gap := c.seq.Gap()
+	if err == nil && !gap {
+		c.log.Debug("tether client: synced", "from", from, "to", c.seq.Last(), "gap", s.gap)
+		s.wanted, s.gap = false, false
+		s.bo.reset()
+		return nil
+	}
+	d := s.bo.next()
+	if err != nil {
+		c.log.Warn("tether client: sync failed, retrying", "err", err, "in", d, "last_version", c.seq.Last())
+	} else {
+		// The server's timeline does not yet show versions the push stream
+		// already skipped past: ask again shortly.
+		c.log.Warn("tether client: gap persists after sync", "last_version", c.seq.Last(), "next_held", first, "in", d)
+	}
+	s.timer = time.NewTimer(d)
+	s.retry = s.timer.C
+	return nil
+}
+
+// syncAll reads the timeline after the last delivered version to its end.
+func (c *Client) syncAll(ctx context.Context, cn *conn) error {
+	since := c.seq.Last()
+	for {
+		page, err := c.syncPage(ctx, since)
+		if err != nil {
+			return err
+		}
+		c.stats.pages.Add(1)
+		for _, e := range page.Entries {
+			if c.seq.Offer(e) == offerDuplicate {
+				c.stats.duplicates.Add(1)
+			}
+		}
+		c.drain(cn)
+		if !page.HasMore || len(page.Entries) == 0 {
+			return nil
+		}
+		if page.NextSince <= since {
+			return fmt.Errorf("tether client: sync did not advance past version %d", since)
+		}
+		since = page.NextSince
+	}
+}
+
+// syncPage fetches one page, renewing the access token once if it is rejected.
+func (c *Client) syncPage(ctx context.Context, since uint64) (*api.SyncPage, error) {
+	tok, err := c.sess.access(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := c.api.Sync(ctx, tok, since, c.cfg.SyncPageSize)
+	if err != nil && rejected(err) {
+		if tok, err = c.sess.renew(ctx, tok); err != nil {
+			return nil, err
+		}
+		page, err = c.api.Sync(ctx, tok, since, c.cfg.SyncPageSize)
+	}
+	return page, err
+}
+
+// onPush handles a pushed entry and reports whether the stream has a gap
+// that a sync must fill.
+func (c *Client) onPush(cn *conn, m wire.Message) (gap bool) {
+	var e api.Entry
+	if err := json.Unmarshal(m.Body, &e); err != nil || e.Kind == "" {
+		if m.Version <= c.seq.Last() {
+			c.stats.duplicates.Add(1)
+			return false
+		}
+		// Never deliver what we cannot read, never skip it: fetch it by sync.
+		c.stats.badBodies.Add(1)
+		c.log.Warn("tether client: undecodable pushed entry, syncing instead", "version", m.Version, "bytes", len(m.Body))
+		return true
+	}
+	e.Version = m.Version
+	switch c.seq.Offer(e) {
+	case offerDuplicate:
+		c.stats.duplicates.Add(1)
+		return false
+	case offerReady:
+		c.drain(cn)
+		return false
+	default:
+		return true
+	}
+}
+
+// drain hands every entry the sequencer releases to the Handler and asks
+// for an ack once enough are unacked.
+func (c *Client) drain(cn *conn) {
+	for {
+		e, ok := c.seq.Next()
+		if !ok {
+			return
+		}
+		if c.cfg.Handler != nil {
+			c.cfg.Handler(e)
+		}
+		c.last.Store(e.Version)
+		c.stats.delivered.Add(1)
+		if e.Version-cn.acked.Load() >= uint64(c.cfg.AckBatch) {
+			cn.requestAck()
+		}
+	}
+}

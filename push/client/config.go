@@ -1,0 +1,120 @@
+package client
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tetherim/tether/api"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultAckInterval      = 200 * time.Millisecond
+	DefaultAckBatch         = 64
+	DefaultMinBackoff       = 250 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
+	DefaultSyncPageSize     = api.MaxPageSize
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultHeartbeat        = 25 * time.Second // used when the server's Welcome names none
+	DefaultMaxFrame         = 4 << 20
+	DefaultPlatform         = "other"
+)
+
+// Config configures a Client.
+type Config struct {
+	APIBase  string // REST API base URL, e.g. "http://127.0.0.1:8080"
+	PushAddr string // push node TCP address, e.g. "127.0.0.1:7000"
+
+	// Credentials. The client logs in with Username and Password unless
+	// Tokens is set; with Tokens and no Password it cannot log in again once
+	// its refresh token stops working, and Run then stops with an error.
+	Username string
+	Password string
+	Tokens   *api.Tokens
+
+	DeviceID   string // default: a random UUID for this Client
+	Platform   string // default "other"
+	AppVersion string
+
+	// LastVersion is the resume point: the highest version the application
+	// already has. Handler is called for versions after it only.
+	LastVersion uint64
+
+	// Handler receives the timeline entries, one call at a time, in version
+	// order, exactly once per version. It runs on Run's goroutine: while it
+	// runs, nothing else is delivered (heartbeats continue), so keep it quick.
+	Handler func(api.Entry)
+
+	AckInterval time.Duration // ack at most this often... (default 200ms)
+	AckBatch    int           // ...unless this many delivered versions are unacked (default 64)
+
+	MinBackoff time.Duration // reconnect backoff, exponential with full jitter (default 250ms)
+	MaxBackoff time.Duration // (default 30s)
+
+	SyncPageSize int // entries per REST sync page (default api.MaxPageSize)
+
+	DialTimeout      time.Duration // default 10s
+	HandshakeTimeout time.Duration // Hello to Welcome, default 10s
+	MaxFrame         int           // largest frame payload accepted from the server (default 4 MiB)
+
+	HTTPClient *http.Client // default: a client with a 30s timeout
+	Logger     *slog.Logger // default slog.Default()
+}
+
+func (c Config) withDefaults() Config {
+	if c.AckInterval <= 0 {
+		c.AckInterval = DefaultAckInterval
+	}
+	if c.AckBatch <= 0 {
+		c.AckBatch = DefaultAckBatch
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	if c.SyncPageSize <= 0 || c.SyncPageSize > api.MaxPageSize {
+		c.SyncPageSize = DefaultSyncPageSize
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.DeviceID == "" {
+		c.DeviceID = uuid.NewString()
+	}
+	if c.Platform == "" {
+		c.Platform = DefaultPlatform
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.APIBase == "":
+		return errors.New("tether client: Config.APIBase is required")
+	case c.PushAddr == "":
+		return errors.New("tether client: Config.PushAddr is required")
+	case c.Tokens == nil && (c.Username == "" || c.Password == ""):
+		return errors.New("tether client: Config needs Username and Password, or Tokens")
+	case len(c.DeviceID) > api.MaxDeviceIDLen:
+		return errors.New("tether client: Config.DeviceID is too long")
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package client is Tether's Go client library: a small REST client (API)
+// and a connection manager (Client) that keeps one push connection to a push
+// node alive and hands the application every entry of the user's timeline
+// exactly once, in version order, across disconnects, gaps and reconnects.
+//
+// Entries reach the client two ways: pushed over the wire protocol of
+// push/wire, and pulled over REST (GET /v1/sync) after reconnects and when
+// the push stream has a gap. Both feed one sequencer, which is the only
+// place that decides what the application sees and in which order.
+package client
