@@ -1,0 +1,346 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// Connection states. A connection moves from handshake to open once; closing
+// is tracked separately because it can start in either state.
+const (
+	stateHandshake int32 = iota
+	stateOpen
+)
+
+// maxSpare is the largest write buffer a connection keeps for reuse, so that
+// a burst does not pin memory for the rest of an idle connection's life.
+const maxSpare = 64 << 10
+
+type connKey struct{}
+
+// conn is one client connection and, after the handshake, its session.
+type conn struct {
+	n        *Node
+	nc       netpoll.Connection
+	id       string // route.ConnID: unique across the node's restarts
+	remote   string
+	state    atomic.Int32
+	lastSeen atomic.Int64 // unix nanoseconds of the last whole frame received
+	timer    *time.Timer  // handshake deadline, then idle checks
+
+	// Set by the handshake before the conn enters the hub, read-only after.
+	uid  int64
+	sess route.Session
+
+	mu         sync.Mutex
+	buf        []byte // frames queued for the next write
+	spare      []byte // the previous write buffer, reused
+	hold       bool   // buf is not written until Welcome is queued in front of it
+	flushing   bool   // a flushLoop owns the netpoll writer
+	closing    bool   // no more frames are queued; the conn closes once buf is written
+	gone       bool   // the netpoll connection has closed
+	registered bool   // the route is in Redis and must be removed on close
+}
+
+// onPrepare sets up a new connection before it is registered with the poller.
+func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
+	c := &conn{n: n, nc: nc, hold: true}
+	c.id = route.ConnID(n.startNS, n.seq.Add(1))
+	if a := nc.RemoteAddr(); a != nil {
+		c.remote = a.String()
+	}
+	c.lastSeen.Store(time.Now().UnixNano())
+	_ = nc.SetReadTimeout(n.cfg.HandshakeTimeout)
+	n.connMu.Lock()
+	n.conns[c] = struct{}{}
+	n.connMu.Unlock()
+	c.timer = time.AfterFunc(n.cfg.HandshakeTimeout, c.onTimer)
+	_ = nc.AddCloseCallback(func(netpoll.Connection) error {
+		c.onClosed()
+		return nil
+	})
+	if n.stopping.Load() {
+		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
+	}
+	return context.WithValue(context.Background(), connKey{}, c)
+}
+
+// onRequest reads every whole frame available. netpoll runs it on one
+// goroutine per connection at a time and calls it again while input remains,
+// so it must consume all input or close the connection.
+func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	if c == nil {
+		return nc.Close()
+	}
+	r := nc.Reader()
+	for r.Len() > 0 {
+		if c.isClosing() {
+			// Whatever the client sends after an error is ignored.
+			_ = r.Skip(r.Len())
+			_ = r.Release()
+			return nil
+		}
+		hdr, err := r.Peek(wire.HeaderSize)
+		if err != nil {
+			c.readFailed(err)
+			return nil
+		}
+		// The size is checked from the header alone, so an oversized frame
+		// is refused before any of its payload is buffered.
+		t, size, err := wire.ParseHeader(hdr, n.cfg.MaxPayload)
+		if err != nil {
+			n.m.Observe(metrics.LayerPush, "invalid", 0, err, 0)
+			c.fail(wire.CodeOf(err), err.Error())
+			continue
+		}
+		if code, ok := c.admit(t); !ok {
+			n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(code.String()), 0)
+			c.fail(code, "frame "+t.String()+" not allowed here")
+			continue
+		}
+		b, err := r.Next(wire.HeaderSize + size)
+		if err != nil {
+			c.readFailed(err)
+			return nil
+		}
+		c.lastSeen.Store(time.Now().UnixNano())
+		budget := frameBudget
+		if t == wire.TypeHello {
+			budget = helloBudget
+		}
+		done := n.m.Begin(metrics.LayerPush, t.String(), budget)
+		err = c.handle(t, b[wire.HeaderSize:])
+		done(err)
+		_ = r.Release()
+	}
+	return nil
+}
+
+// admit says whether a frame of type t may arrive now, and if not, the code to fail with.
+func (c *conn) admit(t wire.Type) (wire.Code, bool) {
+	switch {
+	case t < wire.TypeHello || t > wire.TypeClose:
+		return wire.CodeBadFrame, false
+	case c.state.Load() == stateHandshake:
+		if t != wire.TypeHello {
+			return wire.CodeUnexpectedFrame, false
+		}
+	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose:
+		return wire.CodeUnexpectedFrame, false
+	}
+	return 0, true
+}
+
+// readFailed handles a blocking read that ended without a whole frame.
+func (c *conn) readFailed(err error) {
+	if !errors.Is(err, netpoll.ErrReadTimeout) {
+		_ = c.nc.Close() // the peer is gone or the conn is already closing
+		return
+	}
+	if c.state.Load() == stateHandshake {
+		c.fail(wire.CodeHandshakeTimeout, "no hello in time")
+	} else {
+		c.fail(wire.CodeIdleTimeout, "partial frame not completed in time")
+	}
+}
+
+// handle acts on one admitted frame.
+func (c *conn) handle(t wire.Type, p []byte) error {
+	f, err := wire.DecodePayload(t, p)
+	if err != nil {
+		c.fail(wire.CodeOf(err), err.Error())
+		return err
+	}
+	switch t {
+	case wire.TypeHello:
+		return c.hello(f.Hello)
+	case wire.TypePing:
+		var a [wire.HeaderSize + 8]byte
+		if c.enqueue(wire.AppendPong(a[:0], f.Ping)) {
+			c.kick()
+		}
+	case wire.TypeAck:
+		c.n.acks.record(c.uid, c.sess.DeviceID, f.Ack)
+	case wire.TypeClose:
+		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
+		c.closeWith(wire.TypeClose, wire.CodeNormal, "")
+	}
+	return nil
+}
+
+var (
+	errVersion  = errors.New("push: unsupported protocol version")
+	errStopping = errors.New("push: node shutting down")
+)
+
+// hello authenticates the connection locally and opens its session.
+func (c *conn) hello(h wire.Hello) error {
+	n := c.n
+	if h.Version < 1 {
+		c.fail(wire.CodeUnsupportedVersion, "protocol version must be at least 1")
+		return errVersion
+	}
+	claims, err := n.verify.Verify(h.Token)
+	if err != nil {
+		if errors.Is(err, token.ErrExpired) {
+			c.fail(wire.CodeTokenExpired, "token expired")
+		} else {
+			c.fail(wire.CodeUnauthorized, "invalid token")
+		}
+		return err
+	}
+	if n.stopping.Load() {
+		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
+		return errStopping
+	}
+	c.uid = claims.UserID
+	c.sess = route.Session{DeviceID: claims.DeviceID, NodeID: n.cfg.NodeID, Platform: claims.Platform, ConnID: c.id}
+	if !c.state.CompareAndSwap(stateHandshake, stateOpen) {
+		return nil
+	}
+	// The session joins the hub before its route is written, so a job
+	// routed here as soon as the route exists finds it; hold keeps those
+	// messages behind the Welcome.
+	if old := n.hub.add(c); old != nil {
+		old.closeWith(wire.TypeClose, wire.CodeNormal, "replaced")
+	}
+	_ = c.nc.SetReadTimeout(n.cfg.IdleTimeout)
+	c.timer.Reset(n.cfg.IdleTimeout)
+
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	cur, known, err := c.register(ctx)
+	cancel()
+	var flags uint8
+	if err != nil {
+		// Tokens are local, so Redis is a weak dependency: accept, tell the
+		// client to sync, and write the route once Redis is back.
+		flags = wire.FlagVersionUnknown
+		n.pending.add(c)
+		n.log.Warn("push: route not registered; retrying", "uid", c.uid, "conn", c.id, "err", err)
+	} else if !known {
+		flags = wire.FlagVersionUnknown
+	}
+	ver := h.Version
+	if ver > wire.ProtocolVersion {
+		ver = wire.ProtocolVersion
+	}
+	welcome := wire.AppendWelcome(nil, wire.Welcome{
+		Version:        ver,
+		Flags:          flags,
+		CurrentVersion: cur,
+		HeartbeatMS:    uint32(n.cfg.HeartbeatInterval / time.Millisecond),
+		MaxPayload:     uint32(n.cfg.MaxPayload),
+		SessionID:      c.id,
+	})
+	c.mu.Lock()
+	if !c.closing {
+		c.buf = append(welcome, c.buf...)
+		c.hold = false
+	}
+	c.mu.Unlock()
+	c.kick()
+	n.log.Info("push: session open", "uid", c.uid, "device", c.sess.DeviceID, "platform", c.sess.Platform,
+		"conn", c.id, "remote", c.remote, "client_version", h.Version, "last_version", h.LastVersion,
+		"current_version", cur, "flags", flags, "app", h.AppVersion)
+	return nil
+}
+
+// register writes the session's route. If the connection closed meanwhile,
+// the route is removed again: exactly one of register and onClosed sees both
+// flags set, so the route never outlives the connection.
+func (c *conn) register(ctx context.Context) (uint64, bool, error) {
+	v, ok, err := c.n.reg.AddSession(ctx, c.uid, c.sess)
+	if err != nil {
+		return 0, false, err
+	}
+	c.mu.Lock()
+	c.registered = true
+	gone := c.gone
+	c.mu.Unlock()
+	if gone {
+		c.n.spawn(c.unregister)
+	}
+	return v, ok, nil
+}
+
+// unregister removes the session's route unless a newer connection replaced it.
+func (c *conn) unregister() {
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	if err := c.n.reg.RemoveSession(ctx, c.uid, c.sess); err != nil {
+		// The route names this node; relays drop it once the node's key
+		// expires, and the device's next connection overwrites it.
+		c.n.log.Warn("push: route not removed", "uid", c.uid, "conn", c.id, "err", err)
+	}
+}
+
+// onTimer enforces the handshake deadline and then the idle timeout.
+func (c *conn) onTimer() {
+	if c.state.Load() == stateHandshake {
+		c.fail(wire.CodeHandshakeTimeout, "no hello in time")
+		return
+	}
+	idle := time.Since(time.Unix(0, c.lastSeen.Load()))
+	if idle >= c.n.cfg.IdleTimeout {
+		c.fail(wire.CodeIdleTimeout, "nothing received in time")
+		return
+	}
+	if !c.isClosing() {
+		c.timer.Reset(c.n.cfg.IdleTimeout - idle)
+	}
+}
+
+// onClosed runs once when the netpoll connection closes, possibly on the
+// poller goroutine, so Redis work is handed to a task.
+func (c *conn) onClosed() {
+	n := c.n
+	c.timer.Stop()
+	c.mu.Lock()
+	c.gone, c.closing = true, true
+	reg := c.registered
+	c.mu.Unlock()
+	if c.state.Load() == stateOpen {
+		n.hub.remove(c)
+		n.pending.remove(c)
+		n.log.Info("push: session closed", "uid", c.uid, "device", c.sess.DeviceID, "conn", c.id)
+	}
+	if reg {
+		n.spawn(c.unregister)
+	}
+	n.connMu.Lock()
+	delete(n.conns, c)
+	if len(n.conns) == 0 {
+		n.noConn.Broadcast()
+	}
+	n.connMu.Unlock()
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// fail sends Error(code) and closes the connection.
+func (c *conn) fail(code wire.Code, text string) {
+	if c.closeWith(wire.TypeError, code, text) {
+		lvl := slog.LevelInfo
+		if code == wire.CodeInternal || code == wire.CodeSlowConsumer {
+			lvl = slog.LevelWarn
+		}
+		c.n.log.Log(context.Background(), lvl, "push: connection failed", "code", code.String(),
+			"conn", c.id, "uid", c.uid, "remote", c.remote, "reason", text)
+	}
+}

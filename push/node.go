@@ -1,0 +1,398 @@
+// Package push is Tether's long-connection server: it accepts client TCP
+// connections speaking the push/wire protocol, authenticates them locally
+// with an access token, keeps them alive with heartbeats, records their
+// cumulative acks, and delivers the jobs the API's relay writes to this
+// node's Redis stream. push/PROTOCOL.md describes the protocol for clients.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// Config configures a Node. Zero durations and sizes take their defaults.
+type Config struct {
+	NodeID            string        // unique per node; required
+	TCPAddr           string        // listen address, e.g. "127.0.0.1:7070" (":0" in tests)
+	AdvertiseTCP      string        // address clients should dial; defaults to the bound address
+	HeartbeatInterval time.Duration // told to clients in Welcome (default 30s)
+	IdleTimeout       time.Duration // close a connection with nothing received for this long (default 2.5 x heartbeat)
+	HandshakeTimeout  time.Duration // close if no valid Hello within this (default 10s)
+	MaxPayload        int           // hard frame payload limit (default wire.DefaultMaxPayload)
+	NodeTTL           time.Duration // registry heartbeat TTL (default 15s; refreshed every TTL/3)
+	AckFlushInterval  time.Duration // batch acks to Redis at most this often (default 250ms)
+	StreamBatch       int           // XREADGROUP COUNT (default 256)
+
+	// MaxQueued bounds the bytes waiting to be written to one connection;
+	// a connection over it is closed with CodeSlowConsumer (default 1 MiB).
+	MaxQueued int
+	// WriteTimeout closes a connection whose socket accepts no data for this
+	// long while output is waiting (default 10s).
+	WriteTimeout time.Duration
+}
+
+// Deps are the collaborators of a Node. Redis, Registry and Verifier are required.
+type Deps struct {
+	Redis    redis.UniversalClient
+	Registry *route.Registry
+	Verifier *token.Verifier
+	Metrics  *metrics.Metrics // default: a fresh metrics.New()
+	Log      *slog.Logger     // default: slog.Default()
+}
+
+// MaxServerPayload is the largest payload a node ever sends; jobs whose
+// Message frame would exceed it are dropped and counted as errors.
+const MaxServerPayload = 1 << 20
+
+const (
+	maxClientPayload = 16 << 20
+	redisTimeout     = 2 * time.Second        // one registry call on a connection's path
+	frameBudget      = 5 * time.Millisecond   // time budget of one client frame
+	helloBudget      = 50 * time.Millisecond  // Hello includes a Redis round trip
+	jobBudget        = 10 * time.Millisecond  // time budget of one stream job
+	retryMin         = 100 * time.Millisecond // first backoff after a Redis error
+	retryMax         = 2 * time.Second        // longest backoff after Redis errors
+)
+
+// Node is one push server. Create it with New, then Start and Stop it once.
+type Node struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	reg     *route.Registry
+	verify  *token.Verifier
+	m       *metrics.Metrics
+	log     *slog.Logger
+	hub     *hub
+	acks    *ackBatch
+	pending *registrar
+
+	started  atomic.Bool
+	stopping atomic.Bool
+	startNS  int64
+	seq      atomic.Uint64
+
+	ln        netpoll.Listener
+	evl       netpoll.EventLoop
+	serveDone chan struct{}
+	info      route.Info
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+	noConn *sync.Cond // signalled when conns becomes empty
+
+	loopCancel context.CancelFunc
+	loops      sync.WaitGroup // heartbeat, consumer, registrar
+	ackCancel  context.CancelFunc
+	ackDone    chan struct{}
+	tasks      sync.WaitGroup // per-connection flushers and route removals
+}
+
+// New validates cfg and d and returns a stopped node.
+func New(cfg Config, d Deps) (*Node, error) {
+	switch {
+	case cfg.NodeID == "":
+		return nil, errors.New("push: Config.NodeID is required")
+	case cfg.TCPAddr == "":
+		return nil, errors.New("push: Config.TCPAddr is required")
+	case d.Redis == nil || d.Registry == nil || d.Verifier == nil:
+		return nil, errors.New("push: Deps.Redis, Deps.Registry and Deps.Verifier are required")
+	case cfg.HeartbeatInterval < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.NodeTTL < 0 ||
+		cfg.AckFlushInterval < 0 || cfg.WriteTimeout < 0 || cfg.MaxPayload < 0 || cfg.StreamBatch < 0 || cfg.MaxQueued < 0:
+		return nil, errors.New("push: durations and sizes in Config must not be negative")
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 30 * time.Second
+	}
+	if cfg.HeartbeatInterval/time.Millisecond > 0xffffffff {
+		return nil, errors.New("push: Config.HeartbeatInterval is too long")
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = cfg.HeartbeatInterval * 5 / 2
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = wire.DefaultMaxPayload
+	}
+	if cfg.MaxPayload > maxClientPayload {
+		// Client frames are small; a bigger limit only lets clients make
+		// the node buffer more.
+		return nil, fmt.Errorf("push: Config.MaxPayload %d is over %d", cfg.MaxPayload, maxClientPayload)
+	}
+	if cfg.NodeTTL == 0 {
+		cfg.NodeTTL = 15 * time.Second
+	}
+	if cfg.AckFlushInterval == 0 {
+		cfg.AckFlushInterval = 250 * time.Millisecond
+	}
+	if cfg.StreamBatch == 0 {
+		cfg.StreamBatch = 256
+	}
+	if cfg.MaxQueued == 0 {
+		cfg.MaxQueued = 1 << 20
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	n := &Node{
+		cfg:    cfg,
+		rdb:    d.Redis,
+		reg:    d.Registry,
+		verify: d.Verifier,
+		m:      d.Metrics,
+		log:    d.Log.With("node", cfg.NodeID),
+		hub:    newHub(),
+		acks:   newAckBatch(),
+		conns:  map[*conn]struct{}{},
+	}
+	n.pending = newRegistrar(n)
+	n.noConn = sync.NewCond(&n.connMu)
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "tether_push_sessions",
+		Help:        "Live authenticated sessions on this push node.",
+		ConstLabels: prometheus.Labels{"node": cfg.NodeID},
+	}, func() float64 { return float64(n.hub.count()) })
+	if err := register(n.m, gauge); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// register adds c to m, turning Metrics.Register's duplicate panic into an error.
+func register(m *metrics.Metrics, c prometheus.Collector) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if are, ok := r.(prometheus.AlreadyRegisteredError); ok {
+				err = fmt.Errorf("push: metrics already hold a node with this id: %w", are)
+				return
+			}
+			panic(r)
+		}
+	}()
+	m.Register(c)
+	return nil
+}
+
+// Start binds the listener, registers the node and starts all loops. It
+// returns once the node is serving. A Redis outage does not fail Start: the
+// heartbeat loop keeps trying. ctx bounds the startup only; Stop ends the node.
+func (n *Node) Start(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return errors.New("push: node already started")
+	}
+	ln, err := netpoll.CreateListener("tcp", n.cfg.TCPAddr)
+	if err != nil {
+		return fmt.Errorf("push: listen %s: %w", n.cfg.TCPAddr, err)
+	}
+	evl, err := netpoll.NewEventLoop(n.onRequest,
+		netpoll.WithOnPrepare(n.onPrepare),
+		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("push: event loop: %w", err)
+	}
+	n.ln, n.evl = ln, evl
+	n.startNS = time.Now().UnixNano()
+	adv := n.cfg.AdvertiseTCP
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	n.info = route.Info{ID: n.cfg.NodeID, TCPAddr: adv, StartedAt: time.Now().Unix()}
+
+	n.serveDone = make(chan struct{})
+	go func() {
+		defer close(n.serveDone)
+		if err := evl.Serve(ln); err != nil && !n.stopping.Load() {
+			n.log.Error("push: serve stopped", "err", err)
+		}
+	}()
+
+	hctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	err = n.reg.Heartbeat(hctx, n.info)
+	cancel()
+	if err != nil {
+		n.log.Warn("push: first heartbeat failed; retrying in the background", "err", err)
+	}
+
+	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
+	n.loopCancel = cancelLoops
+	n.loops.Add(3)
+	go func() { defer n.loops.Done(); n.heartbeatLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
+	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
+
+	ackCtx, cancelAcks := context.WithCancel(context.WithoutCancel(ctx))
+	n.ackCancel = cancelAcks
+	n.ackDone = make(chan struct{})
+	go func() { defer close(n.ackDone); n.ackLoop(ackCtx) }()
+
+	n.log.Info("push: node started", "addr", ln.Addr().String(), "advertise", adv)
+	return nil
+}
+
+// TCPAddr returns the bound listen address; nil before Start.
+func (n *Node) TCPAddr() net.Addr {
+	if n.ln == nil {
+		return nil
+	}
+	return n.ln.Addr()
+}
+
+// Sessions returns the number of live authenticated sessions.
+func (n *Node) Sessions() int { return n.hub.count() }
+
+// Stop stops accepting, sends Close(CodeShuttingDown) to every client,
+// deregisters the node, stops the loops and waits for its goroutines. Jobs
+// not yet read stay in the node's stream for its next start. If ctx ends
+// first, the remaining connections are closed without waiting.
+func (n *Node) Stop(ctx context.Context) error {
+	if !n.started.Load() {
+		return errors.New("push: node not started")
+	}
+	if !n.stopping.CompareAndSwap(false, true) {
+		return errors.New("push: node already stopped")
+	}
+	// The loops go first so that no job is read for clients about to leave,
+	// and no heartbeat re-registers the node after Deregister.
+	n.loopCancel()
+	n.loops.Wait()
+
+	for _, c := range n.snapshotConns() {
+		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
+	}
+	drained := n.waitConns(ctx)
+	if !drained {
+		for _, c := range n.snapshotConns() {
+			_ = c.nc.Close()
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	_ = n.evl.Shutdown(sctx)
+	cancel()
+	<-n.serveDone
+
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
+	derr := n.reg.Deregister(dctx, n.cfg.NodeID)
+	cancel()
+	if derr != nil {
+		n.log.Warn("push: deregister failed; the node key expires with its TTL", "err", derr)
+	}
+
+	n.waitConns(context.Background())
+	n.tasks.Wait()
+	n.ackCancel()
+	<-n.ackDone
+	n.log.Info("push: node stopped", "drained", drained)
+	if !drained {
+		return fmt.Errorf("push: stop: %w", ctx.Err())
+	}
+	return nil
+}
+
+func (n *Node) snapshotConns() []*conn {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	out := make([]*conn, 0, len(n.conns))
+	for c := range n.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// waitConns waits until every connection has closed or ctx ends.
+func (n *Node) waitConns(ctx context.Context) bool {
+	stop := context.AfterFunc(ctx, func() {
+		n.connMu.Lock()
+		n.noConn.Broadcast()
+		n.connMu.Unlock()
+	})
+	defer stop()
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	for len(n.conns) > 0 {
+		if ctx.Err() != nil {
+			return false
+		}
+		n.noConn.Wait()
+	}
+	return true
+}
+
+// spawn runs f in a goroutine that Stop waits for.
+func (n *Node) spawn(f func()) {
+	n.tasks.Add(1)
+	go func() {
+		defer n.tasks.Done()
+		f()
+	}()
+}
+
+// heartbeatLoop keeps the node's registry key alive every NodeTTL/3.
+func (n *Node) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.NodeTTL / 3)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		err := n.reg.Heartbeat(hctx, n.info)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			n.log.Warn("push: heartbeat failed", "err", err)
+		case err == nil && failing:
+			failing = false
+			n.log.Info("push: heartbeat recovered")
+		}
+	}
+}
+
+// backoff returns the next retry delay after d.
+func backoff(d time.Duration) time.Duration {
+	if d < retryMin {
+		return retryMin
+	}
+	if d *= 2; d > retryMax {
+		d = retryMax
+	}
+	return d
+}
+
+// sleep waits d or until ctx ends, reporting whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

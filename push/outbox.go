@@ -1,0 +1,116 @@
+package push
+
+import "github.com/tetherim/tether/push/wire"
+
+// A connection's output goes through its own queue (buf) and at most one
+// flushLoop at a time, which alone touches the netpoll Writer: the consumer
+// and the connection's handler never write concurrently, and a client that
+// stops reading blocks only its own flushLoop, never the consumer.
+
+// enqueue queues frame for the next flush. It reports false if the
+// connection is closing or the queue would exceed MaxQueued, in which case
+// the connection is closed with CodeSlowConsumer: it syncs on reconnect.
+func (c *conn) enqueue(frame []byte) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.buf)+len(frame) > c.n.cfg.MaxQueued {
+		queued := len(c.buf)
+		c.mu.Unlock()
+		c.fail(wire.CodeSlowConsumer, "outbound queue overflowed; reconnect and sync")
+		c.n.log.Debug("push: queue overflow", "conn", c.id, "queued", queued)
+		return false
+	}
+	c.buf = append(c.buf, frame...)
+	c.mu.Unlock()
+	return true
+}
+
+// kick starts a flushLoop if output is waiting and none is running.
+func (c *conn) kick() {
+	c.mu.Lock()
+	if c.flushing || c.hold || len(c.buf) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.flushing = true
+	c.mu.Unlock()
+	c.n.spawn(c.flushLoop)
+}
+
+// closeWith queues a final Error or Close frame and closes the connection
+// once it is written. It reports whether this call started the close.
+func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	c.closing = true
+	if code == wire.CodeSlowConsumer || c.hold {
+		// Queued messages are dropped: a slow client syncs on reconnect, and
+		// one that never got its Welcome must not see messages first.
+		c.buf = c.buf[:0]
+	}
+	if t == wire.TypeError {
+		c.buf = wire.AppendError(c.buf, code, text)
+	} else {
+		c.buf = wire.AppendClose(c.buf, code, text)
+	}
+	c.hold = false
+	c.mu.Unlock()
+	c.kick()
+	return true
+}
+
+// flushLoop writes queued output until the queue is empty, then closes the
+// connection if it is closing.
+func (c *conn) flushLoop() {
+	for {
+		c.mu.Lock()
+		if len(c.buf) == 0 {
+			c.flushing = false
+			closing := c.closing
+			c.mu.Unlock()
+			if closing {
+				_ = c.nc.Close()
+			}
+			return
+		}
+		b := c.buf
+		c.buf, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		err := c.write(b)
+
+		c.mu.Lock()
+		if c.spare == nil && cap(b) <= maxSpare {
+			c.spare = b[:0]
+		}
+		if err != nil {
+			// Still flushing: nobody else may start a writer on a dead conn.
+			c.closing = true
+			c.buf = nil
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.n.log.Debug("push: write failed", "conn", c.id, "err", err)
+			_ = c.nc.Close()
+			return
+		}
+	}
+}
+
+// write copies b into the connection's output and flushes it. Flush blocks
+// while the socket is full, up to the write timeout.
+func (c *conn) write(b []byte) error {
+	w := c.nc.Writer()
+	dst, err := w.Malloc(len(b))
+	if err != nil {
+		return err
+	}
+	copy(dst, b)
+	return w.Flush()
+}
