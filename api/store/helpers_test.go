@@ -1,0 +1,111 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// openDB returns a migrated database of the given driver, closed at the end of the test.
+func openDB(t *testing.T, driver string) *store.DB {
+	t.Helper()
+	cfg := store.Config{Driver: driver}
+	switch driver {
+	case store.DriverMySQL:
+		cfg.DSN = testenv.MySQL(t)
+	case store.DriverSQLite:
+		cfg.DSN = filepath.Join(t.TempDir(), "tether.db")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, cfg, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// eachDB runs fn against a fresh MariaDB database and a fresh SQLite file, in parallel.
+func eachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, driver := range []string{store.DriverMySQL, store.DriverSQLite} {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			fn(t, openDB(t, driver))
+		})
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type fixture struct {
+	db     *store.DB
+	auth   api.AuthService
+	msgs   api.MessageService
+	verify *token.Verifier
+}
+
+func newFixture(t *testing.T, db *store.DB, onCommit func()) *fixture {
+	t.Helper()
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{
+		db:     db,
+		auth:   store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour),
+		msgs:   store.NewMessageService(db, onCommit),
+		verify: token.NewVerifier(pub),
+	}
+}
+
+func (f *fixture) user(t *testing.T, name string) *api.User {
+	t.Helper()
+	u, err := f.auth.Register(testCtx(t), name, "correct horse battery")
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	return u
+}
+
+func (f *fixture) send(t *testing.T, from, to int64, cid string) *api.Message {
+	t.Helper()
+	m, created, err := f.msgs.Send(testCtx(t), api.Caller{UserID: from, DeviceID: "d1"}, api.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(fmt.Sprintf(`{"text":%q}`, cid)),
+	})
+	if err != nil {
+		t.Fatalf("send %s: %v", cid, err)
+	}
+	if !created {
+		t.Fatalf("send %s: not created", cid)
+	}
+	return m
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want error %s, got nil", code)
+	}
+	var e *api.Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("want error %s, got %v", code, err)
+	}
+}

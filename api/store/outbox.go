@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tetherim/tether/api"
+)
+
+// OutboxRow is one committed unit of push work.
+type OutboxRow struct {
+	ID        int64
+	Payload   []byte // JSON of an OutboxPayload
+	CreatedAt time.Time
+}
+
+// OutboxTarget is one user an outbox row is for, with the version the entry
+// has in that user's timeline.
+type OutboxTarget struct {
+	UserID  int64  `json:"user_id"`
+	Version uint64 `json:"version"`
+}
+
+// OutboxPayload is what an outbox row holds.
+type OutboxPayload struct {
+	Kind    string          `json:"kind"`    // the entry kind (api.EntryMessage)
+	Body    json.RawMessage `json:"body"`    // the entry exactly as clients receive it, without version
+	Targets []OutboxTarget  `json:"targets"` //
+}
+
+// Decode parses and checks the row's payload. An error means the row can
+// never be published.
+func (r OutboxRow) Decode() (OutboxPayload, error) { return DecodeOutbox(r.Payload) }
+
+// DecodeOutbox parses and checks an outbox payload.
+func DecodeOutbox(b []byte) (OutboxPayload, error) {
+	var p OutboxPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("store: outbox payload: %w", err)
+	}
+	switch {
+	case p.Kind != api.EntryMessage:
+		return p, fmt.Errorf("store: outbox payload: unknown kind %q", p.Kind)
+	case len(p.Body) == 0 || !json.Valid(p.Body):
+		return p, errors.New("store: outbox payload: missing or invalid body")
+	case len(p.Targets) == 0:
+		return p, errors.New("store: outbox payload: no targets")
+	}
+	for _, t := range p.Targets {
+		if t.UserID <= 0 || t.Version == 0 {
+			return p, fmt.Errorf("store: outbox payload: bad target %+v", t)
+		}
+	}
+	return p, nil
+}
+
+// maxClaim bounds one claim, so one transaction never holds too many row locks.
+const maxClaim = 4096
+
+// ClaimOutbox hands up to limit of the oldest outbox rows to fn inside a
+// transaction and deletes them if fn returns nil; otherwise they stay for a
+// later claim. On MySQL, rows another transaction has claimed are skipped, so
+// several relays work in parallel without handing a row to two of them. It
+// returns how many rows fn handled (0 when the outbox is empty, and fn is not
+// called then).
+//
+// A crash after fn published but before the commit leaves the rows to be
+// published again: delivery is at least once.
+func (db *DB) ClaimOutbox(ctx context.Context, limit int, fn func(rows []OutboxRow) error) (int, error) {
+	if limit <= 0 || limit > maxClaim {
+		return 0, fmt.Errorf("store: claim limit %d out of range 1..%d", limit, maxClaim)
+	}
+	n := 0
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []outboxRow
+		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked}).
+			Order("id").Limit(limit).Find(&rows).Error
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		out := make([]OutboxRow, len(rows))
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			out[i] = OutboxRow{ID: r.ID, Payload: []byte(r.Payload), CreatedAt: r.CreatedAt.UTC()}
+			ids[i] = r.ID
+		}
+		if err := fn(out); err != nil {
+			return err
+		}
+		if err := tx.Where("id IN ?", ids).Delete(&outboxRow{}).Error; err != nil {
+			return err
+		}
+		n = len(rows)
+		return nil
+	}, db.txOptions())
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// OutboxLen counts the rows waiting in the outbox.
+func (db *DB) OutboxLen(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.g.WithContext(ctx).Model(&outboxRow{}).Count(&n).Error
+	return n, err
+}

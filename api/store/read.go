@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tetherim/tether/api"
+)
+
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return api.DefaultPageSize
+	case n > api.MaxPageSize:
+		return api.MaxPageSize
+	}
+	return n
+}
+
+// syncRow is a timeline entry joined with its message.
+type syncRow struct {
+	Version uint64
+	Kind    string
+	messageRow
+}
+
+// Sync returns the user's timeline entries with version > since, oldest
+// first. Entries are read up to the head version read first, so HeadVersion,
+// HasMore and the entries agree even while messages are being sent.
+func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, limit int) (*api.SyncPage, error) {
+	if userID <= 0 {
+		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+	}
+	limit = clampLimit(limit)
+	g := s.db.g.WithContext(ctx)
+	var heads []headRow
+	if err := g.Where("user_id = ?", userID).Limit(1).Find(&heads).Error; err != nil {
+		return nil, fmt.Errorf("store: sync: %w", err)
+	}
+	page := &api.SyncPage{Entries: []api.Entry{}, NextSince: since}
+	if len(heads) == 1 {
+		page.HeadVersion = heads[0].Version
+	}
+	if since >= page.HeadVersion {
+		return page, nil
+	}
+	var rows []syncRow
+	err := g.Table("timeline AS t").
+		Select("t.version, t.kind, m.id, m.conversation_id, m.sender_id, m.recipient_id, m.client_msg_id, m.type, m.content, m.created_at").
+		Joins("LEFT JOIN messages AS m ON m.id = t.message_id").
+		Where("t.user_id = ? AND t.version > ? AND t.version <= ?", userID, since, page.HeadVersion).
+		Order("t.version").Limit(limit + 1).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: sync: %w", err)
+	}
+	if len(rows) > limit {
+		rows, page.HasMore = rows[:limit], true
+	}
+	for _, r := range rows {
+		e := api.Entry{Version: r.Version, Kind: r.Kind}
+		if r.messageRow.ID != 0 {
+			m := r.messageRow.message()
+			e.Message = &m
+		}
+		page.Entries = append(page.Entries, e)
+		page.NextSince = r.Version
+	}
+	return page, nil
+}
+
+// History returns a page of a 1:1 conversation the user takes part in.
+// Cursors are opaque: a Before page's NextCursor continues backwards (pass it
+// as Before), an After page's continues forwards (pass it as After).
+func (s *MessageService) History(ctx context.Context, userID int64, conversationID string, q api.HistoryQuery) (*api.HistoryPage, error) {
+	if userID <= 0 {
+		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+	}
+	a, b, ok := parseDirectConversation(conversationID)
+	if !ok {
+		return nil, api.Errorf(api.EINVALID, "malformed conversation id")
+	}
+	if userID != a && userID != b {
+		return nil, api.Errorf(api.ENOTFOUND, "conversation not found")
+	}
+	if q.Before != "" && q.After != "" {
+		return nil, api.Errorf(api.EINVALID, "set at most one of before and after")
+	}
+	limit := clampLimit(q.Limit)
+	tx := s.db.g.WithContext(ctx).Where("conversation_id = ?", conversationID)
+	switch {
+	case q.Before != "":
+		id, ok := decodeCursor(q.Before)
+		if !ok {
+			return nil, api.Errorf(api.EINVALID, "bad cursor")
+		}
+		tx = tx.Where("id < ?", id).Order("id DESC")
+	case q.After != "":
+		id, ok := decodeCursor(q.After)
+		if !ok {
+			return nil, api.Errorf(api.EINVALID, "bad cursor")
+		}
+		tx = tx.Where("id > ?", id).Order("id ASC")
+	default:
+		tx = tx.Order("id DESC")
+	}
+	var rows []messageRow
+	if err := tx.Limit(limit + 1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: history: %w", err)
+	}
+	page := &api.HistoryPage{Messages: make([]api.Message, 0, min(len(rows), limit))}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	for _, r := range rows {
+		page.Messages = append(page.Messages, r.message())
+	}
+	if more {
+		page.NextCursor = encodeCursor(rows[len(rows)-1].ID)
+	}
+	return page, nil
+}
+
+// parseDirectConversation accepts only the canonical "d:{low}:{high}".
+func parseDirectConversation(id string) (lo, hi int64, ok bool) {
+	rest, found := strings.CutPrefix(id, "d:")
+	if !found {
+		return 0, 0, false
+	}
+	l, h, found := strings.Cut(rest, ":")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.ParseInt(l, 10, 64)
+	hi, err2 := strconv.ParseInt(h, 10, 64)
+	if err1 != nil || err2 != nil || lo <= 0 || lo >= hi || directConversation(lo, hi) != id {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
+// Cursors are a message id, versioned ("m" prefix) so their format can change.
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("m" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (int64, bool) {
+	if len(c) > 64 {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	s, found := strings.CutPrefix(string(b), "m")
+	if !found {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, true
+}
