@@ -100,14 +100,14 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 		// The size is checked from the header alone, so an oversized frame
 		// is refused before any of its payload is buffered.
 		t, size, err := wire.ParseHeader(hdr, n.cfg.MaxPayload)
-		if err != nil {
-			n.m.Observe(metrics.LayerPush, "invalid", 0, err, 0)
-			c.fail(wire.CodeOf(err), err.Error())
-			continue
-		}
 		if code, ok := c.admit(t); !ok {
 			n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(code.String()), 0)
 			c.fail(code, "frame "+t.String()+" not allowed here")
+			continue
+		}
+		if err != nil {
+			n.m.Observe(metrics.LayerPush, "invalid", 0, err, 0)
+			c.fail(wire.CodeOf(err), err.Error())
 			continue
 		}
 		b, err := r.Next(wire.HeaderSize + size)

@@ -34,6 +34,13 @@ type consumer struct {
 
 // consume runs the consumer until ctx ends.
 func (n *Node) consume(ctx context.Context) {
+	if n.consumeGate != nil {
+		select {
+		case <-n.consumeGate:
+		case <-ctx.Done():
+			return
+		}
+	}
 	c := &consumer{n: n, stream: n.reg.Keys().Stream(n.cfg.NodeID), touched: map[*conn]struct{}{}}
 	c.run(ctx)
 }

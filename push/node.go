@@ -100,6 +100,8 @@ type Node struct {
 	ackCancel  context.CancelFunc
 	ackDone    chan struct{}
 	tasks      sync.WaitGroup // per-connection flushers and route removals
+
+	consumeGate chan struct{} // tests only: the consumer waits for it to close
 }
 
 // New validates cfg and d and returns a stopped node.
