@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/tetherim/tether/api"
 )
@@ -21,6 +22,7 @@ type ChatConfig struct {
 	APIBase  string
 	PushAddr string
 	DeviceID string
+	Linger   time.Duration // how long to keep receiving after stdin ends
 }
 
 func (c *ChatConfig) declare() *Set {
@@ -31,7 +33,8 @@ func (c *ChatConfig) declare() *Set {
 	s.String(&c.APIBase, "api", "TETHER_CHAT_API", "http://127.0.0.1:8080", "Base URL of the REST API.")
 	s.String(&c.PushAddr, "push", "TETHER_CHAT_PUSH", "127.0.0.1:7070", "Push node TCP address.")
 	s.String(&c.DeviceID, "device", "TETHER_CHAT_DEVICE", "", "Device id of this client. Empty: chat-<user>.")
-	c.Log.declare(s)
+	s.Duration(&c.Linger, "linger", "TETHER_CHAT_LINGER", 0, "After stdin ends (Ctrl-D or the end of a pipe), wait until your own sent messages have come back, then keep printing arriving messages this long before exiting.")
+	c.Log.declare(s, "warn")
 	return s
 }
 
@@ -68,6 +71,9 @@ func (c ChatConfig) Validate() error {
 	ck.addr(&c.PushAddr)
 	if len(c.DeviceID) > api.MaxDeviceIDLen {
 		ck.failf(&c.DeviceID, "must be at most %d characters", api.MaxDeviceIDLen)
+	}
+	if c.Linger < 0 {
+		ck.failf(&c.Linger, "must not be negative")
 	}
 	c.Log.check(ck)
 	return ck.err()

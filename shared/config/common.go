@@ -15,8 +15,8 @@ type Log struct {
 	Format string // text or json
 }
 
-func (l *Log) declare(s *Set) {
-	s.String(&l.Level, "log-level", "TETHER_LOG_LEVEL", "info", "Log level: debug, info, warn or error.")
+func (l *Log) declare(s *Set, level string) {
+	s.String(&l.Level, "log-level", "TETHER_LOG_LEVEL", level, "Log level: debug, info, warn or error.")
 	s.String(&l.Format, "log-format", "TETHER_LOG_FORMAT", "text", "Log format: text (logfmt) or json (one object per line).")
 }
 

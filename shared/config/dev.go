@@ -21,7 +21,7 @@ func (c *DevConfig) declare() *Set {
 	s.String(&c.PushAddr, "push", "TETHER_PUSH_ADDR", "127.0.0.1:7070", "Push TCP listen address.")
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
-	c.Log.declare(s)
+	c.Log.declare(s, "info")
 	return s
 }
 

@@ -18,7 +18,7 @@ func (c *MigrateConfig) declare() *Set {
 	s := NewSet("migrate")
 	s.DSNString(&c.MySQLDSN, "mysql", "TETHER_MYSQL_DSN", "", "MySQL/MariaDB DSN to migrate, e.g. tether:secret@tcp(db:3306)/tether.")
 	s.String(&c.SQLitePath, "sqlite", "TETHER_SQLITE_PATH", "", "SQLite database file to migrate instead (created if missing).")
-	c.Log.declare(s)
+	c.Log.declare(s, "info")
 	return s
 }
 

@@ -40,15 +40,15 @@ func (c *PushConfig) declare() *Set {
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9091", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/. Keep it off the public network.")
 	s.String(&c.TokenPublicKey, "token-public-key", "TETHER_TOKEN_PUBLIC_KEY", "", "Ed25519 public key (base64, from tether keygen) that verifies access tokens.")
 	s.Duration(&c.HeartbeatInterval, "heartbeat", "TETHER_HEARTBEAT_INTERVAL", 30*time.Second, "Ping interval the node asks clients to keep.")
-	s.Duration(&c.IdleTimeout, "idle-timeout", "TETHER_IDLE_TIMEOUT", 90*time.Second, "A connection that sends nothing for this long is closed. Must exceed --heartbeat.")
+	s.Duration(&c.IdleTimeout, "idle-timeout", "TETHER_IDLE_TIMEOUT", 75*time.Second, "A connection that sends nothing for this long is closed. Must exceed --heartbeat.")
 	s.Duration(&c.HandshakeTimeout, "handshake-timeout", "TETHER_HANDSHAKE_TIMEOUT", 10*time.Second, "A connection that sends no Hello within this is closed.")
 	s.Int(&c.MaxPayload, "max-payload", "TETHER_MAX_PAYLOAD", wire.DefaultMaxPayload, "Largest frame payload accepted or sent, in bytes.")
 	s.Duration(&c.NodeTTL, "node-ttl", "TETHER_NODE_TTL", 15*time.Second, "TTL of the node's heartbeat key in Redis; it is refreshed at a third of this. A dead node stops getting jobs after it.")
-	s.Duration(&c.AckFlushInterval, "ack-flush", "TETHER_ACK_FLUSH_INTERVAL", 500*time.Millisecond, "How often client acks are written to Redis, batched.")
-	s.Int(&c.StreamBatch, "stream-batch", "TETHER_STREAM_BATCH", 128, "Jobs read from the node's Redis stream per call.")
+	s.Duration(&c.AckFlushInterval, "ack-flush", "TETHER_ACK_FLUSH_INTERVAL", 250*time.Millisecond, "How often client acks are written to Redis, batched.")
+	s.Int(&c.StreamBatch, "stream-batch", "TETHER_STREAM_BATCH", 256, "Jobs read from the node's Redis stream per call.")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for closing connections on SIGINT/SIGTERM.")
 	c.Redis.declare(s)
-	c.Log.declare(s)
+	c.Log.declare(s, "info")
 	return s
 }
 
