@@ -167,9 +167,9 @@ func sqliteDSN(dsn string) (out string, memory bool, err error) {
 		// writers never both read and then deadlock upgrading their locks.
 		q.Set("_txlock", "immediate")
 	}
-	if q.Get("_time_format") == "" {
-		q.Set("_time_format", "sqlite")
-	}
+	// go-sqlite ignores _txlock when _time_format is set, and its default
+	// time format is already the "sqlite" one.
+	q.Del("_time_format")
 	return base + "?" + q.Encode(), memory, nil
 }
 

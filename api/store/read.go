@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tetherim/tether/api"
 )
@@ -20,11 +21,30 @@ func clampLimit(n int) int {
 	return n
 }
 
-// syncRow is a timeline entry joined with its message.
+// syncRow is a timeline entry left-joined with its message.
 type syncRow struct {
-	Version uint64
-	Kind    string
-	messageRow
+	Version        uint64     `gorm:"column:version"`
+	Kind           string     `gorm:"column:kind"`
+	MessageID      *int64     `gorm:"column:m_id"`
+	ConversationID *string    `gorm:"column:m_conversation_id"`
+	SenderID       *int64     `gorm:"column:m_sender_id"`
+	RecipientID    *int64     `gorm:"column:m_recipient_id"`
+	ClientMsgID    *string    `gorm:"column:m_client_msg_id"`
+	Type           *string    `gorm:"column:m_type"`
+	Content        *string    `gorm:"column:m_content"`
+	CreatedAt      *time.Time `gorm:"column:m_created_at"`
+}
+
+func (r syncRow) message() *api.Message {
+	if r.MessageID == nil || r.ConversationID == nil || r.SenderID == nil || r.RecipientID == nil ||
+		r.ClientMsgID == nil || r.Type == nil || r.Content == nil || r.CreatedAt == nil {
+		return nil
+	}
+	m := messageRow{
+		ID: *r.MessageID, ConversationID: *r.ConversationID, SenderID: *r.SenderID, RecipientID: *r.RecipientID,
+		ClientMsgID: *r.ClientMsgID, Type: *r.Type, Content: *r.Content, CreatedAt: *r.CreatedAt,
+	}.message()
+	return &m
 }
 
 // Sync returns the user's timeline entries with version > since, oldest
@@ -49,7 +69,9 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 	}
 	var rows []syncRow
 	err := g.Table("timeline AS t").
-		Select("t.version, t.kind, m.id, m.conversation_id, m.sender_id, m.recipient_id, m.client_msg_id, m.type, m.content, m.created_at").
+		Select("t.version, t.kind, m.id AS m_id, m.conversation_id AS m_conversation_id, m.sender_id AS m_sender_id, " +
+			"m.recipient_id AS m_recipient_id, m.client_msg_id AS m_client_msg_id, m.type AS m_type, " +
+			"m.content AS m_content, m.created_at AS m_created_at").
 		Joins("LEFT JOIN messages AS m ON m.id = t.message_id").
 		Where("t.user_id = ? AND t.version > ? AND t.version <= ?", userID, since, page.HeadVersion).
 		Order("t.version").Limit(limit + 1).Scan(&rows).Error
@@ -60,12 +82,7 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 		rows, page.HasMore = rows[:limit], true
 	}
 	for _, r := range rows {
-		e := api.Entry{Version: r.Version, Kind: r.Kind}
-		if r.messageRow.ID != 0 {
-			m := r.messageRow.message()
-			e.Message = &m
-		}
-		page.Entries = append(page.Entries, e)
+		page.Entries = append(page.Entries, api.Entry{Version: r.Version, Kind: r.Kind, Message: r.message()})
 		page.NextSince = r.Version
 	}
 	return page, nil
