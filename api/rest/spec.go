@@ -69,8 +69,11 @@ func validationOptions() *openapi3filter.Options {
 // schemaErrorText renders a schema violation as "<json pointer>: <reason>",
 // never with the offending value (it may be a password).
 func schemaErrorText(err *openapi3.SchemaError) string {
-	ptr := "/" + strings.Join(err.JSONPointer(), "/")
-	return ptr + ": " + err.Reason
+	ptr := err.JSONPointer()
+	if len(ptr) == 0 {
+		return err.Reason
+	}
+	return "/" + strings.Join(ptr, "/") + ": " + err.Reason
 }
 
 // validate checks the request against the operation it was routed to; a

@@ -1,0 +1,289 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// env is one API server on a real store, with a client that checks every
+// response against openapi.yaml.
+type env struct {
+	t       *testing.T
+	handler http.Handler
+	doc     *openapi3.T
+	router  routers.Router
+	metrics *metrics.Metrics
+	priv    ed25519.PrivateKey
+	ready   error // what Deps.Ready answers
+}
+
+// drivers are the databases the integration tests run on.
+var drivers = []string{store.DriverMySQL, store.DriverSQLite}
+
+// eachDriver runs fn as a parallel subtest per database.
+func eachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Parallel()
+	for _, d := range drivers {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newEnv(t, d))
+		})
+	}
+}
+
+// newEnv starts a server on a fresh database of the given driver.
+func newEnv(t *testing.T, driver string) *env {
+	t.Helper()
+	ctx := t.Context()
+	var dsn string
+	if driver == store.DriverMySQL {
+		dsn = testenv.MySQL(t)
+	} else {
+		dsn = filepath.Join(t.TempDir(), "tether.db")
+	}
+	m := metrics.New()
+	db, err := store.Open(ctx, store.Config{Driver: driver, DSN: dsn}, m)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, metrics: m, priv: priv}
+	s, err := New(Deps{
+		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
+		Messages: store.NewMessageService(db, nil),
+		Verifier: token.NewVerifier(pub),
+		Metrics:  m,
+		Log:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Ready: func(ctx context.Context) error {
+			if e.ready != nil {
+				return e.ready
+			}
+			return db.Ping(ctx)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handler = s.Handler()
+	e.doc = s.doc
+	// An independent router over the spec (gorilla/mux, not gin) decides which
+	// operation a response must match.
+	e.router, err = gorillamux.NewRouter(s.doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// testWriter sends server logs to the test log, so failures show them.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// resp is a recorded response.
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// req describes a request; Body is JSON-encoded unless it is a string,
+// []byte or io.Reader, which are sent verbatim.
+type req struct {
+	Method string
+	Path   string
+	Token  string
+	Body   any
+	Header map[string]string
+}
+
+// do serves r and fails the test if the response does not match the spec.
+func (e *env) do(r req) resp {
+	e.t.Helper()
+	var body io.Reader
+	switch b := r.Body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	case io.Reader:
+		body = b // of unknown length: no Content-Length
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	hr := httptest.NewRequest(r.Method, r.Path, body)
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if r.Token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for k, v := range r.Header {
+		hr.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, hr)
+	out := resp{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}
+	e.checkResponse(r, out)
+	return out
+}
+
+// checkResponse validates a response against the operation the spec routes
+// the request to: its status must be declared, its content type and body
+// must match. Requests the spec has no operation for must get a 404 or 405
+// problem document.
+func (e *env) checkResponse(r req, out resp) {
+	e.t.Helper()
+	probe := httptest.NewRequest(r.Method, r.Path, nil)
+	route, params, err := e.router.FindRoute(probe)
+	if err != nil {
+		if out.Status != http.StatusNotFound && out.Status != http.StatusMethodNotAllowed {
+			e.t.Fatalf("%s %s: no spec operation, yet status %d", r.Method, r.Path, out.Status)
+		}
+		e.checkProblem(r, out)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request:    probe,
+			PathParams: params,
+			Route:      route,
+		},
+		Status:  out.Status,
+		Header:  out.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(out.Body)
+	if err := openapi3filter.ValidateResponse(e.t.Context(), in); err != nil {
+		e.t.Fatalf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", r.Method, r.Path, out.Status, err, out.Body)
+	}
+	if out.Status >= 400 {
+		e.checkProblem(r, out)
+	}
+}
+
+// checkProblem checks an error response is a problem document consistent
+// with its status.
+func (e *env) checkProblem(r req, out resp) {
+	e.t.Helper()
+	if ct := out.Header.Get("Content-Type"); ct != problemContentType {
+		e.t.Fatalf("%s %s: status %d with content type %q", r.Method, r.Path, out.Status, ct)
+	}
+	var v any
+	if err := json.Unmarshal(out.Body, &v); err != nil {
+		e.t.Fatalf("%s %s: problem is not JSON: %v", r.Method, r.Path, err)
+	}
+	if err := e.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
+		e.t.Fatalf("%s %s: problem does not match the Problem schema: %v", r.Method, r.Path, err)
+	}
+	p := out.problem(e.t)
+	if p.Status != out.Status || statusOf(p.Code) != out.Status || p.Type != ProblemTypeBase+p.Code {
+		e.t.Fatalf("%s %s: inconsistent problem %+v for status %d", r.Method, r.Path, p, out.Status)
+	}
+	if out.Status == http.StatusUnauthorized && !strings.HasPrefix(out.Header.Get("WWW-Authenticate"), "Bearer") {
+		e.t.Fatalf("%s %s: 401 without WWW-Authenticate: Bearer", r.Method, r.Path)
+	}
+}
+
+func (r resp) problem(t *testing.T) Problem {
+	t.Helper()
+	var p Problem
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("problem: %v in %s", err, r.Body)
+	}
+	return p
+}
+
+// decode unmarshals the body into v after checking the status.
+func (r resp) decode(t *testing.T, status int, v any) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if v == nil {
+		return
+	}
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// wantProblem checks the status and problem code of an error response.
+func (r resp) wantProblem(t *testing.T, status int, code string) Problem {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	p := r.problem(t)
+	if p.Code != code {
+		t.Fatalf("code %q, want %q: %+v", p.Code, code, p)
+	}
+	return p
+}
+
+// user is a registered, logged-in account.
+type user struct {
+	api.User
+	Tokens api.Tokens
+}
+
+// signup registers name and logs it in on a device.
+func (e *env) signup(name string) user {
+	e.t.Helper()
+	var u user
+	e.do(req{Method: "POST", Path: "/v1/accounts", Body: map[string]string{"username": name, "password": "password-" + name}}).
+		decode(e.t, 201, &u.User)
+	e.do(req{Method: "POST", Path: "/v1/sessions", Body: map[string]string{
+		"username": name, "password": "password-" + name, "device_id": "dev-" + name, "platform": "web",
+	}}).decode(e.t, 201, &u.Tokens)
+	return u
+}
+
+// send posts a text message from u and returns it with the status.
+func (e *env) send(from user, to int64, clientID, text string) (api.Message, int) {
+	e.t.Helper()
+	r := e.do(req{Method: "POST", Path: "/v1/messages", Token: from.Tokens.AccessToken, Body: map[string]any{
+		"recipient_id": to, "client_msg_id": clientID, "type": "text", "content": map[string]string{"text": text},
+	}})
+	if r.Status != 200 && r.Status != 201 {
+		e.t.Fatalf("send: status %d: %s", r.Status, r.Body)
+	}
+	var m api.Message
+	r.decode(e.t, r.Status, &m)
+	return m, r.Status
+}
