@@ -24,7 +24,13 @@ func (c *conn) enqueue(frame []byte) bool {
 		return false
 	}
 	c.buf = append(c.buf, frame...)
+	early := len(c.buf) >= c.n.cfg.MaxQueued/2
 	c.mu.Unlock()
+	if early {
+		// A big batch for one session starts writing before the batch
+		// ends, so that only a client that really lags hits MaxQueued.
+		c.kick()
+	}
 	return true
 }
 
