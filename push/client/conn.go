@@ -77,7 +77,7 @@ type conn struct {
 	stats     *counters
 	heartbeat time.Duration
 	ackEvery  time.Duration
-	writeWait time.Duration // per-write deadline
+	writeWait time.Duration  // per-write deadline
 	delivered *atomic.Uint64 // the client's last delivered version, acked from here
 
 	events chan event    // reader -> run loop
