@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func (h *harness) eventually(cond func() bool, format string, args ...any) {
 
 func (h *harness) delivered(n int) {
 	h.t.Helper()
-	h.eventually(func() bool { return len(h.rec.versions()) >= n }, "handler saw %v, want %d entries", h.rec.versions(), n)
+	h.eventually(func() bool { return len(h.rec.versions()) >= n }, "handler saw %v, want %d entries", lazy(func() any { return h.rec.versions() }), n)
 }
 
 // runErr waits for Run to return and gives its error.
@@ -353,7 +354,7 @@ func TestClient_AcksTrailingMessagesWithinInterval(t *testing.T) {
 	h.eventually(func() bool {
 		acks := fc.framesOf(wire.TypeAck)
 		return len(acks) == 1 && acks[0].Ack == 3
-	}, "one ack of 3, got %v", fc.framesOf(wire.TypeAck))
+	}, "one ack of 3, got %v", lazy(func() any { return fc.framesOf(wire.TypeAck) }))
 }
 
 func TestClient_SendsHeartbeatPings(t *testing.T) {
@@ -506,5 +507,11 @@ func requireNoClientGoroutines(t *testing.T) {
 			}
 		}
 		return len(leaked) == 0
-	}, "client goroutines still running: %v", leaked)
+	}, "client goroutines still running: %v", lazy(func() any { return leaked }))
 }
+
+// lazy formats the value of f when printed, so a failure message shows the
+// state at the time of failure, not at the time of the call.
+type lazy func() any
+
+func (l lazy) String() string { return fmt.Sprint(l()) }
