@@ -137,6 +137,16 @@ func retryable(ctx context.Context, err error) bool {
 	return true // transport errors: the request may not even have arrived
 }
 
+// permanent reports whether obtaining credentials failed in a way retrying
+// cannot fix: rejected credentials, or a request the server calls invalid.
+func permanent(err error) bool {
+	if errors.Is(err, ErrUnauthorized) {
+		return true
+	}
+	var p *ProblemError
+	return errors.As(err, &p) && !p.Temporary()
+}
+
 // sleep waits d or until ctx is done; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -156,8 +166,9 @@ func (e fatalError) Unwrap() error { return e.error }
 
 // Run connects and keeps the client connected, delivering entries to the
 // Handler, until ctx is done (it returns ctx.Err()), Close is called (it
-// returns ErrClosed) or the server rejects the client for good (it returns
-// an error wrapping ErrUnauthorized, or a *CloseError). Every goroutine Run
+// returns ErrClosed) or the servers reject the client for good (it returns
+// an error wrapping ErrUnauthorized, a *ProblemError for an invalid login
+// request, or a *CloseError with wire.CodeUnsupportedVersion). Every goroutine Run
 // starts has stopped when it returns. Run may be called again afterwards; it
 // resumes after LastVersion.
 func (c *Client) Run(ctx context.Context) error {
@@ -237,7 +248,7 @@ func (c *Client) loop(ctx context.Context) error {
 					}
 				}
 				if _, rerr := c.sess.renew(ctx, r.token); rerr != nil {
-					if errors.Is(rerr, ErrUnauthorized) {
+					if permanent(rerr) {
 						c.log.Error("tether client: stopping", "err", rerr)
 						return rerr
 					}
@@ -277,7 +288,7 @@ type result struct {
 func (c *Client) connectOnce(ctx context.Context) (r result) {
 	tok, err := c.sess.access(ctx)
 	if err != nil {
-		if errors.Is(err, ErrUnauthorized) {
+		if permanent(err) {
 			err = fatalError{err}
 		}
 		return result{err: err}
@@ -336,7 +347,7 @@ func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
 			// Refreshing ahead of expiry keeps REST calls and the next
 			// handshake from paying for it.
 			if _, err := c.sess.access(ctx); err != nil {
-				if errors.Is(err, ErrUnauthorized) {
+				if permanent(err) {
 					return fatalError{err}
 				}
 				c.log.Warn("tether client: token refresh failed, retrying", "err", err)

@@ -290,6 +290,16 @@ func TestClient_WrongPasswordStopsRun(t *testing.T) {
 	}
 }
 
+func TestClient_InvalidLoginRequestStopsRun(t *testing.T) {
+	h := start(t, func(c *Config) { c.Username = "x" })
+	if err := h.runErr(); ErrorCode(err) != api.EINVALID {
+		t.Fatalf("Run = %v, want the invalid problem", err)
+	}
+	if s := h.c.Stats(); s.DialFailures != 0 {
+		t.Fatalf("dialed %d times without credentials", s.DialFailures)
+	}
+}
+
 func TestClient_UnsupportedVersionStopsRun(t *testing.T) {
 	h := start(t, nil)
 	h.push.next().end(wire.TypeError, wire.CodeUnsupportedVersion)

@@ -93,6 +93,10 @@ func (f *fakeAPI) login(w http.ResponseWriter, r *http.Request) {
 		problem(w, 400, api.EINVALID, "bad json")
 		return
 	}
+	if len(in.Username) < api.MinUsernameLen {
+		problem(w, 400, api.EINVALID, "username too short")
+		return
+	}
 	if in.Username != "alice" || in.Password != "correct horse" {
 		problem(w, 401, api.EUNAUTHORIZED, "wrong username or password")
 		return

@@ -122,7 +122,8 @@ func (s *session) refresh(ctx context.Context) error {
 		s.set(t)
 		return nil
 	}
-	if !rejected(err) {
+	var p *ProblemError
+	if !rejected(err) && (!errors.As(err, &p) || p.Temporary()) {
 		return fmt.Errorf("tether client: refresh token: %w", err)
 	}
 	s.log.Info("tether client: refresh token rejected", "err", err)
