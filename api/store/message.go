@@ -135,14 +135,19 @@ func (s *MessageService) insert(tx *gorm.DB, row *messageRow) error {
 	// Lock both timeline heads first, always in ascending user id order, so
 	// concurrent sends between any users cannot deadlock, and so message ids
 	// within a conversation follow the participants' timeline order.
-	var heads []headRow
-	err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-		Where("user_id IN ?", []int64{row.SenderID, row.RecipientID}).Order("user_id").Find(&heads).Error
-	if err != nil {
-		return err
-	}
-	if len(heads) != 2 {
-		return errMissingHeads
+	// Each head is locked by its key alone: for "IN (...)" on a small table
+	// MySQL may scan and lock every head.
+	heads := make([]headRow, 0, 2)
+	for _, uid := range []int64{min(row.SenderID, row.RecipientID), max(row.SenderID, row.RecipientID)} {
+		var h []headRow
+		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Where("user_id = ?", uid).Limit(1).Find(&h).Error
+		if err != nil {
+			return err
+		}
+		if len(h) == 0 {
+			return errMissingHeads
+		}
+		heads = append(heads, h[0])
 	}
 	row.ID = 0
 	row.CreatedAt = now()

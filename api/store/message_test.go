@@ -389,3 +389,19 @@ func TestHistory_RejectsBadConversationAndCursor(t *testing.T) {
 		}
 	})
 }
+
+func TestSend_CreatesMissingTimelineHeads(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		a, b := f.user(t, "alice"), f.user(t, "bob")
+		if err := store.DeleteTimelineHeadsForTest(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		f.send(t, a.ID, b.ID, "c1")
+		f.send(t, b.ID, a.ID, "c2")
+		page, err := f.msgs.Sync(ctx, a.ID, 0, 0)
+		if err != nil || page.HeadVersion != 2 || len(page.Entries) != 2 {
+			t.Fatalf("timeline: %+v %v", page, err)
+		}
+	})
+}

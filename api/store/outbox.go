@@ -93,10 +93,12 @@ func (db *DB) ClaimOutbox(ctx context.Context, limit int, fn func(rows []OutboxR
 			out[i] = OutboxRow{ID: r.ID, Payload: []byte(r.Payload), CreatedAt: r.CreatedAt.UTC()}
 			ids[i] = r.ID
 		}
-		if err := fn(out); err != nil {
+		// Delete before handing the rows out, so a failed delete (a
+		// deadlock victim, say) happens before anything was published.
+		if err := db.deleteOutbox(tx, ids); err != nil {
 			return err
 		}
-		if err := tx.Where("id IN ?", ids).Delete(&outboxRow{}).Error; err != nil {
+		if err := fn(out); err != nil {
 			return err
 		}
 		n = len(rows)
@@ -106,6 +108,21 @@ func (db *DB) ClaimOutbox(ctx context.Context, limit int, fn func(rows []OutboxR
 		return 0, err
 	}
 	return n, nil
+}
+
+// deleteOutbox deletes claimed rows. On MySQL each row is deleted by its
+// primary key alone: for "id IN (...)" on a small table the server may choose
+// a full scan, which waits on rows other relays have claimed and deadlocks.
+func (db *DB) deleteOutbox(tx *gorm.DB, ids []int64) error {
+	if db.dialect != DriverMySQL {
+		return tx.Where("id IN ?", ids).Delete(&outboxRow{}).Error
+	}
+	for _, id := range ids {
+		if err := tx.Where("id = ?", id).Delete(&outboxRow{}).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OutboxLen counts the rows waiting in the outbox.

@@ -69,8 +69,8 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 	}
 	var rows []syncRow
 	err := g.Table("timeline AS t").
-		Select("t.version, t.kind, m.id AS m_id, m.conversation_id AS m_conversation_id, m.sender_id AS m_sender_id, " +
-			"m.recipient_id AS m_recipient_id, m.client_msg_id AS m_client_msg_id, m.type AS m_type, " +
+		Select("t.version, t.kind, m.id AS m_id, m.conversation_id AS m_conversation_id, m.sender_id AS m_sender_id, "+
+			"m.recipient_id AS m_recipient_id, m.client_msg_id AS m_client_msg_id, m.type AS m_type, "+
 			"m.content AS m_content, m.created_at AS m_created_at").
 		Joins("LEFT JOIN messages AS m ON m.id = t.message_id").
 		Where("t.user_id = ? AND t.version > ? AND t.version <= ?", userID, since, page.HeadVersion).
