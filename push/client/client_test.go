@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -525,3 +526,62 @@ func requireNoClientGoroutines(t *testing.T) {
 type lazy func() any
 
 func (l lazy) String() string { return fmt.Sprint(l()) }
+
+func TestClient_ProvidedTokensWithoutPasswordStopWhenRefreshRejected(t *testing.T) {
+	h := start(t, func(c *Config) {
+		c.Password = ""
+		c.Tokens = &api.Tokens{AccessToken: "stale", RefreshToken: "revoked", UserID: testUserID, ExpiresAt: time.Now().Add(time.Hour)}
+	})
+	fc := h.push.next()
+	if fc.hello.Token != "stale" {
+		t.Fatalf("hello token %q, want the provided one", fc.hello.Token)
+	}
+	fc.end(wire.TypeError, wire.CodeUnauthorized)
+	if err := h.runErr(); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Run = %v, want ErrUnauthorized", err)
+	}
+	if logins, _, _ := h.api.counts(); logins != 0 {
+		t.Fatalf("logged in %d times without a password", logins)
+	}
+}
+
+// TestClient_ShuffledPushesAndDisconnectsDeliverEachVersionOnceInOrder
+// pushes each round's new versions shuffled, with duplicates and losses,
+// and drops the connection at random; the handler must still see 1..n once
+// each, in order.
+func TestClient_ShuffledPushesAndDisconnectsDeliverEachVersionOnceInOrder(t *testing.T) {
+	const rounds, per = 20, 25
+	h := start(t, nil)
+	rng := rand.New(rand.NewPCG(7, 7))
+	fc := h.push.next()
+	fc.welcome(0, 0, 1000)
+	for r := 0; r < rounds; r++ {
+		lo := uint64(r*per) + 1
+		h.api.grow(r*per + per)
+		var vs []uint64
+		for v := lo; v < lo+per; v++ {
+			switch rng.IntN(6) {
+			case 0: // lost
+			case 1:
+				vs = append(vs, v, v) // duplicated
+			default:
+				vs = append(vs, v)
+			}
+		}
+		if lo > 5 {
+			vs = append(vs, lo-1-uint64(rng.IntN(5))) // a stale redelivery
+		}
+		rng.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
+		fc.push(vs...)
+		if rng.IntN(4) == 0 {
+			fc.end(wire.TypeClose, wire.CodeShuttingDown)
+			fc = h.push.next()
+			if fc.hello.LastVersion > lo+per-1 {
+				t.Fatalf("hello.LastVersion %d beyond the timeline", fc.hello.LastVersion)
+			}
+			fc.welcome(lo+per-1, 0, 1000)
+		}
+	}
+	h.delivered(rounds * per)
+	h.rec.requireExactly(t, 1, rounds*per)
+}
