@@ -49,8 +49,11 @@ type Config struct {
 	// runs, nothing else is delivered (heartbeats continue), so keep it quick.
 	Handler func(api.Entry)
 
-	AckInterval time.Duration // ack at most this often... (default 200ms)
-	AckBatch    int           // ...unless this many delivered versions are unacked (default 64)
+	// Acks are cumulative and never per message: the delivered version is
+	// acked every AckInterval (default 200ms) if it moved, and at once when
+	// AckBatch (default 64) delivered versions are unacked.
+	AckInterval time.Duration
+	AckBatch    int
 
 	MinBackoff time.Duration // reconnect backoff, exponential with full jitter (default 250ms)
 	MaxBackoff time.Duration // (default 30s)
