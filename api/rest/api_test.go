@@ -380,4 +380,3 @@ func (e *env) counts() (calls, errs map[string]float64) {
 	}
 	return calls, errs
 }
-
