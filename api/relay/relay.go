@@ -1,0 +1,262 @@
+// Package relay moves committed outbox rows from the database to the push
+// nodes' Redis streams: the second half of the transactional outbox.
+//
+// A batch is claimed in a database transaction (api/store ClaimOutbox), its
+// newest versions are announced in the routing registry, one job per row and
+// node is appended to each node that holds a live session of a target, and
+// only then are the rows deleted. If Redis fails, the transaction rolls back
+// and the rows are published by a later batch, so nothing committed is lost;
+// a crash after publishing but before the commit publishes a batch twice
+// (clients drop versions they already have).
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+)
+
+// Config tunes a Relay. Zero values take the defaults.
+type Config struct {
+	BatchSize    int           // rows per claim; default 256
+	PollInterval time.Duration // wait between empty claims when not kicked; default 500ms
+	StreamMaxLen int64         // approximate MAXLEN of each node stream; default 100000
+}
+
+const (
+	defaultBatchSize    = 256
+	defaultPollInterval = 500 * time.Millisecond
+	defaultStreamMaxLen = 100000
+	batchBudget         = 250 * time.Millisecond
+	batchTimeout        = 30 * time.Second
+	minBackoff          = 100 * time.Millisecond
+	maxBackoff          = 10 * time.Second
+)
+
+// Relay publishes the outbox. Run it in one goroutine per process; several
+// processes may relay the same MySQL database in parallel.
+type Relay struct {
+	cfg  Config
+	db   *store.DB
+	reg  *route.Registry
+	rdb  redis.UniversalClient
+	m    *metrics.Metrics
+	log  *slog.Logger
+	kick chan struct{}
+
+	published atomic.Uint64
+	jobs      prometheus.Counter
+	rows      prometheus.Counter
+	dropped   prometheus.Counter
+}
+
+// New returns a relay. m may be nil; otherwise the relay registers its
+// counters in m, so use one Metrics per Relay.
+func New(cfg Config, db *store.DB, reg *route.Registry, rdb redis.UniversalClient, m *metrics.Metrics, log *slog.Logger) *Relay {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = defaultBatchSize
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.StreamMaxLen <= 0 {
+		cfg.StreamMaxLen = defaultStreamMaxLen
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Relay{
+		cfg: cfg, db: db, reg: reg, rdb: rdb, m: m, log: log.With("component", "relay"),
+		kick: make(chan struct{}, 1),
+		jobs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tether_relay_jobs_published_total", Help: "Push jobs the outbox relay appended to node streams.",
+		}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tether_relay_rows_total", Help: "Outbox rows the relay handled (published, or for offline users only announced).",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tether_relay_rows_dropped_total", Help: "Outbox rows the relay dropped because their payload could not be decoded.",
+		}),
+	}
+	if m != nil {
+		m.Register(r.jobs, r.rows, r.dropped)
+	}
+	return r
+}
+
+// Published is the number of jobs this relay has appended to node streams.
+func (r *Relay) Published() uint64 { return r.published.Load() }
+
+// Kick wakes Run at once, e.g. after a commit that wrote outbox rows. It never blocks.
+func (r *Relay) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx is done, then returns nil. It claims batches while
+// they come back full, otherwise waits for Kick or PollInterval; after a
+// failure it backs off exponentially (kicks do not cut a backoff short).
+func (r *Relay) Run(ctx context.Context) error {
+	r.log.Info("relay started", "batch_size", r.cfg.BatchSize, "poll_interval", r.cfg.PollInterval)
+	defer r.log.Info("relay stopped")
+	backoff := time.Duration(0)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		n, err := r.batch(ctx)
+		var kick <-chan struct{} = r.kick
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			r.log.Warn("relay batch failed; rows stay in the outbox", "err", err, "retry_in", backoff)
+			wait, kick = backoff, nil
+		case n == r.cfg.BatchSize:
+			backoff = 0
+			continue
+		default:
+			backoff = 0
+			wait = r.cfg.PollInterval
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kick:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// Drain publishes batches until the outbox is empty, e.g. before shutdown.
+func (r *Relay) Drain(ctx context.Context) error {
+	for {
+		n, err := r.batch(ctx)
+		if err != nil {
+			return err
+		}
+		if n < r.cfg.BatchSize {
+			return nil
+		}
+	}
+}
+
+// batch claims and publishes one batch, returning how many rows it handled.
+func (r *Relay) batch(ctx context.Context) (int, error) {
+	var done func(error)
+	if r.m != nil {
+		done = r.m.Begin(metrics.LayerRelay, "batch", batchBudget)
+	}
+	// A started batch finishes even when ctx ends: cancelling between the
+	// publish and the commit would roll back rows already published.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
+	n, err := r.db.ClaimOutbox(bctx, r.cfg.BatchSize, func(rows []store.OutboxRow) error {
+		return r.publish(bctx, rows)
+	})
+	if done != nil {
+		done(err)
+	}
+	return n, err
+}
+
+type decoded struct {
+	id      int64
+	created time.Time
+	p       store.OutboxPayload
+}
+
+// publish announces the batch's versions and appends its jobs, all jobs in
+// one pipeline. An error leaves the whole batch in the outbox.
+func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) error {
+	batch := make([]decoded, 0, len(rows))
+	versions := make(map[int64]uint64)
+	for _, row := range rows {
+		p, err := row.Decode()
+		if err != nil {
+			// Retrying cannot fix it; drop it rather than block the outbox.
+			r.log.Error("dropping undecodable outbox row", "outbox_id", row.ID, "err", err)
+			r.dropped.Inc()
+			continue
+		}
+		batch = append(batch, decoded{id: row.ID, created: row.CreatedAt, p: p})
+		for _, t := range p.Targets {
+			versions[t.UserID] = max(versions[t.UserID], t.Version)
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	// Versions are written before sessions are read; see route.Registry.AddSession.
+	sessions, err := r.reg.Announce(ctx, versions)
+	if err != nil {
+		return err
+	}
+	keys := r.reg.Keys()
+	pipe := r.rdb.Pipeline()
+	jobs := 0
+	for _, d := range batch {
+		byNode := make(map[string][]job.Target)
+		for _, t := range d.p.Targets {
+			for _, s := range sessions[t.UserID] {
+				ts := byNode[s.NodeID]
+				// One target per user and node: it reaches all of the user's devices there.
+				if !slices.ContainsFunc(ts, func(x job.Target) bool { return x.UserID == t.UserID }) {
+					byNode[s.NodeID] = append(ts, job.Target{UserID: t.UserID, Version: t.Version})
+				}
+			}
+		}
+		nodes := make([]string, 0, len(byNode))
+		for n := range byNode {
+			nodes = append(nodes, n)
+		}
+		slices.Sort(nodes)
+		for _, node := range nodes {
+			b, err := job.Encode(job.Job{
+				ID: strconv.FormatInt(d.id, 10), Kind: job.KindMessage, Targets: byNode[node],
+				Body: d.p.Body, EnqueuedMS: d.created.UnixMilli(),
+			})
+			if err != nil {
+				return err
+			}
+			pipe.XAdd(ctx, &redis.XAddArgs{
+				Stream: keys.Stream(node), MaxLen: r.cfg.StreamMaxLen, Approx: true,
+				Values: []any{job.Field, b},
+			})
+			jobs++
+		}
+	}
+	if jobs > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	r.published.Add(uint64(jobs))
+	r.jobs.Add(float64(jobs))
+	r.rows.Add(float64(len(batch)))
+	r.log.Debug("relay batch published", "rows", len(rows), "jobs", jobs)
+	return nil
+}
