@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/push/client"
+	"github.com/tetherim/tether/shared/config"
+)
+
+// chatEchoTimeout bounds how long chat waits, after its input ends, for the
+// messages it sent to come back over push or sync.
+const chatEchoTimeout = 30 * time.Second
+
+// chatContent is the content of a text message sent by tether chat. From is
+// a display hint only: a receiver trusts it after checking that the name
+// belongs to the message's authenticated sender id.
+type chatContent struct {
+	Text string `json:"text"`
+	From string `json:"from,omitempty"`
+}
+
+// chat is one `tether chat` session: it reads commands from in and prints
+// every timeline entry to out as "[v12] alice -> bob: hello there".
+type chat struct {
+	cfg  config.ChatConfig
+	cli  *client.Client
+	api  *client.API
+	out  io.Writer
+	outM sync.Mutex
+	log  *slog.Logger
+
+	to      string // default recipient
+	mu      sync.Mutex
+	names   map[int64]string // verified user id -> username
+	ids     map[string]int64 // username -> user id
+	pending map[int64]bool   // ids of sent messages not yet printed
+	echoed  chan struct{}    // signalled when pending shrinks
+}
+
+// runChat runs a chat session until in ends (and lingering is over) or ctx ends.
+func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Writer, log *slog.Logger) error {
+	c := &chat{
+		cfg: cfg, out: out, log: log, to: cfg.To,
+		api:     client.NewAPI(cfg.APIBase, &http.Client{Timeout: 30 * time.Second}),
+		names:   map[int64]string{},
+		ids:     map[string]int64{},
+		pending: map[int64]bool{},
+		echoed:  make(chan struct{}, 1),
+	}
+	if _, err := c.api.Register(ctx, cfg.User, cfg.Password); err != nil && client.ErrorCode(err) != api.ECONFLICT {
+		return fmt.Errorf("register %s: %w", cfg.User, err)
+	}
+
+	entries := make(chan api.Entry, 256)
+	c.cli = client.New(client.Config{
+		APIBase:  cfg.APIBase,
+		PushAddr: cfg.PushAddr,
+		Username: cfg.User,
+		Password: cfg.Password,
+		DeviceID: cfg.DeviceID,
+		Platform: "desktop",
+		Logger:   log,
+		// The handler only queues: printing may need a name lookup over
+		// REST, which must not stall the push connection.
+		Handler: func(e api.Entry) {
+			select {
+			case entries <- e:
+			case <-ctx.Done():
+			}
+		},
+	})
+	if _, err := c.cli.AccessToken(ctx); err != nil {
+		if client.ErrorCode(err) == api.EUNAUTHORIZED {
+			return fmt.Errorf("log in as %s: wrong password (the account exists already)", cfg.User)
+		}
+		return fmt.Errorf("log in as %s: %w", cfg.User, err)
+	}
+	c.remember(c.cli.UserID(), cfg.User)
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- c.cli.Run(runCtx) }()
+	printDone := make(chan struct{})
+	go func() {
+		defer close(printDone)
+		for {
+			select {
+			case e := <-entries:
+				c.print(runCtx, e)
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+	// Both goroutines end with runCtx; wait for them on every return path.
+	defer func() { stopRun(); <-printDone }()
+
+	c.say("connected as %s; type \"name: text\" to send, /to name to set a default recipient, /help for more", cfg.User)
+	lines := readLines(in)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("push connection: %w", err)
+		case line, ok := <-lines:
+			if !ok {
+				return c.finish(ctx)
+			}
+			if quit := c.handle(ctx, line); quit {
+				return c.finish(ctx)
+			}
+		}
+	}
+}
+
+// readLines feeds the lines of in to a channel closed at the end of input.
+// The goroutine cannot be interrupted while it blocks reading a terminal; it
+// ends with the input or with the process.
+func readLines(in io.Reader) <-chan string {
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 0, 4096), api.MaxContentBytes)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+	}()
+	return ch
+}
+
+// handle runs one input line; it returns true for /quit.
+func (c *chat) handle(ctx context.Context, line string) (quit bool) {
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "":
+		return false
+	case line == "/quit" || line == "/exit":
+		return true
+	case line == "/help":
+		c.say("commands: \"name: text\" sends to name; plain text goes to the default recipient; /to name sets it; /quit exits")
+		return false
+	case strings.HasPrefix(line, "/to"):
+		name := strings.TrimSpace(strings.TrimPrefix(line, "/to"))
+		if name == "" {
+			c.say("usage: /to name")
+			return false
+		}
+		if _, err := c.lookup(ctx, name); err != nil {
+			c.say("%v", err)
+			return false
+		}
+		c.to = name
+		c.say("now sending to %s", name)
+		return false
+	case strings.HasPrefix(line, "/"):
+		c.say("unknown command %s (try /help)", strings.Fields(line)[0])
+		return false
+	}
+	to, text := c.to, line
+	if name, rest, ok := strings.Cut(line, ":"); ok && isUsername(name) {
+		to, text = name, strings.TrimSpace(rest)
+	}
+	if to == "" {
+		c.say("no recipient: write \"name: text\" or set one with /to name")
+		return false
+	}
+	if text == "" {
+		return false
+	}
+	c.send(ctx, to, text)
+	return false
+}
+
+// isUsername tells "bob: hi" (a recipient prefix) from "note: ..." typed to
+// the default recipient only by shape; an unknown name is reported on send.
+func isUsername(s string) bool {
+	if len(s) < api.MinUsernameLen || len(s) > api.MaxUsernameLen {
+		return false
+	}
+	return !strings.ContainsAny(s, " \t")
+}
+
+func (c *chat) send(ctx context.Context, to, text string) {
+	rid, err := c.lookup(ctx, to)
+	if err != nil {
+		c.say("%v", err)
+		return
+	}
+	content, err := json.Marshal(chatContent{Text: text, From: c.cfg.User})
+	if err != nil {
+		c.say("cannot encode message: %v", err)
+		return
+	}
+	if len(content) > api.MaxContentBytes {
+		c.say("message too long (at most %d bytes)", api.MaxContentBytes)
+		return
+	}
+	msg, _, err := c.cli.Send(ctx, rid, uuid.NewString(), api.MessageText, content)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.say("send to %s failed: %v", to, err)
+		}
+		return
+	}
+	// The echo may have been printed before Send returned.
+	c.mu.Lock()
+	if !c.printed(msg.ID) {
+		c.pending[msg.ID] = true
+	}
+	c.mu.Unlock()
+}
+
+// printed reports whether a message was already printed; c.mu must be held.
+// The echo of a message can arrive before Send returns, so print records
+// the ids it saw for messages this session sent.
+func (c *chat) printed(id int64) bool {
+	if c.pending[-id] {
+		delete(c.pending, -id)
+		return true
+	}
+	return false
+}
+
+// lookup returns the id of a username, asking the API once per name.
+func (c *chat) lookup(ctx context.Context, name string) (int64, error) {
+	c.mu.Lock()
+	id, ok := c.ids[name]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	tok, err := c.cli.AccessToken(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("look up %s: %w", name, err)
+	}
+	u, err := c.api.UserByName(ctx, tok, name)
+	if client.ErrorCode(err) == api.ENOTFOUND {
+		return 0, fmt.Errorf("no user named %s (they appear once they have run tether chat)", name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up %s: %w", name, err)
+	}
+	c.remember(u.ID, u.Username)
+	return u.ID, nil
+}
+
+func (c *chat) remember(id int64, name string) {
+	c.mu.Lock()
+	c.names[id], c.ids[name] = name, id
+	c.mu.Unlock()
+}
+
+// name returns the username of id, verifying a sender's self-declared name
+// against the account it names; unverified ids print as user#id.
+func (c *chat) name(ctx context.Context, id int64, claimed string) string {
+	c.mu.Lock()
+	n, ok := c.names[id]
+	c.mu.Unlock()
+	if ok {
+		return n
+	}
+	if claimed != "" {
+		if got, err := c.lookup(ctx, claimed); err == nil && got == id {
+			return claimed
+		}
+	}
+	return fmt.Sprintf("user#%d", id)
+}
+
+// print writes one entry and settles the echo of a message this session sent.
+func (c *chat) print(ctx context.Context, e api.Entry) {
+	if e.Kind != api.EntryMessage || e.Message == nil {
+		c.write(fmt.Sprintf("[v%d] (%s)", e.Version, e.Kind))
+		return
+	}
+	m := e.Message
+	var body chatContent
+	text := "(" + m.Type + ")"
+	if m.Type == api.MessageText && json.Unmarshal(m.Content, &body) == nil && body.Text != "" {
+		text = body.Text
+	}
+	from := c.name(ctx, m.SenderID, body.From)
+	to := c.name(ctx, m.RecipientID, "")
+	c.write(fmt.Sprintf("[v%d] %s -> %s: %s", e.Version, from, to, oneLine(text)))
+
+	if m.SenderID == c.cli.UserID() {
+		c.mu.Lock()
+		if c.pending[m.ID] {
+			delete(c.pending, m.ID)
+		} else {
+			// Sent by this session but Send has not returned yet, or sent
+			// by another session of the user: remember it was printed.
+			c.pending[-m.ID] = true
+		}
+		c.mu.Unlock()
+		select {
+		case c.echoed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// oneLine keeps a received text from forging extra output lines.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+}
+
+// finish waits for the echoes of sent messages, then lingers.
+func (c *chat) finish(ctx context.Context) error {
+	deadline := time.NewTimer(chatEchoTimeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		waiting := 0
+		for id := range c.pending {
+			if id > 0 {
+				waiting++
+			}
+		}
+		c.mu.Unlock()
+		if waiting == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.echoed:
+		case <-deadline.C:
+			return fmt.Errorf("%d sent message(s) were stored but did not come back within %s; they will arrive on the next sync", waiting, chatEchoTimeout)
+		}
+	}
+	if c.cfg.Linger > 0 {
+		t := time.NewTimer(c.cfg.Linger)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// say prints a status line, marked so it is not mistaken for a message.
+func (c *chat) say(format string, args ...any) {
+	c.write("* " + fmt.Sprintf(format, args...))
+}
+
+func (c *chat) write(line string) {
+	c.outM.Lock()
+	defer c.outM.Unlock()
+	if _, err := io.WriteString(c.out, line+"\n"); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		c.log.Debug("chat: write failed", "err", err)
+	}
+}

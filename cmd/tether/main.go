@@ -1,0 +1,231 @@
+// Command tether runs Tether: `tether dev` runs everything in one process
+// for development; `tether api`, `tether push` and `tether migrate` are the
+// production processes; `tether keygen` makes a token key pair and `tether
+// chat` is a terminal client. `tether help` lists the subcommands and
+// `tether help <command>` its settings, which are also environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/stack"
+	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "devel"
+
+const usage = `Tether: instant messaging and push server.
+
+Usage: tether <command> [flags]
+
+Commands:
+  dev       run API, relay and a push node in one process (SQLite, in-process Redis)
+  api       run the REST API and outbox relay (MySQL, Redis)
+  push      run a push node (Redis)
+  migrate   apply the database migrations (--mysql DSN or --sqlite path)
+  keygen    print a new token key pair as environment variables
+  chat      terminal chat client
+  version   print the version
+  help      this text; "tether help <command>" lists a command's flags
+
+Every flag can also be set by its TETHER_* environment variable; a flag wins.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "dev":
+		var c config.DevConfig
+		if c, err = config.LoadDev(args, getenv); err == nil {
+			err = serveDev(ctx, c, stderr)
+		}
+	case "api":
+		var c config.APIConfig
+		if c, err = config.LoadAPI(args, getenv); err == nil {
+			err = serveAPI(ctx, c, stderr)
+		}
+	case "push":
+		var c config.PushConfig
+		if c, err = config.LoadPush(args, getenv); err == nil {
+			err = servePush(ctx, c, stderr)
+		}
+	case "migrate":
+		var c config.MigrateConfig
+		if c, err = config.LoadMigrate(args, getenv); err == nil {
+			err = migrate(ctx, c, stderr)
+		}
+	case "chat":
+		var c config.ChatConfig
+		if c, err = config.LoadChat(args, getenv); err == nil {
+			err = runChat(ctx, c, stdin, stdout, c.Log.New(stderr))
+		}
+	case "keygen":
+		err = keygen(args, stdout)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "tether %s\n", buildVersion())
+		return 0
+	case "help", "--help", "-help", "-h":
+		return help(args, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "tether: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, config.ErrHelp) {
+		return help([]string{cmd}, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tether %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	for _, s := range config.All() {
+		if s.Command == args[0] {
+			s.PrintUsage(stdout)
+			return 0
+		}
+	}
+	switch args[0] {
+	case "keygen", "version", "help":
+		fmt.Fprintf(stdout, "Usage: tether %s (no flags)\n", args[0])
+		return 0
+	}
+	fmt.Fprintf(stderr, "tether help: unknown command %q\n", args[0])
+	return 2
+}
+
+// stoppable is a started stack.
+type stoppable interface {
+	Err() <-chan error
+	Stop(ctx context.Context) error
+}
+
+// serveUntilDone runs s until a signal or a component failure, then stops it
+// within timeout.
+func serveUntilDone(ctx context.Context, s stoppable, timeout time.Duration, log *slog.Logger) error {
+	var fatal error
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; stopping", "grace", timeout)
+	case fatal = <-s.Err():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return errors.Join(fatal, s.Stop(sctx))
+}
+
+func serveDev(ctx context.Context, c config.DevConfig, stderr io.Writer) error {
+	log := c.Log.New(stderr)
+	log.Info("tether dev", "version", buildVersion(), "config", c)
+	d, err := stack.StartDev(ctx, c, stack.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	log.Info("ready: try `go run ./cmd/tether chat --user alice` in another terminal",
+		"api", "http://"+d.HTTPAddr, "push", d.PushAddr, "admin", "http://"+d.AdminAddr)
+	return serveUntilDone(ctx, d, 10*time.Second, log)
+}
+
+func serveAPI(ctx context.Context, c config.APIConfig, stderr io.Writer) error {
+	log := c.Log.New(stderr)
+	log.Info("tether api", "version", buildVersion(), "config", c)
+	a, err := stack.StartAPI(ctx, c, stack.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	return serveUntilDone(ctx, a, c.ShutdownTimeout, log)
+}
+
+func servePush(ctx context.Context, c config.PushConfig, stderr io.Writer) error {
+	log := c.Log.New(stderr)
+	log.Info("tether push", "version", buildVersion(), "config", c)
+	p, err := stack.StartPush(ctx, c, stack.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	return serveUntilDone(ctx, p, c.ShutdownTimeout, log)
+}
+
+func migrate(ctx context.Context, c config.MigrateConfig, stderr io.Writer) error {
+	log := c.Log.New(stderr)
+	log.Info("tether migrate", "version", buildVersion(), "config", c)
+	sc := store.Config{Driver: "mysql", DSN: c.MySQLDSN}
+	if c.SQLitePath != "" {
+		if err := os.MkdirAll(filepath.Dir(c.SQLitePath), 0o700); err != nil {
+			return err
+		}
+		sc = store.Config{Driver: "sqlite", DSN: c.SQLitePath}
+	}
+	db, err := store.Open(ctx, sc, metrics.New())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := db.CheckSchema(ctx); err != nil {
+		return fmt.Errorf("after migrating: %w", err)
+	}
+	log.Info("schema is current", "driver", sc.Driver)
+	return nil
+}
+
+func keygen(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("takes no arguments, got %q", args[0])
+	}
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "TETHER_TOKEN_PRIVATE_KEY=%s\nTETHER_TOKEN_PUBLIC_KEY=%s\n",
+		token.EncodePrivate(priv), token.EncodePublic(pub))
+	return err
+}
+
+// buildVersion is the -X version, with the VCS revision when the build has one.
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,195 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tetherim/tether/api/relay"
+	"github.com/tetherim/tether/api/rest"
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// registryTTL is the node TTL the API's registry is built with. The API never
+// writes node keys, so it only has to be a valid value.
+const registryTTL = 15 * time.Second
+
+// API is a running `tether api`: the REST server, the outbox relay and the
+// admin server.
+type API struct {
+	HTTPAddr  string // bound REST address
+	AdminAddr string // bound admin address
+
+	log   *slog.Logger
+	run   *runner
+	core  *apiCore
+	admin *httpServer
+	db    *store.DB
+	rdb   *redis.Client
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartAPI starts the API with cfg. It refuses to start unless the database
+// schema is exactly the one this binary knows (run `tether migrate` first)
+// and Redis answers.
+func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts, func() *slog.Logger { return cfg.Log.New(os.Stderr) })
+	log := o.log
+	priv, err := cfg.PrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+
+	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: cfg.MySQLDSN}, m)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	err = db.CheckSchema(cctx)
+	cancel()
+	if err != nil {
+		closeQuietly(db)
+		return nil, fmt.Errorf("database schema is not the one this binary needs (run `tether migrate`): %w", err)
+	}
+	rdb, err := openRedis(ctx, cfg.Redis.Options(), m)
+	if err != nil {
+		closeQuietly(db)
+		return nil, err
+	}
+
+	a := &API{log: log, run: newRunner(log), db: db, rdb: rdb}
+	a.core, err = startAPICore(apiParts{
+		db:         db,
+		rdb:        rdb,
+		reg:        route.NewRegistry(rdb, cfg.Redis.Prefix, registryTTL),
+		signer:     token.NewSigner(priv, cfg.AccessTTL),
+		refreshTTL: cfg.RefreshTTL,
+		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll, StreamMaxLen: int64(cfg.RelayStreamLen)},
+		httpAddr:   cfg.HTTPAddr,
+		m:          m,
+		log:        log,
+	}, a.run)
+	if err != nil {
+		a.run.wait()
+		closeQuietly(rdb)
+		closeQuietly(db)
+		return nil, err
+	}
+	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
+		{"database", db.Ping},
+		{"redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}, log), log)
+	if err != nil {
+		_ = a.core.stop(context.Background())
+		a.run.wait()
+		closeQuietly(rdb)
+		closeQuietly(db)
+		return nil, err
+	}
+	a.admin.serve(a.run)
+	a.HTTPAddr, a.AdminAddr = a.core.http.addr(), a.admin.addr()
+	log.Info("api started", "http", a.HTTPAddr, "admin", a.AdminAddr)
+	return a, nil
+}
+
+// Err delivers the first unexpected failure of a background component; the
+// API is then no longer whole and should be stopped.
+func (a *API) Err() <-chan error { return a.run.fatal }
+
+// Stop stops accepting requests, lets in-flight ones finish until ctx ends,
+// stops the relay (rows it did not move stay in the outbox for the next
+// start), and closes Redis and the database. It is safe to call twice.
+func (a *API) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		errs := []error{a.core.stop(ctx), a.admin.shutdown(ctx)}
+		a.run.wait()
+		errs = append(errs, a.rdb.Close(), a.db.Close())
+		a.stopErr = errors.Join(errs...)
+		a.log.Info("api stopped")
+	})
+	return a.stopErr
+}
+
+// apiParts are what the REST server and relay are built from, shared by
+// StartAPI (MySQL, real Redis) and StartDev (SQLite, in-process Redis).
+type apiParts struct {
+	db         *store.DB
+	rdb        redis.UniversalClient
+	reg        *route.Registry
+	signer     *token.Signer
+	refreshTTL time.Duration
+	relay      relay.Config
+	httpAddr   string
+	m          *metrics.Metrics
+	log        *slog.Logger
+}
+
+// apiCore is the REST server and relay running on a runner.
+type apiCore struct {
+	http      *httpServer
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
+}
+
+func startAPICore(p apiParts, run *runner) (*apiCore, error) {
+	rel := relay.New(p.relay, p.db, p.reg, p.rdb, p.m, p.log)
+	srv, err := rest.New(rest.Deps{
+		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
+		Messages: store.NewMessageService(p.db, rel.Kick),
+		Verifier: token.NewVerifier(p.signer.Public()),
+		Metrics:  p.m,
+		Log:      p.log,
+		Ready: func(ctx context.Context) error {
+			if err := p.db.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if err := p.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	hs, err := listenHTTP("http", p.httpAddr, srv.Handler(), p.log)
+	if err != nil {
+		return nil, err
+	}
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	c := &apiCore{http: hs, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	run.goFunc("relay", func() error {
+		defer close(c.relayDone)
+		if err := rel.Run(relayCtx); err != nil && relayCtx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	hs.serve(run)
+	return c, nil
+}
+
+// stop drains HTTP first, so no send commits after the relay has stopped
+// looking, then stops the relay and waits for its current batch.
+func (c *apiCore) stop(ctx context.Context) error {
+	err := c.http.shutdown(ctx)
+	c.stopRelay()
+	<-c.relayDone
+	return err
+}

@@ -1,0 +1,119 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tetherim/tether/push"
+	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// Push is a running `tether push`: one push node and its admin server.
+type Push struct {
+	PushAddr  string // bound client TCP address
+	AdminAddr string // bound admin address
+	NodeID    string
+
+	log   *slog.Logger
+	run   *runner
+	node  *push.Node
+	admin *httpServer
+	rdb   *redis.Client
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartPush starts a push node with cfg. It refuses to start unless Redis answers.
+func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Push, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts, func() *slog.Logger { return cfg.Log.New(os.Stderr) })
+	log := o.log
+	pub, err := cfg.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	rdb, err := openRedis(ctx, cfg.Redis.Options(), m)
+	if err != nil {
+		return nil, err
+	}
+	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log)
+	if err != nil {
+		closeQuietly(rdb)
+		return nil, err
+	}
+	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb}
+	p.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
+		{"redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}, log), log)
+	if err != nil {
+		_ = node.Stop(context.Background())
+		closeQuietly(rdb)
+		return nil, err
+	}
+	p.admin.serve(p.run)
+	p.PushAddr, p.AdminAddr = node.TCPAddr().String(), p.admin.addr()
+	log.Info("push started", "node", cfg.NodeID, "tcp", p.PushAddr, "admin", p.AdminAddr)
+	return p, nil
+}
+
+// startNode builds and starts a push node on rdb.
+func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger) (*push.Node, error) {
+	node, err := push.New(push.Config{
+		NodeID:            cfg.NodeID,
+		TCPAddr:           cfg.TCPAddr,
+		AdvertiseTCP:      cfg.AdvertiseTCP,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		IdleTimeout:       cfg.IdleTimeout,
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		MaxPayload:        cfg.MaxPayload,
+		NodeTTL:           cfg.NodeTTL,
+		AckFlushInterval:  cfg.AckFlushInterval,
+		StreamBatch:       cfg.StreamBatch,
+	}, push.Deps{
+		Redis:    rdb,
+		Registry: route.NewRegistry(rdb, cfg.Redis.Prefix, cfg.NodeTTL),
+		Verifier: v,
+		Metrics:  m,
+		Log:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := node.Start(ctx); err != nil {
+		return nil, fmt.Errorf("push node: %w", err)
+	}
+	return node, nil
+}
+
+// Err delivers the first unexpected failure of a background component.
+func (p *Push) Err() <-chan error { return p.run.fatal }
+
+// Sessions is the number of live sessions on the node.
+func (p *Push) Sessions() int { return p.node.Sessions() }
+
+// Stop closes every client connection with a shutting-down notice (clients
+// reconnect elsewhere and sync), deregisters the node and closes Redis.
+// It is safe to call twice.
+func (p *Push) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() {
+		errs := []error{p.node.Stop(ctx), p.admin.shutdown(ctx)}
+		p.run.wait()
+		errs = append(errs, p.rdb.Close())
+		p.stopErr = errors.Join(errs...)
+		p.log.Info("push stopped", "node", p.NodeID)
+	})
+	return p.stopErr
+}
