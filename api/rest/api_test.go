@@ -1,11 +1,16 @@
 package rest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,8 +274,7 @@ func TestErrors_AreProblemsWithTheRightStatus(t *testing.T) {
 			{"wrong method", req{Method: "DELETE", Path: "/v1/messages", Token: tok}, 405, codeMethodNotAllowed},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				e.t = t
-				r := e.do(tc.r)
+				r := e.withT(t).do(tc.r)
 				p := r.wantProblem(t, tc.status, tc.code)
 				t.Logf("%d %s: %s", p.Status, p.Code, p.Detail)
 				if p.Detail == "" {
@@ -379,4 +383,74 @@ func (e *env) counts() (calls, errs map[string]float64) {
 		}
 	}
 	return calls, errs
+}
+
+// Requests are logged one line each, without passwords, tokens or bodies.
+func TestLog_OneLinePerRequestWithoutSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	e := newEnvLog(t, drivers[1], slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, b := e.signup("alice"), e.signup("bob")
+	e.send(a, b.ID, "c-secret", "the secret body")
+	e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: map[string]string{"refresh_token": a.Tokens.RefreshToken}})
+
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("%d log lines for 6 requests:\n%s", len(lines), buf.String())
+	}
+	for _, secret := range []string{"password-alice", a.Tokens.AccessToken, a.Tokens.RefreshToken, "the secret body"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Fatalf("log contains %q:\n%s", secret, buf.String())
+		}
+	}
+	var line struct {
+		Msg, Method, Route string
+		Status             int
+	}
+	if err := json.Unmarshal([]byte(lines[4]), &line); err != nil || line.Route != "/v1/messages" || line.Status != 201 {
+		t.Fatalf("send log line = %+v (%v): %s", line, err, lines[4])
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// The response check is not vacuous: it rejects undeclared statuses, extra
+// or missing fields, wrong content types and malformed problems.
+func TestResponseCheck_RejectsResponsesOffSpec(t *testing.T) {
+	e := newEnv(t, drivers[1])
+	jsonHdr := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
+	probHdr := http.Header{"Content-Type": {problemContentType}}
+	me := req{Method: "GET", Path: "/v1/users/me"}
+	user := `{"id":1,"username":"alice","created_at":"2025-01-02T03:04:05Z"}`
+	if err := e.checkResponse(me, resp{Status: 200, Header: jsonHdr, Body: []byte(user)}); err != nil {
+		t.Fatalf("valid response rejected: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		r   req
+		out resp
+	}{
+		"undeclared status":     {me, resp{Status: 202, Header: jsonHdr, Body: []byte(user)}},
+		"extra field":           {me, resp{Status: 200, Header: jsonHdr, Body: []byte(`{"id":1,"username":"alice","created_at":"2025-01-02T03:04:05Z","password":"x"}`)}},
+		"missing field":         {me, resp{Status: 200, Header: jsonHdr, Body: []byte(`{"id":1,"username":"alice"}`)}},
+		"wrong type":            {me, resp{Status: 200, Header: jsonHdr, Body: []byte(`{"id":"1","username":"alice","created_at":"2025-01-02T03:04:05Z"}`)}},
+		"error as json":         {me, resp{Status: 404, Header: jsonHdr, Body: []byte(`{"type":"https://tether.im/problems/not_found","title":"Not Found","status":404,"code":"not_found"}`)}},
+		"problem mismatch":      {me, resp{Status: 404, Header: probHdr, Body: []byte(`{"type":"https://tether.im/problems/conflict","title":"Conflict","status":409,"code":"conflict"}`)}},
+		"unknown route 200":     {req{Method: "GET", Path: "/v1/nope"}, resp{Status: 200, Header: jsonHdr, Body: []byte(`{}`)}},
+		"401 without challenge": {me, resp{Status: 401, Header: probHdr, Body: []byte(`{"type":"https://tether.im/problems/unauthorized","title":"Unauthorized","status":401,"code":"unauthorized"}`)}},
+	} {
+		if err := e.checkResponse(tc.r, tc.out); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }

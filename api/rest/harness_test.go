@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,8 +53,22 @@ func eachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-// newEnv starts a server on a fresh database of the given driver.
+// newEnv starts a server on a fresh database of the given driver, logging
+// warnings and errors to the test log.
 func newEnv(t *testing.T, driver string) *env {
+	t.Helper()
+	return newEnvLog(t, driver, slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// withT returns a copy of e that reports to t, for subtests.
+func (e *env) withT(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
+// newEnvLog is newEnv with the server's log going to h.
+func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	t.Helper()
 	ctx := t.Context()
 	var dsn string
@@ -80,7 +96,7 @@ func newEnv(t *testing.T, driver string) *env {
 		Messages: store.NewMessageService(db, nil),
 		Verifier: token.NewVerifier(pub),
 		Metrics:  m,
-		Log:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:      slog.New(h),
 		Ready: func(ctx context.Context) error {
 			if e.ready != nil {
 				return e.ready
@@ -159,7 +175,9 @@ func (e *env) do(r req) resp {
 	w := httptest.NewRecorder()
 	e.handler.ServeHTTP(w, hr)
 	out := resp{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}
-	e.checkResponse(r, out)
+	if err := e.checkResponse(r, out); err != nil {
+		e.t.Fatalf("%s %s: %v\nbody: %s", r.Method, r.Path, err, out.Body)
+	}
 	return out
 }
 
@@ -167,16 +185,14 @@ func (e *env) do(r req) resp {
 // the request to: its status must be declared, its content type and body
 // must match. Requests the spec has no operation for must get a 404 or 405
 // problem document.
-func (e *env) checkResponse(r req, out resp) {
-	e.t.Helper()
+func (e *env) checkResponse(r req, out resp) error {
 	probe := httptest.NewRequest(r.Method, r.Path, nil)
 	route, params, err := e.router.FindRoute(probe)
 	if err != nil {
 		if out.Status != http.StatusNotFound && out.Status != http.StatusMethodNotAllowed {
-			e.t.Fatalf("%s %s: no spec operation, yet status %d", r.Method, r.Path, out.Status)
+			return fmt.Errorf("no spec operation, yet status %d", out.Status)
 		}
-		e.checkProblem(r, out)
-		return
+		return e.checkProblem(out)
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
@@ -189,35 +205,39 @@ func (e *env) checkResponse(r req, out resp) {
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
 	in.SetBodyBytes(out.Body)
-	if err := openapi3filter.ValidateResponse(e.t.Context(), in); err != nil {
-		e.t.Fatalf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", r.Method, r.Path, out.Status, err, out.Body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return fmt.Errorf("response %d does not match openapi.yaml: %w", out.Status, err)
 	}
 	if out.Status >= 400 {
-		e.checkProblem(r, out)
+		return e.checkProblem(out)
 	}
+	return nil
 }
 
 // checkProblem checks an error response is a problem document consistent
 // with its status.
-func (e *env) checkProblem(r req, out resp) {
-	e.t.Helper()
+func (e *env) checkProblem(out resp) error {
 	if ct := out.Header.Get("Content-Type"); ct != problemContentType {
-		e.t.Fatalf("%s %s: status %d with content type %q", r.Method, r.Path, out.Status, ct)
+		return fmt.Errorf("status %d with content type %q", out.Status, ct)
 	}
 	var v any
 	if err := json.Unmarshal(out.Body, &v); err != nil {
-		e.t.Fatalf("%s %s: problem is not JSON: %v", r.Method, r.Path, err)
+		return fmt.Errorf("problem is not JSON: %w", err)
 	}
 	if err := e.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
-		e.t.Fatalf("%s %s: problem does not match the Problem schema: %v", r.Method, r.Path, err)
+		return fmt.Errorf("problem does not match the Problem schema: %w", err)
 	}
-	p := out.problem(e.t)
+	var p Problem
+	if err := json.Unmarshal(out.Body, &p); err != nil {
+		return fmt.Errorf("problem: %w", err)
+	}
 	if p.Status != out.Status || statusOf(p.Code) != out.Status || p.Type != ProblemTypeBase+p.Code {
-		e.t.Fatalf("%s %s: inconsistent problem %+v for status %d", r.Method, r.Path, p, out.Status)
+		return fmt.Errorf("inconsistent problem %+v for status %d", p, out.Status)
 	}
 	if out.Status == http.StatusUnauthorized && !strings.HasPrefix(out.Header.Get("WWW-Authenticate"), "Bearer") {
-		e.t.Fatalf("%s %s: 401 without WWW-Authenticate: Bearer", r.Method, r.Path)
+		return errors.New("401 without WWW-Authenticate: Bearer")
 	}
+	return nil
 }
 
 func (r resp) problem(t *testing.T) Problem {
