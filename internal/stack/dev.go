@@ -60,7 +60,7 @@ type Dev struct {
 // and serves REST, push and admin on the configured addresses. Nothing
 // outside the process is needed; Redis state lives in memory and is rebuilt
 // by clients syncing after a restart.
-func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (d *Dev, err error) {
+func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -73,7 +73,9 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (d *Dev
 		return nil, err
 	}
 
-	d = &Dev{DataDir: cfg.DataDir, log: log, run: newRunner(log)}
+	// d is not the named result: a failed return would nil it before the
+	// deferred undo below runs.
+	d := &Dev{DataDir: cfg.DataDir, log: log, run: newRunner(log)}
 	// On any failure below, undo what was started, in reverse.
 	var undo []func()
 	defer func() {
@@ -82,7 +84,6 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (d *Dev
 				undo[i]()
 			}
 			d.run.wait()
-			d = nil
 		}
 	}()
 

@@ -35,7 +35,7 @@ func (c *APIConfig) declare() *Set {
 	s.Duration(&c.AccessTTL, "access-ttl", "TETHER_ACCESS_TTL", 15*time.Minute, "Lifetime of access tokens (push nodes accept a token until it expires).")
 	s.Duration(&c.RefreshTTL, "refresh-ttl", "TETHER_REFRESH_TTL", 30*24*time.Hour, "Lifetime of refresh tokens (login sessions).")
 	s.Int(&c.RelayBatch, "relay-batch", "TETHER_RELAY_BATCH", 256, "Outbox rows the relay moves to Redis per batch.")
-	s.Duration(&c.RelayPoll, "relay-poll", "TETHER_RELAY_POLL", time.Second, "How often the relay looks for outbox rows it was not told about (rows of a crashed or other API instance).")
+	s.Duration(&c.RelayPoll, "relay-poll", "TETHER_RELAY_POLL", 500*time.Millisecond, "How often the relay looks for outbox rows it was not told about (rows of a crashed or other API instance).")
 	s.Int(&c.RelayStreamLen, "relay-stream-maxlen", "TETHER_RELAY_STREAM_MAXLEN", 100000, "Approximate cap on each push node's job stream; older jobs are trimmed (clients recover them by sync).")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for in-flight requests on SIGINT/SIGTERM.")
 	c.Redis.declare(s)
