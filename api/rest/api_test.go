@@ -119,6 +119,48 @@ func TestSend_RetryCreatesNoSecondMessage(t *testing.T) {
 	})
 }
 
+// Concurrent retries of one send (a client resending on a flaky network)
+// store one message: exactly one 201, the others 200 with the same id.
+func TestSend_ConcurrentRetriesCreateOneMessage(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		a, b := e.signup("alice"), e.signup("bob")
+		r := req{Method: "POST", Path: "/v1/messages", Token: a.Tokens.AccessToken, Body: map[string]any{
+			"recipient_id": b.ID, "client_msg_id": "same", "type": "text", "content": map[string]string{"text": "hi"},
+		}}
+		const n = 8
+		outs := make([]resp, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { outs[i], errs[i] = e.serve(r) })
+		}
+		wg.Wait()
+		created, ids := 0, map[int64]bool{}
+		for i, out := range outs {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if err := e.checkResponse(r, out); err != nil {
+				t.Fatalf("response %d: %v: %s", i, err, out.Body)
+			}
+			var m api.Message
+			out.decode(t, out.Status, &m)
+			if out.Status == 201 {
+				created++
+			}
+			ids[m.ID] = true
+		}
+		if created != 1 || len(ids) != 1 {
+			t.Fatalf("%d created, ids %v; want 1 created and one id", created, ids)
+		}
+		var page api.SyncPage
+		e.do(req{Method: "GET", Path: "/v1/sync", Token: b.Tokens.AccessToken}).decode(t, 200, &page)
+		if len(page.Entries) != 1 {
+			t.Fatalf("recipient timeline has %d entries, want 1", len(page.Entries))
+		}
+	})
+}
+
 func TestSync_PagesThroughTimelineGapFree(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")
@@ -186,6 +228,12 @@ func TestHistory_PagesBackwardsAndForwards(t *testing.T) {
 			Token: b.Tokens.AccessToken}).decode(t, 200, &older)
 		if len(older.Messages) != 2 || older.Messages[0].ID != ids[1] || older.Messages[1].ID != ids[0] || older.NextCursor != "" {
 			t.Fatalf("older page = %+v", older)
+		}
+		var newer api.HistoryPage
+		e.do(req{Method: "GET", Path: "/v1/conversations/" + conv + "/messages?after=" + url.QueryEscape(newest.NextCursor),
+			Token: a.Tokens.AccessToken}).decode(t, 200, &newer)
+		if len(newer.Messages) != 2 || newer.Messages[0].ID != ids[3] || newer.Messages[1].ID != ids[4] || newer.NextCursor != "" {
+			t.Fatalf("newer page = %+v", newer)
 		}
 	})
 }

@@ -146,6 +146,18 @@ type req struct {
 // do serves r and fails the test if the response does not match the spec.
 func (e *env) do(r req) resp {
 	e.t.Helper()
+	out, err := e.serve(r)
+	if err == nil {
+		err = e.checkResponse(r, out)
+	}
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\nbody: %s", r.Method, r.Path, err, out.Body)
+	}
+	return out
+}
+
+// serve serves r without checking the response; safe from any goroutine.
+func (e *env) serve(r req) (resp, error) {
 	var body io.Reader
 	switch b := r.Body.(type) {
 	case nil:
@@ -158,7 +170,7 @@ func (e *env) do(r req) resp {
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			e.t.Fatal(err)
+			return resp{}, err
 		}
 		body = bytes.NewReader(raw)
 	}
@@ -174,11 +186,7 @@ func (e *env) do(r req) resp {
 	}
 	w := httptest.NewRecorder()
 	e.handler.ServeHTTP(w, hr)
-	out := resp{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}
-	if err := e.checkResponse(r, out); err != nil {
-		e.t.Fatalf("%s %s: %v\nbody: %s", r.Method, r.Path, err, out.Body)
-	}
-	return out
+	return resp{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}, nil
 }
 
 // checkResponse validates a response against the operation the spec routes
