@@ -43,6 +43,9 @@ type conn struct {
 	uid  int64
 	sess route.Session
 
+	wmu     sync.Mutex // held while the netpoll Writer is in use; see write
+	wclosed bool       // set under wmu once netpoll is closing the connection
+
 	mu         sync.Mutex
 	buf        []byte // frames queued for the next write
 	spare      []byte // the previous write buffer, reused
@@ -306,6 +309,9 @@ func (c *conn) onTimer() {
 // poller goroutine, so Redis work is handed to a task.
 func (c *conn) onClosed() {
 	n := c.n
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
 	c.timer.Stop()
 	c.mu.Lock()
 	c.gone, c.closing = true, true

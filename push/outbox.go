@@ -1,6 +1,10 @@
 package push
 
-import "github.com/tetherim/tether/push/wire"
+import (
+	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/push/wire"
+)
 
 // A connection's output goes through its own queue (buf) and at most one
 // flushLoop at a time, which alone touches the netpoll Writer: the consumer
@@ -111,7 +115,18 @@ func (c *conn) flushLoop() {
 
 // write copies b into the connection's output and flushes it. Flush blocks
 // while the socket is full, up to the write timeout.
+//
+// netpoll frees a connection's output buffer in its own close callback, which
+// runs after ours (onClosed); touching the Writer after that crashes inside
+// netpoll. wmu and wclosed make write and onClosed exclusive, so a write
+// either finishes before the buffer is freed or does not start. A Flush
+// blocked on a full socket is woken by netpoll before any close callback.
 func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return netpoll.ErrConnClosed
+	}
 	w := c.nc.Writer()
 	dst, err := w.Malloc(len(b))
 	if err != nil {
