@@ -64,6 +64,8 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		return fmt.Errorf("register %s: %w", cfg.User, err)
 	}
 
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	entries := make(chan api.Entry, 256)
 	c.cli = client.New(client.Config{
 		APIBase:  cfg.APIBase,
@@ -78,7 +80,7 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		Handler: func(e api.Entry) {
 			select {
 			case entries <- e:
-			case <-ctx.Done():
+			case <-runCtx.Done():
 			}
 		},
 	})
@@ -90,10 +92,9 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 	}
 	c.remember(c.cli.UserID(), cfg.User)
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.cli.Run(runCtx) }()
+	runExited := false
 	printDone := make(chan struct{})
 	go func() {
 		defer close(printDone)
@@ -107,7 +108,13 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		}
 	}()
 	// Both goroutines end with runCtx; wait for them on every return path.
-	defer func() { stopRun(); <-printDone }()
+	defer func() {
+		stopRun()
+		<-printDone
+		if !runExited {
+			<-runErr
+		}
+	}()
 
 	c.say("connected as %s; type \"name: text\" to send, /to name to set a default recipient, /help for more", cfg.User)
 	lines := readLines(in)
@@ -116,6 +123,7 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		case <-ctx.Done():
 			return nil
 		case err := <-runErr:
+			runExited = true
 			if ctx.Err() != nil {
 				return nil
 			}
