@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -296,4 +297,31 @@ func TestStartAPIAndPush_DeliverOnMariaDBAndRedis(t *testing.T) {
 	if err := a.Stop(ctx); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
+}
+
+func TestStartDev_StopEndsEveryGoroutineItStarted(t *testing.T) {
+	ctx := context.Background()
+	cycle := func(withTraffic bool) {
+		d, err := StartDev(ctx, devConfig(t, t.TempDir()), quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withTraffic {
+			exchange(t, d.HTTPAddr, d.PushAddr, d.Sessions)
+			checkAdmin(t, d.AdminAddr)
+		}
+		if err := d.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first cycle starts process-wide pollers (netpoll, database/sql
+	// openers of closed pools exit at once); measure after it.
+	cycle(false)
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	cycle(true)
+	http.DefaultClient.CloseIdleConnections()
+	testenv.Eventually(t, 10*time.Second, func() bool { return runtime.NumGoroutine() <= base+1 },
+		"goroutines after stop: %d, before start: %d", runtime.NumGoroutine(), base)
 }
