@@ -73,7 +73,7 @@ func newRunner(log *slog.Logger) *runner {
 	return &runner{fatal: make(chan error, 1), log: log}
 }
 
-// go runs f on a goroutine owned by r; a non-nil error from f is fatal.
+// goFunc runs f on a goroutine owned by r; a non-nil error from f is fatal.
 func (r *runner) goFunc(name string, f func() error) {
 	r.wg.Add(1)
 	go func() {
