@@ -50,6 +50,7 @@ func runCmd(ctx context.Context, stdin io.Reader, args ...string) (code int, std
 }
 
 func TestRun_UnknownCommandIsAUsageError(t *testing.T) {
+	t.Parallel()
 	code, _, stderr := runCmd(context.Background(), nil, "frobnicate")
 	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) || !strings.Contains(stderr, "Commands:") {
 		t.Fatalf("code %d, stderr %q", code, stderr)
@@ -60,6 +61,7 @@ func TestRun_UnknownCommandIsAUsageError(t *testing.T) {
 }
 
 func TestRun_HelpListsEachCommandsSettings(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCmd(context.Background(), nil, "help", "push")
 	if code != 0 || !strings.Contains(out, "--node-id  (TETHER_NODE_ID") {
 		t.Fatalf("code %d, out %q", code, out)
@@ -71,6 +73,7 @@ func TestRun_HelpListsEachCommandsSettings(t *testing.T) {
 }
 
 func TestRun_InvalidConfigurationExitsWithTheReason(t *testing.T) {
+	t.Parallel()
 	code, _, stderr := runCmd(context.Background(), nil, "api", "--http", "nowhere")
 	if code != 1 || !strings.Contains(stderr, "--http (TETHER_HTTP_ADDR)") || !strings.Contains(stderr, "--mysql (TETHER_MYSQL_DSN): is required") {
 		t.Fatalf("code %d, stderr %q", code, stderr)
@@ -78,6 +81,7 @@ func TestRun_InvalidConfigurationExitsWithTheReason(t *testing.T) {
 }
 
 func TestKeygen_PrintsAMatchingKeyPairAsEnvironment(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCmd(context.Background(), nil, "keygen")
 	if code != 0 {
 		t.Fatalf("code %d", code)
@@ -103,6 +107,7 @@ func TestKeygen_PrintsAMatchingKeyPairAsEnvironment(t *testing.T) {
 }
 
 func TestMigrate_SQLiteGetsTheCurrentSchema(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "t.db")
 	if code, _, stderr := runCmd(context.Background(), nil, "migrate", "--sqlite", path, "--log-level", "error"); code != 0 {
 		t.Fatalf("code %d: %s", code, stderr)
@@ -122,6 +127,7 @@ func TestMigrate_SQLiteGetsTheCurrentSchema(t *testing.T) {
 }
 
 func TestMigrate_MariaDBGetsTheCurrentSchema(t *testing.T) {
+	t.Parallel()
 	dsn := testenv.MySQL(t)
 	if code, _, stderr := runCmd(context.Background(), nil, "migrate", "--mysql", dsn, "--log-level", "error"); code != 0 {
 		t.Fatalf("code %d: %s", code, stderr)
@@ -159,6 +165,7 @@ func chatArgs(d *stack.Dev, user string, extra ...string) []string {
 // The quick start of README.md, scripted through pipes: bob listens, alice
 // sends a line, both print the entry.
 func TestChat_TwoUsersChatThroughPipes(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -198,6 +205,7 @@ func TestChat_TwoUsersChatThroughPipes(t *testing.T) {
 }
 
 func TestChat_ReportsUnknownRecipientsAndKeepsGoing(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -216,6 +224,7 @@ func TestChat_ReportsUnknownRecipientsAndKeepsGoing(t *testing.T) {
 }
 
 func TestChat_WrongPasswordForAnExistingUserIsAnError(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

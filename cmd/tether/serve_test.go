@@ -59,6 +59,7 @@ func adminReady(t *testing.T, log string) {
 }
 
 func TestDev_StopsGracefullyOnSignal(t *testing.T) {
+	t.Parallel()
 	args := []string{"dev", "--http", "127.0.0.1:0", "--push", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir()}
 	log, stop := serve(t, args, nil, "dev started")
 	adminReady(t, log())
@@ -71,6 +72,7 @@ func TestDev_StopsGracefullyOnSignal(t *testing.T) {
 // The production processes configured only through the environment, as
 // the deployments do.
 func TestAPIAndPush_RunFromEnvironmentAndStopOnSignal(t *testing.T) {
+	t.Parallel()
 	dsn := testenv.MySQL(t)
 	_, prefix := testenv.Redis(t)
 	if code, _, stderr := runCmd(context.Background(), nil, "migrate", "--mysql", dsn, "--log-level", "error"); code != 0 {

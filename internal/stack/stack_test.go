@@ -140,6 +140,7 @@ func exchange(t *testing.T, httpAddr, pushAddr string, sessions func() int) {
 }
 
 func TestStartDev_RegisterLoginSendAndPushDeliveryInOneProcess(t *testing.T) {
+	t.Parallel()
 	d, err := StartDev(context.Background(), devConfig(t, t.TempDir()), quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +154,7 @@ func TestStartDev_RegisterLoginSendAndPushDeliveryInOneProcess(t *testing.T) {
 }
 
 func TestStartDev_KeepsDataAndTokenKeyAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	d, err := StartDev(ctx, devConfig(t, dir), quiet())
@@ -191,6 +193,7 @@ func TestStartDev_KeepsDataAndTokenKeyAcrossRestarts(t *testing.T) {
 }
 
 func TestStartDev_RejectsACorruptTokenKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, DevKeyFile), []byte("not a key\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -202,6 +205,7 @@ func TestStartDev_RejectsACorruptTokenKey(t *testing.T) {
 }
 
 func TestStartDev_FailsCleanlyWhenAPortIsTaken(t *testing.T) {
+	t.Parallel()
 	first, err := StartDev(context.Background(), devConfig(t, t.TempDir()), quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +244,7 @@ func apiConfig(t *testing.T, dsn, prefix, priv string) config.APIConfig {
 }
 
 func TestStartAPI_RefusesAnUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
 	dsn := testenv.MySQL(t)
 	_, prefix := testenv.Redis(t)
 	priv, _ := keyPair(t)
@@ -250,6 +255,7 @@ func TestStartAPI_RefusesAnUnmigratedDatabase(t *testing.T) {
 }
 
 func TestStartPush_RefusesUnreachableRedis(t *testing.T) {
+	t.Parallel()
 	_, pub := keyPair(t)
 	c := config.DefaultPush()
 	c.NodeID, c.TCPAddr, c.AdminAddr, c.TokenPublicKey = "p1", "127.0.0.1:0", "127.0.0.1:0", pub
@@ -260,6 +266,7 @@ func TestStartPush_RefusesUnreachableRedis(t *testing.T) {
 }
 
 func TestStartAPIAndPush_DeliverOnMariaDBAndRedis(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn := testenv.MySQL(t)
 	_, prefix := testenv.Redis(t)
