@@ -83,6 +83,21 @@ func (s *Server) me(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
+// user handles GET /v1/users/{id}.
+func (s *Server) user(c *gin.Context) {
+	id, err := parseUserID(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	u, err := s.auth.User(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
 // userByName handles GET /v1/users/by-name/{username}.
 func (s *Server) userByName(c *gin.Context) {
 	u, err := s.auth.UserByName(c.Request.Context(), c.Param("username"))

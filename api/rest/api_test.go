@@ -95,6 +95,64 @@ func TestUserByName_FindsUserOrNotFound(t *testing.T) {
 	})
 }
 
+func TestUser_FindsUserByIDOrNotFound(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		a, b := e.signup("alice"), e.signup("bob")
+		var got api.User
+		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID), Token: a.Tokens.AccessToken}).decode(t, 200, &got)
+		if got != b.User {
+			t.Fatalf("user = %+v, want %+v", got, b.User)
+		}
+		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID+1000), Token: a.Tokens.AccessToken}).
+			wantProblem(t, 404, api.ENOTFOUND)
+	})
+}
+
+// The :id route must not shadow the static routes beside it: me and
+// by-name keep answering, and an id route never sees their paths.
+func TestUser_IDRouteDoesNotShadowMeOrByName(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		a, b := e.signup("alice"), e.signup("bob")
+		tok := a.Tokens.AccessToken
+		var got api.User
+		e.do(req{Method: "GET", Path: "/v1/users/me", Token: tok}).decode(t, 200, &got)
+		if got != a.User {
+			t.Fatalf("me = %+v, want %+v", got, a.User)
+		}
+		e.do(req{Method: "GET", Path: "/v1/users/by-name/bob", Token: tok}).decode(t, 200, &got)
+		if got != b.User {
+			t.Fatalf("by-name = %+v, want %+v", got, b.User)
+		}
+		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", a.ID), Token: tok}).decode(t, 200, &got)
+		if got != a.User {
+			t.Fatalf("own id = %+v, want %+v", got, a.User)
+		}
+	})
+}
+
+func TestUser_BadIDIsInvalid(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		tok := e.signup("alice").Tokens.AccessToken
+		for _, id := range []string{"abc", "0", "-1", "1.5", "1e3", "99999999999999999999", "by-name", "%20"} {
+			t.Run(id, func(t *testing.T) {
+				p := e.withT(t).do(req{Method: "GET", Path: "/v1/users/" + id, Token: tok}).wantProblem(t, 400, api.EINVALID)
+				if !strings.Contains(p.Detail, `"id"`) {
+					t.Fatalf("detail does not name the parameter: %q", p.Detail)
+				}
+			})
+		}
+	})
+}
+
+func TestUser_AnonymousIsUnauthorized(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		b := e.signup("bob")
+		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID)}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		// Authentication comes before validation: a bad id says nothing either.
+		e.do(req{Method: "GET", Path: "/v1/users/abc"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+	})
+}
+
 func TestSend_RetryCreatesNoSecondMessage(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")

@@ -49,6 +49,15 @@ func jsonErrorText(err error) string {
 	}
 }
 
+// parseUserID parses the id path parameter of a user: an integer from 1.
+func parseUserID(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 1 {
+		return 0, api.Errorf(api.EINVALID, "path parameter \"id\" must be an integer from 1 to %d", int64(1<<63-1))
+	}
+	return v, nil
+}
+
 // parseSince parses the since query parameter of sync; absent means 0.
 func parseSince(s string) (uint64, error) {
 	if s == "" {

@@ -131,6 +131,9 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/sessions/refresh", public, s.refresh)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)
 	handle(http.MethodGet, "/v1/users/by-name/:username", protected, s.userByName)
+	// gin gives static segments (me, by-name) precedence over the :id
+	// parameter at the same level, so the three routes coexist.
+	handle(http.MethodGet, "/v1/users/:id", protected, s.user)
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)

@@ -127,6 +127,20 @@ func TestParseSince(t *testing.T) {
 	}
 }
 
+// The handler's own check holds even if the spec's id schema were loosened.
+func TestParseUserID(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "42": 42, "9223372036854775807": 1<<63 - 1} {
+		if got, err := parseUserID(in); err != nil || got != want {
+			t.Errorf("parseUserID(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "x", "1.5", "9223372036854775808", " 1", "me"} {
+		if _, err := parseUserID(in); api.ErrorCode(err) != api.EINVALID {
+			t.Errorf("parseUserID(%q) err = %v, want invalid", in, err)
+		}
+	}
+}
+
 func TestParseLimit(t *testing.T) {
 	for in, want := range map[string]int{"": api.DefaultPageSize, "1": 1, "200": api.MaxPageSize} {
 		if got, err := parseLimit(in); err != nil || got != want {
