@@ -83,6 +83,16 @@ func (a *API) Me(ctx context.Context, access string) (*api.User, error) {
 	return &u, nil
 }
 
+// User looks an account up by id, e.g. the sender of a message. An unknown
+// id is a *ProblemError with code api.ENOTFOUND.
+func (a *API) User(ctx context.Context, access string, id int64) (*api.User, error) {
+	var u api.User
+	if _, err := a.do(ctx, http.MethodGet, "/v1/users/"+strconv.FormatInt(id, 10), access, nil, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
 // UserByName looks an account up by username. An unknown name is a
 // *ProblemError with code api.ENOTFOUND.
 func (a *API) UserByName(ctx context.Context, access, username string) (*api.User, error) {

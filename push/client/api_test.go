@@ -144,6 +144,10 @@ func TestAPI_RequestsUseContractPathsQueriesAndBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("GET", "/v1/users/by-name/a%20b%2Fc", "", "Bearer tok")
+	if _, err := a.User(ctx, "tok", 42); err != nil {
+		t.Fatal(err)
+	}
+	check("GET", "/v1/users/42", "", "Bearer tok")
 	if _, err := a.Sync(ctx, "tok", 42, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +161,27 @@ func TestAPI_RequestsUseContractPathsQueriesAndBodies(t *testing.T) {
 func TestAPI_UserByNameNotFoundIsProblem(t *testing.T) {
 	a, _ := serve(t, fixed(404), `{"title":"Not Found","status":404,"detail":"no such user","code":"not_found"}`)
 	if _, err := a.UserByName(context.Background(), "tok", "nobody"); ErrorCode(err) != api.ENOTFOUND {
+		t.Fatalf("err = %v, want not_found", err)
+	}
+}
+
+func TestAPI_UserDecodesTheAccount(t *testing.T) {
+	a, rs := serve(t, fixed(200), `{"id":7,"username":"bob","created_at":"2025-01-02T03:04:05Z"}`)
+	u, err := a.User(context.Background(), "tok", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID != 7 || u.Username != "bob" || u.CreatedAt.IsZero() {
+		t.Fatalf("user = %+v", u)
+	}
+	if r := rs.last(); r.method != "GET" || r.path != "/v1/users/7" || r.auth != "Bearer tok" {
+		t.Fatalf("request = %+v", r)
+	}
+}
+
+func TestAPI_UserNotFoundIsProblem(t *testing.T) {
+	a, _ := serve(t, fixed(404), `{"title":"Not Found","status":404,"detail":"No such user.","code":"not_found"}`)
+	if _, err := a.User(context.Background(), "tok", 99); ErrorCode(err) != api.ENOTFOUND {
 		t.Fatalf("err = %v, want not_found", err)
 	}
 }
