@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/internal/testenv"
 )
@@ -47,7 +48,12 @@ func TestInstrumentRedis_CountsCommandsAndPipelinesButNotMissingKeys(t *testing.
 	rdb.Set(ctx, prefix+"k", "v", time.Minute)
 	rdb.Get(ctx, prefix+"missing") // redis.Nil is an answer, not an error
 	pipelines := func() float64 { return testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "pipeline")) }
-	before := pipelines() // go-redis may pipeline its own connection set-up
+	// go-redis pipelines its own connection set-up (CLIENT SETINFO) lazily
+	// after the first command on a connection; warm the connection first.
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, prefix+"k"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := pipelines()
 	pipe := rdb.Pipeline()
 	pipe.Get(ctx, prefix+"k")
 	pipe.Get(ctx, prefix+"k")
@@ -57,7 +63,7 @@ func TestInstrumentRedis_CountsCommandsAndPipelinesButNotMissingKeys(t *testing.
 	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "set")); got != 1 {
 		t.Errorf("set calls = %v", got)
 	}
-	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "get")); got != 1 {
+	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "get")); got != 1 { // pipelined GETs count as the pipeline
 		t.Errorf("get calls = %v", got)
 	}
 	if got := testutil.ToFloat64(m.errors.WithLabelValues(LayerRedis, "get")); got != 0 {
