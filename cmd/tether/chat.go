@@ -24,12 +24,15 @@ import (
 // messages it sent to come back over push or sync.
 const chatEchoTimeout = 30 * time.Second
 
-// chatContent is the content of a text message sent by tether chat. From is
-// a display hint only: a receiver trusts it after checking that the name
-// belongs to the message's authenticated sender id.
+// maxCachedNames bounds the user id <-> name cache of a chat session: a
+// session talks to a handful of people, but a long one may hear from many.
+const maxCachedNames = 1024
+
+// chatContent is the content of a text message: plain {"text": "..."}.
+// Who sent it is the message's authenticated sender_id, resolved to a name
+// over REST; content never carries identity.
 type chatContent struct {
 	Text string `json:"text"`
-	From string `json:"from,omitempty"`
 }
 
 // chat is one `tether chat` session: it reads commands from in and prints
@@ -44,8 +47,8 @@ type chat struct {
 
 	to      string // default recipient
 	mu      sync.Mutex
-	names   map[int64]string // verified user id -> username
-	ids     map[string]int64 // username -> user id
+	names   map[int64]string // user id -> username (at most maxCachedNames)
+	ids     map[string]int64 // lowercased username -> user id, same entries as names
 	pending map[int64]bool   // ids of sent messages not yet printed
 	echoed  chan struct{}    // signalled when pending shrinks
 }
@@ -213,7 +216,7 @@ func (c *chat) send(ctx context.Context, to, text string) {
 		c.say("%v", err)
 		return
 	}
-	content, err := json.Marshal(chatContent{Text: text, From: c.cfg.User})
+	content, err := json.Marshal(chatContent{Text: text})
 	if err != nil {
 		c.say("cannot encode message: %v", err)
 		return
@@ -248,10 +251,11 @@ func (c *chat) printed(id int64) bool {
 	return false
 }
 
-// lookup returns the id of a username, asking the API once per name.
+// lookup returns the id of a username, asking the API once per name while
+// it stays cached. Usernames are case-insensitive.
 func (c *chat) lookup(ctx context.Context, name string) (int64, error) {
 	c.mu.Lock()
-	id, ok := c.ids[name]
+	id, ok := c.ids[strings.ToLower(name)]
 	c.mu.Unlock()
 	if ok {
 		return id, nil
@@ -271,25 +275,45 @@ func (c *chat) lookup(ctx context.Context, name string) (int64, error) {
 	return u.ID, nil
 }
 
+// remember caches the name of an account, evicting an arbitrary entry when
+// the cache is full (the session's own account is never looked up).
 func (c *chat) remember(id int64, name string) {
 	c.mu.Lock()
-	c.names[id], c.ids[name] = name, id
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if _, ok := c.names[id]; !ok && len(c.names) >= maxCachedNames {
+		for old, oldName := range c.names {
+			delete(c.names, old)
+			delete(c.ids, strings.ToLower(oldName))
+			break
+		}
+	}
+	c.names[id], c.ids[strings.ToLower(name)] = name, id
 }
 
-// name returns the username of id, verifying a sender's self-declared name
-// against the account it names; unverified ids print as user#id.
-func (c *chat) name(ctx context.Context, id int64, claimed string) string {
+// name returns the username of an account id, asking the API (GET
+// /v1/users/{id}) once per id while it stays cached. An id that cannot be
+// resolved now prints as user#id and is asked again next time, so a
+// passing API error does not stick.
+func (c *chat) name(ctx context.Context, id int64) string {
+	if id == c.cli.UserID() {
+		return c.cfg.User
+	}
 	c.mu.Lock()
 	n, ok := c.names[id]
 	c.mu.Unlock()
 	if ok {
 		return n
 	}
-	if claimed != "" {
-		if got, err := c.lookup(ctx, claimed); err == nil && got == id {
-			return claimed
+	tok, err := c.cli.AccessToken(ctx)
+	if err == nil {
+		var u *api.User
+		if u, err = c.api.User(ctx, tok, id); err == nil {
+			c.remember(u.ID, u.Username)
+			return u.Username
 		}
+	}
+	if ctx.Err() == nil {
+		c.log.Warn("chat: cannot resolve user name", "user_id", id, "err", err)
 	}
 	return fmt.Sprintf("user#%d", id)
 }
@@ -306,8 +330,8 @@ func (c *chat) print(ctx context.Context, e api.Entry) {
 	if m.Type == api.MessageText && json.Unmarshal(m.Content, &body) == nil && body.Text != "" {
 		text = body.Text
 	}
-	from := c.name(ctx, m.SenderID, body.From)
-	to := c.name(ctx, m.RecipientID, "")
+	from := c.name(ctx, m.SenderID)
+	to := c.name(ctx, m.RecipientID)
 	c.write(fmt.Sprintf("[v%d] %s -> %s: %s", e.Version, from, to, oneLine(text)))
 
 	if m.SenderID == c.cli.UserID() {

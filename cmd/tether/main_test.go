@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/stack"
 	"github.com/tetherim/tether/internal/testenv"
@@ -201,6 +203,71 @@ func TestChat_TwoUsersChatThroughPipes(t *testing.T) {
 	}
 	if !strings.Contains(bobOut.String(), "[v3] bob -> alice: hi alice\n") {
 		t.Errorf("bob's output lacks his own message:\n%s", bobOut.String())
+	}
+}
+
+// Names printed for a message come from its authenticated sender id (GET
+// /v1/users/{id}), never from its content, and chat sends plain content.
+func TestChat_NamesComeFromSenderIDAndContentIsPlainText(t *testing.T) {
+	t.Parallel()
+	d := startDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := client.NewAPI("http://"+d.HTTPAddr, nil)
+	for _, name := range []string{"alice", "bob", "carol"} {
+		if _, err := a.Register(ctx, name, config.DevPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	carol, err := a.Login(ctx, "carol", config.DevPassword, "script", "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := a.UserByName(ctx, carol.AccessToken, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Carol never ran chat and claims to be alice in the content.
+	forged := json.RawMessage(`{"text":"it is me, alice","from":"alice"}`)
+	if _, _, err := a.Send(ctx, carol.AccessToken, bob.ID, "m-1", api.MessageText, forged); err != nil {
+		t.Fatal(err)
+	}
+
+	bobIn, bobInW := io.Pipe()
+	var bobOut, bobErr syncBuffer
+	bobDone := make(chan int, 1)
+	go func() { bobDone <- run(ctx, chatArgs(d, "bob"), noenv, bobIn, &bobOut, &bobErr) }()
+	want := "[v1] carol -> bob: it is me, alice\n"
+	if !waitFor(15*time.Second, func() bool { return strings.Contains(bobOut.String(), want) }) {
+		t.Fatalf("bob's output lacks %q:\n%s\nstderr: %s", want, bobOut.String(), bobErr.String())
+	}
+	bobInW.Write([]byte("Carol: hi carol\n"))
+	bobInW.Close()
+	select {
+	case code := <-bobDone:
+		if code != 0 {
+			t.Fatalf("bob: code %d, stderr %s", code, bobErr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("bob did not exit after his input ended")
+	}
+	if out := bobOut.String(); !strings.Contains(out, "[v2] bob -> carol: hi carol\n") {
+		t.Fatalf("bob's output lacks his message to carol:\n%s", out)
+	}
+
+	page, err := a.Sync(ctx, carol.AccessToken, 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 || page.Entries[0].Message == nil {
+		t.Fatalf("carol's timeline after v1: %+v", page.Entries)
+	}
+	var content map[string]any
+	if err := json.Unmarshal(page.Entries[0].Message.Content, &content); err != nil {
+		t.Fatal(err)
+	}
+	if len(content) != 1 || content["text"] != "hi carol" {
+		t.Fatalf("chat sent content %s, want exactly {\"text\":\"hi carol\"}", page.Entries[0].Message.Content)
 	}
 }
 
