@@ -31,7 +31,16 @@ type harness struct {
 // start runs a Client against fresh fakes; mod adjusts its Config.
 func start(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
+	return startWithAPI(t, nil, mod)
+}
+
+// startWithAPI is start with the fake API adjusted before Run can log in.
+func startWithAPI(t *testing.T, apiMod func(*fakeAPI), mod func(*Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, api: newFakeAPI(t), push: newFakePush(t), rec: &recorder{}, errc: make(chan error, 1)}
+	if apiMod != nil {
+		apiMod(h.api)
+	}
 	cfg := Config{
 		APIBase: h.api.srv.URL, PushAddr: h.push.addr(),
 		Username: "alice", Password: "correct horse", DeviceID: "dev-1", Platform: "desktop", AppVersion: "test",
@@ -311,10 +320,9 @@ func TestClient_UnsupportedVersionStopsRun(t *testing.T) {
 }
 
 func TestClient_RefreshesAccessTokenBeforeExpiry(t *testing.T) {
-	h := start(t, nil)
-	h.api.mu.Lock()
-	h.api.ttl = 400 * time.Millisecond // refreshed 100ms before expiry
-	h.api.mu.Unlock()
+	// The short lifetime is set before Run logs in: a token issued first with
+	// the default hour would not be due for refresh during the test.
+	h := startWithAPI(t, func(f *fakeAPI) { f.ttl = 400 * time.Millisecond }, nil) // refreshed 100ms before expiry
 	fc := h.push.next()
 	fc.welcome(0, 0, 1000)
 	h.eventually(func() bool { _, r, _ := h.api.counts(); return r >= 2 }, "proactive refreshes")
