@@ -101,3 +101,38 @@ func appendReason(dst []byte, t Type, c Code, text string) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(c))
 	return append(dst, text...)
 }
+
+// AppendKick appends a Kick frame.
+func AppendKick(dst []byte, c Code, text string) []byte {
+	return appendReason(dst, TypeKick, c, text)
+}
+
+// AppendReconnect appends a Reconnect frame asking the client to reconnect
+// within windowMS milliseconds.
+func AppendReconnect(dst []byte, windowMS uint32) []byte {
+	return binary.BigEndian.AppendUint32(appendHeader(dst, TypeReconnect, 4), windowMS)
+}
+
+// AppendSignal appends a Signal frame. Kind is cut to 32 bytes; callers
+// check Data against MaxSignalData.
+func AppendSignal(dst []byte, s Signal) []byte {
+	kind := s.Kind
+	if len(kind) > 32 {
+		kind = kind[:32]
+	}
+	dst = appendHeader(dst, TypeSignal, 8+1+len(kind)+len(s.Data))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.Peer))
+	dst = appendStr8(dst, kind)
+	return append(dst, s.Data...)
+}
+
+// AppendPush appends a Push frame. ID is cut to 64 bytes.
+func AppendPush(dst []byte, p Push) []byte {
+	id := p.ID
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	dst = appendHeader(dst, TypePush, 1+len(id)+len(p.Body))
+	dst = appendStr8(dst, id)
+	return append(dst, p.Body...)
+}

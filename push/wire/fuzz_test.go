@@ -14,6 +14,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendAck(nil, 5))
 	f.Add(AppendPing(nil, []byte{1}))
 	f.Add(AppendClose(nil, CodeNormal, "bye"))
+	f.Add(AppendKick(nil, CodeReplaced, "x"))
+	f.Add(AppendReconnect(nil, 1000))
+	f.Add(AppendSignal(nil, Signal{Peer: 2, Kind: "typing", Data: []byte("{}")}))
+	f.Add(AppendPush(nil, Push{ID: "p", Body: []byte("{}")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, n, err := Decode(b, 4096)
 		if err != nil {
@@ -57,11 +61,20 @@ func reencode(f Frame) []byte {
 			return nil
 		}
 		return AppendError(nil, f.Reason.Code, f.Reason.Text)
-	case TypeClose:
+	case TypeClose, TypeKick:
 		if len(f.Reason.Text) > 1024 {
 			return nil
 		}
+		if f.Type == TypeKick {
+			return AppendKick(nil, f.Reason.Code, f.Reason.Text)
+		}
 		return AppendClose(nil, f.Reason.Code, f.Reason.Text)
+	case TypeReconnect:
+		return AppendReconnect(nil, f.Window)
+	case TypeSignal:
+		return AppendSignal(nil, f.Signal)
+	case TypePush:
+		return AppendPush(nil, f.Push)
 	}
 	return nil
 }

@@ -28,14 +28,18 @@ type Type uint8
 
 // Frame types. The direction is given as c→s (client to server) or s→c.
 const (
-	TypeHello   Type = 0x01 // c→s: first frame, authenticates the connection
-	TypeWelcome Type = 0x02 // s→c: handshake accepted
-	TypePing    Type = 0x03 // c→s: heartbeat
-	TypePong    Type = 0x04 // s→c: heartbeat answer, echoes the ping payload
-	TypeMessage Type = 0x05 // s→c: a timeline entry with its version
-	TypeAck     Type = 0x06 // c→s: cumulative ack, "I have everything up to version v"
-	TypeError   Type = 0x07 // s→c: an error; the server closes after it
-	TypeClose   Type = 0x08 // either way: orderly close with a reason
+	TypeHello     Type = 0x01 // c→s: first frame, authenticates the connection
+	TypeWelcome   Type = 0x02 // s→c: handshake accepted
+	TypePing      Type = 0x03 // c→s: heartbeat
+	TypePong      Type = 0x04 // s→c: heartbeat answer, echoes the ping payload
+	TypeMessage   Type = 0x05 // s→c: a timeline entry with its version
+	TypeAck       Type = 0x06 // c→s: cumulative ack, "I have everything up to version v"
+	TypeError     Type = 0x07 // s→c: an error; the server closes after it
+	TypeClose     Type = 0x08 // either way: orderly close with a reason
+	TypeKick      Type = 0x09 // s→c: this session was ended on purpose; do not reconnect automatically
+	TypeReconnect Type = 0x0A // s→c: the node is draining; reconnect (to any node) within the window
+	TypeSignal    Type = 0x0B // both: an ephemeral signal (typing, ...) to or from a peer; never stored
+	TypePush      Type = 0x0C // s→c: a transient push (broadcast, third-party), no version, not synced
 )
 
 func (t Type) String() string {
@@ -56,6 +60,14 @@ func (t Type) String() string {
 		return "error"
 	case TypeClose:
 		return "close"
+	case TypeKick:
+		return "kick"
+	case TypeReconnect:
+		return "reconnect"
+	case TypeSignal:
+		return "signal"
+	case TypePush:
+		return "push"
 	}
 	return fmt.Sprintf("0x%02x", uint8(t))
 }
@@ -77,6 +89,10 @@ const (
 	CodeShuttingDown       Code = 9  // node is stopping: reconnect elsewhere
 	CodeInternal           Code = 10 // server fault: reconnect with backoff
 	CodeSlowConsumer       Code = 11 // outbound queue overflowed: reconnect and sync
+	CodeReplaced           Code = 12 // kick: a newer session of this user on the same platform took over
+	CodeRevoked            Code = 13 // kick: the login session was revoked (logout, password change, device removed)
+	CodeRateLimited        Code = 14 // error: too many frames of a kind (signals); slow down
+	CodeTooManyConnections Code = 15 // error: per-IP or per-user connection limit reached; back off
 )
 
 func (c Code) String() string {
@@ -105,6 +121,14 @@ func (c Code) String() string {
 		return "internal"
 	case CodeSlowConsumer:
 		return "slow_consumer"
+	case CodeReplaced:
+		return "replaced"
+	case CodeRevoked:
+		return "revoked"
+	case CodeRateLimited:
+		return "rate_limited"
+	case CodeTooManyConnections:
+		return "too_many_connections"
 	}
 	return fmt.Sprintf("code_%d", uint16(c))
 }
@@ -155,6 +179,23 @@ type Message struct {
 	Body    []byte // the entry's JSON (see PROTOCOL.md); aliases the input when decoded
 }
 
+// MaxSignalData is the largest Signal data a client may send.
+const MaxSignalData = 256
+
+// Signal is an ephemeral signal. Client to server, Peer is the recipient;
+// server to client, Peer is the sender.
+type Signal struct {
+	Peer int64  // user id
+	Kind string // e.g. "typing"; at most 32 bytes
+	Data []byte // opaque, at most MaxSignalData; aliases the input when decoded
+}
+
+// Push is a transient push: delivered to live sessions only, never stored.
+type Push struct {
+	ID   string // the push's id, for delivery status and dedupe; at most 64 bytes
+	Body []byte // JSON; aliases the input when decoded
+}
+
 // Reason is the payload of Error and Close frames.
 type Reason struct {
 	Code Code
@@ -170,7 +211,10 @@ type Frame struct {
 	Message Message
 	Ack     uint64 // TypeAck
 	Ping    []byte // TypePing and TypePong: opaque, at most 8 bytes
-	Reason  Reason // TypeError and TypeClose
+	Reason  Reason // TypeError, TypeClose and TypeKick
+	Window  uint32 // TypeReconnect: reconnect within this many milliseconds
+	Signal  Signal // TypeSignal
+	Push    Push   // TypePush
 }
 
 // ParseHeader reads a header from b. It returns ErrShort if b holds fewer
@@ -234,7 +278,22 @@ func DecodePayload(t Type, p []byte) (Frame, error) {
 		f.Message.Body = r.rest()
 	case TypeAck:
 		f.Ack = r.u64()
-	case TypeError, TypeClose:
+	case TypeReconnect:
+		f.Window = r.u32()
+	case TypeSignal:
+		f.Signal.Peer = int64(r.u64())
+		f.Signal.Kind = r.str8()
+		f.Signal.Data = r.rest()
+		if len(f.Signal.Kind) > 32 || len(f.Signal.Data) > MaxSignalData {
+			return f, ErrMalformed
+		}
+	case TypePush:
+		f.Push.ID = r.str8()
+		f.Push.Body = r.rest()
+		if len(f.Push.ID) > 64 {
+			return f, ErrMalformed
+		}
+	case TypeError, TypeClose, TypeKick:
 		f.Reason.Code = Code(r.u16())
 		f.Reason.Text = string(r.rest())
 		if !utf8.ValidString(f.Reason.Text) {

@@ -22,6 +22,10 @@ func TestRoundTrip_EveryFrameType(t *testing.T) {
 		{AppendAck(nil, 41), Frame{Type: TypeAck, Ack: 41}},
 		{AppendError(nil, CodeUnauthorized, "bad token"), Frame{Type: TypeError, Reason: Reason{CodeUnauthorized, "bad token"}}},
 		{AppendClose(nil, CodeShuttingDown, "bye"), Frame{Type: TypeClose, Reason: Reason{CodeShuttingDown, "bye"}}},
+		{AppendKick(nil, CodeReplaced, "new login on ios"), Frame{Type: TypeKick, Reason: Reason{CodeReplaced, "new login on ios"}}},
+		{AppendReconnect(nil, 30000), Frame{Type: TypeReconnect, Window: 30000}},
+		{AppendSignal(nil, Signal{Peer: 7, Kind: "typing", Data: []byte(`{"on":true}`)}), Frame{Type: TypeSignal, Signal: Signal{Peer: 7, Kind: "typing", Data: []byte(`{"on":true}`)}}},
+		{AppendPush(nil, Push{ID: "p1", Body: []byte(`{"a":1}`)}), Frame{Type: TypePush, Push: Push{ID: "p1", Body: []byte(`{"a":1}`)}}},
 	}
 	for _, c := range cases {
 		got, n, err := Decode(c.buf, DefaultMaxPayload)
@@ -49,12 +53,12 @@ func TestDecode_ByteExampleFromProtocolDoc(t *testing.T) {
 }
 
 func TestDecode_RejectsOversizedUnknownAndMalformed(t *testing.T) {
-	big := AppendMessage(nil, 1, make([]byte, 100))
-	if _, _, err := Decode(big, 50); !errors.Is(err, ErrTooLarge) || CodeOf(err) != CodeFrameTooLarge {
+	oversized := AppendMessage(nil, 1, make([]byte, 100))
+	if _, _, err := Decode(oversized, 50); !errors.Is(err, ErrTooLarge) || CodeOf(err) != CodeFrameTooLarge {
 		t.Fatalf("oversized: %v", err)
 	}
 	// The limit is checked on the header alone, before the payload arrives.
-	if _, _, err := Decode(big[:HeaderSize], 50); !errors.Is(err, ErrTooLarge) {
+	if _, _, err := Decode(oversized[:HeaderSize], 50); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized header: %v", err)
 	}
 	if _, _, err := Decode([]byte{0x7f, 0, 0, 0, 0}, 50); !errors.Is(err, ErrUnknownType) {
@@ -71,6 +75,11 @@ func TestDecode_RejectsOversizedUnknownAndMalformed(t *testing.T) {
 	// Hello whose token length runs past the payload.
 	if _, _, err := Decode([]byte{0x01, 0, 0, 0, 11, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 50); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("hello overrun: %v", err)
+	}
+	// Signal data over the limit.
+	big := AppendSignal(nil, Signal{Peer: 1, Kind: "typing", Data: make([]byte, MaxSignalData+1)})
+	if _, _, err := Decode(big, 1000); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("big signal: %v", err)
 	}
 	// Invalid UTF-8 in a string.
 	bad := AppendHello(nil, Hello{Version: 1, Token: "t", Platform: "\xff"})
