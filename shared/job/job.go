@@ -21,6 +21,20 @@ const (
 	// KindMessage delivers a persisted timeline entry: each target gets a
 	// Message frame with its own version and the shared body.
 	KindMessage Kind = "message"
+	// KindPush delivers a transient push (wire Push frame with PushID and
+	// Body) to the targets' live sessions, optionally only on Platforms.
+	KindPush Kind = "push"
+	// KindBroadcast is KindPush to every live session of every node
+	// (optionally only on Platforms). It travels on the broadcast stream,
+	// which every node reads with a consumer group of its own; Targets is empty.
+	KindBroadcast Kind = "broadcast"
+	// KindSignal relays an ephemeral signal (typing, ...) From a user to the
+	// targets' live sessions; Body is the signal data, Signal its kind.
+	KindSignal Kind = "signal"
+	// KindKick ends the targets' sessions with a Kick frame (Code, Reason):
+	// a target with DeviceID names one device, else Platforms narrows the
+	// sessions; the session whose connection id is KeepConn is spared.
+	KindKick Kind = "kick"
 )
 
 // Target is one user (optionally one device of that user) a job is for.
@@ -32,11 +46,19 @@ type Target struct {
 
 // Job is one unit of work for a push node.
 type Job struct {
-	ID         string          `json:"id"`   // outbox id, for logs and tracing
-	Kind       Kind            `json:"k"`    //
-	Targets    []Target        `json:"t"`    //
-	Body       json.RawMessage `json:"b"`    // the entry JSON sent to clients, without its version
-	EnqueuedMS int64           `json:"e,omitempty"` // unix ms when the API committed it, for latency metrics
+	ID         string          `json:"id"`          // outbox id, for logs and tracing
+	Kind       Kind            `json:"k"`           //
+	Targets    []Target        `json:"t"`           //
+	Body       json.RawMessage `json:"b,omitempty"` // the JSON sent to clients (a message entry without its version, a push body, signal data)
+	EnqueuedMS int64           `json:"e,omitempty"` // unix ms when the job was created, for latency metrics
+
+	PushID    string   `json:"pid,omitempty"` // KindPush, KindBroadcast: the push's id
+	Platforms []string `json:"pl,omitempty"`  // KindPush, KindBroadcast, KindKick: only sessions on these platforms (empty: all)
+	From      int64    `json:"f,omitempty"`   // KindSignal: the sending user
+	Signal    string   `json:"s,omitempty"`   // KindSignal: the signal's kind, e.g. "typing"
+	Code      uint16   `json:"c,omitempty"`   // KindKick: the wire code of the Kick frame
+	Reason    string   `json:"r,omitempty"`   // KindKick: the text of the Kick frame
+	KeepConn  string   `json:"kc,omitempty"`  // KindKick: the connection id that is not kicked
 }
 
 // Encode returns the stream field value for j.
@@ -49,12 +71,25 @@ func Decode(b []byte) (Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return Job{}, err
 	}
-	switch {
-	case j.Kind != KindMessage:
+	needTargets, needBody := true, true
+	switch j.Kind {
+	case KindMessage, KindPush:
+	case KindBroadcast:
+		needTargets = false
+	case KindSignal:
+		needBody = false
+		if j.From <= 0 || j.Signal == "" {
+			return j, errors.New("job: signal without sender or kind")
+		}
+	case KindKick:
+		needBody = false
+	default:
 		return j, errors.New("job: unknown kind " + string(j.Kind))
-	case len(j.Targets) == 0:
+	}
+	switch {
+	case needTargets && len(j.Targets) == 0:
 		return j, errors.New("job: no targets")
-	case len(j.Body) == 0:
+	case needBody && len(j.Body) == 0:
 		return j, errors.New("job: empty body")
 	}
 	return j, nil

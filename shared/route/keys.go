@@ -3,6 +3,7 @@
 //
 //	{p}node:{id}         string  the node's Info as JSON, with a heartbeat TTL
 //	{p}stream:{id}       stream  push jobs for node id, read by consumer group "push"
+//	{p}broadcast         stream  broadcast jobs, read by every node with a consumer group named after the node
 //	{p}route:{uid}       hash    device id -> "node|platform|conn" for each live session
 //	{p}ver:{uid}         string  the user's newest timeline version known to Redis
 //	{p}ack:{uid}         hash    device id -> highest version the device acked
@@ -24,6 +25,9 @@ func (k Keys) Node(id string) string { return k.Prefix + "node:" + id }
 
 // Stream is the job stream of a node.
 func (k Keys) Stream(id string) string { return k.Prefix + "stream:" + id }
+
+// Broadcast is the stream every node reads, each with its own consumer group.
+func (k Keys) Broadcast() string { return k.Prefix + "broadcast" }
 
 // Route is the session hash of a user.
 func (k Keys) Route(uid int64) string { return k.Prefix + "route:" + strconv.FormatInt(uid, 10) }
