@@ -113,6 +113,12 @@ func AppendReconnect(dst []byte, windowMS uint32) []byte {
 	return binary.BigEndian.AppendUint32(appendHeader(dst, TypeReconnect, 4), windowMS)
 }
 
+// AppendSync appends a Sync frame telling the client that the user's newest
+// version is current (0: unknown), so that a client behind it syncs.
+func AppendSync(dst []byte, current uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendHeader(dst, TypeSync, 8), current)
+}
+
 // AppendSignal appends a Signal frame. Kind is cut to 32 bytes; callers
 // check Data against MaxSignalData.
 func AppendSignal(dst []byte, s Signal) []byte {

@@ -16,6 +16,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendClose(nil, CodeNormal, "bye"))
 	f.Add(AppendKick(nil, CodeReplaced, "x"))
 	f.Add(AppendReconnect(nil, 1000))
+	f.Add(AppendSync(nil, 42))
 	f.Add(AppendSignal(nil, Signal{Peer: 2, Kind: "typing", Data: []byte("{}")}))
 	f.Add(AppendPush(nil, Push{ID: "p", Body: []byte("{}")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -71,6 +72,8 @@ func reencode(f Frame) []byte {
 		return AppendClose(nil, f.Reason.Code, f.Reason.Text)
 	case TypeReconnect:
 		return AppendReconnect(nil, f.Window)
+	case TypeSync:
+		return AppendSync(nil, f.Current)
 	case TypeSignal:
 		return AppendSignal(nil, f.Signal)
 	case TypePush:

@@ -40,6 +40,7 @@ const (
 	TypeReconnect Type = 0x0A // s→c: the node is draining; reconnect (to any node) within the window
 	TypeSignal    Type = 0x0B // both: an ephemeral signal (typing, ...) to or from a peer; never stored
 	TypePush      Type = 0x0C // s→c: a transient push (broadcast, third-party), no version, not synced
+	TypeSync      Type = 0x0D // s→c: the user's timeline has newer entries than were pushed; sync if behind
 )
 
 func (t Type) String() string {
@@ -68,6 +69,8 @@ func (t Type) String() string {
 		return "signal"
 	case TypePush:
 		return "push"
+	case TypeSync:
+		return "sync"
 	}
 	return fmt.Sprintf("0x%02x", uint8(t))
 }
@@ -213,6 +216,7 @@ type Frame struct {
 	Ping    []byte // TypePing and TypePong: opaque, at most 8 bytes
 	Reason  Reason // TypeError, TypeClose and TypeKick
 	Window  uint32 // TypeReconnect: reconnect within this many milliseconds
+	Current uint64 // TypeSync: the user's newest version; 0 if unknown
 	Signal  Signal // TypeSignal
 	Push    Push   // TypePush
 }
@@ -280,6 +284,8 @@ func DecodePayload(t Type, p []byte) (Frame, error) {
 		f.Ack = r.u64()
 	case TypeReconnect:
 		f.Window = r.u32()
+	case TypeSync:
+		f.Current = r.u64()
 	case TypeSignal:
 		f.Signal.Peer = int64(r.u64())
 		f.Signal.Kind = r.str8()

@@ -24,6 +24,7 @@ func TestRoundTrip_EveryFrameType(t *testing.T) {
 		{AppendClose(nil, CodeShuttingDown, "bye"), Frame{Type: TypeClose, Reason: Reason{CodeShuttingDown, "bye"}}},
 		{AppendKick(nil, CodeReplaced, "new login on ios"), Frame{Type: TypeKick, Reason: Reason{CodeReplaced, "new login on ios"}}},
 		{AppendReconnect(nil, 30000), Frame{Type: TypeReconnect, Window: 30000}},
+		{AppendSync(nil, 43), Frame{Type: TypeSync, Current: 43}},
 		{AppendSignal(nil, Signal{Peer: 7, Kind: "typing", Data: []byte(`{"on":true}`)}), Frame{Type: TypeSignal, Signal: Signal{Peer: 7, Kind: "typing", Data: []byte(`{"on":true}`)}}},
 		{AppendPush(nil, Push{ID: "p1", Body: []byte(`{"a":1}`)}), Frame{Type: TypePush, Push: Push{ID: "p1", Body: []byte(`{"a":1}`)}}},
 	}
@@ -71,6 +72,10 @@ func TestDecode_RejectsOversizedUnknownAndMalformed(t *testing.T) {
 	// Ack with trailing garbage.
 	if _, _, err := Decode([]byte{0x06, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 9}, 50); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("long ack: %v", err)
+	}
+	// Sync with 7 payload bytes instead of 8.
+	if _, _, err := Decode([]byte{0x0d, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 1}, 50); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("short sync: %v", err)
 	}
 	// Hello whose token length runs past the payload.
 	if _, _, err := Decode([]byte{0x01, 0, 0, 0, 11, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 50); !errors.Is(err, ErrMalformed) {
