@@ -59,6 +59,7 @@ type Job struct {
 	Code      uint16   `json:"c,omitempty"`   // KindKick: the wire code of the Kick frame
 	Reason    string   `json:"r,omitempty"`   // KindKick: the text of the Kick frame
 	KeepConn  string   `json:"kc,omitempty"`  // KindKick: the connection id that is not kicked
+	ExpiresMS int64    `json:"x,omitempty"`   // KindPush, KindBroadcast, KindSignal: unix ms after which the job is dropped undelivered (0: no expiry)
 }
 
 // Encode returns the stream field value for j.
@@ -94,3 +95,8 @@ func Decode(b []byte) (Job, error) {
 	}
 	return j, nil
 }
+
+// Expired reports whether j has an expiry and it is before nowMS (unix ms).
+// Transient jobs past their expiry are dropped: a late push or signal is
+// worse than none.
+func (j Job) Expired(nowMS int64) bool { return j.ExpiresMS > 0 && nowMS > j.ExpiresMS }
