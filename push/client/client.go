@@ -34,6 +34,7 @@ type Client struct {
 	api   *API
 	sess  *session
 	log   *slog.Logger
+	addrs *addrList // owned by the goroutine in Run
 	stats counters
 
 	seq  *sequencer    // owned by the goroutine in Run
@@ -50,6 +51,7 @@ func New(cfg Config) *Client {
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, api: NewAPI(cfg.APIBase, cfg.HTTPClient), log: cfg.Logger}
 	c.sess = newSession(c.api, cfg, &c.stats)
+	c.addrs = newAddrList(cfg)
 	c.seq = newSequencer(cfg.LastVersion, defaultWindow)
 	c.last.Store(cfg.LastVersion)
 	return c
@@ -218,6 +220,18 @@ func (c *Client) loop(ctx context.Context) error {
 			return ctx.Err()
 		}
 		err := r.err
+		c.addrs.advance()
+		if d, ok := moveDelay(err); ok {
+			// The node asked its clients to move: go to the next node at
+			// once, after a small random delay, without backing off.
+			rejections = 0
+			bo.reset()
+			c.log.Info("tether client: node asked to reconnect", "err", err, "in", d, "next", c.addrs.current())
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
+			continue
+		}
 		var fe fatalError
 		if errors.As(err, &fe) {
 			c.log.Error("tether client: stopping", "err", err)
@@ -302,7 +316,8 @@ func (c *Client) connectOnce(ctx context.Context) (r result) {
 		DeviceID:    c.cfg.DeviceID,
 		AppVersion:  c.cfg.AppVersion,
 	}
-	cn, w, err := dial(ctx, &c.cfg, &c.stats, hello, &c.last)
+	addr := c.addrs.current()
+	cn, w, err := dial(ctx, &c.cfg, addr, &c.stats, hello, &c.last)
 	if err != nil {
 		c.stats.dialFailures.Add(1)
 		r.err = err
@@ -313,12 +328,15 @@ func (c *Client) connectOnce(ctx context.Context) (r result) {
 	if c.stats.connects.Add(1) > 1 {
 		c.stats.reconnects.Add(1)
 	}
-	c.log.Info("tether client: connected", "addr", c.cfg.PushAddr, "session", w.SessionID,
+	c.log.Info("tether client: connected", "addr", addr, "session", w.SessionID,
 		"current_version", w.CurrentVersion, "last_version", hello.LastVersion,
 		"heartbeat", cn.heartbeat, "version_unknown", w.Flags&wire.FlagVersionUnknown != 0)
 	behind := w.Flags&wire.FlagVersionUnknown != 0 || w.CurrentVersion > c.seq.Last()
 	r.err = c.serve(ctx, cn, behind)
-	cn.close(ctx.Err() != nil)
+	_, moving := moveDelay(r.err)
+	// Leaving a draining node politely (final ack, Close) lets it drop the
+	// session at once instead of waiting for the end of its window.
+	cn.close(ctx.Err() != nil || moving)
 	r.lived = time.Since(start)
 	return r
 }
@@ -368,7 +386,20 @@ func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
 				if c.onPush(cn, ev.frame.Message) && !s.wanted {
 					s.wanted, s.gap = true, true
 				}
-			case wire.TypeError, wire.TypeClose:
+			case wire.TypeSync:
+				// A route written late: the node tells the user's newest
+				// version (0 if unknown); sync only if behind it.
+				if v := ev.frame.Current; (v == 0 || v > c.seq.Last()) && !s.wanted {
+					s.wanted = true
+				}
+			case wire.TypeReconnect:
+				return &reconnectError{window: time.Duration(ev.frame.Window) * time.Millisecond}
+			case wire.TypeClose:
+				if ev.frame.Reason.Code == wire.CodeShuttingDown {
+					return &reconnectError{window: shutdownJitter, code: wire.CodeShuttingDown}
+				}
+				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
+			case wire.TypeError:
 				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
 			}
 		}

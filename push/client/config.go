@@ -28,6 +28,11 @@ const (
 type Config struct {
 	APIBase  string // REST API base URL, e.g. "http://127.0.0.1:8080"
 	PushAddr string // push node TCP address, e.g. "127.0.0.1:7000"
+	// PushAddrs are more push node addresses. The client starts at a random
+	// one of PushAddr and PushAddrs and moves to the next whenever a
+	// connection ends (failure, Reconnect from a draining node, close), so
+	// clients spread over the nodes and leave one that drains or dies.
+	PushAddrs []string
 
 	// Credentials. The client logs in with Username and Password unless
 	// Tokens is set; with Tokens and no Password it cannot log in again once
@@ -112,8 +117,8 @@ func (c Config) validate() error {
 	switch {
 	case c.APIBase == "":
 		return errors.New("tether client: Config.APIBase is required")
-	case c.PushAddr == "":
-		return errors.New("tether client: Config.PushAddr is required")
+	case c.PushAddr == "" && len(c.PushAddrs) == 0:
+		return errors.New("tether client: Config.PushAddr or Config.PushAddrs is required")
 	case c.Tokens == nil && (c.Username == "" || c.Password == ""):
 		return errors.New("tether client: Config needs Username and Password, or Tokens")
 	case len(c.DeviceID) > api.MaxDeviceIDLen:

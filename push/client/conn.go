@@ -92,11 +92,11 @@ type conn struct {
 
 // dial connects and performs the handshake. On success the connection's
 // goroutines are running and the caller must call close.
-func dial(ctx context.Context, cfg *Config, stats *counters, h wire.Hello, delivered *atomic.Uint64) (*conn, wire.Welcome, error) {
+func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire.Hello, delivered *atomic.Uint64) (*conn, wire.Welcome, error) {
 	d := net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: -1}
-	nc, err := d.DialContext(ctx, "tcp", cfg.PushAddr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, wire.Welcome{}, fmt.Errorf("tether client: dial %s: %w", cfg.PushAddr, err)
+		return nil, wire.Welcome{}, fmt.Errorf("tether client: dial %s: %w", addr, err)
 	}
 	c := &conn{
 		nc:        nc,
@@ -195,7 +195,11 @@ func (c *conn) readLoop() {
 			if !c.emit(event{frame: f}) {
 				return
 			}
-		case wire.TypeError, wire.TypeClose:
+		case wire.TypeSync:
+			if !c.emit(event{frame: f}) {
+				return
+			}
+		case wire.TypeError, wire.TypeClose, wire.TypeReconnect:
 			c.emit(event{frame: f})
 			return
 		default:
