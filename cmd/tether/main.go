@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	case "keygen":
 		err = keygen(args, stdout)
+	case "bench": // hidden: a measurement tool, see docs/memory.md
+		err = runBench(ctx, args, stdout, stderr)
+	case "bench-worker": // hidden: started by bench
+		err = runBenchWorker(ctx, args, getenv, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tether %s\n", buildVersion())
 		return 0

@@ -22,6 +22,7 @@ type check struct {
 //	/healthz       liveness: the process serves HTTP
 //	/readyz        readiness: every dependency answers
 //	/debug/pprof/  runtime profiles
+//	/debug/memory  runtime memory statistics; POST frees memory to the OS first
 func adminHandler(m *metrics.Metrics, checks []check, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -48,5 +49,7 @@ func adminHandler(m *metrics.Metrics, checks []check, log *slog.Logger) http.Han
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/memory", memoryHandler)
+	mux.HandleFunc("POST /debug/memory", memoryHandler)
 	return mux
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tetherim/tether/internal/loadgen"
+	"github.com/tetherim/tether/shared/token"
+)
+
+// The bench commands are hidden from `tether help`: they are measurement
+// tools for developers (docs/memory.md), not part of running Tether.
+const benchUsage = `Usage: tether bench idle|broadcast [flags]
+
+  idle       connect --n clients over --workers processes, deliver one message
+             to each, let them idle, and measure the node: connect rate, RSS and
+             heap per connection, idle CPU
+  broadcast  connect --n clients and measure broadcast deliveries per second
+
+The node is a fresh "tether push" on free loopback ports (Redis at
+--redis-addr) unless --push names a running one. The result is printed as a
+table on stderr and one JSON document on stdout.
+`
+
+// benchEnv is the environment bench children inherit: the parent's, so
+// that they find the same Go runtime settings and test hooks.
+var benchEnv = os.Environ
+
+// runBench runs `tether bench <kind>`.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, benchUsage)
+		return errors.New("bench: say idle or broadcast")
+	}
+	kind, args := args[0], args[1:]
+	fs := flag.NewFlagSet("bench "+kind, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	exe, _ := os.Executable()
+	fs.IntVar(&cfg.N, "n", 15000, "connections, one user each")
+	fs.IntVar(&cfg.Workers, "workers", 0, fmt.Sprintf("client worker processes (default: enough for %d connections each, at least 2)", loadgen.MaxPerWorker))
+	fs.StringVar(&cfg.Platform, "platform", "desktop", "platform of every session")
+	fs.StringVar(&cfg.RedisAddr, "redis-addr", "127.0.0.1:6379", "Redis of the node")
+	fs.StringVar(&cfg.Prefix, "redis-prefix", "", "Redis key prefix of a running node (default: a fresh one for a started node)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "bound of the whole run")
+	fs.StringVar(&cfg.Server.Exe, "exe", exe, "binary started as the node and the workers")
+	fs.DurationVar(&cfg.Server.Heartbeat, "heartbeat", 30*time.Second, "heartbeat interval of a started node")
+	fs.StringVar(&cfg.Server.PushAddr, "push", "", "measure the running node at this TCP address instead of starting one")
+	fs.StringVar(&cfg.Server.AdminAddr, "admin", "", "admin address of the running node")
+	fs.IntVar(&cfg.Server.PID, "pid", 0, "process id of the running node")
+	fs.StringVar(&cfg.Server.NodeID, "node-id", "", "node id of the running node")
+	fs.StringVar(&cfg.Server.KeyFile, "token-key-file", "", "file with the token private key of the running node's cluster (tether dev: .tether/token.key)")
+	var deliver string
+	var settle, window time.Duration
+	var profile string
+	var rounds int
+	switch kind {
+	case "idle":
+		fs.StringVar(&deliver, "deliver", "message", "how each connection gets its message: message (node stream) or broadcast")
+		fs.DurationVar(&settle, "settle", 5*time.Second, "wait after the deliveries before measuring memory")
+		fs.DurationVar(&window, "cpu-window", 0, "how long idle CPU is measured (default: one heartbeat interval)")
+		fs.StringVar(&profile, "heap-profile", "", "write the node's heap profile, taken while the clients idle, to this file")
+	case "broadcast":
+		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another")
+	default:
+		fmt.Fprint(stderr, benchUsage)
+		return fmt.Errorf("bench: unknown kind %q", kind)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench %s: unexpected argument %q", kind, fs.Arg(0))
+	}
+	cfg.Server.Args = []string{"push"}
+	cfg.Server.Env = benchEnv()
+	cfg.Worker = loadgen.WorkerArgs{Exe: cfg.Server.Exe, Args: []string{"bench-worker"}, Env: benchEnv()}
+	cfg.Stderr = stderr
+
+	var res any
+	var err error
+	switch kind {
+	case "idle":
+		var r loadgen.IdleResult
+		r, err = loadgen.RunIdle(ctx, loadgen.IdleConfig{Config: cfg, Deliver: deliver, Settle: settle, CPUWindow: window, HeapProfile: profile})
+		if err == nil {
+			err = loadgen.WriteIdleTable(stderr, r)
+		}
+		res = r
+	case "broadcast":
+		var r loadgen.BroadcastResult
+		r, err = loadgen.RunBroadcast(ctx, loadgen.BroadcastConfig{Config: cfg, Rounds: rounds})
+		if err == nil {
+			err = loadgen.WriteBroadcastTable(stderr, r)
+		}
+		res = r
+	}
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// runBenchWorker runs `tether bench-worker`: one worker process of a bench,
+// started by the bench itself. It runs until its stdin ends, so it never
+// outlives the bench that started it.
+func runBenchWorker(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.WorkerConfig
+	fs.IntVar(&cfg.ID, "id", 0, "worker number")
+	fs.StringVar(&cfg.Addr, "addr", "", "push node address")
+	fs.Int64Var(&cfg.FirstUID, "first-uid", 1, "first user id")
+	fs.IntVar(&cfg.Count, "count", 0, "connections")
+	fs.StringVar(&cfg.Platform, "platform", "desktop", "session platform")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Count > loadgen.MaxPerWorker {
+		return fmt.Errorf("bench-worker: at most %d connections per process", loadgen.MaxPerWorker)
+	}
+	key, err := token.ParsePrivate(getenv(loadgen.EnvWorkerKey))
+	if err != nil {
+		return fmt.Errorf("bench-worker: %s: %w", loadgen.EnvWorkerKey, err)
+	}
+	cfg.Key = key
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		cancel()
+	}()
+	return loadgen.RunWorker(ctx, cfg, stdout)
+}

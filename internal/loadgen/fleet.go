@@ -1,0 +1,193 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// fleet is the worker processes of a run and their latest status lines.
+// Each worker runs until its stdin closes, so a worker never outlives the
+// bench, even if the bench is killed.
+type fleet struct {
+	cmds   []*exec.Cmd
+	stdins []io.WriteCloser
+	readWG sync.WaitGroup
+
+	mu      sync.Mutex
+	last    []Status
+	exited  []error // set when a worker's stdout ends
+	changed chan struct{}
+}
+
+// WorkerArgs is how a worker process is started: Exe with Args, then the
+// worker flags (see RunWorker and tether bench-worker).
+type WorkerArgs struct {
+	Exe  string
+	Args []string // e.g. ["bench-worker"]
+	Env  []string // the whole environment of the workers
+}
+
+// startFleet starts one worker per share. The private key travels in the
+// environment, never on the command line where ps shows it.
+func startFleet(wa WorkerArgs, addr, keyEnv, platform string, shares []share, stderr io.Writer) (*fleet, error) {
+	f := &fleet{last: make([]Status, len(shares)), exited: make([]error, len(shares)), changed: make(chan struct{}, 1)}
+	for i, s := range shares {
+		args := append(append([]string(nil), wa.Args...),
+			"--id", strconv.Itoa(i), "--addr", addr, "--first-uid", strconv.FormatInt(s.first, 10),
+			"--count", strconv.Itoa(s.count), "--platform", platform)
+		cmd := exec.Command(wa.Exe, args...)
+		cmd.Env = append(append([]string(nil), wa.Env...), EnvWorkerKey+"="+keyEnv)
+		cmd.Stderr = stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			f.stop()
+			return nil, fmt.Errorf("loadgen: start worker %d: %w", i, err)
+		}
+		f.cmds, f.stdins = append(f.cmds, cmd), append(f.stdins, stdin)
+		f.readWG.Add(1)
+		go f.follow(i, stdout)
+	}
+	return f, nil
+}
+
+// follow reads worker i's status lines until its stdout ends.
+func (f *fleet) follow(i int, r io.Reader) {
+	defer f.readWG.Done()
+	sc := bufio.NewScanner(r)
+	var err error
+	for sc.Scan() {
+		var s Status
+		if err = json.Unmarshal(sc.Bytes(), &s); err != nil {
+			break
+		}
+		f.mu.Lock()
+		f.last[i] = s
+		f.mu.Unlock()
+		f.notify()
+	}
+	if err == nil {
+		err = sc.Err()
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	f.mu.Lock()
+	f.exited[i] = err
+	f.mu.Unlock()
+	f.notify()
+}
+
+func (f *fleet) notify() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+// total sums the latest status of every worker.
+func (f *fleet) total() (t Status, exited error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t.Dialed = true
+	for i, s := range f.last {
+		t.Connected += s.Connected
+		t.Failed += s.Failed
+		t.Received += s.Received
+		t.Frames += s.Frames
+		t.Closed += s.Closed
+		t.LastReceiveNS = max(t.LastReceiveNS, s.LastReceiveNS)
+		t.Dialed = t.Dialed && s.Dialed
+		if t.FirstError == "" {
+			t.FirstError = s.FirstError
+		}
+		if f.exited[i] != nil && exited == nil {
+			exited = fmt.Errorf("loadgen: worker %d exited early: %v", i, f.exited[i])
+		}
+	}
+	return t, exited
+}
+
+// wait blocks until done(total) holds, a worker exits, or ctx ends.
+func (f *fleet) wait(ctx context.Context, what string, done func(Status) bool) (Status, error) {
+	for {
+		t, exited := f.total()
+		if done(t) {
+			return t, nil
+		}
+		if exited != nil {
+			return t, exited
+		}
+		select {
+		case <-f.changed:
+		case <-ctx.Done():
+			return t, fmt.Errorf("loadgen: waiting for %s: %w (status %+v)", what, ctx.Err(), t)
+		}
+	}
+}
+
+// stop closes every worker's stdin, which makes it close its connections
+// and exit, and waits for them.
+func (f *fleet) stop() error {
+	for _, in := range f.stdins {
+		_ = in.Close()
+	}
+	var first error
+	for i, cmd := range f.cmds {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil && first == nil {
+				first = fmt.Errorf("loadgen: worker %d: %w", i, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			if first == nil {
+				first = fmt.Errorf("loadgen: worker %d did not stop; killed", i)
+			}
+		}
+	}
+	f.readWG.Wait()
+	return first
+}
+
+// share is one worker's slice of the users.
+type share struct {
+	first int64
+	count int
+}
+
+// split divides n users starting at uid 1 over w workers as evenly as possible.
+func split(n, w int) []share {
+	out := make([]share, 0, w)
+	next := int64(1)
+	for i := range w {
+		c := n / w
+		if i < n%w {
+			c++
+		}
+		if c == 0 {
+			continue
+		}
+		out = append(out, share{first: next, count: c})
+		next += int64(c)
+	}
+	return out
+}
