@@ -170,9 +170,10 @@ func (e fatalError) Unwrap() error { return e.error }
 // Handler, until ctx is done (it returns ctx.Err()), Close is called (it
 // returns ErrClosed) or the servers reject the client for good (it returns
 // an error wrapping ErrUnauthorized, a *ProblemError for an invalid login
-// request, or a *CloseError with wire.CodeUnsupportedVersion). Every goroutine Run
-// starts has stopped when it returns. Run may be called again afterwards; it
-// resumes after LastVersion.
+// request, or a *CloseError with wire.CodeUnsupportedVersion), or end the
+// session on purpose (it returns a *KickedError and does not reconnect).
+// Every goroutine Run starts has stopped when it returns. Run may be called
+// again afterwards; it resumes after LastVersion.
 func (c *Client) Run(ctx context.Context) error {
 	if err := c.cfg.validate(); err != nil {
 		return err
@@ -401,6 +402,8 @@ func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
 				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
 			case wire.TypeError:
 				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
+			case wire.TypeKick:
+				return kicked(ev.frame) // never reconnect after a kick; see kick.go
 			}
 		}
 	}

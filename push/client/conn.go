@@ -155,6 +155,9 @@ func (c *conn) handshake(h wire.Hello) (wire.Welcome, error) {
 		return f.Welcome, nil
 	case wire.TypeError, wire.TypeClose:
 		return wire.Welcome{}, &CloseError{Frame: f.Type, Code: f.Reason.Code, Text: f.Reason.Text}
+	case wire.TypeKick:
+		// A newer session replaced this one while its handshake ran.
+		return wire.Welcome{}, kicked(f)
 	}
 	return wire.Welcome{}, fmt.Errorf("tether client: expected welcome, got %s", f.Type)
 }
@@ -199,7 +202,7 @@ func (c *conn) readLoop() {
 			if !c.emit(event{frame: f}) {
 				return
 			}
-		case wire.TypeError, wire.TypeClose, wire.TypeReconnect:
+		case wire.TypeError, wire.TypeClose, wire.TypeReconnect, wire.TypeKick:
 			c.emit(event{frame: f})
 			return
 		default:

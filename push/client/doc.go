@@ -7,4 +7,12 @@
 // push/wire, and pulled over REST (GET /v1/sync) after reconnects and when
 // the push stream has a gap. Both feed one sequencer, which is the only
 // place that decides what the application sees and in which order.
+//
+// Run reconnects by itself after every disconnect except a kick: when the
+// server ends the session on purpose with a Kick frame (a newer session of
+// the user on the same platform took over under the server's multi-device
+// policy, or the login was revoked), Run returns a *KickedError and stays
+// disconnected, so two devices of one user never take turns replacing each
+// other. Set Config.Platform and Config.DeviceID to the values the access
+// token was issued for: the server uses the token's.
 package client
