@@ -36,28 +36,28 @@ func (e EntryKind) Valid() bool {
 
 // Defines values for LoginPlatform.
 const (
-	Android LoginPlatform = "android"
-	Desktop LoginPlatform = "desktop"
-	Ios     LoginPlatform = "ios"
-	Other   LoginPlatform = "other"
-	Server  LoginPlatform = "server"
-	Web     LoginPlatform = "web"
+	LoginPlatformAndroid LoginPlatform = "android"
+	LoginPlatformDesktop LoginPlatform = "desktop"
+	LoginPlatformIos     LoginPlatform = "ios"
+	LoginPlatformOther   LoginPlatform = "other"
+	LoginPlatformServer  LoginPlatform = "server"
+	LoginPlatformWeb     LoginPlatform = "web"
 )
 
 // Valid indicates whether the value is a known member of the LoginPlatform enum.
 func (e LoginPlatform) Valid() bool {
 	switch e {
-	case Android:
+	case LoginPlatformAndroid:
 		return true
-	case Desktop:
+	case LoginPlatformDesktop:
 		return true
-	case Ios:
+	case LoginPlatformIos:
 		return true
-	case Other:
+	case LoginPlatformOther:
 		return true
-	case Server:
+	case LoginPlatformServer:
 		return true
-	case Web:
+	case LoginPlatformWeb:
 		return true
 	default:
 		return false
@@ -66,22 +66,22 @@ func (e LoginPlatform) Valid() bool {
 
 // Defines values for MessageType.
 const (
-	Custom MessageType = "custom"
-	File   MessageType = "file"
-	Image  MessageType = "image"
-	Text   MessageType = "text"
+	MessageTypeCustom MessageType = "custom"
+	MessageTypeFile   MessageType = "file"
+	MessageTypeImage  MessageType = "image"
+	MessageTypeText   MessageType = "text"
 )
 
 // Valid indicates whether the value is a known member of the MessageType enum.
 func (e MessageType) Valid() bool {
 	switch e {
-	case Custom:
+	case MessageTypeCustom:
 		return true
-	case File:
+	case MessageTypeFile:
 		return true
-	case Image:
+	case MessageTypeImage:
 		return true
-	case Text:
+	case MessageTypeText:
 		return true
 	default:
 		return false
@@ -132,13 +132,13 @@ func (e ProblemCode) Valid() bool {
 
 // Defines values for StatusStatus.
 const (
-	Ok StatusStatus = "ok"
+	StatusStatusOk StatusStatus = "ok"
 )
 
 // Valid indicates whether the value is a known member of the StatusStatus enum.
 func (e StatusStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case StatusStatusOk:
 		return true
 	default:
 		return false
@@ -147,13 +147,13 @@ func (e StatusStatus) Valid() bool {
 
 // Defines values for TokensTokenType.
 const (
-	Bearer TokensTokenType = "Bearer"
+	TokensTokenTypeBearer TokensTokenType = "Bearer"
 )
 
 // Valid indicates whether the value is a known member of the TokensTokenType enum.
 func (e TokensTokenType) Valid() bool {
 	switch e {
-	case Bearer:
+	case TokensTokenTypeBearer:
 		return true
 	default:
 		return false
