@@ -35,6 +35,7 @@ type conn struct {
 	nc       netpoll.Connection
 	id       string // route.ConnID: unique across the node's restarts
 	remote   string
+	ws       *wsConn // WebSocket state; nil for raw TCP
 	state    atomic.Int32
 	lastSeen atomic.Int64 // unix nanoseconds of the last whole frame received
 	timer    *time.Timer  // handshake deadline, then idle checks
@@ -58,7 +59,7 @@ type conn struct {
 
 // onPrepare sets up a new connection before it is registered with the poller.
 func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
-	c := &conn{n: n, nc: nc, hold: true}
+	c := &conn{n: n, nc: nc, hold: true, ws: n.wsFor(nc)}
 	c.id = route.ConnID(n.startNS, n.seq.Add(1))
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
@@ -88,6 +89,9 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 		return nc.Close()
 	}
 	r := nc.Reader()
+	if c.ws != nil {
+		return c.onWSRequest(r)
+	}
 	for r.Len() > 0 {
 		if c.isClosing() {
 			// Whatever the client sends after an error is ignored.

@@ -39,6 +39,13 @@ type env struct {
 	m      *metrics.Metrics
 	cfg    Config
 	node   *Node
+	tr     transport // how dial reaches the node; set with on
+}
+
+// on makes the env's clients use transport tr.
+func (e *env) on(tr transport) *env {
+	e.tr = tr
+	return e
 }
 
 func newEnv(t testing.TB, mod func(*Config)) *env {
@@ -67,6 +74,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	e.cfg = Config{
 		NodeID:           testenv.Name("node"),
 		TCPAddr:          "127.0.0.1:0",
+		WSAddr:           "127.0.0.1:0",
 		NodeTTL:          3 * time.Second,
 		AckFlushInterval: 50 * time.Millisecond,
 		HandshakeTimeout: 2 * time.Second,
@@ -125,9 +133,12 @@ func (e *env) token(uid int64, device string) string {
 	return s
 }
 
-// dial opens a raw connection to the env's node.
+// dial opens a raw connection to the env's node over the env's transport.
 func (e *env) dial() *tclient {
 	e.t.Helper()
+	if e.tr == overWS {
+		return dialWS(e.t, e.node)
+	}
 	nc, err := net.DialTimeout("tcp", e.node.TCPAddr().String(), 5*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
@@ -208,15 +219,37 @@ func msgJob(body string, targets ...job.Target) job.Job {
 	return job.Job{ID: testenv.Name("j"), Kind: job.KindMessage, Targets: targets, Body: b, EnqueuedMS: time.Now().UnixMilli()}
 }
 
-// tclient is a minimal raw protocol client built on push/wire.
+// tclient is a minimal raw protocol client built on push/wire, over raw
+// TCP or, with ws set, WebSocket (transport_ws_test.go).
 type tclient struct {
 	t  testing.TB
 	nc net.Conn
 	r  *bufio.Reader
+	ws bool
+
+	wsClose uint16 // WebSocket: the status of the server's Close frame, once read
+	wsPong  string // WebSocket: the payload of the last control Pong read
 }
 
+// send writes b as is over TCP, or as one binary WebSocket message.
 func (c *tclient) send(b []byte) {
 	c.t.Helper()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if c.ws {
+		b = wsClientFrame(true, 0x2, b, 0)
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// sendPartial writes b as the start of something longer that never
+// completes: the bytes over TCP, a binary message promising more over WebSocket.
+func (c *tclient) sendPartial(b []byte) {
+	c.t.Helper()
+	if c.ws {
+		b = wsClientFrame(true, 0x2, b, 16)
+	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.nc.Write(b); err != nil {
 		c.t.Fatalf("send: %v", err)
@@ -226,6 +259,9 @@ func (c *tclient) send(b []byte) {
 // next reads one frame; the error is io.EOF-like once the server closed.
 func (c *tclient) next(timeout time.Duration) (wire.Frame, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	if c.ws {
+		return c.nextWS()
+	}
 	hdr := make([]byte, wire.HeaderSize)
 	if _, err := io.ReadFull(c.r, hdr); err != nil {
 		return wire.Frame{}, err
@@ -308,3 +344,23 @@ func versions(ms []wire.Message) string {
 }
 
 func jobTarget(uid int64, v uint64) job.Target { return job.Target{UserID: uid, Version: v} }
+
+// transport is how a test client reaches a node.
+type transport string
+
+const (
+	overTCP transport = "tcp"
+	overWS  transport = "ws"
+)
+
+// eachTransport runs body as a parallel subtest per transport, so one test
+// body covers raw TCP and WebSocket alike.
+func eachTransport(t *testing.T, body func(t *testing.T, tr transport)) {
+	t.Helper()
+	for _, tr := range []transport{overTCP, overWS} {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			body(t, tr)
+		})
+	}
+}

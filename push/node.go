@@ -44,6 +44,13 @@ type Config struct {
 	// WriteTimeout closes a connection whose socket accepts no data for this
 	// long while output is waiting (default 10s).
 	WriteTimeout time.Duration
+
+	// WSAddr is the WebSocket listen address (see transport_ws.go); empty:
+	// no WebSocket listener.
+	WSAddr string
+	// WSOrigins lists the Origin header values a WebSocket upgrade may
+	// carry, e.g. "https://app.example.com"; empty: any origin.
+	WSOrigins []string
 }
 
 // Deps are the collaborators of a Node. Redis, Registry and Verifier are required.
@@ -89,6 +96,7 @@ type Node struct {
 	ln        netpoll.Listener
 	evl       netpoll.EventLoop
 	serveDone chan struct{}
+	ws        wsListener // the WebSocket listener, if Config.WSAddr is set
 	info      route.Info
 
 	connMu sync.Mutex
@@ -208,6 +216,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: listen %s: %w", n.cfg.TCPAddr, err)
 	}
+	if err := n.listenWS(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	evl, err := netpoll.NewEventLoop(n.onRequest,
 		netpoll.WithOnPrepare(n.onPrepare),
 		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
@@ -230,6 +242,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("push: serve stopped", "err", err)
 		}
 	}()
+	n.serveWS()
 
 	hctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	err = n.reg.Heartbeat(hctx, n.info)
@@ -250,7 +263,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ackDone = make(chan struct{})
 	go func() { defer close(n.ackDone); n.ackLoop(ackCtx) }()
 
-	n.log.Info("push: node started", "addr", ln.Addr().String(), "advertise", adv)
+	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv)
 	return nil
 }
 
@@ -292,6 +305,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	_ = n.evl.Shutdown(sctx)
+	n.stopWS(sctx)
 	cancel()
 	<-n.serveDone
 

@@ -85,6 +85,7 @@ func (c *conn) flushLoop() {
 			closing := c.closing
 			c.mu.Unlock()
 			if closing {
+				c.wsGoodbye()
 				_ = c.nc.Close()
 			}
 			return
@@ -128,6 +129,9 @@ func (c *conn) write(b []byte) error {
 		return netpoll.ErrConnClosed
 	}
 	w := c.nc.Writer()
+	if c.ws != nil {
+		return c.writeWS(w, b)
+	}
 	dst, err := w.Malloc(len(b))
 	if err != nil {
 		return err
