@@ -26,8 +26,11 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	APIBase  string // REST API base URL, e.g. "http://127.0.0.1:8080"
-	PushAddr string // push node TCP address, e.g. "127.0.0.1:7000"
+	APIBase string // REST API base URL, e.g. "http://127.0.0.1:8080"
+	// PushAddr is a push node's address: "host:port" for raw TCP, e.g.
+	// "127.0.0.1:7070", or a WebSocket URL, e.g. "ws://127.0.0.1:7071/ws"
+	// (wss:// for TLS).
+	PushAddr string
 	// PushAddrs are more push node addresses. The client starts at a random
 	// one of PushAddr and PushAddrs and moves to the next whenever a
 	// connection ends (failure, Reconnect from a draining node, close), so

@@ -93,8 +93,7 @@ type conn struct {
 // dial connects and performs the handshake. On success the connection's
 // goroutines are running and the caller must call close.
 func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire.Hello, delivered *atomic.Uint64) (*conn, wire.Welcome, error) {
-	d := net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: -1}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := dialTransport(ctx, addr, cfg.DialTimeout)
 	if err != nil {
 		return nil, wire.Welcome{}, fmt.Errorf("tether client: dial %s: %w", addr, err)
 	}
