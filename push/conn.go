@@ -44,6 +44,8 @@ type conn struct {
 	uid  int64
 	sess route.Session
 
+	sig signalBucket // signal rate limit, used by the frame handler only; see signal.go
+
 	wmu     sync.Mutex // held while the netpoll Writer is in use; see write
 	wclosed bool       // set under wmu once netpoll is closing the connection
 
@@ -138,13 +140,13 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 // admit says whether a frame of type t may arrive now, and if not, the code to fail with.
 func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 	switch {
-	case t < wire.TypeHello || t > wire.TypeClose:
+	case t < wire.TypeHello || t > wire.TypePush:
 		return wire.CodeBadFrame, false
 	case c.state.Load() == stateHandshake:
 		if t != wire.TypeHello {
 			return wire.CodeUnexpectedFrame, false
 		}
-	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose:
+	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose && t != wire.TypeSignal:
 		return wire.CodeUnexpectedFrame, false
 	}
 	return 0, true
@@ -180,6 +182,8 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 		}
 	case wire.TypeAck:
 		c.n.acks.record(c.uid, c.sess.DeviceID, f.Ack)
+	case wire.TypeSignal:
+		return c.signal(f.Signal)
 	case wire.TypeClose:
 		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
 		c.closeWith(wire.TypeClose, wire.CodeNormal, "")

@@ -150,6 +150,19 @@ func (c *consumer) deliver(m redis.XMessage) {
 		n.log.Warn("push: poisoned job dropped", "entry", m.ID, "err", err)
 		return
 	}
+	switch j.Kind {
+	case job.KindPush:
+		c.deliverPush(j, m.ID)
+		return
+	case job.KindSignal:
+		c.deliverSignal(j, m.ID)
+		return
+	case job.KindBroadcast:
+		// Broadcasts belong on the broadcast stream (broadcast.go).
+		n.m.Observe(metrics.LayerJob, "invalid", 0, errors.New("broadcast job on a node stream"), 0)
+		n.log.Warn("push: broadcast job on a node stream dropped", "entry", m.ID)
+		return
+	}
 	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
 	var jobErr error
 	sessions := 0

@@ -51,6 +51,14 @@ type Config struct {
 	// WSOrigins lists the Origin header values a WebSocket upgrade may
 	// carry, e.g. "https://app.example.com"; empty: any origin.
 	WSOrigins []string
+
+	// SignalRate and SignalBurst are each session's signal token bucket
+	// (default 10/s, burst 20); see signal.go.
+	SignalRate  float64
+	SignalBurst int
+	// BroadcastMaxAge: a broadcast older than this (by its enqueue time) is
+	// never delivered, e.g. when a restarted node catches up (default 5m).
+	BroadcastMaxAge time.Duration
 }
 
 // Deps are the collaborators of a Node. Redis, Registry and Verifier are required.
@@ -87,6 +95,7 @@ type Node struct {
 	hub     *hub
 	acks    *ackBatch
 	pending *registrar
+	fan     *fanout // broadcasts, transient pushes and signals; see transient.go
 
 	started  atomic.Bool
 	stopping atomic.Bool
@@ -178,6 +187,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 		conns:  map[*conn]struct{}{},
 	}
 	n.pending = newRegistrar(n)
+	fan, err := newFanout(n)
+	if err != nil {
+		return nil, err
+	}
+	n.fan = fan
 	n.noConn = sync.NewCond(&n.connMu)
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "tether_push_sessions",
@@ -257,6 +271,9 @@ func (n *Node) Start(ctx context.Context) error {
 	go func() { defer n.loops.Done(); n.heartbeatLoop(loopCtx) }()
 	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
 	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
+	n.loops.Add(2)
+	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
 
 	ackCtx, cancelAcks := context.WithCancel(context.WithoutCancel(ctx))
 	n.ackCancel = cancelAcks
@@ -315,6 +332,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	if derr != nil {
 		n.log.Warn("push: deregister failed; the node key expires with its TTL", "err", derr)
 	}
+	n.leaveBroadcast(ctx)
 
 	n.waitConns(context.Background())
 	n.tasks.Wait()

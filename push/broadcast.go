@@ -1,0 +1,328 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/metrics"
+)
+
+// Broadcasts travel on one Redis stream that every node reads with a
+// consumer group named after itself (see shared/route/broadcast.go for the
+// group's lifecycle). Each broadcast is encoded once into a Push frame and
+// the frame's bytes are queued to every matching local session; every
+// session is flushed once per batch of broadcasts.
+//
+// What a node delivers:
+//   - A new node (no group yet) starts at the stream's end: broadcasts sent
+//     before it existed were for the sessions live then, on other nodes.
+//   - A node that restarts or is upgraded under the same id resumes where its
+//     group stopped, so a restart or a Redis outage loses nothing, but it
+//     never delivers a broadcast past the job's ExpiresMS or older than
+//     Config.BroadcastMaxAge (by EnqueuedMS). Clients dedupe by push id.
+//   - A clean Stop destroys the group, so the next start is a new node.
+
+const (
+	// broadcastBudget is the time budget of one fan-out pass, which may
+	// touch every session of the node.
+	broadcastBudget = 250 * time.Millisecond
+	// broadcastChunk bounds the encoded frames held for one fan-out pass;
+	// a batch holding more is fanned out in several passes.
+	broadcastChunk = 4 << 20
+	// Sweeping the groups of crashed nodes: how often (with jitter) and how
+	// many groups at most per sweep.
+	sweepEvery = time.Minute
+	sweepLimit = 16
+)
+
+// broadcaster reads the broadcast stream for one node. Its scratch buffers
+// are owned by the goroutine running run.
+type broadcaster struct {
+	n      *Node
+	stream string
+	last   string      // id of the last new entry read: where to rejoin if Redis loses the group
+	keep   atomic.Bool // Stop must leave the group in place (hot restart)
+
+	sweepIdle time.Duration // a dead node's group is swept once its consumers are idle this long
+
+	ids     []string
+	arena   []byte        // the encoded Push frames of the current pass, back to back
+	entries []encodedPush // where each frame of the pass is in arena
+	scratch []*conn       // one hub shard's sessions
+}
+
+// encodedPush is one broadcast ready to queue.
+type encodedPush struct {
+	off, end  int
+	platforms []string
+}
+
+func newBroadcaster(n *Node) *broadcaster {
+	return &broadcaster{
+		n:         n,
+		stream:    n.reg.Keys().Broadcast(),
+		sweepIdle: max(4*n.cfg.NodeTTL, time.Minute),
+	}
+}
+
+// keepBroadcastGroup makes Stop leave the node's broadcast group in place:
+// a hot restart hands the node id to a new process, which resumes from it.
+func (n *Node) keepBroadcastGroup() { n.fan.bc.keep.Store(true) }
+
+// leaveBroadcast destroys the node's broadcast group on a clean stop.
+func (n *Node) leaveBroadcast(ctx context.Context) {
+	if n.fan.bc.keep.Load() {
+		return
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
+	defer cancel()
+	if err := n.reg.LeaveBroadcast(lctx, n.cfg.NodeID); err != nil {
+		n.log.Warn("push: broadcast group not removed; a live node sweeps it later", "err", err)
+	}
+}
+
+// broadcastLoop runs the broadcaster until ctx ends.
+func (n *Node) broadcastLoop(ctx context.Context) {
+	if n.consumeGate != nil {
+		select {
+		case <-n.consumeGate:
+		case <-ctx.Done():
+			return
+		}
+	}
+	n.fan.bc.run(ctx)
+}
+
+func (b *broadcaster) run(ctx context.Context) {
+	n := b.n
+	if !b.join(ctx) {
+		return
+	}
+	start := "0" // pending entries of a previous run first
+	nextSweep := time.Now().Add(jitter(sweepEvery))
+	var delay time.Duration
+	failing := false
+	for ctx.Err() == nil {
+		if time.Now().After(nextSweep) {
+			b.sweep(ctx)
+			nextSweep = time.Now().Add(jitter(sweepEvery))
+		}
+		args := &redis.XReadGroupArgs{
+			Group:    n.cfg.NodeID,
+			Consumer: n.cfg.NodeID,
+			Streams:  []string{b.stream, start},
+			Count:    int64(n.cfg.StreamBatch),
+			Block:    -1,
+		}
+		if start == ">" {
+			args.Block = streamBlock
+		}
+		res, err := n.rdb.XReadGroup(ctx, args).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				failing = true
+				n.log.Warn("push: broadcast read failed; retrying", "err", err)
+			}
+			if strings.HasPrefix(err.Error(), "NOGROUP") {
+				// Redis lost the group (restart without persistence, or a
+				// sweep while this node's key had expired): resume after the
+				// last entry read, so nothing sent meanwhile is skipped.
+				from := b.last
+				if from == "" {
+					from = "$"
+				}
+				rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+				_ = n.reg.RejoinBroadcast(rctx, n.cfg.NodeID, from)
+				cancel()
+			}
+			delay = backoff(delay)
+			start = "0"
+			if !sleep(ctx, delay) {
+				return
+			}
+			continue
+		}
+		if failing {
+			failing = false
+			n.log.Info("push: broadcast read recovered")
+		}
+		delay = 0
+		var msgs []redis.XMessage
+		for _, s := range res {
+			msgs = append(msgs, s.Messages...)
+		}
+		if len(msgs) == 0 {
+			start = ">"
+			continue
+		}
+		b.handle(msgs)
+		if start == ">" {
+			b.last = msgs[len(msgs)-1].ID
+		}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
+		err = n.rdb.XAck(actx, b.stream, n.cfg.NodeID, b.ids...).Err()
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Unacked entries are read again: a duplicate push, which
+			// clients drop by its id.
+			n.log.Warn("push: broadcast ack failed; entries will be re-read", "count", len(b.ids), "err", err)
+			delay = backoff(delay)
+			start = "0"
+			if !sleep(ctx, delay) {
+				return
+			}
+			continue
+		}
+		if start != ">" {
+			start = msgs[len(msgs)-1].ID
+		}
+	}
+}
+
+// join creates or finds the node's group, retrying until Redis answers.
+func (b *broadcaster) join(ctx context.Context) bool {
+	n := b.n
+	var delay time.Duration
+	for warned := false; ; warned = true {
+		jctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		last, err := n.reg.JoinBroadcast(jctx, n.cfg.NodeID)
+		cancel()
+		if err == nil {
+			b.last = last
+			if warned {
+				n.log.Info("push: joined the broadcast stream")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !warned {
+			n.log.Warn("push: cannot join the broadcast stream; retrying", "err", err)
+		}
+		delay = backoff(delay)
+		if !sleep(ctx, delay) {
+			return false
+		}
+	}
+}
+
+// handle encodes each live broadcast of a batch once and fans them out.
+func (b *broadcaster) handle(msgs []redis.XMessage) {
+	n := b.n
+	now := time.Now()
+	b.ids = b.ids[:0]
+	b.arena, b.entries = b.arena[:0], b.entries[:0]
+	for _, m := range msgs {
+		b.ids = append(b.ids, m.ID)
+		raw, _ := m.Values[job.Field].(string)
+		j, err := job.Decode([]byte(raw))
+		if err == nil && j.Kind != job.KindBroadcast {
+			err = errors.New("push: " + string(j.Kind) + " job on the broadcast stream")
+		}
+		if err == nil {
+			err = checkPush(j)
+		}
+		if err != nil {
+			n.m.Observe(metrics.LayerJob, "invalid", 0, err, 0)
+			n.log.Warn("push: poisoned broadcast dropped", "entry", m.ID, "err", err)
+			continue
+		}
+		if j.Expired(now.UnixMilli()) || (j.EnqueuedMS > 0 && now.Sub(time.UnixMilli(j.EnqueuedMS)) > n.cfg.BroadcastMaxAge) {
+			n.fan.drop(job.KindBroadcast, dropExpired)
+			n.log.Debug("push: expired broadcast skipped", "job", j.ID, "entry", m.ID)
+			continue
+		}
+		off := len(b.arena)
+		b.arena = wire.AppendPush(b.arena, wire.Push{ID: j.PushID, Body: j.Body})
+		n.fan.encoded.Add(1)
+		b.entries = append(b.entries, encodedPush{off: off, end: len(b.arena), platforms: j.Platforms})
+		if len(b.arena) >= broadcastChunk {
+			b.fanOut()
+		}
+	}
+	b.fanOut()
+	if cap(b.arena) > 2*broadcastChunk {
+		b.arena = nil // one huge batch must not pin its memory
+	}
+}
+
+// fanOut queues the encoded broadcasts of the pass to every matching local
+// session, one hub shard at a time (never holding a lock while queuing), and
+// starts one flush per session for all of them.
+func (b *broadcaster) fanOut() {
+	if len(b.entries) == 0 {
+		return
+	}
+	n := b.n
+	done := n.m.Begin(metrics.LayerJob, string(job.KindBroadcast), broadcastBudget)
+	sessions := 0
+	h := n.hub
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for _, list := range sh.users {
+			b.scratch = append(b.scratch, list...)
+		}
+		sh.mu.RUnlock()
+		for _, c := range b.scratch {
+			queued := false
+			for k := range b.entries {
+				e := &b.entries[k]
+				if !platformOK(e.platforms, c.sess.Platform) {
+					continue
+				}
+				if !c.enqueue(b.arena[e.off:e.end]) {
+					break // closing, or just closed as a slow consumer
+				}
+				queued = true
+				sessions++
+			}
+			if queued {
+				c.kick()
+			}
+		}
+		clear(b.scratch)
+		b.scratch = b.scratch[:0]
+	}
+	n.fan.delivered.WithLabelValues(string(job.KindBroadcast)).Add(float64(sessions))
+	done(nil)
+	n.log.Debug("push: broadcasts delivered", "broadcasts", len(b.entries), "deliveries", sessions)
+	b.arena, b.entries = b.arena[:0], b.entries[:0]
+}
+
+// sweep removes a few broadcast groups of crashed nodes.
+func (b *broadcaster) sweep(ctx context.Context) {
+	n := b.n
+	sctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	removed, err := n.reg.SweepBroadcastGroups(sctx, b.sweepIdle, sweepLimit)
+	if err != nil {
+		n.log.Debug("push: broadcast group sweep failed", "err", err)
+	}
+	if len(removed) > 0 {
+		n.log.Info("push: swept broadcast groups of dead nodes", "nodes", removed)
+	}
+}
+
+// jitter returns d ± 25%, so nodes started together do not sweep together.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + rand.N(d/2+1)
+}

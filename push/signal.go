@@ -1,0 +1,284 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
+)
+
+// Signals (typing indicators, "recording", read receipts a client wants
+// live, ...) go client → its node → the recipient's nodes → recipient, and
+// never touch MySQL. The sending node delivers to the recipient's sessions on
+// itself straight from its hub, and relays to other nodes through their job
+// streams (job.KindSignal) after one batched registry lookup. A user may
+// signal their own other devices (typing sync); the sending device never
+// gets its own signal back.
+//
+// Per session, signals pass a token bucket (Config.SignalRate per second,
+// Config.SignalBurst at once). A signal over the limit is dropped and
+// counted. A session that keeps sending with an empty bucket (SignalBurst
+// drops in a row, with no token regained in between) is abusive: it gets
+// Error(rate_limited) and is closed.
+
+const (
+	// signalTTL: a signal older than this when it reaches the recipient's
+	// node is dropped (after a Redis outage, "typing" is long over).
+	signalTTL = 5 * time.Second
+	// signalQueue bounds the signals waiting for the relay; more are dropped.
+	signalQueue = 4096
+	// signalBatch is the most signals relayed with one lookup and one pipeline.
+	signalBatch = 256
+	// maxSignalKind is the longest signal kind.
+	maxSignalKind = 32
+)
+
+var (
+	errSignalKind  = errors.New("push: signal kind must be 1-32 of a-z, 0-9, '_', '.', '-'")
+	errSignalData  = errors.New("push: signal data over the limit")
+	errSignalPeer  = errors.New("push: signal peer must be a user id")
+	errRateLimited = errors.New("push: signals over the rate limit")
+)
+
+// checkSignal validates a signal's kind and data, from a client or a job.
+func checkSignal(kind string, data []byte) error {
+	if len(kind) == 0 || len(kind) > maxSignalKind {
+		return errSignalKind
+	}
+	for i := 0; i < len(kind); i++ {
+		switch ch := kind[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '_', ch == '.', ch == '-':
+		default:
+			return errSignalKind
+		}
+	}
+	if len(data) > wire.MaxSignalData {
+		return errSignalData
+	}
+	return nil
+}
+
+// signalBucket is a session's signal token bucket. It is used only from the
+// connection's frame handler, which netpoll runs one at a time per
+// connection, so it needs no lock.
+type signalBucket struct {
+	last   int64   // unix ns of the last refill; 0 before the first signal
+	tokens float32 // available signals
+	drops  uint16  // signals dropped in a row
+}
+
+// allow refills the bucket for the time since the last call and takes a
+// token if there is one.
+func (b *signalBucket) allow(now int64, rate float64, burst int) bool {
+	if b.last == 0 {
+		b.tokens = float32(burst)
+	} else if now > b.last {
+		b.tokens = min(float32(burst), b.tokens+float32(float64(now-b.last)/float64(time.Second)*rate))
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		b.drops = 0
+		return true
+	}
+	if b.drops < 1<<15 {
+		b.drops++
+	}
+	return false
+}
+
+// signal handles a client's Signal frame.
+func (c *conn) signal(s wire.Signal) error {
+	n := c.n
+	err := checkSignal(s.Kind, s.Data)
+	if err == nil && s.Peer <= 0 {
+		err = errSignalPeer
+	}
+	if err != nil {
+		c.fail(wire.CodeBadFrame, err.Error())
+		return err
+	}
+	if !c.sig.allow(time.Now().UnixNano(), n.cfg.SignalRate, n.cfg.SignalBurst) {
+		n.fan.drop(job.KindSignal, dropRateLimited)
+		if int(c.sig.drops) >= n.cfg.SignalBurst {
+			c.fail(wire.CodeRateLimited, "signals far over the rate limit")
+			return errRateLimited
+		}
+		return nil
+	}
+	n.fan.sig.deliverLocal(c.uid, c.sess.DeviceID, s)
+	n.fan.sig.enqueue(outSignal{from: c.uid, device: c.sess.DeviceID, to: s.Peer, kind: s.Kind, data: append([]byte(nil), s.Data...)})
+	return nil
+}
+
+// outSignal is a signal waiting for the relay.
+type outSignal struct {
+	from   int64
+	device string // the sender's device, which does not get the signal
+	to     int64
+	kind   string
+	data   []byte
+}
+
+// signalRelay sends signals to the recipients' other nodes.
+type signalRelay struct {
+	n *Node
+	q chan outSignal
+}
+
+func newSignalRelay(n *Node) *signalRelay {
+	return &signalRelay{n: n, q: make(chan outSignal, signalQueue)}
+}
+
+// deliverLocal writes a signal to the recipient's sessions on this node.
+func (r *signalRelay) deliverLocal(from int64, device string, s wire.Signal) {
+	var fb [wire.HeaderSize + 8 + 1 + maxSignalKind + wire.MaxSignalData]byte
+	var sb [8]*conn
+	frame := wire.AppendSignal(fb[:0], wire.Signal{Peer: from, Kind: s.Kind, Data: s.Data})
+	sessions := 0
+	for _, t := range r.n.hub.appendSessions(sb[:0], s.Peer, "") {
+		if s.Peer == from && t.sess.DeviceID == device {
+			continue
+		}
+		if t.enqueue(frame) {
+			t.kick()
+			sessions++
+		}
+	}
+	r.n.fan.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
+}
+
+// enqueue hands a signal to the relay, or drops it if the relay is behind.
+func (r *signalRelay) enqueue(s outSignal) {
+	select {
+	case r.q <- s:
+	default:
+		r.n.fan.drop(job.KindSignal, dropQueueFull)
+	}
+}
+
+// signalLoop runs the relay until ctx ends.
+func (n *Node) signalLoop(ctx context.Context) { n.fan.sig.run(ctx) }
+
+func (r *signalRelay) run(ctx context.Context) {
+	batch := make([]outSignal, 0, signalBatch)
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-r.q:
+			batch = append(batch[:0], s)
+		}
+	more:
+		for len(batch) < signalBatch {
+			select {
+			case s := <-r.q:
+				batch = append(batch, s)
+			default:
+				break more
+			}
+		}
+		err := r.relay(ctx, batch)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			for range batch {
+				r.n.fan.drop(job.KindSignal, dropRedis)
+			}
+			if !failing {
+				failing = true
+				r.n.log.Warn("push: signal relay failed; dropping signals to other nodes", "err", err)
+			}
+		case err == nil && failing:
+			failing = false
+			r.n.log.Info("push: signal relay recovered")
+		}
+		clear(batch)
+	}
+}
+
+// relay looks up the recipients of a batch once and writes one job per
+// signal and node, all in one pipeline.
+func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
+	n := r.n
+	uids := make([]int64, 0, len(batch))
+	seen := make(map[int64]struct{}, len(batch))
+	for _, s := range batch {
+		if _, ok := seen[s.to]; !ok {
+			seen[s.to] = struct{}{}
+			uids = append(uids, s.to)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	done := n.m.Begin(metrics.LayerJob, "signal_relay", jobBudget)
+	live, err := n.reg.Lookup(rctx, uids)
+	if err != nil {
+		done(err)
+		return err
+	}
+	now := time.Now().UnixMilli()
+	var jobs []route.NodeJob
+	for _, s := range batch {
+		j := job.Job{
+			Kind:       job.KindSignal,
+			Targets:    []job.Target{{UserID: s.to}},
+			From:       s.from,
+			Signal:     s.kind,
+			EnqueuedMS: now,
+			ExpiresMS:  now + signalTTL.Milliseconds(),
+		}
+		if len(s.data) > 0 {
+			j.Body, _ = json.Marshal(s.data) // a base64 JSON string: data is opaque bytes
+		}
+		jobs = append(jobs, route.PlanByNode(j, live, func(uid int64, ss route.Session) bool {
+			return ss.NodeID != n.cfg.NodeID && !(uid == s.from && ss.DeviceID == s.device)
+		})...)
+	}
+	err = n.reg.PublishToNodes(rctx, jobs, 0)
+	done(err)
+	return err
+}
+
+// deliverSignal writes a relayed signal to the targets' local sessions.
+func (c *consumer) deliverSignal(j job.Job, entry string) {
+	n := c.n
+	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
+	if j.Expired(time.Now().UnixMilli()) {
+		n.fan.drop(job.KindSignal, dropExpired)
+		done(nil)
+		return
+	}
+	var data []byte
+	var err error
+	if len(j.Body) > 0 {
+		err = json.Unmarshal(j.Body, &data)
+	}
+	if err == nil {
+		err = checkSignal(j.Signal, data)
+	}
+	if err != nil {
+		done(err)
+		n.log.Warn("push: signal job dropped", "entry", entry, "err", err)
+		return
+	}
+	c.frame = wire.AppendSignal(c.frame[:0], wire.Signal{Peer: j.From, Kind: j.Signal, Data: data})
+	sessions := 0
+	for _, t := range j.Targets {
+		c.targets = n.hub.appendSessions(c.targets[:0], t.UserID, t.DeviceID)
+		for _, s := range c.targets {
+			if s.enqueue(c.frame) {
+				c.touched[s] = struct{}{}
+				sessions++
+			}
+		}
+	}
+	clear(c.targets)
+	n.fan.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
+	done(nil)
+}
