@@ -37,8 +37,9 @@ type Client struct {
 	addrs *addrList // owned by the goroutine in Run
 	stats counters
 
-	seq  *sequencer    // owned by the goroutine in Run
-	last atomic.Uint64 // seq.Last(), readable from anywhere
+	seq  *sequencer           // owned by the goroutine in Run
+	last atomic.Uint64        // seq.Last(), readable from anywhere
+	live atomic.Pointer[conn] // the connection being served, for SendSignal
 
 	running atomic.Bool
 	mu      sync.Mutex
@@ -345,6 +346,8 @@ func (c *Client) connectOnce(ctx context.Context) (r result) {
 // serve runs one connection: it delivers pushed entries, syncs when behind
 // or when the stream has a gap, and returns why the connection ended.
 func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
+	c.live.Store(cn) // SendSignal writes through it
+	defer c.live.Store(nil)
 	s := syncState{wanted: behind, bo: backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}}
 	defer s.stopTimer()
 	refresh := time.NewTimer(time.Hour)
@@ -404,6 +407,8 @@ func (c *Client) serve(ctx context.Context, cn *conn, behind bool) error {
 				return &CloseError{Frame: ev.frame.Type, Code: ev.frame.Reason.Code, Text: ev.frame.Reason.Text}
 			case wire.TypeKick:
 				return kicked(ev.frame) // never reconnect after a kick; see kick.go
+			case wire.TypePush, wire.TypeSignal:
+				c.onTransient(ev.frame) // see transient.go
 			}
 		}
 	}

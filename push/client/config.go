@@ -57,6 +57,13 @@ type Config struct {
 	// runs, nothing else is delivered (heartbeats continue), so keep it quick.
 	Handler func(api.Entry)
 
+	// OnPush receives transient pushes (broadcasts, pushes to this user) and
+	// OnSignal ephemeral signals from peers (see SendSignal). Both run on
+	// Run's goroutine like Handler and may be nil. Neither is stored or
+	// synced: only what arrives while connected is seen.
+	OnPush   func(Push)
+	OnSignal func(Signal)
+
 	// Acks are cumulative and never per message: the delivered version is
 	// acked every AckInterval (default 200ms) if it moved, and at once when
 	// AckBatch (default 64) delivered versions are unacked.

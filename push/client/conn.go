@@ -80,9 +80,10 @@ type conn struct {
 	writeWait time.Duration  // per-write deadline
 	delivered *atomic.Uint64 // the client's last delivered version, acked from here
 
-	events chan event    // reader -> run loop
-	ackNow chan struct{} // run loop -> writer: enough versions are unacked
-	acked  atomic.Uint64 // highest version acked on this connection
+	events  chan event    // reader -> run loop
+	ackNow  chan struct{} // run loop -> writer: enough versions are unacked
+	signals chan []byte   // SendSignal -> writer: encoded Signal frames
+	acked   atomic.Uint64 // highest version acked on this connection
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -105,6 +106,7 @@ func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire
 		delivered: delivered,
 		events:    make(chan event, 256),
 		ackNow:    make(chan struct{}, 1),
+		signals:   make(chan []byte, signalQueue),
 		stop:      make(chan struct{}),
 	}
 	// The handshake deadline also covers a ctx cancelled mid-handshake.
@@ -197,7 +199,7 @@ func (c *conn) readLoop() {
 			if !c.emit(event{frame: f}) {
 				return
 			}
-		case wire.TypeSync:
+		case wire.TypeSync, wire.TypePush, wire.TypeSignal:
 			if !c.emit(event{frame: f}) {
 				return
 			}
@@ -238,6 +240,8 @@ func (c *conn) writeLoop() {
 			err = c.flushAck()
 		case <-c.ackNow:
 			err = c.flushAck()
+		case f := <-c.signals:
+			err = c.write(f, &c.stats.signalsSent)
 		}
 		if err != nil {
 			c.emit(event{err: fmt.Errorf("tether client: write: %w", err)})

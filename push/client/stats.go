@@ -26,6 +26,9 @@ type Stats struct {
 	TokenRefresh  uint64 // refreshes of the access token
 	Logins        uint64 // password logins
 	BadPushBodies uint64 // pushed entries whose body did not decode (fetched by sync instead)
+	PushesRecv    uint64 // transient Push frames (broadcasts and pushes)
+	SignalsRecv   uint64 // Signal frames from peers
+	SignalsSent   uint64 // Signal frames written
 }
 
 type counters struct {
@@ -34,6 +37,7 @@ type counters struct {
 	delivered, duplicates, gapsSynced, syncs, pages atomic.Uint64
 	connects, reconnects, dialFailures, dead        atomic.Uint64
 	refreshes, logins, badBodies                    atomic.Uint64
+	pushes, signals, signalsSent                    atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -58,5 +62,8 @@ func (c *counters) snapshot() Stats {
 		TokenRefresh:  c.refreshes.Load(),
 		Logins:        c.logins.Load(),
 		BadPushBodies: c.badBodies.Load(),
+		PushesRecv:    c.pushes.Load(),
+		SignalsRecv:   c.signals.Load(),
+		SignalsSent:   c.signalsSent.Load(),
 	}
 }
