@@ -88,7 +88,7 @@ func startProduction(t *testing.T) deployment {
 // startDev starts `tether dev` in-process: SQLite and an in-process Redis.
 func startDev(t *testing.T) deployment {
 	c := config.DefaultDev()
-	c.HTTPAddr, c.PushAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.HTTPAddr, c.PushAddr, c.WSAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.DataDir = t.TempDir()
 	d, err := stack.StartDev(context.Background(), c, quiet())
 	if err != nil {

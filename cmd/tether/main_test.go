@@ -147,7 +147,7 @@ func TestMigrate_MariaDBGetsTheCurrentSchema(t *testing.T) {
 func startDev(t *testing.T) *stack.Dev {
 	t.Helper()
 	c := config.DefaultDev()
-	c.HTTPAddr, c.PushAddr, c.AdminAddr, c.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	c.HTTPAddr, c.PushAddr, c.WSAddr, c.AdminAddr, c.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	d, err := stack.StartDev(context.Background(), c, stack.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)

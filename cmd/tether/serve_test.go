@@ -60,7 +60,7 @@ func adminReady(t *testing.T, log string) {
 
 func TestDev_StopsGracefullyOnSignal(t *testing.T) {
 	t.Parallel()
-	args := []string{"dev", "--http", "127.0.0.1:0", "--push", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir()}
+	args := []string{"dev", "--http", "127.0.0.1:0", "--push", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir()}
 	log, stop := serve(t, args, nil, "dev started")
 	adminReady(t, log())
 	code, out := stop()

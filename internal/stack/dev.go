@@ -37,6 +37,7 @@ const (
 type Dev struct {
 	HTTPAddr  string // bound REST address
 	PushAddr  string // bound push TCP address
+	WSAddr    string // bound push WebSocket address (clients dial ws://WSAddr/ws)
 	AdminAddr string // bound admin address
 	RedisAddr string // the in-process Redis server (loopback)
 	DataDir   string
@@ -115,7 +116,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 
 	api, pushCfg := config.DefaultAPI(), config.DefaultPush()
-	pushCfg.NodeID, pushCfg.TCPAddr = devNodeID, cfg.PushAddr
+	pushCfg.NodeID, pushCfg.TCPAddr, pushCfg.WSAddr = devNodeID, cfg.PushAddr, cfg.WSAddr
 	signer := token.NewSigner(priv, api.AccessTTL)
 	d.core, err = startAPICore(apiParts{
 		db:         d.db,
@@ -148,8 +149,8 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	d.admin.serve(d.run)
 
-	d.HTTPAddr, d.PushAddr, d.AdminAddr = d.core.http.addr(), d.node.TCPAddr().String(), d.admin.addr()
-	log.Info("dev started", "http", d.HTTPAddr, "push", d.PushAddr, "admin", d.AdminAddr, "data", cfg.DataDir)
+	d.HTTPAddr, d.PushAddr, d.WSAddr, d.AdminAddr = d.core.http.addr(), d.node.TCPAddr().String(), d.node.WSAddr().String(), d.admin.addr()
+	log.Info("dev started", "http", d.HTTPAddr, "push", d.PushAddr, "ws", d.WSAddr, "admin", d.AdminAddr, "data", cfg.DataDir)
 	return d, nil
 }
 

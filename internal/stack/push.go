@@ -20,6 +20,7 @@ import (
 // Push is a running `tether push`: one push node and its admin server.
 type Push struct {
 	PushAddr  string // bound client TCP address
+	WSAddr    string // bound client WebSocket address; empty without one
 	AdminAddr string // bound admin address
 	NodeID    string
 
@@ -65,7 +66,10 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	}
 	p.admin.serve(p.run)
 	p.PushAddr, p.AdminAddr = node.TCPAddr().String(), p.admin.addr()
-	log.Info("push started", "node", cfg.NodeID, "tcp", p.PushAddr, "admin", p.AdminAddr)
+	if a := node.WSAddr(); a != nil {
+		p.WSAddr = a.String()
+	}
+	log.Info("push started", "node", cfg.NodeID, "tcp", p.PushAddr, "ws", p.WSAddr, "admin", p.AdminAddr)
 	return p, nil
 }
 
@@ -82,6 +86,8 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		NodeTTL:           cfg.NodeTTL,
 		AckFlushInterval:  cfg.AckFlushInterval,
 		StreamBatch:       cfg.StreamBatch,
+		WSAddr:            cfg.WSAddr,
+		WSOrigins:         cfg.Origins(),
 	}, push.Deps{
 		Redis:    rdb,
 		Registry: route.NewRegistry(rdb, cfg.Redis.Prefix, cfg.NodeTTL),

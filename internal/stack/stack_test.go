@@ -31,7 +31,7 @@ func quiet() Option {
 
 func devConfig(t *testing.T, dir string) config.DevConfig {
 	c := config.DefaultDev()
-	c.HTTPAddr, c.PushAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.HTTPAddr, c.PushAddr, c.WSAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.DataDir = dir
 	return c
 }

@@ -31,7 +31,7 @@ func (c *ChatConfig) declare() *Set {
 	s.SecretString(&c.Password, "password", "TETHER_CHAT_PASSWORD", DevPassword, "Password of the user. The default is a public dev-only value: set a real one against any shared server.")
 	s.String(&c.To, "to", "TETHER_CHAT_TO", "", "Default recipient for lines without a \"name:\" prefix (also settable with /to name).")
 	s.String(&c.APIBase, "api", "TETHER_CHAT_API", "http://127.0.0.1:8080", "Base URL of the REST API.")
-	s.String(&c.PushAddr, "push", "TETHER_CHAT_PUSH", "127.0.0.1:7070", "Push node TCP address.")
+	s.String(&c.PushAddr, "push", "TETHER_CHAT_PUSH", "127.0.0.1:7070", "Push node address: host:port for TCP, or ws://host:port/ws for WebSocket.")
 	s.String(&c.DeviceID, "device", "TETHER_CHAT_DEVICE", "", "Device id of this client. Empty: chat-<user>.")
 	s.Duration(&c.Linger, "linger", "TETHER_CHAT_LINGER", 0, "After stdin ends (Ctrl-D or the end of a pipe), wait until your own sent messages have come back, then keep printing arriving messages this long before exiting.")
 	c.Log.declare(s, "warn")
@@ -68,7 +68,13 @@ func (c ChatConfig) Validate() error {
 			ck.failf(&c.APIBase, "%q is not an http(s) URL", c.APIBase)
 		}
 	}
-	ck.addr(&c.PushAddr)
+	if u, err := url.Parse(c.PushAddr); err == nil && (u.Scheme == "ws" || u.Scheme == "wss") {
+		if u.Host == "" {
+			ck.failf(&c.PushAddr, "%q has no host", c.PushAddr)
+		}
+	} else {
+		ck.addr(&c.PushAddr)
+	}
 	if len(c.DeviceID) > api.MaxDeviceIDLen {
 		ck.failf(&c.DeviceID, "must be at most %d characters", api.MaxDeviceIDLen)
 	}

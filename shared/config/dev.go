@@ -11,6 +11,7 @@ type DevConfig struct {
 
 	HTTPAddr  string // REST listen address
 	PushAddr  string // push TCP listen address
+	WSAddr    string // push WebSocket listen address
 	AdminAddr string // /metrics, /healthz, /readyz, /debug/pprof
 	DataDir   string // SQLite database and token key
 }
@@ -19,6 +20,7 @@ func (c *DevConfig) declare() *Set {
 	s := NewSet("dev")
 	s.String(&c.HTTPAddr, "http", "TETHER_HTTP_ADDR", "127.0.0.1:8080", "REST API listen address.")
 	s.String(&c.PushAddr, "push", "TETHER_PUSH_ADDR", "127.0.0.1:7070", "Push TCP listen address.")
+	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "127.0.0.1:7071", "Push WebSocket listen address (browsers connect to ws://ADDR/ws).")
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
 	c.Log.declare(s, "info")
@@ -49,6 +51,7 @@ func (c DevConfig) Validate() error {
 	ck := &checker{set: c.declare()}
 	ck.addr(&c.HTTPAddr)
 	ck.addr(&c.PushAddr)
+	ck.addr(&c.WSAddr)
 	ck.addr(&c.AdminAddr)
 	ck.required(&c.DataDir)
 	c.Log.check(ck)

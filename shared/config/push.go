@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/ed25519"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -29,6 +30,8 @@ type PushConfig struct {
 	NodeTTL           time.Duration // heartbeat key TTL in Redis
 	AckFlushInterval  time.Duration // how often acks are written to Redis in batches
 	StreamBatch       int           // jobs read per XREADGROUP
+	WSAddr            string        // WebSocket listen address; empty: none
+	WSOrigins         string        // comma-separated allowed Origin values; empty: any
 	ShutdownTimeout   time.Duration // grace period on SIGTERM
 }
 
@@ -46,6 +49,8 @@ func (c *PushConfig) declare() *Set {
 	s.Duration(&c.NodeTTL, "node-ttl", "TETHER_NODE_TTL", 15*time.Second, "TTL of the node's heartbeat key in Redis; it is refreshed at a third of this. A dead node stops getting jobs after it.")
 	s.Duration(&c.AckFlushInterval, "ack-flush", "TETHER_ACK_FLUSH_INTERVAL", 250*time.Millisecond, "How often client acks are written to Redis, batched.")
 	s.Int(&c.StreamBatch, "stream-batch", "TETHER_STREAM_BATCH", 256, "Jobs read from the node's Redis stream per call.")
+	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "", "Client WebSocket listen address (same frames, one per binary message, at path /ws; see push/PROTOCOL.md), e.g. :7071. Empty: no WebSocket listener.")
+	s.String(&c.WSOrigins, "ws-origins", "TETHER_WS_ORIGINS", "", "Comma-separated Origin values a WebSocket upgrade may carry, e.g. https://app.example.com; others get 403. Requests without Origin (non-browser clients) pass. Empty: any origin.")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for closing connections on SIGINT/SIGTERM.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
@@ -107,10 +112,29 @@ func (c PushConfig) Validate() error {
 	}
 	ck.positive(&c.AckFlushInterval)
 	ck.intRange(&c.StreamBatch, 1, 10000)
+	if c.WSAddr != "" {
+		ck.addr(&c.WSAddr)
+	}
+	for _, o := range c.Origins() {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			ck.failf(&c.WSOrigins, "%q is not an origin like https://app.example.com", o)
+		}
+	}
 	ck.positive(&c.ShutdownTimeout)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()
+}
+
+// Origins splits WSOrigins into its values.
+func (c PushConfig) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.WSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // PublicKey parses TokenPublicKey.
