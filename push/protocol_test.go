@@ -28,6 +28,9 @@ func protocolExamples() []protocolExample {
 		{"ack", wire.AppendAck(nil, 42)},
 		{"error", wire.AppendError(nil, wire.CodeTokenExpired, "token expired")},
 		{"close", wire.AppendClose(nil, wire.CodeShuttingDown, "bye")},
+		{"signal", wire.AppendSignal(nil, wire.Signal{Peer: 42, Kind: "typing", Data: []byte(`{"c":7}`)})},
+		{"signal-empty", wire.AppendSignal(nil, wire.Signal{Peer: 7, Kind: "typing"})},
+		{"push", wire.AppendPush(nil, wire.Push{ID: "p1", Body: []byte(`{"title":"hi"}`)})},
 	}
 }
 
