@@ -1,0 +1,268 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unique"
+
+	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/route"
+)
+
+// Hot restart, new side: with Config.Takeover, Start connects to the old
+// process's Config.UpgradeSocket instead of binding, receives the listeners
+// (takeListeners), serves them, adopts every connection (adoptConns), and
+// only then starts consuming the node's stream: the same node id and
+// consumer group, so entries the old process read but did not ack are read
+// again. See upgrade.go for the old side and handoff.go for the protocol.
+
+// takeListeners connects to the old process and receives its listeners.
+func (n *Node) takeListeners(ctx context.Context) (netpoll.Listener, error) {
+	if n.cfg.UpgradeSocket == "" {
+		return nil, errors.New("push: Config.Takeover needs Config.UpgradeSocket")
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", n.cfg.UpgradeSocket)
+	if err != nil {
+		return nil, fmt.Errorf("push: takeover: no running node to take over at %s: %w", n.cfg.UpgradeSocket, err)
+	}
+	uc := c.(*net.UnixConn)
+	_ = uc.SetDeadline(time.Now().Add(n.cfg.UpgradeTimeout))
+	hc := &handoffConn{uc: uc}
+	if _, err := hc.exchangeHello(n.cfg.NodeID, os.Getpid(), true); err != nil {
+		_ = uc.Close()
+		return nil, fmt.Errorf("push: takeover: %w", err)
+	}
+	var lst []listenerState
+	kind, fds, err := hc.recv(func(k byte) any {
+		if k == msgListeners {
+			return &lst
+		}
+		return nil
+	})
+	if err == nil && (kind != msgListeners || len(fds) != len(lst)) {
+		closeFDs(fds)
+		err = fmt.Errorf("push: takeover: expected listeners, got message %d", kind)
+	}
+	if err != nil {
+		_ = uc.Close()
+		return nil, fmt.Errorf("push: takeover: %w", err)
+	}
+	var tcp netpoll.Listener
+	n.up.inherit = map[string]*os.File{}
+	for i, l := range lst {
+		f := os.NewFile(uintptr(fds[i]), "listener-"+l.Name)
+		if l.Name != "tcp" {
+			n.up.inherit[l.Name] = f
+			continue
+		}
+		nl, err := net.FileListener(f)
+		_ = f.Close()
+		if err == nil {
+			tcp, err = netpoll.ConvertListener(nl)
+		}
+		if err != nil {
+			_ = uc.Close()
+			return nil, fmt.Errorf("push: takeover: listener %s: %w", l.Addr, err)
+		}
+	}
+	if tcp == nil {
+		_ = uc.Close()
+		return nil, errors.New("push: takeover: the old process sent no tcp listener")
+	}
+	n.up.conn = hc
+	return tcp, nil
+}
+
+// InheritedListener returns the listener the old process shared under name
+// (Node.ShareListener) in a takeover, or nil. Each name is returned once.
+func (n *Node) InheritedListener(name string) (net.Listener, error) {
+	f := n.up.inherit[name]
+	if f == nil {
+		return nil, nil
+	}
+	delete(n.up.inherit, name)
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// adoptConns receives and adopts every connection of the old process, then
+// tells it that it may exit.
+func (n *Node) adoptConns() error {
+	hc := n.up.conn
+	if hc == nil {
+		return nil
+	}
+	defer func() { _ = hc.uc.Close(); n.up.conn = nil }()
+	adopted := 0
+	for {
+		var sts []connState
+		var end handoffEnd
+		kind, fds, err := hc.recv(func(k byte) any {
+			switch k {
+			case msgConns:
+				return &sts
+			case msgEnd:
+				return &end
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("push: takeover: %w", err)
+		}
+		switch kind {
+		case msgConns:
+			if len(fds) != len(sts) {
+				closeFDs(fds)
+				return errors.New("push: takeover: connection batch without its descriptors")
+			}
+			for i, st := range sts {
+				if err := n.adopt(fds[i], st); err != nil {
+					n.log.Warn("push: takeover: connection not adopted", "conn", st.ID, "err", err)
+					_ = syscall.Close(fds[i])
+					continue
+				}
+				adopted++
+			}
+		case msgEnd:
+			closeFDs(fds)
+			n.acks.putBack(ackMap(end.Acks))
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.UpgradeTimeout)
+			err := n.waitAdopted(ctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if err := hc.send(msgDone, nil, nil); err != nil {
+				return fmt.Errorf("push: takeover: %w", err)
+			}
+			n.log.Info("push: took the node over", "connections", adopted, "sessions", n.hub.count())
+			return nil
+		default:
+			closeFDs(fds)
+			return fmt.Errorf("push: takeover: unexpected message %d", kind)
+		}
+	}
+}
+
+// adopt queues fd, a client socket with state st, for adoption by this
+// node (see adopt.go; prepareAdopted finishes it).
+func (n *Node) adopt(fd int, st connState) error {
+	if err := n.startAdoption(); err != nil {
+		return err
+	}
+	n.up.adopt.push(fd, st)
+	return nil
+}
+
+// waitAdopted waits until every queued socket is a connection in the hub.
+func (n *Node) waitAdopted(ctx context.Context) error {
+	if n.up.adopt == nil {
+		return nil
+	}
+	for {
+		n.up.adopt.mu.Lock()
+		left := len(n.up.adopt.pending)
+		n.up.adopt.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		if !sleep(ctx, time.Millisecond) {
+			return fmt.Errorf("push: takeover: %d connections not adopted in time", left)
+		}
+	}
+}
+
+// prepareAdopted is onPrepare for a handed-over socket: it restores the
+// connection's session and returns its context. The socket is not in the
+// poller yet, so nothing else reads it while carried-over frames are handled.
+func (n *Node) prepareAdopted(nc netpoll.Connection, st connState) context.Context {
+	c := &conn{n: n, nc: nc, id: st.ID, remote: st.Remote, hold: !st.Open}
+	c.buf = st.Out
+	c.closing = st.Closing
+	c.registered = st.Registered
+	c.ws = st.WS.restore()
+	if len(st.In) > 0 {
+		c.in = &carryReader{pre: st.In, r: nc.Reader()}
+	}
+	timeout := n.cfg.HandshakeTimeout
+	if st.Open {
+		c.uid, c.sess, c.openedMS = st.UID, st.Session, st.OpenedMS
+		c.app = unique.Make(st.AppVersion)
+		c.state.Store(stateOpen)
+		timeout = n.cfg.IdleTimeout
+	} else {
+		n.handshakes.Add(1)
+	}
+	// Deadlines restart: the client could not be heard while it moved.
+	c.lastSeen.Store(time.Now().UnixNano())
+	_ = nc.SetReadTimeout(timeout)
+	n.connMu.Lock()
+	n.conns[c] = struct{}{}
+	n.connMu.Unlock()
+	_ = nc.AddCloseCallback(func(netpoll.Connection) error {
+		c.onClosed()
+		return nil
+	})
+	if st.Open {
+		if newer := n.hub.appendSessions(nil, c.uid, c.sess.DeviceID); len(newer) > 0 {
+			// The device connected again meanwhile: the newer session wins.
+			c.closeWith(wire.TypeClose, wire.CodeNormal, "replaced")
+		} else {
+			n.hub.add(c)
+			if st.Pending {
+				n.pending.queue(c, pendingState{told: st.Told, rewrite: st.Rewrite})
+			}
+		}
+	}
+	ctx := context.WithValue(context.Background(), connKey{}, c)
+	if c.in != nil {
+		// Whole frames carried over are handled now: netpoll calls
+		// OnRequest only when new bytes arrive.
+		c.in.nowait = true
+		_ = n.onRequest(ctx, nc)
+		c.in.nowait = false
+	}
+	if n.closingDown() {
+		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
+	}
+	// Output waiting since the old process is written once the socket is
+	// in the poller, right after this returns.
+	n.spawn(c.kick)
+	return ctx
+}
+
+// restartLoops restarts the loops a failed handoff stopped, as Start
+// started them (keep the two in step).
+func (n *Node) restartLoops() {
+	loopCtx, cancelLoops := context.WithCancel(context.Background())
+	n.loopCancel = cancelLoops
+	hbCtx, cancelHB := context.WithCancel(loopCtx)
+	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
+	n.loops.Add(3)
+	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
+	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
+	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
+	n.loops.Add(2)
+	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
+}
+
+func ackOf(k ackKey, v uint64) route.Ack {
+	return route.Ack{UserID: k.uid, DeviceID: k.device, Version: v}
+}
+
+func ackMap(acks []route.Ack) map[ackKey]uint64 {
+	m := make(map[ackKey]uint64, len(acks))
+	for _, a := range acks {
+		m[ackKey{a.UserID, a.DeviceID}] = a.Version
+	}
+	return m
+}

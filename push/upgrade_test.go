@@ -1,0 +1,190 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/job"
+)
+
+// upgradeEnv is an env whose node can be hot-restarted in this process: the
+// old and the new node share the socket, as two processes would.
+func upgradeEnv(t *testing.T, tr transport) *env {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tu") // short: Unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	e := newEnv(t, func(c *Config) {
+		c.UpgradeSocket = filepath.Join(dir, "up.sock")
+		c.UpgradeTimeout = 10 * time.Second
+		if tr == overWS {
+			c.WSAddr = "127.0.0.1:0"
+		}
+	})
+	return e.on(tr)
+}
+
+// takeOver starts a second node that takes e's node over and makes it e's node.
+func (e *env) takeOver() (old, cur *Node) {
+	e.t.Helper()
+	old = e.node
+	e.cfg.Takeover = true
+	cur = e.start()
+	select {
+	case <-old.HandedOver():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the old node was not handed over")
+	}
+	return old, cur
+}
+
+func TestUpgrade_SessionsMoveWithoutDisconnectAndKeepReceiving(t *testing.T) {
+	eachTransport(t, func(t *testing.T, tr transport) {
+		e := upgradeEnv(t, tr)
+		e.start()
+		a, _ := e.connect(1, "phone")
+		b, _ := e.connect(2, "phone")
+		e.push(msgJob("before", job.Target{UserID: 1, Version: 1}, job.Target{UserID: 2, Version: 1}))
+		a.messages(1)
+		b.messages(1)
+
+		old, cur := e.takeOver()
+		if got := cur.Sessions(); got != 2 {
+			t.Fatalf("new node has %d sessions, want 2", got)
+		}
+		if got := old.Sessions(); got != 0 {
+			t.Fatalf("old node still has %d sessions", got)
+		}
+		if err := old.Stop(context.Background()); err != nil {
+			t.Fatalf("stopping the handed-over node: %v", err)
+		}
+
+		e.push(msgJob("after", job.Target{UserID: 1, Version: 2}, job.Target{UserID: 2, Version: 2}))
+		for _, c := range []*tclient{a, b} {
+			if m := c.messages(1); m[0].Version != 2 {
+				t.Fatalf("after the upgrade got version %d, want 2", m[0].Version)
+			}
+			c.send(wire.AppendPing(nil, []byte("42")))
+			if f := c.read(); f.Type != wire.TypePong || string(f.Ping) != "42" {
+				t.Fatalf("ping after the upgrade: got %s", f.Type)
+			}
+		}
+		// The route still names the node and the same connection.
+		routes, err := e.reg.Lookup(context.Background(), []int64{1})
+		ss := routes[1]
+		if err != nil || len(ss) != 1 || ss[0].NodeID != e.cfg.NodeID {
+			t.Fatalf("route after the upgrade: %+v %v", ss, err)
+		}
+		// New clients are accepted by the new node on the same address.
+		c, _ := e.connect(3, "tablet")
+		c.send(wire.AppendPing(nil, []byte("7")))
+		if f := c.read(); f.Type != wire.TypePong {
+			t.Fatalf("new client: got %s", f.Type)
+		}
+	})
+}
+
+func TestUpgrade_HalfAFrameReadByTheOldProcessIsCompletedInTheNew(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	e.start()
+	a, _ := e.connect(1, "phone")
+	ping := wire.AppendPing(nil, []byte("99"))
+	a.sendPartial(ping[:5])
+	time.Sleep(100 * time.Millisecond) // the old process reads the half frame
+	e.takeOver()
+	a.send(ping[5:])
+	if f := a.read(); f.Type != wire.TypePong || string(f.Ping) != "99" {
+		t.Fatalf("got %s %q, want pong 99", f.Type, f.Ping)
+	}
+}
+
+func TestUpgrade_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	e.cfg.MaxQueued = 8 << 20
+	e.start()
+	a, _ := e.connect(1, "phone")
+	// The client reads nothing while a few MiB are delivered: most of it
+	// waits in the old node's queue when the upgrade starts.
+	const n = 200
+	big := strings.Repeat("x", 16<<10)
+	var jobs []job.Job
+	for v := 1; v <= n; v++ {
+		jobs = append(jobs, msgJob(big, job.Target{UserID: 1, Version: uint64(v)}))
+	}
+	e.push(jobs...)
+	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "jobs handled")
+	// The client starts reading once the upgrade is under way: the write
+	// in progress then completes and the rest of the queue moves.
+	got := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		for v := uint64(1); v <= n; {
+			f, err := a.next(10 * time.Second)
+			if err != nil {
+				got <- err
+				return
+			}
+			if f.Type != wire.TypeMessage {
+				continue
+			}
+			if f.Message.Version != v {
+				got <- fmt.Errorf("message %d has version %d", v, f.Message.Version)
+				return
+			}
+			v++
+		}
+		got <- nil
+	}()
+	e.takeOver()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpgrade_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	n := e.start()
+	a, _ := e.connect(1, "phone")
+
+	uc, err := net.Dial("unix", e.cfg.UpgradeSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &handoffConn{uc: uc.(*net.UnixConn)}
+	if err := hc.send(msgHello, handoffHello{Version: handoffVersion + 1, NodeID: e.cfg.NodeID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var refused handoffRefuse
+	kind, _, err := hc.recv(func(byte) any { return &refused })
+	if err != nil || kind != msgRefuse {
+		t.Fatalf("got message %d (%v), want a refusal", kind, err)
+	}
+	_ = uc.Close()
+
+	e.push(msgJob("still here", job.Target{UserID: 1, Version: 1}))
+	a.messages(1)
+	// ...and it can still be upgraded.
+	e.takeOver()
+	_ = n
+	e.push(msgJob("moved", job.Target{UserID: 1, Version: 2}))
+	a.messages(1)
+}
+
+func TestUpgrade_WithoutAnOldNodeTakeoverFailsAndBindsNothing(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	e.cfg.Takeover = true
+	n := e.newNode()
+	if err := n.Start(context.Background()); err == nil {
+		t.Fatal("takeover without a running node started")
+	}
+}
