@@ -82,13 +82,13 @@ type connState struct {
 	AppVersion string
 	OpenedMS   int64
 	WS         *wsState // WebSocket state; nil for raw TCP
-	Registered bool   // the route is in Redis
-	Pending    bool   // the route still has to be written (Redis was down)
-	Told       uint64 // for Pending: the newest version the client is known to have
-	Rewrite    bool   // for Pending: the route existed before and Redis may have lost it
-	Closing    bool   // the connection closes once Out is written
-	In         []byte // read from the socket but not processed (e.g. half a frame)
-	Out        []byte // queued for the client but not written
+	Registered bool     // the route is in Redis
+	Pending    bool     // the route still has to be written (Redis was down)
+	Told       uint64   // for Pending: the newest version the client is known to have
+	Rewrite    bool     // for Pending: the route existed before and Redis may have lost it
+	Closing    bool     // the connection closes once Out is written
+	In         []byte   // read from the socket but not processed (e.g. half a frame)
+	Out        []byte   // queued for the client but not written
 }
 
 type handoffEnd struct {
