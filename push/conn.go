@@ -76,7 +76,7 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 		c.onClosed()
 		return nil
 	})
-	if n.stopping.Load() {
+	if n.closingDown() {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
 	}
 	return context.WithValue(context.Background(), connKey{}, c)
@@ -212,7 +212,7 @@ func (c *conn) hello(h wire.Hello) error {
 		}
 		return err
 	}
-	if n.stopping.Load() {
+	if n.closingDown() {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
 		return errStopping
 	}
@@ -238,7 +238,7 @@ func (c *conn) hello(h wire.Hello) error {
 		// Tokens are local, so Redis is a weak dependency: accept, tell the
 		// client to sync, and write the route once Redis is back.
 		flags = wire.FlagVersionUnknown
-		n.pending.add(c)
+		n.pending.add(c, h.LastVersion)
 		n.log.Warn("push: route not registered; retrying", "uid", c.uid, "conn", c.id, "err", err)
 	} else if !known {
 		flags = wire.FlagVersionUnknown

@@ -45,6 +45,14 @@ type Config struct {
 	// long while output is waiting (default 10s).
 	WriteTimeout time.Duration
 
+	// DrainWindow is the longest Drain spreads its Reconnect frames over and
+	// waits for clients to leave (default 30s); see drain.go.
+	DrainWindow time.Duration
+	// DrainRate caps the reconnects per second a draining node causes, so a
+	// node with few clients drains quickly and one with many spreads them
+	// over the whole window (default 1000).
+	DrainRate int
+
 	// WSAddr is the WebSocket listen address (see transport_ws.go); empty:
 	// no WebSocket listener.
 	WSAddr string
@@ -99,6 +107,7 @@ type Node struct {
 
 	started  atomic.Bool
 	stopping atomic.Bool
+	draining atomic.Bool // Drain began: no new sessions, no heartbeats
 	startNS  int64
 	seq      atomic.Uint64
 
@@ -114,6 +123,8 @@ type Node struct {
 
 	loopCancel context.CancelFunc
 	loops      sync.WaitGroup // heartbeat, consumer, registrar
+	hbCancel   context.CancelFunc
+	hbDone     chan struct{} // closed when the heartbeat loop has returned
 	ackCancel  context.CancelFunc
 	ackDone    chan struct{}
 	tasks      sync.WaitGroup // per-connection flushers and route removals
@@ -131,7 +142,8 @@ func New(cfg Config, d Deps) (*Node, error) {
 	case d.Redis == nil || d.Registry == nil || d.Verifier == nil:
 		return nil, errors.New("push: Deps.Redis, Deps.Registry and Deps.Verifier are required")
 	case cfg.HeartbeatInterval < 0 || cfg.IdleTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.NodeTTL < 0 ||
-		cfg.AckFlushInterval < 0 || cfg.WriteTimeout < 0 || cfg.MaxPayload < 0 || cfg.StreamBatch < 0 || cfg.MaxQueued < 0:
+		cfg.AckFlushInterval < 0 || cfg.WriteTimeout < 0 || cfg.MaxPayload < 0 || cfg.StreamBatch < 0 || cfg.MaxQueued < 0 ||
+		cfg.DrainWindow < 0 || cfg.DrainRate < 0:
 		return nil, errors.New("push: durations and sizes in Config must not be negative")
 	}
 	if cfg.HeartbeatInterval == 0 {
@@ -168,6 +180,12 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.DrainWindow == 0 {
+		cfg.DrainWindow = defaultDrainWindow
+	}
+	if cfg.DrainRate == 0 {
+		cfg.DrainRate = defaultDrainRate
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
@@ -252,7 +270,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.serveDone = make(chan struct{})
 	go func() {
 		defer close(n.serveDone)
-		if err := evl.Serve(ln); err != nil && !n.stopping.Load() {
+		if err := evl.Serve(ln); err != nil && !n.stopping.Load() && !n.draining.Load() {
 			n.log.Error("push: serve stopped", "err", err)
 		}
 	}()
@@ -267,8 +285,10 @@ func (n *Node) Start(ctx context.Context) error {
 
 	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
 	n.loopCancel = cancelLoops
+	hbCtx, cancelHB := context.WithCancel(loopCtx)
+	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
 	n.loops.Add(3)
-	go func() { defer n.loops.Done(); n.heartbeatLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
 	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
 	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
 	n.loops.Add(2)
@@ -395,15 +415,15 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		hctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		err := n.reg.Heartbeat(hctx, n.info)
+		lost, err := n.heartbeat(hctx)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			failing = true
 			n.log.Warn("push: heartbeat failed", "err", err)
-		case err == nil && failing:
+		case err == nil && (failing || lost):
 			failing = false
-			n.log.Info("push: heartbeat recovered")
+			n.reregister(lost)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func (n *Node) serveWS() {
 	}
 	go func() {
 		defer close(n.ws.done)
-		if err := n.ws.evl.Serve(n.ws.ln); err != nil && !n.stopping.Load() {
+		if err := n.ws.evl.Serve(n.ws.ln); err != nil && !n.closingDown() {
 			n.log.Error("push: websocket serve stopped", "err", err)
 		}
 	}()

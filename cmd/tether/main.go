@@ -180,7 +180,8 @@ func servePush(ctx context.Context, c config.PushConfig, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(ctx, p, c.ShutdownTimeout, log)
+	// Stop drains: the window for Reconnect frames, then the grace period.
+	return serveUntilDone(ctx, p, c.DrainWindow+c.ShutdownTimeout, log)
 }
 
 func migrate(ctx context.Context, c config.MigrateConfig, stderr io.Writer) error {

@@ -86,6 +86,8 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		NodeTTL:           cfg.NodeTTL,
 		AckFlushInterval:  cfg.AckFlushInterval,
 		StreamBatch:       cfg.StreamBatch,
+		DrainWindow:       cfg.DrainWindow,
+		DrainRate:         cfg.DrainRate,
 		WSAddr:            cfg.WSAddr,
 		WSOrigins:         cfg.Origins(),
 	}, push.Deps{
@@ -110,12 +112,13 @@ func (p *Push) Err() <-chan error { return p.run.fatal }
 // Sessions is the number of live sessions on the node.
 func (p *Push) Sessions() int { return p.node.Sessions() }
 
-// Stop closes every client connection with a shutting-down notice (clients
-// reconnect elsewhere and sync), deregisters the node and closes Redis.
+// Stop drains the node (push.Node.Drain: it leaves the registry, tells its
+// clients to reconnect elsewhere, spread over the drain window, and closes
+// the rest), then closes the admin server and Redis. ctx bounds it all.
 // It is safe to call twice.
 func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
-		errs := []error{p.node.Stop(ctx), p.admin.shutdown(ctx)}
+		errs := []error{p.node.Drain(ctx, 0), p.admin.shutdown(ctx)}
 		p.run.wait()
 		errs = append(errs, p.rdb.Close())
 		p.stopErr = errors.Join(errs...)

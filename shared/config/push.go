@@ -32,7 +32,9 @@ type PushConfig struct {
 	StreamBatch       int           // jobs read per XREADGROUP
 	WSAddr            string        // WebSocket listen address; empty: none
 	WSOrigins         string        // comma-separated allowed Origin values; empty: any
-	ShutdownTimeout   time.Duration // grace period on SIGTERM
+	ShutdownTimeout   time.Duration // grace period on SIGTERM, after the drain window
+	DrainWindow       time.Duration // SIGTERM: spread Reconnect frames over at most this
+	DrainRate         int           // SIGTERM: at most this many reconnects per second
 }
 
 func (c *PushConfig) declare() *Set {
@@ -51,7 +53,9 @@ func (c *PushConfig) declare() *Set {
 	s.Int(&c.StreamBatch, "stream-batch", "TETHER_STREAM_BATCH", 256, "Jobs read from the node's Redis stream per call.")
 	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "", "Client WebSocket listen address (same frames, one per binary message, at path /ws; see push/PROTOCOL.md), e.g. :7071. Empty: no WebSocket listener.")
 	s.String(&c.WSOrigins, "ws-origins", "TETHER_WS_ORIGINS", "", "Comma-separated Origin values a WebSocket upgrade may carry, e.g. https://app.example.com; others get 403. Requests without Origin (non-browser clients) pass. Empty: any origin.")
-	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for closing connections on SIGINT/SIGTERM.")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period on SIGINT/SIGTERM after the drain window, for the last connections, in-flight jobs and acks.")
+	s.Duration(&c.DrainWindow, "drain-window", "TETHER_DRAIN_WINDOW", 30*time.Second, "On SIGINT/SIGTERM the node refuses new connections, leaves the registry and sends its clients Reconnect frames spread over at most this window, then closes the rest.")
+	s.Int(&c.DrainRate, "drain-rate", "TETHER_DRAIN_RATE", 1000, "Reconnects per second a draining node causes at most (its window permitting), so the other nodes see no storm; fewer clients drain faster.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
@@ -121,6 +125,8 @@ func (c PushConfig) Validate() error {
 		}
 	}
 	ck.positive(&c.ShutdownTimeout)
+	ck.positive(&c.DrainWindow)
+	ck.intRange(&c.DrainRate, 1, 1000000)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()
