@@ -31,6 +31,8 @@ func protocolExamples() []protocolExample {
 		{"signal", wire.AppendSignal(nil, wire.Signal{Peer: 42, Kind: "typing", Data: []byte(`{"c":7}`)})},
 		{"signal-empty", wire.AppendSignal(nil, wire.Signal{Peer: 7, Kind: "typing"})},
 		{"push", wire.AppendPush(nil, wire.Push{ID: "p1", Body: []byte(`{"title":"hi"}`)})},
+		{"reconnect", wire.AppendReconnect(nil, 1000)},
+		{"sync", wire.AppendSync(nil, 43)},
 	}
 }
 
