@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,8 +364,11 @@ func TestWS_ControlPingAnsweredButDoesNotKeepConnectionAlive(t *testing.T) {
 	e.start()
 	c := e.on(overWS).dial()
 	c.hello(e, 6, "d")
+	var pinging atomic.Bool
+	pinging.Store(true)
 	go func() {
-		for i := 0; i < 20; i++ {
+		defer pinging.Store(false)
+		for i := 0; i < 100; i++ { // 5s of pings, far past the idle timeout
 			if _, err := c.nc.Write(wsClientFrame(true, ws.OpPing, []byte("k"), 0)); err != nil {
 				return
 			}
@@ -372,6 +376,9 @@ func TestWS_ControlPingAnsweredButDoesNotKeepConnectionAlive(t *testing.T) {
 		}
 	}()
 	c.expectReason(wire.TypeError, wire.CodeIdleTimeout)
+	if !pinging.Load() {
+		t.Fatal("closed only after the pings stopped: pings kept the connection alive")
+	}
 	c.expectClosed()
 	if p := c.wsPong; p != "k" {
 		t.Fatalf("pings not answered: %v", p)
