@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/cloudwego/netpoll"
 
@@ -44,6 +45,10 @@ type conn struct {
 	uid  int64
 	sess route.Session
 
+	app       unique.Handle[string] // Hello's app version, interned: most sessions share a few; for logs
+	openedMS  int64                 // unix ms when the session opened; a kick job spares newer ones (kick.go)
+	ipCounted bool                  // counted by the per-IP limit until the conn closes (limits.go)
+
 	sig signalBucket // signal rate limit, used by the frame handler only; see signal.go
 
 	wmu     sync.Mutex // held while the netpoll Writer is in use; see write
@@ -76,6 +81,7 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 		c.onClosed()
 		return nil
 	})
+	n.accepted(c) // per-IP limit, handshake gauge; see limits.go
 	if n.closingDown() {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
 	}
@@ -218,14 +224,16 @@ func (c *conn) hello(h wire.Hello) error {
 	}
 	c.uid = claims.UserID
 	c.sess = route.Session{DeviceID: claims.DeviceID, NodeID: n.cfg.NodeID, Platform: claims.Platform, ConnID: c.id}
+	c.app = unique.Make(h.AppVersion)
 	if !c.state.CompareAndSwap(stateHandshake, stateOpen) {
 		return nil
 	}
 	// The session joins the hub before its route is written, so a job
 	// routed here as soon as the route exists finds it; hold keeps those
-	// messages behind the Welcome.
-	if old := n.hub.add(c); old != nil {
-		old.closeWith(wire.TypeClose, wire.CodeNormal, "replaced")
+	// messages behind the Welcome. enter applies the multi-device policy
+	// and the per-user limit (kick.go).
+	if err := n.enter(c, h); err != nil {
+		return err
 	}
 	_ = c.nc.SetReadTimeout(n.cfg.IdleTimeout)
 	c.timer.Reset(n.cfg.IdleTimeout)
@@ -270,9 +278,10 @@ func (c *conn) hello(h wire.Hello) error {
 
 // register writes the session's route. If the connection closed meanwhile,
 // the route is removed again: exactly one of register and onClosed sees both
-// flags set, so the route never outlives the connection.
+// flags set, so the route never outlives the connection. Otherwise the
+// sessions the route shows on other nodes are kicked if the policy says so.
 func (c *conn) register(ctx context.Context) (uint64, bool, error) {
-	v, ok, err := c.n.reg.AddSession(ctx, c.uid, c.sess)
+	v, ok, prev, err := c.n.reg.Claim(ctx, c.uid, c.sess)
 	if err != nil {
 		return 0, false, err
 	}
@@ -282,6 +291,8 @@ func (c *conn) register(ctx context.Context) (uint64, bool, error) {
 	c.mu.Unlock()
 	if gone {
 		c.n.spawn(c.unregister)
+	} else {
+		c.n.kickElsewhere(c, prev)
 	}
 	return v, ok, nil
 }
@@ -325,10 +336,11 @@ func (c *conn) onClosed() {
 	c.gone, c.closing = true, true
 	reg := c.registered
 	c.mu.Unlock()
+	n.released(c) // see limits.go
 	if c.state.Load() == stateOpen {
 		n.hub.remove(c)
 		n.pending.remove(c)
-		n.log.Info("push: session closed", "uid", c.uid, "device", c.sess.DeviceID, "conn", c.id)
+		n.log.Info("push: session closed", "uid", c.uid, "device", c.sess.DeviceID, "conn", c.id, "app", c.app.Value())
 	}
 	if reg {
 		n.spawn(c.unregister)

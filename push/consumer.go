@@ -157,6 +157,9 @@ func (c *consumer) deliver(m redis.XMessage) {
 	case job.KindSignal:
 		c.deliverSignal(j, m.ID)
 		return
+	case job.KindKick:
+		n.kickJob(j, m.ID) // see kick.go
+		return
 	case job.KindBroadcast:
 		// Broadcasts belong on the broadcast stream (broadcast.go).
 		n.m.Observe(metrics.LayerJob, "invalid", 0, errors.New("broadcast job on a node stream"), 0)

@@ -124,9 +124,13 @@ func (e *env) newNode() *Node {
 	return n
 }
 
+// token signs a token for uid's device. Each device gets a platform of its
+// own ("test-<device>"), so the default multi-device policy (one session per
+// user and platform) keeps every device of a user; tests of the policy pick
+// platforms with tokenOn (policy_test.go).
 func (e *env) token(uid int64, device string) string {
 	e.t.Helper()
-	s, _, err := e.signer.Sign(token.Claims{UserID: uid, DeviceID: device, Platform: "test", SessionID: "s1"})
+	s, _, err := e.signer.Sign(token.Claims{UserID: uid, DeviceID: device, Platform: "test-" + device, SessionID: "s1"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ const hubShards = 64
 type hub struct {
 	shards [hubShards]hubShard
 	n      atomic.Int64
+	plat   platformCounts // live sessions by platform; see platforms.go
 }
 
 type hubShard struct {
@@ -39,11 +40,14 @@ func (h *hub) add(c *conn) (old *conn) {
 	for i, o := range list {
 		if o.sess.DeviceID == c.sess.DeviceID {
 			list[i] = c
+			h.plat.add(o.sess.Platform, -1)
+			h.plat.add(c.sess.Platform, 1)
 			return o
 		}
 	}
 	s.users[c.uid] = append(list, c)
 	h.n.Add(1)
+	h.plat.add(c.sess.Platform, 1)
 	return nil
 }
 
@@ -65,6 +69,7 @@ func (h *hub) remove(c *conn) bool {
 			s.users[c.uid] = list
 		}
 		h.n.Add(-1)
+		h.plat.add(c.sess.Platform, -1)
 		return true
 	}
 	return false

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,20 @@ type Config struct {
 	// WriteTimeout closes a connection whose socket accepts no data for this
 	// long while output is waiting (default 10s).
 	WriteTimeout time.Duration
+
+	// SessionPolicy decides which of a user's sessions a new login ends
+	// with a Kick, on this node and on others (default PolicyPlatform: one
+	// per user and platform); see policy.go.
+	SessionPolicy Policy
+	// MaxConnsPerIP bounds the open connections from one client address
+	// (IPv6: one /64), checked at accept; 0: no limit. See limits.go.
+	MaxConnsPerIP int
+	// ConnLimitExempt lists addresses MaxConnsPerIP does not count, such as
+	// a local proxy or load balancer that hides the clients' addresses.
+	ConnLimitExempt []netip.Prefix
+	// MaxConnsPerUser bounds one user's sessions on this node, checked at
+	// the handshake after the policy's replacements; 0: no limit.
+	MaxConnsPerUser int
 
 	// DrainWindow is the longest Drain spreads its Reconnect frames over and
 	// waits for clients to leave (default 30s); see drain.go.
@@ -104,6 +119,9 @@ type Node struct {
 	acks    *ackBatch
 	pending *registrar
 	fan     *fanout // broadcasts, transient pushes and signals; see transient.go
+
+	ipLimit    *ipLimiter   // Config.MaxConnsPerIP; see limits.go
+	handshakes atomic.Int64 // connections not yet past their handshake
 
 	started  atomic.Bool
 	stopping atomic.Bool
@@ -211,12 +229,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 	}
 	n.fan = fan
 	n.noConn = sync.NewCond(&n.connMu)
-	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name:        "tether_push_sessions",
-		Help:        "Live authenticated sessions on this push node.",
-		ConstLabels: prometheus.Labels{"node": cfg.NodeID},
-	}, func() float64 { return float64(n.hub.count()) })
-	if err := register(n.m, gauge); err != nil {
+	if err := n.initSessions(); err != nil { // policy, limits and session gauges; see policy.go
 		return nil, err
 	}
 	return n, nil

@@ -50,7 +50,7 @@ func (c *conn) kick() {
 	c.n.spawn(c.flushLoop)
 }
 
-// closeWith queues a final Error or Close frame and closes the connection
+// closeWith queues a final Error, Close or Kick frame and closes the connection
 // once it is written. It reports whether this call started the close.
 func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
 	c.mu.Lock()
@@ -64,9 +64,12 @@ func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
 		// one that never got its Welcome must not see messages first.
 		c.buf = c.buf[:0]
 	}
-	if t == wire.TypeError {
+	switch t {
+	case wire.TypeError:
 		c.buf = wire.AppendError(c.buf, code, text)
-	} else {
+	case wire.TypeKick:
+		c.buf = wire.AppendKick(c.buf, code, text) // see kick.go
+	default:
 		c.buf = wire.AppendClose(c.buf, code, text)
 	}
 	c.hold = false

@@ -133,11 +133,7 @@ func TestSession_SameDeviceReplacesAndClosesOld(t *testing.T) {
 		old, _ := e.connect(4, "phone")
 		other, _ := e.connect(4, "tablet")
 		cur, w := e.connect(4, "phone")
-		r := old.expectReason(wire.TypeClose, wire.CodeNormal)
-		if r.Text != "replaced" {
-			t.Fatalf("reason %q", r.Text)
-		}
-		old.expectClosed()
+		old.expectKick(wire.CodeReplaced) // and closed
 		testenv.Eventually(t, 5*time.Second, func() bool { return n.Sessions() == 2 }, "two sessions")
 		// The old connection's cleanup must not remove the new route.
 		time.Sleep(100 * time.Millisecond)
