@@ -28,6 +28,8 @@ func protocolExamples() []protocolExample {
 		{"ack", wire.AppendAck(nil, 42)},
 		{"error", wire.AppendError(nil, wire.CodeTokenExpired, "token expired")},
 		{"close", wire.AppendClose(nil, wire.CodeShuttingDown, "bye")},
+		{"error-limit", wire.AppendError(nil, wire.CodeTooManyConnections, "too many connections")},
+		{"kick", wire.AppendKick(nil, wire.CodeReplaced, "new login on ios")},
 		{"signal", wire.AppendSignal(nil, wire.Signal{Peer: 42, Kind: "typing", Data: []byte(`{"c":7}`)})},
 		{"signal-empty", wire.AppendSignal(nil, wire.Signal{Peer: 7, Kind: "typing"})},
 		{"push", wire.AppendPush(nil, wire.Push{ID: "p1", Body: []byte(`{"title":"hi"}`)})},
@@ -79,7 +81,7 @@ func TestProtocolDoc_HexExamplesMatchEncoder(t *testing.T) {
 	for name := range found {
 		t.Errorf("PROTOCOL.md example %q is not checked", name)
 	}
-	for ty := wire.TypeHello; ty <= wire.TypeClose; ty++ {
+	for ty := wire.TypeHello; ty <= wire.TypeSync; ty++ { // every frame type up to the newest
 		if !types[ty] {
 			t.Errorf("no example for frame type %s", ty)
 		}

@@ -75,6 +75,10 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 
 // startNode builds and starts a push node on rdb.
 func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger) (*push.Node, error) {
+	exempt, err := cfg.ConnLimitExemptPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("push node: --conn-limit-exempt: %w", err)
+	}
 	node, err := push.New(push.Config{
 		NodeID:            cfg.NodeID,
 		TCPAddr:           cfg.TCPAddr,
@@ -86,10 +90,14 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		NodeTTL:           cfg.NodeTTL,
 		AckFlushInterval:  cfg.AckFlushInterval,
 		StreamBatch:       cfg.StreamBatch,
-		DrainWindow:       cfg.DrainWindow,
-		DrainRate:         cfg.DrainRate,
 		WSAddr:            cfg.WSAddr,
 		WSOrigins:         cfg.Origins(),
+		DrainWindow:       cfg.DrainWindow,
+		DrainRate:         cfg.DrainRate,
+		SessionPolicy:     push.Policy(cfg.SessionPolicy),
+		MaxConnsPerIP:     cfg.MaxConnsPerIP,
+		MaxConnsPerUser:   cfg.MaxConnsPerUser,
+		ConnLimitExempt:   exempt,
 	}, push.Deps{
 		Redis:    rdb,
 		Registry: route.NewRegistry(rdb, cfg.Redis.Prefix, cfg.NodeTTL),

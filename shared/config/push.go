@@ -2,7 +2,9 @@ package config
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -35,6 +37,11 @@ type PushConfig struct {
 	ShutdownTimeout   time.Duration // grace period on SIGTERM, after the drain window
 	DrainWindow       time.Duration // SIGTERM: spread Reconnect frames over at most this
 	DrainRate         int           // SIGTERM: at most this many reconnects per second
+
+	SessionPolicy   string // multi-device policy: platform, device or single
+	MaxConnsPerIP   int    // open connections per client address (IPv6: /64); 0: no limit
+	MaxConnsPerUser int    // sessions per user on one node; 0: no limit
+	ConnLimitExempt string // comma-separated CIDR prefixes the per-IP limit does not count
 }
 
 func (c *PushConfig) declare() *Set {
@@ -56,6 +63,10 @@ func (c *PushConfig) declare() *Set {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period on SIGINT/SIGTERM after the drain window, for the last connections, in-flight jobs and acks.")
 	s.Duration(&c.DrainWindow, "drain-window", "TETHER_DRAIN_WINDOW", 30*time.Second, "On SIGINT/SIGTERM the node refuses new connections, leaves the registry and sends its clients Reconnect frames spread over at most this window, then closes the rest.")
 	s.Int(&c.DrainRate, "drain-rate", "TETHER_DRAIN_RATE", 1000, "Reconnects per second a draining node causes at most (its window permitting), so the other nodes see no storm; fewer clients drain faster.")
+	s.String(&c.SessionPolicy, "session-policy", "TETHER_SESSION_POLICY", "platform", "Multi-device policy: platform (one live session per user and platform), device (one per device id, any number of devices) or single (one per user). A new login kicks the sessions it replaces, on any node, with a Kick frame.")
+	s.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "TETHER_MAX_CONNS_PER_IP", 1024, "Open connections one client address may hold on this node (IPv6: one /64), refused at accept with too_many_connections. High enough for carrier-grade NAT; 0: no limit.")
+	s.Int(&c.MaxConnsPerUser, "max-conns-per-user", "TETHER_MAX_CONNS_PER_USER", 16, "Sessions one user may hold on this node after the policy's replacements, refused at the handshake with too_many_connections; 0: no limit.")
+	s.String(&c.ConnLimitExempt, "conn-limit-exempt", "TETHER_CONN_LIMIT_EXEMPT", "127.0.0.0/8,::1/128", "Comma-separated CIDR prefixes --max-conns-per-ip does not count: a local proxy, a load balancer that hides client addresses, benchmarks. Empty: count every address.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
@@ -125,6 +136,16 @@ func (c PushConfig) Validate() error {
 		}
 	}
 	ck.positive(&c.ShutdownTimeout)
+	switch c.SessionPolicy {
+	case "platform", "device", "single":
+	default:
+		ck.failf(&c.SessionPolicy, "%q must be platform, device or single", c.SessionPolicy)
+	}
+	ck.intRange(&c.MaxConnsPerIP, 0, 1<<20)
+	ck.intRange(&c.MaxConnsPerUser, 0, 1<<20)
+	if _, err := c.ConnLimitExemptPrefixes(); err != nil {
+		ck.failf(&c.ConnLimitExempt, "%v", err)
+	}
 	ck.positive(&c.DrainWindow)
 	ck.intRange(&c.DrainRate, 1, 1000000)
 	c.Redis.check(ck)
@@ -141,6 +162,22 @@ func (c PushConfig) Origins() []string {
 		}
 	}
 	return out
+}
+
+// ConnLimitExemptPrefixes parses ConnLimitExempt.
+func (c PushConfig) ConnLimitExemptPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.ConnLimitExempt, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // PublicKey parses TokenPublicKey.
