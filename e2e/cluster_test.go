@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,46 +172,9 @@ func TestCluster_ThreeNodesDeliverBroadcastAndKickAcrossNodes_Kill9LosesNothing(
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	dsn := testenv.MySQL(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	rdb, prefix := testenv.Redis(t)
-	pub, priv, _ := token.GenerateKey()
-	const nodeTTL = 3 * time.Second
-
-	ac := config.DefaultAPI()
-	ac.HTTPAddr, ac.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	ac.MySQLDSN = dsn
-	ac.Redis.Addr, ac.Redis.Prefix = testenv.RedisAddr(), prefix
-	ac.TokenPrivateKey = token.EncodePrivate(priv)
-	a, err := stack.StartAPI(ctx, ac, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopOnCleanup(t, a)
-	base := "http://" + a.HTTPAddr
-
-	var nodes []*stack.Push
-	for i := range 2 {
-		pc := config.DefaultPush()
-		pc.NodeID = testenv.Name(fmt.Sprintf("node%d-", i))
-		pc.TCPAddr, pc.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-		pc.Redis.Addr, pc.Redis.Prefix = testenv.RedisAddr(), prefix
-		pc.TokenPublicKey = token.EncodePublic(pub)
-		pc.NodeTTL = nodeTTL
-		p, err := stack.StartPush(ctx, pc, quiet())
-		if err != nil {
-			t.Fatal(err)
-		}
-		stopOnCleanup(t, p)
-		nodes = append(nodes, p)
-	}
+	cl := startCluster(t, ctx, 2, nil)
+	rdb, prefix, pub, nodes, base := cl.rdb, cl.prefix, cl.pub, cl.nodes, cl.base
+	const nodeTTL = clusterNodeTTL
 	childID := testenv.Name("node2-")
 	child := startChildNode(t, []string{
 		"TETHER_NODE_ID=" + childID,
@@ -381,6 +345,201 @@ func TestCluster_ThreeNodesDeliverBroadcastAndKickAcrossNodes_Kill9LosesNothing(
 			}
 		}
 	}
+}
+
+// TestCluster_DrainMovesEveryClientToTheOtherNodeWithoutLoss stops one of
+// two nodes the way SIGTERM does (stack.Push.Stop drains) while messages keep
+// coming: every client gets a Reconnect, moves to the other node and syncs,
+// and every receiver ends with every message exactly once, in order.
+func TestCluster_DrainMovesEveryClientToTheOtherNodeWithoutLoss(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// 20 reconnects a second: the drained node's clients leave over about
+	// half a second rather than all at once.
+	cl := startCluster(t, ctx, 2, func(c *config.PushConfig) { c.DrainRate = 20 })
+	rest := client.NewAPI(cl.base, nil)
+	if _, err := rest.Register(ctx, "alice", password); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := rest.Login(ctx, "alice", password, "alice-desk", "desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const receivers = 16
+	rs := make([]*receiver, receivers)
+	var runs sync.WaitGroup
+	rctx, stopClients := context.WithCancel(ctx)
+	t.Cleanup(func() { stopClients(); runs.Wait() })
+	for i := range rs {
+		r := &receiver{name: fmt.Sprintf("d%02d", i), pushes: map[string]int{}}
+		u, err := rest.Register(ctx, r.name, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.id = u.ID
+		r.c = client.New(client.Config{
+			APIBase: cl.base, PushAddrs: []string{cl.nodes[0].PushAddr, cl.nodes[1].PushAddr},
+			Username: r.name, Password: password, Platform: "web", Handler: r.add,
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Logger: quietLog(),
+		})
+		rs[i] = r
+		runs.Add(1)
+		go func() { defer runs.Done(); _ = r.c.Run(rctx) }()
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool { return routedTo(t, cl.rdb, cl.prefix, rs, "") == receivers }, "every receiver connected")
+	onDrained := cl.nodes[0].Sessions()
+	if onDrained == 0 {
+		t.Fatal("no receiver on the node to drain: the drain would prove nothing")
+	}
+
+	// Alice keeps sending while the node drains.
+	var mu sync.Mutex
+	sent := map[int64][]string{}
+	sendDone := make(chan error, 1)
+	stopSending := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stopSending:
+				sendDone <- nil
+				return
+			default:
+			}
+			r := rs[i%receivers]
+			id := fmt.Sprintf("%s-%d", r.name, i)
+			body, _ := json.Marshal(map[string]string{"text": id})
+			if _, _, err := rest.Send(ctx, alice.AccessToken, r.id, id, api.MessageText, body); err != nil {
+				sendDone <- err
+				return
+			}
+			mu.Lock()
+			sent[r.id] = append(sent[r.id], id)
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	err = cl.nodes[0].Stop(sctx) // what SIGTERM does in tether push
+	scancel()
+	if err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	// Clients leave on their Reconnect and come back within its window.
+	testenv.Eventually(t, 10*time.Second, func() bool { return cl.nodes[1].Sessions() == receivers },
+		"every client on the other node (has %d)", lazyInt(cl.nodes[1].Sessions))
+	time.Sleep(200 * time.Millisecond)
+	close(stopSending)
+	if err := <-sendDone; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, r := range rs {
+		total += len(sent[r.id])
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		for _, r := range rs {
+			if r.count() < len(sent[r.id]) {
+				return false
+			}
+		}
+		return true
+	}, "every receiver has every message")
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	moved := 0
+	for _, r := range rs {
+		r.mu.Lock()
+		got := append([]api.Entry(nil), r.got...)
+		r.mu.Unlock()
+		want := sent[r.id]
+		if len(got) != len(want) {
+			t.Fatalf("%s saw %d entries, want exactly %d", r.name, len(got), len(want))
+		}
+		for i, e := range got {
+			if e.Version != uint64(i+1) || e.Message == nil || e.Message.ClientMsgID != want[i] {
+				t.Fatalf("%s entry %d = v%d %+v, want v%d %s", r.name, i, e.Version, e.Message, i+1, want[i])
+			}
+		}
+		s := r.c.Stats()
+		if s.Reconnects > 0 {
+			moved++
+		}
+		if s.DeadConns != 0 {
+			t.Fatalf("%s: a connection died instead of moving: %+v", r.name, s)
+		}
+	}
+	if moved != onDrained {
+		t.Fatalf("%d clients reconnected, want the %d of the drained node", moved, onDrained)
+	}
+	t.Logf("%d messages to %d receivers; %d moved off the drained node", total, receivers, moved)
+}
+
+// lazyInt formats as f() when printed, so a failure message shows the final value.
+type lazyInt func() int
+
+func (f lazyInt) String() string { return fmt.Sprint(f()) }
+
+// clusterNodeTTL is short so that a dead node's key expires within the test.
+const clusterNodeTTL = 3 * time.Second
+
+// cluster is the API on a fresh MySQL database and push nodes in-process,
+// all on one Redis key prefix.
+type cluster struct {
+	base   string // REST API base URL
+	rdb    *redis.Client
+	prefix string
+	pub    ed25519.PublicKey
+	nodes  []*stack.Push
+}
+
+func startCluster(t *testing.T, ctx context.Context, nodes int, mod func(*config.PushConfig)) *cluster {
+	t.Helper()
+	dsn := testenv.MySQL(t)
+	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	cl := &cluster{}
+	cl.rdb, cl.prefix = testenv.Redis(t)
+	pub, priv, _ := token.GenerateKey()
+	cl.pub = pub
+
+	ac := config.DefaultAPI()
+	ac.HTTPAddr, ac.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	ac.MySQLDSN = dsn
+	ac.Redis.Addr, ac.Redis.Prefix = testenv.RedisAddr(), cl.prefix
+	ac.TokenPrivateKey = token.EncodePrivate(priv)
+	a, err := stack.StartAPI(ctx, ac, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, a)
+	cl.base = "http://" + a.HTTPAddr
+
+	for i := range nodes {
+		pc := config.DefaultPush()
+		pc.NodeID = testenv.Name(fmt.Sprintf("node%d-", i))
+		pc.TCPAddr, pc.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+		pc.Redis.Addr, pc.Redis.Prefix = testenv.RedisAddr(), cl.prefix
+		pc.TokenPublicKey = token.EncodePublic(pub)
+		pc.NodeTTL = clusterNodeTTL
+		if mod != nil {
+			mod(&pc)
+		}
+		p, err := stack.StartPush(ctx, pc, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopOnCleanup(t, p)
+		cl.nodes = append(cl.nodes, p)
+	}
+	return cl
 }
 
 // routedTo counts the receivers whose route names node (any live route
