@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,8 +47,7 @@ const (
 type broadcaster struct {
 	n      *Node
 	stream string
-	last   string      // id of the last new entry read: where to rejoin if Redis loses the group
-	keep   atomic.Bool // Stop must leave the group in place (hot restart)
+	last   string // id of the last new entry read: where to rejoin if Redis loses the group
 
 	sweepIdle time.Duration // a dead node's group is swept once its consumers are idle this long
 
@@ -73,15 +71,10 @@ func newBroadcaster(n *Node) *broadcaster {
 	}
 }
 
-// keepBroadcastGroup makes Stop leave the node's broadcast group in place:
-// a hot restart hands the node id to a new process, which resumes from it.
-func (n *Node) keepBroadcastGroup() { n.fan.bc.keep.Store(true) }
-
-// leaveBroadcast destroys the node's broadcast group on a clean stop.
+// leaveBroadcast destroys the node's broadcast group on a clean stop. A hot
+// restart does not stop the old process this way, so the new process
+// resumes from the group.
 func (n *Node) leaveBroadcast(ctx context.Context) {
-	if n.fan.bc.keep.Load() {
-		return
-	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	defer cancel()
 	if err := n.reg.LeaveBroadcast(lctx, n.cfg.NodeID); err != nil {
