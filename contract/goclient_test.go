@@ -40,6 +40,6 @@ func TestGoClient_CommittedCodeMatchesSpec(t *testing.T) {
 func TestGoClient_FlowAgainstDev(t *testing.T) {
 	t.Parallel()
 	base := startDev(t)
-	runFlow(t, base)
+	runFlow(t, base, base)
 	noRoute(t, base)
 }
