@@ -273,6 +273,7 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 	n.loops.Wait()
 
 	var moved []*movedConn
+	var queued, unread int
 	fail := func(err error) error {
 		n.recover(moved)
 		return err
@@ -300,6 +301,8 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 		bfds := make([]int, len(batch))
 		for i, m := range batch {
 			sts[i], bfds[i] = m.st, m.fd
+			queued += len(m.st.Out)
+			unread += len(m.st.In)
 		}
 		if err := hc.send(msgConns, sts, bfds); err != nil {
 			return fail(err)
@@ -329,7 +332,7 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 	}
 	n.retire()
 	n.log.Info("push: hot restart: handed over", "pid", peer.PID, "connections", len(moved),
-		"took", time.Since(start).Round(time.Millisecond))
+		"queued_bytes", queued, "unread_bytes", unread, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -488,7 +491,7 @@ func (n *Node) captureState(c *conn, in []byte, wasOpen bool) connState {
 	st.Registered = c.registered
 	st.Closing = c.closing
 	st.Out = append([]byte(nil), c.buf...)
-	c.buf, c.spare = nil, nil
+	c.buf = nil
 	c.mu.Unlock()
 	_ = wasOpen
 	return st

@@ -110,24 +110,30 @@ func TestUpgrade_HalfAFrameReadByTheOldProcessIsCompletedInTheNew(t *testing.T) 
 
 func TestUpgrade_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) {
 	e := upgradeEnv(t, overTCP)
-	e.cfg.MaxQueued = 8 << 20
+	e.cfg.MaxQueued = 64 << 20
 	e.start()
 	a, _ := e.connect(1, "phone")
-	// The client reads nothing while a few MiB are delivered: most of it
-	// waits in the old node's queue when the upgrade starts.
-	const n = 200
+	// The client reads nothing: the first batch fills the socket and its
+	// write blocks; the second waits in the node's queue behind it when
+	// the upgrade starts, so it can only arrive if it travelled along.
+	const first, n = 1000, 1100
 	big := strings.Repeat("x", 16<<10)
 	var jobs []job.Job
 	for v := 1; v <= n; v++ {
 		jobs = append(jobs, msgJob(big, job.Target{UserID: 1, Version: uint64(v)}))
 	}
-	e.push(jobs...)
-	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "jobs handled")
-	// The client starts reading once the upgrade is under way: the write
-	// in progress then completes and the rest of the queue moves.
-	got := make(chan error, 1)
+	e.push(jobs[:first]...)
+	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "first batch handled")
+	e.push(jobs[first:]...)
+	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "second batch handled")
+		got := make(chan error, 1)
+	old := e.node
 	go func() {
-		time.Sleep(200 * time.Millisecond)
+		// Reading starts once the old node holds the connection's output:
+		// its write in progress completes, the rest must move.
+		for !outputHeld(old) {
+			time.Sleep(time.Millisecond)
+		}
 		for v := uint64(1); v <= n; {
 			f, err := a.next(10 * time.Second)
 			if err != nil {
@@ -187,4 +193,17 @@ func TestUpgrade_WithoutAnOldNodeTakeoverFailsAndBindsNothing(t *testing.T) {
 	if err := n.Start(context.Background()); err == nil {
 		t.Fatal("takeover without a running node started")
 	}
+}
+
+// outputHeld reports whether a handoff has stopped n's connections' output.
+func outputHeld(n *Node) bool {
+	for _, c := range n.snapshotConns() {
+		c.mu.Lock()
+		held := c.hold && c.state.Load() == stateOpen
+		c.mu.Unlock()
+		if held {
+			return true
+		}
+	}
+	return false
 }
