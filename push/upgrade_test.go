@@ -126,7 +126,7 @@ func TestUpgrade_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) 
 	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "first batch handled")
 	e.push(jobs[first:]...)
 	testenv.Eventually(t, 10*time.Second, func() bool { return e.pending() == 0 }, "second batch handled")
-		got := make(chan error, 1)
+	got := make(chan error, 1)
 	old := e.node
 	go func() {
 		// Reading starts once the old node holds the connection's output:
