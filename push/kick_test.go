@@ -2,7 +2,9 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -138,3 +140,38 @@ func TestKickJob_SparesKeepConnOtherPlatformsAndNewerSessions(t *testing.T) {
 type lazyRoutes func() any
 
 func (l lazyRoutes) String() string { return fmt.Sprint(l()) }
+
+// A login accepted while its node cannot reach Redis kicks the sessions it
+// replaces on other nodes once its route is written after all.
+func TestKick_LoginDuringRedisOutageKicksOtherNodeAfterRecovery(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t, nil)
+	a.start()
+	b := a.twin(nil)
+	b.nodeDB = redis.NewClient(&redis.Options{
+		Addr:       testenv.RedisAddr(),
+		MaxRetries: -1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if b.down.Load() {
+				return nil, errors.New("test: redis is down")
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	})
+	t.Cleanup(func() { _ = b.nodeDB.Close() })
+	b.down.Store(true)
+	b.start()
+
+	old, _ := a.connectOn(45, "phone-1", "ios")
+	cur, w := b.connectOn(45, "phone-2", "ios")
+	if w.Flags&wire.FlagVersionUnknown == 0 {
+		t.Fatalf("welcome %+v: the route cannot have been written", w)
+	}
+	time.Sleep(200 * time.Millisecond)
+	old.alive() // nothing can tell node a yet
+
+	b.down.Store(false)
+	old.expectKick(wire.CodeReplaced)
+	cur.alive()
+}

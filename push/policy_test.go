@@ -266,7 +266,7 @@ func TestSessions_GaugeCountsByPlatformUpAndDown(t *testing.T) {
 	b, _ := e.connectOn(30, "b", "ios")
 	c, _ := e.connectOn(31, "c", "web")
 	d, _ := e.connectOn(32, "d", "weird-platform") // not a known platform: counted as other
-	pending := e.dial()                              // connected, no Hello yet
+	pending := e.dial()                            // connected, no Hello yet
 	want(2, 1, 1, 1)
 	// A replacement on another platform moves the count.
 	a2, _ := e.connectOn(30, "a", "web")
