@@ -222,7 +222,7 @@ func (n *Node) prepareAdopted(nc netpoll.Connection, st connState) context.Conte
 			}
 		}
 	}
-	ctx := context.WithValue(context.Background(), connKey{}, c)
+	ctx := c.context()
 	if c.in != nil {
 		// Whole frames carried over are handled now: netpoll calls
 		// OnRequest only when new bytes arrive.
