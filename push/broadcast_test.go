@@ -87,9 +87,15 @@ func TestBroadcast_NewNodeGetsNothingSentBeforeItJoined(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	e.broadcast("before", `{"old":true}`)
-	n := e.start()
-	e.waitJoined(n.cfg.NodeID)
+	n := e.newNode()
+	n.consumeGate = make(chan struct{}) // the node joins only once its session is live
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Stop(context.Background()) })
 	c := e.connectTo(n, 1, "phone", "ios")
+	close(n.consumeGate)
+	e.waitJoined(n.cfg.NodeID)
 	e.broadcast("after", `{}`)
 	c.expectPush("after", `{}`)
 }
