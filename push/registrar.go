@@ -31,6 +31,7 @@ type registrar struct {
 type pendingState struct {
 	told    uint64 // the newest version the client is known to have
 	rewrite bool   // the route existed before and Redis may have lost it
+	gen     uint64 // bumped by every queue, so a write started before it does not count
 }
 
 func newRegistrar(n *Node) *registrar {
@@ -40,10 +41,16 @@ func newRegistrar(n *Node) *registrar {
 // add queues c's route; told is the newest version c is known to have.
 func (r *registrar) add(c *conn, told uint64) { r.queue(c, pendingState{told: told}) }
 
-// queue queues c's route unless it is queued already.
+// queue queues c's route. If it is queued already, the requests merge; the
+// write in progress, if any, no longer completes it (see done).
 func (r *registrar) queue(c *conn, st pendingState) {
 	r.mu.Lock()
-	if _, ok := r.set[c]; !ok {
+	if old, ok := r.set[c]; ok {
+		old.told = min(old.told, st.told)
+		old.rewrite = old.rewrite || st.rewrite
+		old.gen++
+		r.set[c] = old
+	} else {
 		r.set[c] = st
 	}
 	r.mu.Unlock()
@@ -56,6 +63,15 @@ func (r *registrar) queue(c *conn, st pendingState) {
 func (r *registrar) remove(c *conn) {
 	r.mu.Lock()
 	delete(r.set, c)
+	r.mu.Unlock()
+}
+
+// done removes c if it was not queued again since gen.
+func (r *registrar) done(c *conn, gen uint64) {
+	r.mu.Lock()
+	if st, ok := r.set[c]; ok && st.gen == gen {
+		delete(r.set, c)
+	}
 	r.mu.Unlock()
 }
 
@@ -106,7 +122,7 @@ func (r *registrar) run(ctx context.Context) {
 				failed = true
 				break
 			}
-			r.remove(p.c)
+			r.done(p.c, p.gen)
 			if (known && v > p.told) || (!known && p.rewrite) {
 				p.c.syncTo(v)
 			}
