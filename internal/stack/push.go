@@ -98,6 +98,9 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		MaxConnsPerIP:     cfg.MaxConnsPerIP,
 		MaxConnsPerUser:   cfg.MaxConnsPerUser,
 		ConnLimitExempt:   exempt,
+		SignalRate:        float64(cfg.SignalRate),
+		SignalBurst:       cfg.SignalBurst,
+		BroadcastMaxAge:   cfg.BroadcastMaxAge,
 	}, push.Deps{
 		Redis:    rdb,
 		Registry: route.NewRegistry(rdb, cfg.Redis.Prefix, cfg.NodeTTL),

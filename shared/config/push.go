@@ -42,6 +42,10 @@ type PushConfig struct {
 	MaxConnsPerIP   int    // open connections per client address (IPv6: /64); 0: no limit
 	MaxConnsPerUser int    // sessions per user on one node; 0: no limit
 	ConnLimitExempt string // comma-separated CIDR prefixes the per-IP limit does not count
+
+	SignalRate      int           // signals per second per session (token bucket rate)
+	SignalBurst     int           // signals per session at once (token bucket size)
+	BroadcastMaxAge time.Duration // broadcasts older than this are never delivered
 }
 
 func (c *PushConfig) declare() *Set {
@@ -67,6 +71,9 @@ func (c *PushConfig) declare() *Set {
 	s.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "TETHER_MAX_CONNS_PER_IP", 1024, "Open connections one client address may hold on this node (IPv6: one /64), refused at accept with too_many_connections. High enough for carrier-grade NAT; 0: no limit.")
 	s.Int(&c.MaxConnsPerUser, "max-conns-per-user", "TETHER_MAX_CONNS_PER_USER", 16, "Sessions one user may hold on this node after the policy's replacements, refused at the handshake with too_many_connections; 0: no limit.")
 	s.String(&c.ConnLimitExempt, "conn-limit-exempt", "TETHER_CONN_LIMIT_EXEMPT", "127.0.0.0/8,::1/128", "Comma-separated CIDR prefixes --max-conns-per-ip does not count: a local proxy, a load balancer that hides client addresses, benchmarks. Empty: count every address.")
+	s.Int(&c.SignalRate, "signal-rate", "TETHER_SIGNAL_RATE", 10, "Ephemeral signals (typing, ...) one session may send per second; more are dropped.")
+	s.Int(&c.SignalBurst, "signal-burst", "TETHER_SIGNAL_BURST", 20, "Signals one session may send at once above --signal-rate. A session that keeps sending this many in a row with none allowed is closed with rate_limited.")
+	s.Duration(&c.BroadcastMaxAge, "broadcast-max-age", "TETHER_BROADCAST_MAX_AGE", 5*time.Minute, "A broadcast older than this is never delivered, e.g. when a restarted node catches up on the broadcast stream.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
@@ -148,6 +155,9 @@ func (c PushConfig) Validate() error {
 	}
 	ck.positive(&c.DrainWindow)
 	ck.intRange(&c.DrainRate, 1, 1000000)
+	ck.intRange(&c.SignalRate, 1, 10000)
+	ck.intRange(&c.SignalBurst, 1, 1<<15)
+	ck.positive(&c.BroadcastMaxAge)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()
