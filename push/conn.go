@@ -146,7 +146,7 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 // admit says whether a frame of type t may arrive now, and if not, the code to fail with.
 func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 	switch {
-	case t < wire.TypeHello || t > wire.TypePush:
+	case t < wire.TypeHello || t > wire.TypeSync:
 		return wire.CodeBadFrame, false
 	case c.state.Load() == stateHandshake:
 		if t != wire.TypeHello {

@@ -139,6 +139,7 @@ func TestSignal_MalformedOrMisplacedIsRejectedWithErrorAndClose(t *testing.T) {
 		{"negative peer", signalFrame(-5, "typing", ""), wire.CodeBadFrame},
 		{"data over the limit", rawSignal(2, "typing", strings.Repeat("d", wire.MaxSignalData+1)), wire.CodeBadFrame},
 		{"push from a client", wire.AppendPush(nil, wire.Push{ID: "x", Body: []byte(`{}`)}), wire.CodeUnexpectedFrame},
+		{"sync from a client", wire.AppendSync(nil, 5), wire.CodeUnexpectedFrame}, // a known server frame, not a bad one
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
