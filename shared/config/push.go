@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type PushConfig struct {
 	SignalRate      int           // signals per second per session (token bucket rate)
 	SignalBurst     int           // signals per session at once (token bucket size)
 	BroadcastMaxAge time.Duration // broadcasts older than this are never delivered
+
+	UpgradeSocket  string        // hot restart: Unix socket a new process takes the node over on; empty: derived (UpgradeSocketPath)
+	UpgradeTimeout time.Duration // hot restart: bound on one handoff
 }
 
 func (c *PushConfig) declare() *Set {
@@ -74,9 +78,21 @@ func (c *PushConfig) declare() *Set {
 	s.Int(&c.SignalRate, "signal-rate", "TETHER_SIGNAL_RATE", 10, "Ephemeral signals (typing, ...) one session may send per second; more are dropped.")
 	s.Int(&c.SignalBurst, "signal-burst", "TETHER_SIGNAL_BURST", 20, "Signals one session may send at once above --signal-rate. A session that keeps sending this many in a row with none allowed is closed with rate_limited.")
 	s.Duration(&c.BroadcastMaxAge, "broadcast-max-age", "TETHER_BROADCAST_MAX_AGE", 5*time.Minute, "A broadcast older than this is never delivered, e.g. when a restarted node catches up on the broadcast stream.")
+	s.String(&c.UpgradeSocket, "upgrade-socket", "TETHER_UPGRADE_SOCKET", "", "Unix socket on which SIGUSR2 (or tether push --upgrade) hands this node's listeners and connections to a new process of the binary (hot restart). Created 0600; only the same user may take over. Empty: tether-push-<node-id>.sock in the temporary directory.")
+	s.Duration(&c.UpgradeTimeout, "upgrade-timeout", "TETHER_UPGRADE_TIMEOUT", time.Minute, "Hot restart: the new process must have taken the node over within this, else it is killed and the running one keeps serving.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
+}
+
+// UpgradeSocketPath is the hot-restart socket: UpgradeSocket, or a path
+// derived from the node id, so that `tether push --upgrade` with the same
+// settings finds the running node.
+func (c PushConfig) UpgradeSocketPath() string {
+	if c.UpgradeSocket != "" {
+		return c.UpgradeSocket
+	}
+	return filepath.Join(os.TempDir(), "tether-push-"+c.NodeID+".sock")
 }
 
 // PushSettings lists the settings of `tether push`, for help and documentation.
@@ -158,6 +174,7 @@ func (c PushConfig) Validate() error {
 	ck.intRange(&c.SignalRate, 1, 10000)
 	ck.intRange(&c.SignalBurst, 1, 1<<15)
 	ck.positive(&c.BroadcastMaxAge)
+	ck.positive(&c.UpgradeTimeout)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()
