@@ -54,6 +54,10 @@ var ErrDraining = errors.New("push: node already draining or stopped")
 // closingDown reports whether the node accepts no new sessions.
 func (n *Node) closingDown() bool { return n.draining.Load() || n.stopping.Load() }
 
+// Draining reports whether the node has begun to drain or stop: it accepts
+// no new connections, so it is not ready for traffic.
+func (n *Node) Draining() bool { return n.closingDown() }
+
 // Drain empties the node gracefully and then stops it (see the comment at the
 // top of drain.go). window bounds the Reconnect phase; zero means
 // Config.DrainWindow. If ctx has a deadline, the phase is shortened to fit in

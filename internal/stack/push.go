@@ -56,8 +56,17 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 		return nil, err
 	}
 	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb}
+	// Readiness follows the drain, not Redis: a node keeps serving its
+	// clients through a Redis outage (Redis is a weak dependency), and a
+	// node that reported unready then would drop out of the headless
+	// Service's DNS just when clients need somewhere to reconnect.
 	p.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
-		{"redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		{"accepting", func(context.Context) error {
+			if node.Draining() {
+				return errors.New("node draining")
+			}
+			return nil
+		}},
 	}, log), log)
 	if err != nil {
 		_ = node.Stop(context.Background())
