@@ -53,6 +53,7 @@ func freePort(t *testing.T) string {
 // the flow's status checks catch), and logs it (which the scan below
 // catches).
 func TestPrismProxy_FlowHasNoContractViolations(t *testing.T) {
+	t.Parallel()
 	nodeModules(t)
 	api := startDev(t)
 	proxy := "http://127.0.0.1:" + freePort(t)

@@ -8,6 +8,7 @@ import (
 // openapi.yaml passes Spectral's spectral:oas ruleset (contract/.spectral.yaml)
 // with warnings counted as failures.
 func TestSpectral_SpecLintsCleanWithWarningsFailing(t *testing.T) {
+	t.Parallel()
 	nodeModules(t)
 	out := npx(t, nil, "spectral", "lint", "--ruleset", "../.spectral.yaml", "--fail-severity=warn", "../"+specPath)
 	if !strings.Contains(out, "No results") {

@@ -11,6 +11,7 @@ import (
 // and compiled by strict tsc (a type error fails the build), runs the flow
 // of src/e2e.ts against a real `tether dev` under node.
 func TestTypeScriptClient_FlowAgainstDev(t *testing.T) {
+	t.Parallel()
 	nodeModules(t)
 	base := startDev(t)
 	// Generated at test time, never committed: it cannot drift.
