@@ -50,6 +50,9 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 		return BroadcastResult{}, err
 	}
 	defer s.close()
+	if _, err := s.connect(ctx, 1, s.cfg.N); err != nil {
+		return BroadcastResult{}, err
+	}
 	n := int64(s.cfg.N)
 	r := BroadcastResult{Connections: s.cfg.N, Workers: s.cfg.Workers}
 	for i := range cfg.Rounds {
@@ -58,7 +61,7 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 			return r, err
 		}
 		want := n * int64(i+1)
-		t, err := s.fleet.wait(ctx, "broadcast "+strconv.Itoa(i+1)+" (does the node consume the broadcast stream?)",
+		t, err := s.wait(ctx, "broadcast "+strconv.Itoa(i+1)+" (does the node consume the broadcast stream?)",
 			func(t Status) bool { return t.Frames >= want })
 		if err != nil {
 			return r, err

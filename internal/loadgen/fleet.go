@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,12 +34,13 @@ type WorkerArgs struct {
 }
 
 // startFleet starts one worker per share. The private key travels in the
-// environment, never on the command line where ps shows it.
-func startFleet(wa WorkerArgs, addr, keyEnv, platform string, shares []share, stderr io.Writer) (*fleet, error) {
-	f := &fleet{last: make([]Status, len(shares)), exited: make([]error, len(shares)), changed: make(chan struct{}, 1)}
+// environment, never on the command line where ps shows it. Every status
+// line is signalled on changed.
+func startFleet(wa WorkerArgs, addr, keyEnv, platform string, shares []share, changed chan struct{}, stderr io.Writer) (*fleet, error) {
+	f := &fleet{last: make([]Status, len(shares)), exited: make([]error, len(shares)), changed: changed}
 	for i, s := range shares {
 		args := append(append([]string(nil), wa.Args...),
-			"--id", strconv.Itoa(i), "--addr", addr, "--first-uid", strconv.FormatInt(s.first, 10),
+			"--id", strconv.Itoa(s.id), "--addr", addr, "--first-uid", strconv.FormatInt(s.first, 10),
 			"--count", strconv.Itoa(s.count), "--platform", platform)
 		cmd := exec.Command(wa.Exe, args...)
 		cmd.Env = append(append([]string(nil), wa.Env...), EnvWorkerKey+"="+keyEnv)
@@ -100,11 +100,10 @@ func (f *fleet) notify() {
 	}
 }
 
-// total sums the latest status of every worker.
-func (f *fleet) total() (t Status, exited error) {
+// total adds the latest status of every worker to t.
+func (f *fleet) total(t Status) (_ Status, exited error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t.Dialed = true
 	for i, s := range f.last {
 		t.Connected += s.Connected
 		t.Failed += s.Failed
@@ -121,24 +120,6 @@ func (f *fleet) total() (t Status, exited error) {
 		}
 	}
 	return t, exited
-}
-
-// wait blocks until done(total) holds, a worker exits, or ctx ends.
-func (f *fleet) wait(ctx context.Context, what string, done func(Status) bool) (Status, error) {
-	for {
-		t, exited := f.total()
-		if done(t) {
-			return t, nil
-		}
-		if exited != nil {
-			return t, exited
-		}
-		select {
-		case <-f.changed:
-		case <-ctx.Done():
-			return t, fmt.Errorf("loadgen: waiting for %s: %w (status %+v)", what, ctx.Err(), t)
-		}
-	}
 }
 
 // stop closes every worker's stdin, which makes it close its connections
@@ -170,14 +151,16 @@ func (f *fleet) stop() error {
 
 // share is one worker's slice of the users.
 type share struct {
+	id    int // worker number, unique in the run
 	first int64
 	count int
 }
 
-// split divides n users starting at uid 1 over w workers as evenly as possible.
-func split(n, w int) []share {
+// split divides the n users from uid first on over w workers, numbered
+// from id on, as evenly as possible.
+func split(id int, first int64, n, w int) []share {
 	out := make([]share, 0, w)
-	next := int64(1)
+	next := first
 	for i := range w {
 		c := n / w
 		if i < n%w {
@@ -186,7 +169,7 @@ func split(n, w int) []share {
 		if c == 0 {
 			continue
 		}
-		out = append(out, share{first: next, count: c})
+		out = append(out, share{id: id + i, first: next, count: c})
 		next += int64(c)
 	}
 	return out

@@ -47,18 +47,20 @@ type Config struct {
 	Stderr    io.Writer     // workers' errors and the node's log on failure (default io.Discard)
 }
 
-// session is a run in progress: a node, Redis and connected workers.
+// session is a run in progress: a node, Redis and the worker processes
+// connected so far.
 type session struct {
 	cfg     Config
 	rdb     *redis.Client
 	keys    route.Keys
 	node    *node
-	fleet   *fleet
-	ownKeys bool // the prefix is the run's own: delete its keys at the end
+	fleets  []*fleet
+	changed chan struct{} // a worker wrote a status line
+	workers int           // worker processes started so far
+	ownKeys bool          // the prefix is the run's own: delete its keys at the end
 
 	baseline    MemoryStats
 	baselineRSS int64
-	connectTime time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -92,13 +94,13 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// open starts (or finds) the node, takes its baseline, and connects all
-// clients. The caller must close the session.
+// open starts (or finds) the node and takes its baseline. The caller must
+// close the session.
 func open(ctx context.Context, cfg Config) (_ *session, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg}
+	s := &session{cfg: cfg, changed: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -126,26 +128,75 @@ func open(ctx context.Context, cfg Config) (_ *session, err error) {
 	if s.baselineRSS, err = RSS(s.node.pid); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
 
+// connect opens the connections of the n users from uid first on, over
+// the configured number of new worker processes, and returns how long that
+// took. Every connection must complete its handshake.
+func (s *session) connect(ctx context.Context, first int64, n int) (time.Duration, error) {
 	start := time.Now()
-	s.fleet, err = startFleet(cfg.Worker, s.node.pushAddr, token.EncodePrivate(s.node.key), cfg.Platform, split(cfg.N, cfg.Workers), cfg.Stderr)
+	shares := split(s.workers, first, n, min(s.cfg.Workers, n))
+	f, err := startFleet(s.cfg.Worker, s.node.pushAddr, token.EncodePrivate(s.node.key), s.cfg.Platform, shares, s.changed, s.cfg.Stderr)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	t, err := s.fleet.wait(ctx, "connections", func(t Status) bool { return t.Dialed && t.Connected+t.Failed >= int64(cfg.N) })
+	s.fleets, s.workers = append(s.fleets, f), s.workers+len(shares)
+	want := s.connections() + int64(n)
+	t, err := s.wait(ctx, "connections", func(t Status) bool { return t.Dialed && t.Connected+t.Failed >= want })
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if t.Failed > 0 {
-		return nil, fmt.Errorf("loadgen: %d of %d connections failed; first error: %s", t.Failed, cfg.N, t.FirstError)
+		return 0, fmt.Errorf("loadgen: %d of %d connections failed; first error: %s", t.Failed, want, t.FirstError)
 	}
-	s.connectTime = time.Since(start)
-	return s, s.node.alive()
+	return time.Since(start), s.node.alive()
+}
+
+// connections is the number of handshakes completed before the newest fleet.
+func (s *session) connections() int64 {
+	var n int64
+	for _, f := range s.fleets[:len(s.fleets)-1] {
+		t, _ := f.total(Status{})
+		n += t.Connected
+	}
+	return n
+}
+
+// total sums the latest status of every worker of every fleet.
+func (s *session) total() (Status, error) {
+	t := Status{Dialed: true}
+	var exited error
+	for _, f := range s.fleets {
+		var err error
+		if t, err = f.total(t); err != nil && exited == nil {
+			exited = err
+		}
+	}
+	return t, exited
+}
+
+// wait blocks until done(total) holds, a worker exits, or ctx ends.
+func (s *session) wait(ctx context.Context, what string, done func(Status) bool) (Status, error) {
+	for {
+		t, exited := s.total()
+		if done(t) {
+			return t, nil
+		}
+		if exited != nil {
+			return t, exited
+		}
+		select {
+		case <-s.changed:
+		case <-ctx.Done():
+			return t, fmt.Errorf("loadgen: waiting for %s: %w (status %+v)", what, ctx.Err(), t)
+		}
+	}
 }
 
 // healthy fails if any connection was lost or the node exited.
 func (s *session) healthy() error {
-	t, exited := s.fleet.total()
+	t, exited := s.total()
 	if exited != nil {
 		return exited
 	}
@@ -157,8 +208,8 @@ func (s *session) healthy() error {
 
 // close stops the workers and a started node and removes the run's keys.
 func (s *session) close() {
-	if s.fleet != nil {
-		if err := s.fleet.stop(); err != nil {
+	for _, f := range s.fleets {
+		if err := f.stop(); err != nil {
 			fmt.Fprintln(s.cfg.Stderr, err)
 		}
 	}

@@ -23,13 +23,18 @@ type MemoryStats struct {
 }
 
 // memoryHandler serves /debug/memory. GET reports MemoryStats; POST first
-// collects garbage and returns every free page to the OS
+// collects garbage twice and returns every free page to the OS
 // (debug.FreeOSMemory), so that successive RSS readings compare settled
 // states rather than whatever the scavenger has not yet released. POST
-// stops the world for a full collection: it is an operator tool, on the
-// private admin port only.
+// costs two full collections: it is an operator tool, on the private
+// admin port only.
 func memoryHandler(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
+		// The first collection moves sync.Pool contents (write buffers,
+		// netpoll's buffer cache) to the pools' victim caches, the second
+		// frees them: what remains is what the process really holds, as
+		// after any two GC cycles in normal operation.
+		runtime.GC()
 		debug.FreeOSMemory()
 	}
 	var ms runtime.MemStats
