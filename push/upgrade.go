@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -164,7 +165,11 @@ func (n *Node) serveUpgrades() error {
 			if err != nil {
 				return // closed by Stop or after a handoff
 			}
-			if err := n.handOff(uc); err != nil {
+			if err := n.handOff(uc); errors.Is(err, io.EOF) {
+				// A peer that leaves before its hello, e.g. `tether push
+				// --upgrade` learning this process's pid: nothing began.
+				n.log.Debug("push: upgrade socket: peer left before its hello")
+			} else if err != nil {
 				n.log.Error("push: hot restart failed; this process keeps serving", "err", err)
 			}
 			_ = uc.Close()
@@ -176,11 +181,15 @@ func (n *Node) serveUpgrades() error {
 	return nil
 }
 
-// closeUpgrades stops listening for upgrades.
+// closeUpgrades stops listening for upgrades. The socket file goes too
+// unless the node was handed over: then it is the new process's.
 func (n *Node) closeUpgrades() {
 	if n.up.sock != nil {
 		_ = n.up.sock.Close()
 		<-n.up.sockDone
+		if !n.up.retired.Load() {
+			_ = os.Remove(n.cfg.UpgradeSocket)
+		}
 	}
 }
 

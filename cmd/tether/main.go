@@ -35,7 +35,8 @@ Usage: tether <command> [flags]
 Commands:
   dev       run API, relay and a push node in one process (SQLite, in-process Redis)
   api       run the REST API and outbox relay (MySQL, Redis)
-  push      run a push node (Redis)
+  push      run a push node (Redis); "tether push --upgrade" (or SIGUSR2)
+            hot-restarts the running one without dropping a connection
   migrate   apply the database migrations (--mysql DSN or --sqlite path)
   keygen    print a new token key pair as environment variables
   chat      terminal chat client
@@ -73,8 +74,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	case "push":
 		var c config.PushConfig
-		if c, err = config.LoadPush(args, getenv); err == nil {
-			err = servePush(ctx, c, stderr)
+		if rest, up := cutUpgradeFlag(args); up { // hot restart of the running node; upgrade.go
+			if c, err = config.LoadPush(rest, getenv); err == nil || c.NodeID != "" {
+				err = requestUpgrade(ctx, c, stdout) // only the node id and socket settings matter
+			}
+		} else if c, err = config.LoadPush(args, getenv); err == nil {
+			err = servePush(ctx, c, takeoverRequested(getenv), stderr)
 		}
 	case "migrate":
 		var c config.MigrateConfig
@@ -173,15 +178,21 @@ func serveAPI(ctx context.Context, c config.APIConfig, stderr io.Writer) error {
 	return serveUntilDone(ctx, a, c.ShutdownTimeout, log)
 }
 
-func servePush(ctx context.Context, c config.PushConfig, stderr io.Writer) error {
+func servePush(ctx context.Context, c config.PushConfig, takeover bool, stderr io.Writer) error {
 	log := c.Log.New(stderr)
-	log.Info("tether push", "version", buildVersion(), "config", c)
-	p, err := stack.StartPush(ctx, c, stack.WithLogger(log))
+	log.Info("tether push", "version", buildVersion(), "config", c, "takeover", takeover)
+	usr2, stopUSR2 := notifyUpgrade() // before the node serves; see upgrade.go
+	defer stopUSR2()
+	opts := []stack.Option{stack.WithLogger(log)}
+	if takeover {
+		opts = append(opts, stack.WithTakeover())
+	}
+	p, err := stack.StartPush(ctx, c, opts...)
 	if err != nil {
 		return err
 	}
 	// Stop drains: the window for Reconnect frames, then the grace period.
-	return serveUntilDone(ctx, p, c.DrainWindow+c.ShutdownTimeout, log)
+	return servePushUpgradable(ctx, p, c, usr2, log)
 }
 
 func migrate(ctx context.Context, c config.MigrateConfig, stderr io.Writer) error {

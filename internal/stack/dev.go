@@ -134,7 +134,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	undo = append(undo, func() { _ = d.core.stop(context.Background()) })
 
-	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log)
+	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{})
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	if err != nil {
 		return nil, err
 	}
-	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log)
+	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover))
 	if err != nil {
 		closeQuietly(rdb)
 		return nil, err
@@ -60,7 +60,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	// clients through a Redis outage (Redis is a weak dependency), and a
 	// node that reported unready then would drop out of the headless
 	// Service's DNS just when clients need somewhere to reconnect.
-	p.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
+	p.admin, err = listenAdmin(node, cfg.AdminAddr, adminHandler(m, []check{
 		{"accepting", func(context.Context) error {
 			if node.Draining() {
 				return errors.New("node draining")
@@ -83,7 +83,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 }
 
 // startNode builds and starts a push node on rdb.
-func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger) (*push.Node, error) {
+func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig) (*push.Node, error) {
 	exempt, err := cfg.ConnLimitExemptPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("push node: --conn-limit-exempt: %w", err)
@@ -110,6 +110,9 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		SignalRate:        float64(cfg.SignalRate),
 		SignalBurst:       cfg.SignalBurst,
 		BroadcastMaxAge:   cfg.BroadcastMaxAge,
+		UpgradeSocket:     hot.socket,
+		Takeover:          hot.takeover,
+		UpgradeTimeout:    hot.timeout,
 	}, push.Deps{
 		Redis:    rdb,
 		Registry: route.NewRegistry(rdb, cfg.Redis.Prefix, cfg.NodeTTL),
@@ -138,6 +141,10 @@ func (p *Push) Sessions() int { return p.node.Sessions() }
 // It is safe to call twice.
 func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
+		if p.handedOver() { // hot restart: release, the new process serves; upgrade.go
+			p.stopErr = p.release(ctx)
+			return
+		}
 		errs := []error{p.node.Drain(ctx, 0), p.admin.shutdown(ctx)}
 		p.run.wait()
 		errs = append(errs, p.rdb.Close())

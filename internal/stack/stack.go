@@ -25,7 +25,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log      *slog.Logger
+	takeover bool // StartPush: take a running node over (upgrade.go)
 }
 
 // WithLogger makes the stack log to l instead of a logger built from the
@@ -99,6 +100,12 @@ func listenHTTP(name, addr string, h http.Handler, log *slog.Logger) (*httpServe
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen %s: %w", name, addr, err)
 	}
+	return serveHTTPOn(name, ln, h, log), nil
+}
+
+// serveHTTPOn is listenHTTP on a listener that exists already, e.g. one
+// inherited in a hot restart.
+func serveHTTPOn(name string, ln net.Listener, h http.Handler, log *slog.Logger) *httpServer {
 	return &httpServer{
 		name: name,
 		ln:   ln,
@@ -111,7 +118,7 @@ func listenHTTP(name, addr string, h http.Handler, log *slog.Logger) (*httpServe
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
-	}, nil
+	}
 }
 
 func (s *httpServer) addr() string { return s.ln.Addr().String() }

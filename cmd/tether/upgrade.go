@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tetherim/tether/internal/stack"
+	"github.com/tetherim/tether/shared/config"
+)
+
+// Hot restart of `tether push`: SIGUSR2 (or `tether push --upgrade`, which
+// sends it) makes the running process start the binary found at its path
+// now, with the same arguments and environment plus envTakeover. The new
+// process takes the listeners and every live connection over through the
+// node's upgrade socket (push/upgrade.go) and the old one exits once the
+// handoff is complete. If the new process fails, the old one keeps serving.
+
+// envTakeover marks a process started by a hot restart: it takes the
+// running node over instead of binding its addresses.
+const envTakeover = "TETHER_UPGRADE_TAKEOVER"
+
+// takeoverRequested reports whether this process was started by a hot
+// restart, and removes the marker so that it does not leak into processes
+// this one starts other than its own successor.
+func takeoverRequested(getenv func(string) string) bool {
+	if getenv(envTakeover) != "1" {
+		return false
+	}
+	_ = os.Unsetenv(envTakeover)
+	return true
+}
+
+// startSuccessor starts the new process of a hot restart: the executable
+// at this process's path, re-read from disk (so a binary replaced there is
+// the one that runs), with this process's arguments and environment.
+func startSuccessor() (*os.Process, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Env:   append(os.Environ(), envTakeover+"=1"),
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+	})
+}
+
+// servePushUpgradable runs p until a signal, a component failure or a hot
+// restart that handed it over; usr2 delivers SIGUSR2.
+func servePushUpgradable(ctx context.Context, p *stack.Push, c config.PushConfig, usr2 <-chan os.Signal, log *slog.Logger) error {
+	var upgrading chan error // non-nil while a hot restart is under way
+	var fatal error
+loop:
+	for {
+		select {
+		case <-usr2:
+			if upgrading != nil {
+				log.Warn("SIGUSR2: a hot restart is already under way")
+				continue
+			}
+			log.Info("SIGUSR2: hot restart", "exe", os.Args[0])
+			upgrading = make(chan error, 1)
+			go func(done chan<- error) {
+				uctx, cancel := context.WithTimeout(context.Background(), c.UpgradeTimeout)
+				defer cancel()
+				done <- p.Upgrade(uctx, startSuccessor)
+			}(upgrading)
+		case err := <-upgrading:
+			upgrading = nil
+			if err != nil {
+				log.Error("hot restart failed; this process keeps serving", "err", err)
+			}
+		case <-p.HandedOver():
+			log.Info("hot restart complete: the new process serves; exiting")
+			break loop
+		case <-ctx.Done():
+			if upgrading != nil {
+				// Draining now would race the handoff; it ends within
+				// --upgrade-timeout either way.
+				log.Info("signal received during a hot restart; waiting for it")
+				select {
+				case <-upgrading:
+				case <-p.HandedOver():
+				}
+			}
+			log.Info("signal received; stopping", "grace", c.DrainWindow+c.ShutdownTimeout)
+			break loop
+		case fatal = <-p.Err():
+			break loop
+		}
+	}
+	// Stop drains, or only releases this process after a handoff.
+	sctx, cancel := context.WithTimeout(context.Background(), c.DrainWindow+c.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(fatal, p.Stop(sctx))
+}
+
+// notifyUpgrade delivers SIGUSR2 on the returned channel; stop undoes it.
+// It must run before the node serves: SIGUSR2's default action ends the
+// process.
+func notifyUpgrade() (ch <-chan os.Signal, stop func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR2)
+	return c, func() { signal.Stop(c) }
+}
+
+// cutUpgradeFlag removes --upgrade from args and reports whether it was there.
+func cutUpgradeFlag(args []string) ([]string, bool) {
+	out := make([]string, 0, len(args))
+	found := false
+	for _, a := range args {
+		switch strings.TrimLeft(a, "-") {
+		case "upgrade", "upgrade=true", "upgrade=1":
+			if strings.HasPrefix(a, "-") {
+				found = true
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out, found
+}
+
+// requestUpgrade is `tether push --upgrade`: it finds the process serving
+// the node's upgrade socket, sends it SIGUSR2 and waits until another
+// process serves the socket, which happens once the handoff is complete.
+func requestUpgrade(ctx context.Context, c config.PushConfig, stdout io.Writer) error {
+	path := c.UpgradeSocketPath()
+	old, err := socketOwner(path)
+	if err != nil {
+		return fmt.Errorf("no running node %q to upgrade: %w", c.NodeID, err)
+	}
+	if err := syscall.Kill(old, syscall.SIGUSR2); err != nil {
+		return fmt.Errorf("signal process %d: %w", old, err)
+	}
+	fmt.Fprintf(stdout, "node %s: asked process %d to hot-restart\n", c.NodeID, old)
+	// The running node kills a successor that takes longer than
+	// --upgrade-timeout; a little more covers its own start.
+	deadline := time.Now().Add(c.UpgradeTimeout + 10*time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if pid, err := socketOwner(path); err == nil && pid != old {
+			fmt.Fprintf(stdout, "node %s: process %d took over from %d\n", c.NodeID, pid, old)
+			return nil
+		}
+	}
+	return fmt.Errorf("node %s: process %d was not taken over within %s; it keeps serving if the new process failed (see its log)", c.NodeID, old, c.UpgradeTimeout)
+}
+
+// socketOwner returns the pid of the process listening on the Unix socket
+// at path (the kernel records it at listen; SO_PEERCRED reads it). The
+// node sees a peer that leaves before its hello and ignores it.
+func socketOwner(path string) (int, error) {
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if cerr != nil {
+		return 0, cerr
+	}
+	return int(cred.Pid), nil
+}
