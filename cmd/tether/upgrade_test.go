@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,7 +48,7 @@ func TestHotRestart_SIGUSR2UnderTraffic_EveryClientStaysConnectedAndGetsEveryMes
 			t.Fatalf("TETHER_TEST_UPGRADE_CLIENTS=%q: want 1..15000", s)
 		}
 	}
-	r := runRestart(t, n, true)
+	r := runRestart(t, n, bySignal)
 	if len(r.problems) > 0 {
 		t.Fatalf("%d of %d clients failed the hot restart, e.g.:\n%s", len(r.problems), n, r.sample())
 	}
@@ -61,12 +62,33 @@ func TestHotRestart_SIGUSR2UnderTraffic_EveryClientStaysConnectedAndGetsEveryMes
 // assertions do detect dropped connections and lost messages.
 func TestPlainRestart_SIGTERMAndStartAgain_FailsTheHotRestartAssertions(t *testing.T) {
 	const n = 200
-	r := runRestart(t, n, false)
+	r := runRestart(t, n, plain)
 	if len(r.problems) != n {
 		t.Fatalf("a plain restart should fail every client's checks, failed %d of %d:\n%s", len(r.problems), n, r.sample())
 	}
 	t.Logf("plain restart, as expected: %s", r.sample())
 }
+
+// TestHotRestart_TetherPushUpgradeCommand_SignalsTheRunningNodeAndReturnsOnceTakenOver
+// does the same through `tether push --upgrade` with the node's settings:
+// it finds the running process by its upgrade socket, signals it and
+// returns once a new process serves the node.
+func TestHotRestart_TetherPushUpgradeCommand_SignalsTheRunningNodeAndReturnsOnceTakenOver(t *testing.T) {
+	const n = 200
+	r := runRestart(t, n, byCommand)
+	if len(r.problems) > 0 {
+		t.Fatalf("%d of %d clients failed the hot restart, e.g.:\n%s", len(r.problems), n, r.sample())
+	}
+}
+
+// restartMode is how runRestart restarts the node.
+type restartMode int
+
+const (
+	bySignal  restartMode = iota // hot: SIGUSR2 to the node process
+	byCommand                    // hot: tether push --upgrade
+	plain                        // SIGTERM, then the same command again
+)
 
 // roundEvery is the spacing of message rounds: each round sends every
 // client its next message.
@@ -201,9 +223,9 @@ func freePort(t *testing.T) string {
 }
 
 // runRestart runs a node process with n clients under message traffic and
-// restarts it: hot (SIGUSR2) or plain (SIGTERM, then the same command
-// again). It returns every client's problems.
-func runRestart(t *testing.T, n int, hot bool) restartResult {
+// restarts it as mode says. It returns every client's problems.
+func runRestart(t *testing.T, n int, mode restartMode) restartResult {
+	hot := mode != plain
 	exe, err := buildTether()
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +343,15 @@ func runRestart(t *testing.T, n int, hot bool) restartResult {
 	start := time.Now()
 	var took time.Duration
 	if hot {
-		if err := old.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		if mode == byCommand {
+			up := exec.Command(exe, "push", "--upgrade") // the node's settings find its socket
+			up.Env = env
+			out, err := up.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "took over") {
+				t.Fatalf("tether push --upgrade: %v\n%s", err, out)
+			}
+			t.Logf("tether push --upgrade:\n%s", out)
+		} else if err := old.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 			t.Fatal(err)
 		}
 		select {
