@@ -62,10 +62,16 @@ type conn struct {
 	closing    bool   // no more frames are queued; the conn closes once buf is written
 	gone       bool   // the netpoll connection has closed
 	registered bool   // the route is in Redis and must be removed on close
+	moved      bool   // handed to a new process by a hot restart: keep the route (upgrade.go)
+
+	in *carryReader // input carried over by a hot restart, read first; onRequest only (carry.go)
 }
 
 // onPrepare sets up a new connection before it is registered with the poller.
 func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
+	if ctx, ok := n.adopted(nc); ok { // a socket handed over by a hot restart; see adopt.go
+		return ctx
+	}
 	c := &conn{n: n, nc: nc, hold: true, ws: n.wsFor(nc)}
 	c.id = route.ConnID(n.startNS, n.seq.Add(1))
 	if a := nc.RemoteAddr(); a != nil {
@@ -96,7 +102,7 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 	if c == nil {
 		return nc.Close()
 	}
-	r := nc.Reader()
+	r := c.reader() // nc.Reader(), after bytes a hot restart carried over
 	if c.ws != nil {
 		return c.onWSRequest(r)
 	}
@@ -160,6 +166,9 @@ func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 
 // readFailed handles a blocking read that ended without a whole frame.
 func (c *conn) readFailed(err error) {
+	if errors.Is(err, errNeedMore) {
+		return // carried-over input ends mid-frame; the rest comes from the socket (carry.go)
+	}
 	if !errors.Is(err, netpoll.ErrReadTimeout) {
 		_ = c.nc.Close() // the peer is gone or the conn is already closing
 		return
@@ -334,12 +343,15 @@ func (c *conn) onClosed() {
 	c.timer.Stop()
 	c.mu.Lock()
 	c.gone, c.closing = true, true
-	reg := c.registered
+	reg := c.registered && !c.moved // a moved session's route stays: the new process serves it
+	moved := c.moved
 	c.mu.Unlock()
 	n.released(c) // see limits.go
 	if c.state.Load() == stateOpen {
 		n.hub.remove(c)
 		n.pending.remove(c)
+	}
+	if c.state.Load() == stateOpen && !moved {
 		n.log.Info("push: session closed", "uid", c.uid, "device", c.sess.DeviceID, "conn", c.id, "app", c.app.Value())
 	}
 	if reg {

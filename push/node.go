@@ -82,6 +82,15 @@ type Config struct {
 	// BroadcastMaxAge: a broadcast older than this (by its enqueue time) is
 	// never delivered, e.g. when a restarted node catches up (default 5m).
 	BroadcastMaxAge time.Duration
+
+	// UpgradeSocket is the Unix socket path on which a new process of this
+	// node takes it over in a hot restart (upgrade.go); empty: no hot restart.
+	UpgradeSocket string
+	// Takeover makes Start take the listeners and connections over from the
+	// node running on UpgradeSocket instead of binding (takeover.go).
+	Takeover bool
+	// UpgradeTimeout bounds one handoff (default 60s).
+	UpgradeTimeout time.Duration
 }
 
 // Deps are the collaborators of a Node. Redis, Registry and Verifier are required.
@@ -148,6 +157,8 @@ type Node struct {
 	tasks      sync.WaitGroup // per-connection flushers and route removals
 
 	consumeGate chan struct{} // tests only: the consumer waits for it to close
+
+	up upgrader // hot restart; see upgrade.go
 }
 
 // New validates cfg and d and returns a stopped node.
@@ -223,6 +234,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 		conns:  map[*conn]struct{}{},
 	}
 	n.pending = newRegistrar(n)
+	n.up.handedCh = make(chan struct{})
+	if cfg.UpgradeTimeout <= 0 {
+		cfg.UpgradeTimeout = time.Minute
+		n.cfg.UpgradeTimeout = cfg.UpgradeTimeout
+	}
 	fan, err := newFanout(n)
 	if err != nil {
 		return nil, err
@@ -257,7 +273,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("push: node already started")
 	}
-	ln, err := netpoll.CreateListener("tcp", n.cfg.TCPAddr)
+	ln, err := n.listen(ctx) // binds, or takes the listener over; see upgrade.go
 	if err != nil {
 		return fmt.Errorf("push: listen %s: %w", n.cfg.TCPAddr, err)
 	}
@@ -296,6 +312,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.log.Warn("push: first heartbeat failed; retrying in the background", "err", err)
 	}
 
+	if err := n.adoptConns(); err != nil { // hot restart: before consuming; see takeover.go
+		return err
+	}
 	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
 	n.loopCancel = cancelLoops
 	hbCtx, cancelHB := context.WithCancel(loopCtx)
@@ -313,6 +332,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ackDone = make(chan struct{})
 	go func() { defer close(n.ackDone); n.ackLoop(ackCtx) }()
 
+	if err := n.serveUpgrades(); err != nil { // hot restart; see upgrade.go
+		n.log.Error("push: hot restart unavailable", "err", err)
+	}
 	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv)
 	return nil
 }
@@ -336,9 +358,17 @@ func (n *Node) Stop(ctx context.Context) error {
 	if !n.started.Load() {
 		return errors.New("push: node not started")
 	}
+	if n.up.retired.Load() {
+		return nil // handed over to a new process, which owns everything now
+	}
+	n.closeUpgrades() // waits for a handoff under way
+	if n.up.retired.Load() {
+		return nil
+	}
 	if !n.stopping.CompareAndSwap(false, true) {
 		return errors.New("push: node already stopped")
 	}
+	defer n.stopAdoption()
 	// The loops go first so that no job is read for clients about to leave,
 	// and no heartbeat re-registers the node after Deregister.
 	n.loopCancel()

@@ -83,6 +83,11 @@ func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
 func (c *conn) flushLoop() {
 	for {
 		c.mu.Lock()
+		if c.hold { // a hot restart is moving the conn: the rest of buf travels with it (upgrade.go)
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
 		if len(c.buf) == 0 {
 			c.flushing = false
 			closing := c.closing
