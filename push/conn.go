@@ -24,8 +24,8 @@ const (
 	stateOpen
 )
 
-// maxSpare is the largest write buffer a connection keeps for reuse, so that
-// a burst does not pin memory for the rest of an idle connection's life.
+// maxSpare is the largest write buffer kept for reuse (memory.go), so that
+// a burst does not pin memory once it is over.
 const maxSpare = 64 << 10
 
 type connKey struct{}
@@ -38,8 +38,7 @@ type conn struct {
 	remote   string
 	ws       *wsConn // WebSocket state; nil for raw TCP
 	state    atomic.Int32
-	lastSeen atomic.Int64 // unix nanoseconds of the last whole frame received
-	timer    *time.Timer  // handshake deadline, then idle checks
+	lastSeen atomic.Int64 // unix nanoseconds of the accept, then of the last whole frame; deadlines.go
 
 	// Set by the handshake before the conn enters the hub, read-only after.
 	uid  int64
@@ -56,7 +55,6 @@ type conn struct {
 
 	mu         sync.Mutex
 	buf        []byte // frames queued for the next write
-	spare      []byte // the previous write buffer, reused
 	hold       bool   // buf is not written until Welcome is queued in front of it
 	flushing   bool   // a flushLoop owns the netpoll writer
 	closing    bool   // no more frames are queued; the conn closes once buf is written
@@ -82,7 +80,6 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 	n.connMu.Lock()
 	n.conns[c] = struct{}{}
 	n.connMu.Unlock()
-	c.timer = time.AfterFunc(n.cfg.HandshakeTimeout, c.onTimer)
 	_ = nc.AddCloseCallback(func(netpoll.Connection) error {
 		c.onClosed()
 		return nil
@@ -91,7 +88,7 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 	if n.closingDown() {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
 	}
-	return context.WithValue(context.Background(), connKey{}, c)
+	return c.context() // the conn itself; see memory.go
 }
 
 // onRequest reads every whole frame available. netpoll runs it on one
@@ -245,7 +242,6 @@ func (c *conn) hello(h wire.Hello) error {
 		return err
 	}
 	_ = c.nc.SetReadTimeout(n.cfg.IdleTimeout)
-	c.timer.Reset(n.cfg.IdleTimeout)
 
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	cur, known, err := c.register(ctx)
@@ -317,22 +313,6 @@ func (c *conn) unregister() {
 	}
 }
 
-// onTimer enforces the handshake deadline and then the idle timeout.
-func (c *conn) onTimer() {
-	if c.state.Load() == stateHandshake {
-		c.fail(wire.CodeHandshakeTimeout, "no hello in time")
-		return
-	}
-	idle := time.Since(time.Unix(0, c.lastSeen.Load()))
-	if idle >= c.n.cfg.IdleTimeout {
-		c.fail(wire.CodeIdleTimeout, "nothing received in time")
-		return
-	}
-	if !c.isClosing() {
-		c.timer.Reset(c.n.cfg.IdleTimeout - idle)
-	}
-}
-
 // onClosed runs once when the netpoll connection closes, possibly on the
 // poller goroutine, so Redis work is handed to a task.
 func (c *conn) onClosed() {
@@ -340,7 +320,6 @@ func (c *conn) onClosed() {
 	c.wmu.Lock()
 	c.wclosed = true
 	c.wmu.Unlock()
-	c.timer.Stop()
 	c.mu.Lock()
 	c.gone, c.closing = true, true
 	reg := c.registered && !c.moved // a moved session's route stays: the new process serves it

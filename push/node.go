@@ -60,6 +60,13 @@ type Config struct {
 	// the handshake after the policy's replacements; 0: no limit.
 	MaxConnsPerUser int
 
+	// WSAddr is the WebSocket listen address (see transport_ws.go); empty:
+	// no WebSocket listener.
+	WSAddr string
+	// WSOrigins lists the Origin header values a WebSocket upgrade may
+	// carry, e.g. "https://app.example.com"; empty: any origin.
+	WSOrigins []string
+
 	// DrainWindow is the longest Drain spreads its Reconnect frames over and
 	// waits for clients to leave (default 30s); see drain.go.
 	DrainWindow time.Duration
@@ -67,13 +74,6 @@ type Config struct {
 	// node with few clients drains quickly and one with many spreads them
 	// over the whole window (default 1000).
 	DrainRate int
-
-	// WSAddr is the WebSocket listen address (see transport_ws.go); empty:
-	// no WebSocket listener.
-	WSAddr string
-	// WSOrigins lists the Origin header values a WebSocket upgrade may
-	// carry, e.g. "https://app.example.com"; empty: any origin.
-	WSOrigins []string
 
 	// SignalRate and SignalBurst are each session's signal token bucket
 	// (default 10/s, burst 20); see signal.go.
@@ -159,6 +159,8 @@ type Node struct {
 	consumeGate chan struct{} // tests only: the consumer waits for it to close
 
 	up upgrader // hot restart; see upgrade.go
+
+	deadlines sweeper // handshake and idle deadlines of every connection; see deadlines.go
 }
 
 // New validates cfg and d and returns a stopped node.
@@ -331,6 +333,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ackCancel = cancelAcks
 	n.ackDone = make(chan struct{})
 	go func() { defer close(n.ackDone); n.ackLoop(ackCtx) }()
+	n.deadlines.start(n)
 
 	if err := n.serveUpgrades(); err != nil { // hot restart; see upgrade.go
 		n.log.Error("push: hot restart unavailable", "err", err)
@@ -358,6 +361,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	if !n.started.Load() {
 		return errors.New("push: node not started")
 	}
+	// Stop closes or hands over every connection itself; no deadline
+	// check may race that.
+	n.deadlines.stop()
 	if n.up.retired.Load() {
 		return nil // handed over to a new process, which owns everything now
 	}

@@ -27,6 +27,9 @@ func (c *conn) enqueue(frame []byte) bool {
 		c.n.log.Debug("push: queue overflow", "conn", c.id, "queued", queued)
 		return false
 	}
+	if c.buf == nil {
+		c.buf = getWriteBuf() // an idle connection holds no buffer; see memory.go
+	}
 	c.buf = append(c.buf, frame...)
 	early := len(c.buf) >= c.n.cfg.MaxQueued/2
 	c.mu.Unlock()
@@ -90,6 +93,7 @@ func (c *conn) flushLoop() {
 		}
 		if len(c.buf) == 0 {
 			c.flushing = false
+			c.releaseWriteBufs() // idle connections keep no write buffer
 			closing := c.closing
 			c.mu.Unlock()
 			if closing {
@@ -98,16 +102,16 @@ func (c *conn) flushLoop() {
 			}
 			return
 		}
+		// Frames queued during the write go to a new buffer (enqueue);
+		// this one returns to the pool once written.
 		b := c.buf
-		c.buf, c.spare = c.spare[:0], nil
+		c.buf = nil
 		c.mu.Unlock()
 
 		err := c.write(b)
+		putWriteBuf(b)
 
 		c.mu.Lock()
-		if c.spare == nil && cap(b) <= maxSpare {
-			c.spare = b[:0]
-		}
 		if err != nil {
 			// Still flushing: nobody else may start a writer on a dead conn.
 			c.closing = true
