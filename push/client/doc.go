@@ -15,4 +15,12 @@
 // disconnected, so two devices of one user never take turns replacing each
 // other. Set Config.Platform and Config.DeviceID to the values the access
 // token was issued for: the server uses the token's.
+//
+// Give the client every push node's address (Config.PushAddrs): it starts at
+// a random one and moves to the next whenever a connection ends. A node that
+// drains sends a Reconnect frame; the client then acks, closes, waits a
+// random moment within the frame's window and connects to the next node. A
+// node whose Redis route was written late sends a Sync frame; the client
+// syncs if it is behind. Either way it syncs as after any reconnect, so
+// nothing is lost when a node drains, dies or loses Redis.
 package client
