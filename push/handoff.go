@@ -123,6 +123,12 @@ func (h *handoffConn) send(kind byte, v any, fds []int) error {
 	if n != len(hdr) || oobn != len(oob) {
 		return errors.New("push: handoff send: short write")
 	}
+	if payload.Len() == 0 {
+		// No empty write: the peer may have read the header, acted on it
+		// (done: the old process closes at once) and hung up, and a write
+		// to a closed socket fails even with nothing to write.
+		return nil
+	}
 	if _, err := h.uc.Write(payload.Bytes()); err != nil {
 		return fmt.Errorf("push: handoff send: %w", err)
 	}

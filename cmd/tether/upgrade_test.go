@@ -363,11 +363,15 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 		if old.err != nil {
 			t.Errorf("the old process exited with %v", old.err)
 		}
-		pid, err := socketOwner(sock)
-		if err != nil || pid == old.cmd.Process.Pid || syscall.Kill(pid, 0) != nil {
-			t.Fatalf("no new process serves the upgrade socket: pid %d, %v", pid, err)
-		}
-		successor = pid
+		// The new process opens its own upgrade socket once it serves,
+		// which may be just after the old one exited.
+		testenv.Eventually(t, 10*time.Second, func() bool {
+			pid, err := socketOwner(sock)
+			if err == nil && pid != old.cmd.Process.Pid && syscall.Kill(pid, 0) == nil {
+				successor = pid
+			}
+			return successor > 0
+		}, "no new process serves the upgrade socket")
 		// The admin listener moved too.
 		resp, err := http.Get("http://" + adminAddr + "/healthz")
 		if err != nil {
