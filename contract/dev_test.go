@@ -16,7 +16,7 @@ import (
 func startDev(t *testing.T) string {
 	t.Helper()
 	cfg := config.DefaultDev()
-	cfg.HTTPAddr, cfg.PushAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.HTTPAddr, cfg.PushAddr, cfg.WSAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	d, err := stack.StartDev(context.Background(), cfg, stack.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
