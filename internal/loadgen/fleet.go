@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -38,6 +39,11 @@ type WorkerArgs struct {
 // line is signalled on changed.
 func startFleet(wa WorkerArgs, addr, keyEnv, platform string, shares []share, changed chan struct{}, stderr io.Writer) (*fleet, error) {
 	f := &fleet{last: make([]Status, len(shares)), exited: make([]error, len(shares)), changed: changed}
+	if _, isFile := stderr.(*os.File); !isFile && stderr != nil {
+		// exec copies each worker's stderr on a goroutine of its own; a
+		// shared non-file writer must not see those copies concurrently.
+		stderr = &lockedWriter{w: stderr}
+	}
 	for i, s := range shares {
 		args := append(append([]string(nil), wa.Args...),
 			"--id", strconv.Itoa(s.id), "--addr", addr, "--first-uid", strconv.FormatInt(s.first, 10),
@@ -173,4 +179,16 @@ func split(id int, first int64, n, w int) []share {
 		next += int64(c)
 	}
 	return out
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
