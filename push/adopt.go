@@ -160,9 +160,8 @@ func (n *Node) stopAdoption() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = n.up.adoptEvl.Shutdown(ctx)
+	shutdownLoop(ctx, n.up.adoptEvl, n.up.adoptDone)
 	cancel()
-	<-n.up.adoptDone
 }
 
 // adopted is onPrepare's hook: if nc is a handed-over socket, it becomes a

@@ -390,10 +390,9 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	_ = n.evl.Shutdown(sctx)
+	shutdownLoop(sctx, n.evl, n.serveDone)
 	n.stopWS(sctx)
 	cancel()
-	<-n.serveDone
 
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	derr := n.reg.Deregister(dctx, n.cfg.NodeID)

@@ -130,8 +130,7 @@ func (n *Node) stopWS(ctx context.Context) {
 	if n.ws.ln == nil {
 		return
 	}
-	_ = n.ws.evl.Shutdown(ctx)
-	<-n.ws.done
+	shutdownLoop(ctx, n.ws.evl, n.ws.done)
 }
 
 // WSAddr returns the bound WebSocket listen address; nil before Start or

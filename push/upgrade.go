@@ -527,8 +527,7 @@ func (n *Node) retire() {
 	n.stopping.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = n.evl.Shutdown(sctx) // no connections are left in it
-	<-n.serveDone
+	shutdownLoop(sctx, n.evl, n.serveDone) // no connections are left in it
 	n.stopWS(sctx)
 	n.stopAdoption()
 	n.tasks.Wait()
