@@ -94,6 +94,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	s, err := New(Deps{
 		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
 		Messages: store.NewMessageService(db, nil),
+		Profiles: store.NewProfileService(db),
 		Verifier: token.NewVerifier(pub),
 		Metrics:  m,
 		Log:      slog.New(h),

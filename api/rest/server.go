@@ -28,7 +28,8 @@ import (
 type Deps struct {
 	Auth     api.AuthService
 	Messages api.MessageService
-	Verifier *token.Verifier // verifies Bearer access tokens locally
+	Verifier *token.Verifier    // verifies Bearer access tokens locally
+	Profiles api.ProfileService // profiles (optional: 500 without it)
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
 	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
@@ -40,6 +41,7 @@ type Server struct {
 	auth       api.AuthService
 	messages   api.MessageService
 	verifier   *token.Verifier
+	profiles   api.ProfileService
 	metrics    *metrics.Metrics
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
@@ -77,6 +79,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		auth:       d.Auth,
 		messages:   d.Messages,
 		verifier:   d.Verifier,
+		profiles:   d.Profiles,
 		metrics:    d.Metrics,
 		log:        log,
 		ready:      d.Ready,
@@ -136,6 +139,11 @@ func (s *Server) routes() error {
 	// gin gives static segments (me, by-name) precedence over the :id
 	// parameter at the same level, so the three routes coexist.
 	handle(http.MethodGet, "/v1/users/:id", protected, s.user)
+	// Profiles: gin routes /v1/users/me/profile and /v1/users/:id/profile
+	// beside the three routes above (TestProfileRoutes_CoexistWithUserRoutes).
+	handle(http.MethodGet, "/v1/users/me/profile", protected, s.myProfile)
+	handle(http.MethodPatch, "/v1/users/me/profile", protected, s.updateMyProfile)
+	handle(http.MethodGet, "/v1/users/:id/profile", protected, s.userProfile)
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)

@@ -152,6 +152,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	srv, err := rest.New(rest.Deps{
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
 		Messages: store.NewMessageService(p.db, rel.Kick),
+		Profiles: store.NewProfileService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
 		Metrics:  p.m,
 		Log:      p.log,
