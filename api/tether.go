@@ -182,3 +182,48 @@ type ProfileService interface {
 	// EINVALID / ETOOLARGE for input over the limits.
 	UpdateProfile(ctx context.Context, userID int64, u ProfileUpdate) (*Profile, error)
 }
+
+// ---- Contacts and blocks (issue 4) ----
+
+// ListedUser is one user of a contact or block list.
+type ListedUser struct {
+	ID        int64     `json:"id"`
+	Username  string    `json:"username"`
+	AddedAt   time.Time `json:"added_at"`
+}
+
+// UserPage is a page of a contact or block list, by user id ascending.
+type UserPage struct {
+	Users      []ListedUser `json:"users"`
+	NextCursor string       `json:"next_cursor,omitempty"` // empty when there is no more
+}
+
+// SocialService manages each user's contacts and blocks. Both lists are
+// one-directional; adding and removing are idempotent. A user cannot add or
+// block themselves (EINVALID); an unknown user is ENOTFOUND.
+// MessageService.Send refuses with EFORBIDDEN a message to a user who
+// blocked the sender.
+type SocialService interface {
+	AddContact(ctx context.Context, userID, contactID int64) error
+	RemoveContact(ctx context.Context, userID, contactID int64) error
+	Contacts(ctx context.Context, userID int64, cursor string, limit int) (*UserPage, error)
+	Block(ctx context.Context, userID, blockedID int64) error
+	Unblock(ctx context.Context, userID, blockedID int64) error
+	Blocks(ctx context.Context, userID int64, cursor string, limit int) (*UserPage, error)
+}
+
+// ---- Login sessions and revocation (issue 4, accounts) ----
+
+// SessionRevoker tells the push side that a login session was revoked: its
+// access tokens are refused at the next handshake and its live connections
+// on deviceID and platform are kicked. Implemented by route.Revoker.
+type SessionRevoker interface {
+	Revoke(ctx context.Context, userID int64, sessionID, deviceID, platform string) error
+}
+
+// SessionService manages the caller's own login sessions.
+type SessionService interface {
+	// Logout revokes the caller's login session: its refresh token stops
+	// working and its access tokens are refused by push nodes. Idempotent.
+	Logout(ctx context.Context, caller Caller) error
+}

@@ -206,6 +206,7 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 var (
 	errVersion  = errors.New("push: unsupported protocol version")
 	errStopping = errors.New("push: node shutting down")
+	errRevoked  = errors.New("push: login session revoked")
 )
 
 // hello authenticates the connection locally and opens its session.
@@ -223,6 +224,10 @@ func (c *conn) hello(h wire.Hello) error {
 			c.fail(wire.CodeUnauthorized, "invalid token")
 		}
 		return err
+	}
+	if n.sessionRevoked(claims.SessionID, claims.UserID) {
+		c.fail(wire.CodeRevoked, "login session revoked")
+		return errRevoked
 	}
 	if n.closingDown() {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")

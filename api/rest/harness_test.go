@@ -96,6 +96,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Verifier: token.NewVerifier(pub),
+		Sessions: store.NewSessionService(db, nil),
 		Metrics:  m,
 		Log:      slog.New(h),
 		Ready: func(ctx context.Context) error {

@@ -29,6 +29,7 @@ type Deps struct {
 	Auth     api.AuthService
 	Messages api.MessageService
 	Verifier *token.Verifier    // verifies Bearer access tokens locally
+	Sessions api.SessionService // logout and device management (optional: 500 without it)
 	Profiles api.ProfileService // profiles (optional: 500 without it)
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
@@ -41,6 +42,7 @@ type Server struct {
 	auth       api.AuthService
 	messages   api.MessageService
 	verifier   *token.Verifier
+	sessions   api.SessionService
 	profiles   api.ProfileService
 	metrics    *metrics.Metrics
 	log        *slog.Logger
@@ -79,6 +81,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		auth:       d.Auth,
 		messages:   d.Messages,
 		verifier:   d.Verifier,
+		sessions:   d.Sessions,
 		profiles:   d.Profiles,
 		metrics:    d.Metrics,
 		log:        log,
@@ -134,6 +137,7 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/accounts", public, s.register)
 	handle(http.MethodPost, "/v1/sessions", public, s.login)
 	handle(http.MethodPost, "/v1/sessions/refresh", public, s.refresh)
+	handle(http.MethodPost, "/v1/sessions/logout", protected, s.logout)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)
 	handle(http.MethodGet, "/v1/users/by-name/:username", protected, s.userByName)
 	// gin gives static segments (me, by-name) precedence over the :id

@@ -154,6 +154,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Messages: store.NewMessageService(p.db, rel.Kick),
 		Profiles: store.NewProfileService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
+		Sessions: store.NewSessionService(p.db, route.NewRevoker(p.reg, p.signer.TTL())),
 		Metrics:  p.m,
 		Log:      p.log,
 		Ready: func(ctx context.Context) error {

@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/api/store"
+)
+
+// fakeRevoker records what the session service tells the push side.
+type fakeRevoker struct {
+	mu    sync.Mutex
+	calls []string // "uid/session/device/platform"
+	err   error
+}
+
+func (r *fakeRevoker) Revoke(_ context.Context, uid int64, sid, device, platform string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = uid
+	r.calls = append(r.calls, sid+"/"+device+"/"+platform)
+	return r.err
+}
+
+func callerOf(t *testing.T, f *fixture, tok *api.Tokens) api.Caller {
+	t.Helper()
+	c, err := f.verify.Verify(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.Caller{UserID: c.UserID, DeviceID: c.DeviceID, Platform: c.Platform, SessionID: c.SessionID}
+}
+
+func TestLogout_RevokesOnlyTheCallersSessionAndTellsThePushSide(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		rev := &fakeRevoker{}
+		sessions := store.NewSessionService(db, rev)
+		f.user(t, "alice")
+		phone, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", api.Device{ID: "laptop", Platform: "desktop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sessions.Logout(ctx, callerOf(t, f, phone)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.auth.Refresh(ctx, phone.RefreshToken)
+		wantCode(t, err, api.EUNAUTHORIZED)
+		if _, err := f.auth.Refresh(ctx, laptop.RefreshToken); err != nil {
+			t.Fatalf("the other session's refresh: %v", err)
+		}
+		want := phone.SessionID + "/" + dev.ID + "/" + dev.Platform
+		if len(rev.calls) != 1 || rev.calls[0] != want {
+			t.Fatalf("revoker calls %v, want [%s]", rev.calls, want)
+		}
+		// Idempotent: a second logout succeeds and tells the push side again.
+		if err := sessions.Logout(ctx, callerOf(t, f, phone)); err != nil {
+			t.Fatalf("second logout: %v", err)
+		}
+	})
+}
+
+func TestLogout_CannotRevokeAnotherUsersSession(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		rev := &fakeRevoker{}
+		sessions := store.NewSessionService(db, rev)
+		f.user(t, "alice")
+		mallory := f.user(t, "mallory")
+		tok, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A caller naming alice's session id with another user id.
+		err = sessions.Logout(ctx, api.Caller{UserID: mallory.ID, SessionID: tok.SessionID, DeviceID: dev.ID, Platform: dev.Platform})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.auth.Refresh(ctx, tok.RefreshToken); err != nil {
+			t.Fatalf("alice's session was revoked by another user: %v", err)
+		}
+		if len(rev.calls) != 0 {
+			t.Fatalf("revoker called for another user's session: %v", rev.calls)
+		}
+	})
+}
+
+func TestLogout_RefreshTokenIsDeadEvenWhenThePushSideFails(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		sessions := store.NewSessionService(db, &fakeRevoker{err: errors.New("redis down")})
+		f.user(t, "alice")
+		tok, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sessions.Logout(ctx, callerOf(t, f, tok)); err == nil {
+			t.Fatal("logout reported success although the push side was not told")
+		}
+		_, err = f.auth.Refresh(ctx, tok.RefreshToken)
+		wantCode(t, err, api.EUNAUTHORIZED)
+	})
+}

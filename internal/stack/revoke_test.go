@@ -1,0 +1,162 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/push/client"
+	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/shared/metrics"
+)
+
+// handshake dials a push node over raw TCP, sends Hello with tok and returns
+// the first frame the node answers with.
+func handshake(t *testing.T, addr, tok string) wire.Frame {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Write(wire.AppendHello(nil, wire.Hello{Version: 1, Token: tok, AppVersion: "t/1"})); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	chunk := make([]byte, 4096)
+	for {
+		f, _, err := wire.Decode(buf, 1<<20)
+		if err == nil {
+			return f
+		}
+		if !errors.Is(err, wire.ErrShort) {
+			t.Fatalf("decode: %v", err)
+		}
+		n, err := nc.Read(chunk)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		buf = append(buf, chunk[:n]...)
+	}
+}
+
+// startAPIAndPush starts an API and a push node on MariaDB and Redis.
+func startAPIAndPush(t *testing.T) (*API, *Push) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testenv.MySQL(t)
+	_, prefix := testenv.Redis(t)
+	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	priv, pub := keyPair(t)
+	a, err := StartAPI(ctx, apiConfig(t, dsn, prefix, priv), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, a)
+	pc := config.DefaultPush()
+	pc.NodeID = testenv.Name("push-")
+	pc.TCPAddr, pc.AdminAddr, pc.TokenPublicKey = "127.0.0.1:0", "127.0.0.1:0", pub
+	pc.Redis.Addr, pc.Redis.Prefix = testenv.RedisAddr(), prefix
+	p, err := StartPush(ctx, pc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, p)
+	return a, p
+}
+
+func TestLogout_KicksTheLiveConnectionAndPushRefusesTheTokenAtHandshake(t *testing.T) {
+	t.Parallel()
+	a, p := startAPIAndPush(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + a.HTTPAddr
+	rest := client.NewAPI(base, nil)
+	if _, err := rest.Register(ctx, "bob", password); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := rest.Login(ctx, "bob", password, "bob-phone", "ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rest.Login(ctx, "bob", password, "bob-laptop", "desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before logout the token is accepted.
+	if f := handshake(t, p.PushAddr, tok.AccessToken); f.Type != wire.TypeWelcome {
+		t.Fatalf("handshake before logout: %s %v, want welcome", f.Type, f.Reason)
+	}
+	start := func(deviceID string) chan error {
+		c := client.New(client.Config{
+			APIBase: base, PushAddr: p.PushAddr, DeviceID: deviceID,
+			Tokens: tok, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		return done
+	}
+	phone := start("bob-phone")
+	lc := client.New(client.Config{
+		APIBase: base, PushAddr: p.PushAddr, DeviceID: "bob-laptop", Tokens: other,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	laptopCtx, stopLaptop := context.WithCancel(ctx)
+	laptop := make(chan error, 1)
+	go func() { laptop <- lc.Run(laptopCtx) }()
+	defer func() { stopLaptop(); <-laptop }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 2 }, "bob's two push sessions")
+
+	rq, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/sessions/logout", nil)
+	rq.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err := http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+
+	select {
+	case err := <-phone:
+		var k *client.KickedError
+		if !errors.As(err, &k) || k.Code != wire.CodeRevoked {
+			t.Fatalf("phone's Run ended with %v, want a kick with code revoked", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the logged-out session's live connection was not kicked")
+	}
+	f := handshake(t, p.PushAddr, tok.AccessToken)
+	if f.Type != wire.TypeError || f.Reason.Code != wire.CodeRevoked {
+		t.Fatalf("handshake after logout: %s %v, want error revoked", f.Type, f.Reason)
+	}
+	// The other session of the same user is untouched.
+	select {
+	case err := <-laptop:
+		t.Fatalf("the laptop session ended: %v", err)
+	default:
+	}
+	if p.Sessions() != 1 {
+		t.Fatalf("sessions on the node: %d, want the laptop's only", p.Sessions())
+	}
+	if f := handshake(t, p.PushAddr, other.AccessToken); f.Type != wire.TypeWelcome {
+		t.Fatalf("handshake with the other session's token: %s %v, want welcome", f.Type, f.Reason)
+	}
+}
