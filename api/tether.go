@@ -226,4 +226,28 @@ type SessionService interface {
 	// Logout revokes the caller's login session: its refresh token stops
 	// working and its access tokens are refused by push nodes. Idempotent.
 	Logout(ctx context.Context, caller Caller) error
+	// Devices lists the caller's live login sessions (not revoked, not
+	// expired), newest first.
+	Devices(ctx context.Context, caller Caller) ([]DeviceSession, error)
+	// RevokeDevice revokes one of the caller's login sessions like Logout.
+	// ENOTFOUND if it is not one of the caller's live sessions.
+	RevokeDevice(ctx context.Context, caller Caller, sessionID string) error
+}
+
+// DeviceSession is one of a user's login sessions, as GET /v1/devices lists it.
+type DeviceSession struct {
+	SessionID  string    `json:"session_id"`
+	DeviceID   string    `json:"device_id"`
+	Platform   string    `json:"platform"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"` // the last login or refresh
+	Current    bool      `json:"current"`      // the session of the caller's access token
+	Online     bool      `json:"online"`       // the device has a live push connection on this platform
+}
+
+// OnlineDevices reports a user's devices with a live push connection, as
+// device id -> platform (from the push routing registry). Implemented by
+// route.Revoker.
+type OnlineDevices interface {
+	OnlineDevices(ctx context.Context, userID int64) (map[string]string, error)
 }

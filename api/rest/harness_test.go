@@ -96,7 +96,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Verifier: token.NewVerifier(pub),
-		Sessions: store.NewSessionService(db, nil),
+		Sessions: store.NewSessionService(db, nil, nil, 24*time.Hour),
 		Metrics:  m,
 		Log:      slog.New(h),
 		Ready: func(ctx context.Context) error {

@@ -138,6 +138,8 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/sessions", public, s.login)
 	handle(http.MethodPost, "/v1/sessions/refresh", public, s.refresh)
 	handle(http.MethodPost, "/v1/sessions/logout", protected, s.logout)
+	handle(http.MethodGet, "/v1/devices", protected, s.devices)
+	handle(http.MethodDelete, "/v1/devices/:session_id", protected, s.revokeDevice)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)
 	handle(http.MethodGet, "/v1/users/by-name/:username", protected, s.userByName)
 	// gin gives static segments (me, by-name) precedence over the :id

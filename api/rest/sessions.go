@@ -24,3 +24,44 @@ func (s *Server) logout(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
+
+type devicesResponse struct {
+	Devices []api.DeviceSession `json:"devices"`
+}
+
+// devices handles GET /v1/devices.
+func (s *Server) devices(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	if s.sessions == nil {
+		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
+		return
+	}
+	list, err := s.sessions.Devices(c.Request.Context(), caller)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, devicesResponse{Devices: list})
+}
+
+// revokeDevice handles DELETE /v1/devices/{session_id}.
+func (s *Server) revokeDevice(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	if s.sessions == nil {
+		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
+		return
+	}
+	if err := s.sessions.RevokeDevice(c.Request.Context(), caller, c.Param("session_id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

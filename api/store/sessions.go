@@ -3,22 +3,28 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tetherim/tether/api"
 )
 
 // SessionService implements api.SessionService.
 type SessionService struct {
-	db      *DB
-	revoker api.SessionRevoker // may be nil: no push side to tell
+	db         *DB
+	revoker    api.SessionRevoker // may be nil: no push side to tell
+	online     api.OnlineDevices  // may be nil: every device shows offline
+	refreshTTL time.Duration      // the sliding refresh window: last use = expires_at - refreshTTL
 }
 
 var _ api.SessionService = (*SessionService)(nil)
 
 // NewSessionService returns the login-session service. revoker, if not nil,
-// is told about every revoked session after the database has recorded it.
-func NewSessionService(db *DB, revoker api.SessionRevoker) api.SessionService {
-	return &SessionService{db: db, revoker: revoker}
+// is told about every revoked session after the database has recorded it;
+// online, if not nil, tells which devices have a live push connection.
+// refreshTTL must be the AuthService's: a session's last use is derived from
+// its sliding expiry.
+func NewSessionService(db *DB, revoker api.SessionRevoker, online api.OnlineDevices, refreshTTL time.Duration) api.SessionService {
+	return &SessionService{db: db, revoker: revoker, online: online, refreshTTL: refreshTTL}
 }
 
 // Logout revokes the caller's session. The database is written first, so a
@@ -36,15 +42,67 @@ func (s *SessionService) Logout(ctx context.Context, caller api.Caller) error {
 	if res.RowsAffected == 0 {
 		return nil // nothing to revoke: already gone
 	}
+	return s.revoke(ctx, sess)
+}
+
+// revoke records sess revoked, then tells the push side.
+func (s *SessionService) revoke(ctx context.Context, sess sessionRow) error {
 	err := s.db.g.WithContext(ctx).Model(&sessionRow{}).
 		Where("id = ? AND revoked_at IS NULL", sess.ID).Update("revoked_at", now()).Error
 	if err != nil {
-		return fmt.Errorf("store: logout: %w", err)
+		return fmt.Errorf("store: revoke session: %w", err)
 	}
 	if s.revoker != nil {
 		if err := s.revoker.Revoke(ctx, sess.UserID, sess.ID, sess.DeviceID, sess.Platform); err != nil {
-			return fmt.Errorf("store: logout: tell push nodes: %w", err)
+			return fmt.Errorf("store: revoke session: tell push nodes: %w", err)
 		}
 	}
 	return nil
+}
+
+// Devices lists the caller's live sessions, newest first. Online status is
+// best effort: if the registry does not answer, every device shows offline.
+func (s *SessionService) Devices(ctx context.Context, caller api.Caller) ([]api.DeviceSession, error) {
+	var rows []sessionRow
+	err := s.db.g.WithContext(ctx).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", caller.UserID, now()).
+		Order("created_at DESC, id").Limit(api.MaxPageSize).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: devices: %w", err)
+	}
+	var online map[string]string
+	if s.online != nil {
+		online, _ = s.online.OnlineDevices(ctx, caller.UserID)
+	}
+	out := make([]api.DeviceSession, 0, len(rows))
+	for _, r := range rows {
+		p, on := online[r.DeviceID]
+		last := r.ExpiresAt.Add(-s.refreshTTL)
+		if last.Before(r.CreatedAt) {
+			last = r.CreatedAt
+		}
+		out = append(out, api.DeviceSession{
+			SessionID: r.ID, DeviceID: r.DeviceID, Platform: r.Platform,
+			CreatedAt: r.CreatedAt.UTC(), LastUsedAt: last.UTC(),
+			Current: r.ID == caller.SessionID,
+			Online:  on && p == r.Platform,
+		})
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes one of the caller's live sessions. Another user's
+// session is indistinguishable from one that does not exist.
+func (s *SessionService) RevokeDevice(ctx context.Context, caller api.Caller, sessionID string) error {
+	var sess sessionRow
+	res := s.db.g.WithContext(ctx).
+		Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, caller.UserID, now()).
+		Limit(1).Find(&sess)
+	if res.Error != nil {
+		return fmt.Errorf("store: revoke device: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return api.Errorf(api.ENOTFOUND, "no such session")
+	}
+	return s.revoke(ctx, sess)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/store"
@@ -38,7 +39,7 @@ func TestLogout_RevokesOnlyTheCallersSessionAndTellsThePushSide(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		rev := &fakeRevoker{}
-		sessions := store.NewSessionService(db, rev)
+		sessions := store.NewSessionService(db, rev, nil, time.Hour)
 		f.user(t, "alice")
 		phone, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
 		if err != nil {
@@ -71,7 +72,7 @@ func TestLogout_CannotRevokeAnotherUsersSession(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		rev := &fakeRevoker{}
-		sessions := store.NewSessionService(db, rev)
+		sessions := store.NewSessionService(db, rev, nil, time.Hour)
 		f.user(t, "alice")
 		mallory := f.user(t, "mallory")
 		tok, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
@@ -95,7 +96,7 @@ func TestLogout_CannotRevokeAnotherUsersSession(t *testing.T) {
 func TestLogout_RefreshTokenIsDeadEvenWhenThePushSideFails(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
-		sessions := store.NewSessionService(db, &fakeRevoker{err: errors.New("redis down")})
+		sessions := store.NewSessionService(db, &fakeRevoker{err: errors.New("redis down")}, nil, time.Hour)
 		f.user(t, "alice")
 		tok, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
 		if err != nil {

@@ -149,12 +149,13 @@ type apiCore struct {
 
 func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	rel := relay.New(p.relay, p.db, p.reg, p.rdb, p.m, p.log)
+	revoker := route.NewRevoker(p.reg, p.signer.TTL())
 	srv, err := rest.New(rest.Deps{
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
 		Messages: store.NewMessageService(p.db, rel.Kick),
 		Profiles: store.NewProfileService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
-		Sessions: store.NewSessionService(p.db, route.NewRevoker(p.reg, p.signer.TTL())),
+		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
 		Metrics:  p.m,
 		Log:      p.log,
 		Ready: func(ctx context.Context) error {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
@@ -158,5 +160,84 @@ func TestLogout_KicksTheLiveConnectionAndPushRefusesTheTokenAtHandshake(t *testi
 	}
 	if f := handshake(t, p.PushAddr, other.AccessToken); f.Type != wire.TypeWelcome {
 		t.Fatalf("handshake with the other session's token: %s %v, want welcome", f.Type, f.Reason)
+	}
+}
+
+// call makes a REST request with a Bearer token and decodes a JSON answer into out (if not nil).
+func call(t *testing.T, ctx context.Context, method, url, access string, out any) int {
+	t.Helper()
+	rq, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq.Header.Set("Authorization", "Bearer "+access)
+	res, err := http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode
+}
+
+func TestRevokeDevice_ShowsItOnlineThenKicksItsLiveConnection(t *testing.T) {
+	t.Parallel()
+	a, p := startAPIAndPush(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + a.HTTPAddr
+	rest := client.NewAPI(base, nil)
+	if _, err := rest.Register(ctx, "carol", password); err != nil {
+		t.Fatal(err)
+	}
+	phoneTok, err := rest.Login(ctx, "carol", password, "carol-phone", "android")
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptopTok, err := rest.Login(ctx, "carol", password, "carol-laptop", "desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := client.New(client.Config{
+		APIBase: base, PushAddr: p.PushAddr, DeviceID: "carol-phone", Tokens: phoneTok,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	phone := make(chan error, 1)
+	go func() { phone <- pc.Run(ctx) }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "carol's phone push session")
+
+	var list struct{ Devices []api.DeviceSession }
+	if code := call(t, ctx, http.MethodGet, base+"/v1/devices", laptopTok.AccessToken, &list); code != http.StatusOK {
+		t.Fatalf("list devices: %d", code)
+	}
+	seen := map[string]api.DeviceSession{}
+	for _, d := range list.Devices {
+		seen[d.SessionID] = d
+	}
+	if d := seen[phoneTok.SessionID]; !d.Online || d.Current {
+		t.Fatalf("phone in the list: %+v, want online and not current", d)
+	}
+	if d := seen[laptopTok.SessionID]; d.Online || !d.Current {
+		t.Fatalf("laptop in the list: %+v, want offline and current", d)
+	}
+
+	if code := call(t, ctx, http.MethodDelete, base+"/v1/devices/"+phoneTok.SessionID, laptopTok.AccessToken, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke device: %d", code)
+	}
+	select {
+	case err := <-phone:
+		var k *client.KickedError
+		if !errors.As(err, &k) || k.Code != wire.CodeRevoked {
+			t.Fatalf("phone's Run ended with %v, want a kick with code revoked", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the revoked device's live connection was not kicked")
+	}
+	if f := handshake(t, p.PushAddr, phoneTok.AccessToken); f.Type != wire.TypeError || f.Reason.Code != wire.CodeRevoked {
+		t.Fatalf("handshake with the revoked device's token: %s %v, want error revoked", f.Type, f.Reason)
 	}
 }

@@ -74,3 +74,17 @@ func (v *Revoker) Revoke(ctx context.Context, userID int64, sessionID, deviceID,
 	}
 	return v.reg.PublishToNodes(ctx, PlanByNode(j, live, nil), 0)
 }
+
+// OnlineDevices returns the user's devices with a live session, as device id
+// -> platform. It implements api.OnlineDevices.
+func (v *Revoker) OnlineDevices(ctx context.Context, userID int64) (map[string]string, error) {
+	live, err := v.reg.Lookup(ctx, []int64{userID})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(live[userID]))
+	for _, s := range live[userID] {
+		out[s.DeviceID] = s.Platform
+	}
+	return out, nil
+}
