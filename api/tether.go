@@ -187,9 +187,9 @@ type ProfileService interface {
 
 // ListedUser is one user of a contact or block list.
 type ListedUser struct {
-	ID        int64     `json:"id"`
-	Username  string    `json:"username"`
-	AddedAt   time.Time `json:"added_at"`
+	ID       int64     `json:"id"`
+	Username string    `json:"username"`
+	AddedAt  time.Time `json:"added_at"`
 }
 
 // UserPage is a page of a contact or block list, by user id ascending.

@@ -95,6 +95,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
+		Social:   store.NewSocialService(db),
 		Verifier: token.NewVerifier(pub),
 		Sessions: store.NewSessionService(db, nil, nil, 24*time.Hour),
 		Metrics:  m,

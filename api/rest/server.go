@@ -31,6 +31,7 @@ type Deps struct {
 	Verifier *token.Verifier    // verifies Bearer access tokens locally
 	Sessions api.SessionService // logout and device management (optional: 500 without it)
 	Profiles api.ProfileService // profiles (optional: 500 without it)
+	Social   api.SocialService  // contacts and blocks (optional: 500 without it)
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
 	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
@@ -44,6 +45,7 @@ type Server struct {
 	verifier   *token.Verifier
 	sessions   api.SessionService
 	profiles   api.ProfileService
+	social     api.SocialService
 	metrics    *metrics.Metrics
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
@@ -83,6 +85,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		verifier:   d.Verifier,
 		sessions:   d.Sessions,
 		profiles:   d.Profiles,
+		social:     d.Social,
 		metrics:    d.Metrics,
 		log:        log,
 		ready:      d.Ready,
@@ -150,6 +153,12 @@ func (s *Server) routes() error {
 	handle(http.MethodGet, "/v1/users/me/profile", protected, s.myProfile)
 	handle(http.MethodPatch, "/v1/users/me/profile", protected, s.updateMyProfile)
 	handle(http.MethodGet, "/v1/users/:id/profile", protected, s.userProfile)
+	handle(http.MethodGet, "/v1/contacts", protected, s.socialList(func(x api.SocialService) listFunc { return x.Contacts }))
+	handle(http.MethodPut, "/v1/contacts/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.AddContact }))
+	handle(http.MethodDelete, "/v1/contacts/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.RemoveContact }))
+	handle(http.MethodGet, "/v1/blocks", protected, s.socialList(func(x api.SocialService) listFunc { return x.Blocks }))
+	handle(http.MethodPut, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Block }))
+	handle(http.MethodDelete, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Unblock }))
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)

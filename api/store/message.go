@@ -95,6 +95,13 @@ func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMe
 	if !exists {
 		return nil, false, api.Errorf(api.ENOTFOUND, "recipient not found")
 	}
+	// A user who blocked the sender does not get the message; the sender
+	// learns no more than that it is refused.
+	if refused, err := blocked(s.db.g.WithContext(ctx), nm.RecipientID, from.UserID); err != nil {
+		return nil, false, fmt.Errorf("store: send: %w", err)
+	} else if refused {
+		return nil, false, api.Errorf(api.EFORBIDDEN, "you cannot message this user")
+	}
 	row := messageRow{
 		ConversationID: directConversation(from.UserID, nm.RecipientID),
 		SenderID:       from.UserID,

@@ -154,6 +154,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
 		Messages: store.NewMessageService(p.db, rel.Kick),
 		Profiles: store.NewProfileService(p.db),
+		Social:   store.NewSocialService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
 		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
 		Metrics:  p.m,

@@ -1,4 +1,4 @@
--- Tether schema, version 3 (SQLite): user profiles. Mirrors sql/mysql/00003_social.sql.
+-- Tether schema, version 3 (SQLite): user profiles, contacts and blocks. Mirrors sql/mysql/00003_social.sql.
 
 -- +goose Up
 CREATE TABLE user_profiles (
@@ -9,5 +9,21 @@ CREATE TABLE user_profiles (
     updated_at   DATETIME NOT NULL
 );
 
+CREATE TABLE contacts (
+    user_id    INTEGER  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    contact_id INTEGER  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (user_id, contact_id)
+) WITHOUT ROWID;
+
+CREATE TABLE blocks (
+    user_id    INTEGER  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    blocked_id INTEGER  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+) WITHOUT ROWID;
+
 -- +goose Down
+DROP TABLE blocks;
+DROP TABLE contacts;
 DROP TABLE user_profiles;

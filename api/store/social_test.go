@@ -1,0 +1,103 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/api/store"
+)
+
+func sendErr(f *fixture, t *testing.T, from, to int64, cid string) error {
+	_, _, err := f.msgs.Send(testCtx(t), api.Caller{UserID: from, DeviceID: "d1"}, api.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(`{"text":"hi"}`),
+	})
+	return err
+}
+
+func TestBlock_RefusesTheBlockedSenderOnlyUntilUnblocked(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		soc := store.NewSocialService(db)
+		alice, bob := f.user(t, "alice"), f.user(t, "bob")
+		ctx := testCtx(t)
+		if err := soc.Block(ctx, alice.ID, bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := soc.Block(ctx, alice.ID, bob.ID); err != nil {
+			t.Fatalf("blocking twice: %v", err)
+		}
+		wantCode(t, sendErr(f, t, bob.ID, alice.ID, "b1"), api.EFORBIDDEN)
+		// One-directional: alice can still message bob.
+		f.send(t, alice.ID, bob.ID, "a1")
+		if err := soc.Unblock(ctx, alice.ID, bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := soc.Unblock(ctx, alice.ID, bob.ID); err != nil {
+			t.Fatalf("unblocking twice: %v", err)
+		}
+		f.send(t, bob.ID, alice.ID, "b1")
+	})
+}
+
+func TestSocial_SelfIsInvalidAndUnknownUserIsNotFound(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		soc := store.NewSocialService(db)
+		alice := f.user(t, "alice")
+		ctx := testCtx(t)
+		wantCode(t, soc.Block(ctx, alice.ID, alice.ID), api.EINVALID)
+		wantCode(t, soc.AddContact(ctx, alice.ID, alice.ID), api.EINVALID)
+		wantCode(t, soc.Block(ctx, alice.ID, 999999), api.ENOTFOUND)
+		wantCode(t, soc.AddContact(ctx, alice.ID, 999999), api.ENOTFOUND)
+	})
+}
+
+func TestContacts_PagesInOrderAndAddIsIdempotent(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		soc := store.NewSocialService(db)
+		alice := f.user(t, "alice")
+		ctx := testCtx(t)
+		var want []int64
+		for i := range 5 {
+			u := f.user(t, fmt.Sprintf("user%d", i))
+			want = append(want, u.ID)
+			for range 2 {
+				if err := soc.AddContact(ctx, alice.ID, u.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var got []int64
+		cursor := ""
+		for pages := 0; ; pages++ {
+			p, err := soc.Contacts(ctx, alice.ID, cursor, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range p.Users {
+				got = append(got, u.ID)
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			cursor = p.NextCursor
+			if pages > 5 {
+				t.Fatal("paging does not end")
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("contacts %v, want %v", got, want)
+		}
+		if err := soc.RemoveContact(ctx, alice.ID, want[0]); err != nil {
+			t.Fatal(err)
+		}
+		p, err := soc.Contacts(ctx, alice.ID, "", 50)
+		if err != nil || len(p.Users) != 4 || p.Users[0].ID != want[1] {
+			t.Fatalf("after remove: %+v %v", p, err)
+		}
+		_, err = soc.Contacts(ctx, alice.ID, "garbage", 50)
+		wantCode(t, err, api.EINVALID)
+	})
+}
