@@ -232,6 +232,10 @@ type SessionService interface {
 	// RevokeDevice revokes one of the caller's login sessions like Logout.
 	// ENOTFOUND if it is not one of the caller's live sessions.
 	RevokeDevice(ctx context.Context, caller Caller, sessionID string) error
+	// ChangePassword checks the old password, sets the new one and revokes
+	// every other session of the caller; the caller's own session stays.
+	// EFORBIDDEN for a wrong old password, EINVALID for a bad new one.
+	ChangePassword(ctx context.Context, caller Caller, oldPassword, newPassword string) error
 }
 
 // DeviceSession is one of a user's login sessions, as GET /v1/devices lists it.

@@ -143,6 +143,7 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/sessions/logout", protected, s.logout)
 	handle(http.MethodGet, "/v1/devices", protected, s.devices)
 	handle(http.MethodDelete, "/v1/devices/:session_id", protected, s.revokeDevice)
+	handle(http.MethodPost, "/v1/account/password", protected, s.changePassword)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)
 	handle(http.MethodGet, "/v1/users/by-name/:username", protected, s.userByName)
 	// gin gives static segments (me, by-name) precedence over the :id

@@ -65,3 +65,31 @@ func (s *Server) revokeDevice(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
+
+type passwordChangeRequest struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
+// changePassword handles POST /v1/account/password.
+func (s *Server) changePassword(c *gin.Context) {
+	caller, ok := callerOf(c)
+	if !ok {
+		fail(c, errNoCaller)
+		return
+	}
+	if s.sessions == nil {
+		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
+		return
+	}
+	var req passwordChangeRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.sessions.ChangePassword(c.Request.Context(), caller, req.OldPassword, req.NewPassword); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -118,3 +118,29 @@ func TestDevices_CannotRevokeAnotherUsersSession(t *testing.T) {
 			decode(t, 200, nil)
 	})
 }
+
+func TestChangePassword_KeepsMySessionRevokesTheOthersAndChecksTheOldPassword(t *testing.T) {
+	eachDriver(t, func(t *testing.T, e *env) {
+		alice := e.signup("alice")
+		laptop := e.loginDevice(t, "alice", "laptop", "desktop")
+		path := "/v1/account/password"
+		e.do(req{Method: "POST", Path: path, Token: alice.Tokens.AccessToken,
+			Body: map[string]string{"old_password": "wrong-password", "new_password": "new-password-1"}}).wantProblem(t, 403, api.EFORBIDDEN)
+		e.do(req{Method: "POST", Path: path, Token: alice.Tokens.AccessToken,
+			Body: map[string]string{"old_password": "password-alice", "new_password": "short"}}).wantProblem(t, 400, api.EINVALID)
+		e.do(req{Method: "POST", Path: path,
+			Body: map[string]string{"old_password": "password-alice", "new_password": "new-password-1"}}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		r := e.do(req{Method: "POST", Path: path, Token: alice.Tokens.AccessToken,
+			Body: map[string]string{"old_password": "password-alice", "new_password": "new-password-1"}})
+		if r.Status != 204 {
+			t.Fatalf("change password: %d %s", r.Status, r.Body)
+		}
+		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: map[string]string{"refresh_token": laptop.RefreshToken}}).
+			wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: map[string]string{"refresh_token": alice.Tokens.RefreshToken}}).
+			decode(t, 200, nil)
+		e.do(req{Method: "POST", Path: "/v1/sessions", Body: map[string]string{
+			"username": "alice", "password": "new-password-1", "device_id": "tablet", "platform": "ios",
+		}}).decode(t, 201, nil)
+	})
+}

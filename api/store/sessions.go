@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/tetherim/tether/api"
 )
@@ -105,4 +108,61 @@ func (s *SessionService) RevokeDevice(ctx context.Context, caller api.Caller, se
 		return api.Errorf(api.ENOTFOUND, "no such session")
 	}
 	return s.revoke(ctx, sess)
+}
+
+// ChangePassword checks the old password, stores the new one and revokes
+// the caller's other live sessions in one transaction, then tells the push
+// side about each revoked session.
+func (s *SessionService) ChangePassword(ctx context.Context, caller api.Caller, oldPassword, newPassword string) error {
+	if err := validatePassword(newPassword); err != nil {
+		return err
+	}
+	var u userRow
+	res := s.db.g.WithContext(ctx).Where("id = ?", caller.UserID).Limit(1).Find(&u)
+	if res.Error != nil {
+		return fmt.Errorf("store: change password: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return api.Errorf(api.EUNAUTHORIZED, "the account no longer exists")
+	}
+	ok, err := checkPassword(oldPassword, u.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("store: change password: %w", err)
+	}
+	if !ok {
+		return api.Errorf(api.EFORBIDDEN, "the old password is wrong")
+	}
+	var others []sessionRow
+	err = s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Model(&userRow{}).Where("id = ?", u.ID).Update("password_hash", hashPassword(newPassword)).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("user_id = ? AND id <> ? AND revoked_at IS NULL", u.ID, caller.SessionID).Find(&others).Error; err != nil {
+			return err
+		}
+		if len(others) == 0 {
+			return nil
+		}
+		ids := make([]string, len(others))
+		for i, o := range others {
+			ids[i] = o.ID
+		}
+		return tx.Model(&sessionRow{}).Where("id IN ? AND revoked_at IS NULL", ids).Update("revoked_at", now()).Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: change password: %w", err)
+	}
+	if s.revoker == nil {
+		return nil
+	}
+	var errs []error
+	for _, o := range others {
+		if err := s.revoker.Revoke(ctx, o.UserID, o.ID, o.DeviceID, o.Platform); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("store: change password: tell push nodes: %w", errors.Join(errs...))
+	}
+	return nil
 }

@@ -109,3 +109,52 @@ func TestLogout_RefreshTokenIsDeadEvenWhenThePushSideFails(t *testing.T) {
 		wantCode(t, err, api.EUNAUTHORIZED)
 	})
 }
+
+func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		rev := &fakeRevoker{}
+		sessions := store.NewSessionService(db, rev, nil, time.Hour)
+		f.user(t, "alice")
+		bob := f.user(t, "bob")
+		phone, err := f.auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", api.Device{ID: "laptop", Platform: "desktop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bobs, err := f.auth.Login(ctx, "bob", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sessions.ChangePassword(ctx, callerOf(t, f, phone), "wrong password", "a brand new password")
+		wantCode(t, err, api.EFORBIDDEN)
+		err = sessions.ChangePassword(ctx, callerOf(t, f, phone), "correct horse battery", "short")
+		wantCode(t, err, api.EINVALID)
+		if len(rev.calls) != 0 {
+			t.Fatalf("a refused change revoked sessions: %v", rev.calls)
+		}
+
+		if err := sessions.ChangePassword(ctx, callerOf(t, f, phone), "correct horse battery", "a brand new password"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.auth.Refresh(ctx, laptop.RefreshToken)
+		wantCode(t, err, api.EUNAUTHORIZED)
+		if _, err := f.auth.Refresh(ctx, phone.RefreshToken); err != nil {
+			t.Fatalf("the current session was revoked: %v", err)
+		}
+		if _, err := f.auth.Refresh(ctx, bobs.RefreshToken); err != nil {
+			t.Fatalf("another user's session (%d) was revoked: %v", bob.ID, err)
+		}
+		if want := laptop.SessionID + "/laptop/desktop"; len(rev.calls) != 1 || rev.calls[0] != want {
+			t.Fatalf("revoker calls %v, want [%s]", rev.calls, want)
+		}
+		_, err = f.auth.Login(ctx, "alice", "correct horse battery", dev)
+		wantCode(t, err, api.EUNAUTHORIZED)
+		if _, err := f.auth.Login(ctx, "alice", "a brand new password", dev); err != nil {
+			t.Fatalf("login with the new password: %v", err)
+		}
+	})
+}

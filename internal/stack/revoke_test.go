@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,5 +240,57 @@ func TestRevokeDevice_ShowsItOnlineThenKicksItsLiveConnection(t *testing.T) {
 	}
 	if f := handshake(t, p.PushAddr, phoneTok.AccessToken); f.Type != wire.TypeError || f.Reason.Code != wire.CodeRevoked {
 		t.Fatalf("handshake with the revoked device's token: %s %v, want error revoked", f.Type, f.Reason)
+	}
+}
+
+func TestChangePassword_KicksTheOtherSessionsLiveConnection(t *testing.T) {
+	t.Parallel()
+	a, p := startAPIAndPush(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + a.HTTPAddr
+	rest := client.NewAPI(base, nil)
+	if _, err := rest.Register(ctx, "dave", password); err != nil {
+		t.Fatal(err)
+	}
+	phoneTok, err := rest.Login(ctx, "dave", password, "dave-phone", "ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptopTok, err := rest.Login(ctx, "dave", password, "dave-laptop", "desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := client.New(client.Config{
+		APIBase: base, PushAddr: p.PushAddr, DeviceID: "dave-laptop", Tokens: laptopTok,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	laptop := make(chan error, 1)
+	go func() { laptop <- lc.Run(ctx) }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "dave's laptop push session")
+
+	body := strings.NewReader(`{"old_password":"` + password + `","new_password":"a brand new password"}`)
+	rq, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/account/password", body)
+	rq.Header.Set("Authorization", "Bearer "+phoneTok.AccessToken)
+	rq.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("change password: %d", res.StatusCode)
+	}
+	select {
+	case err := <-laptop:
+		var k *client.KickedError
+		if !errors.As(err, &k) || k.Code != wire.CodeRevoked {
+			t.Fatalf("laptop's Run ended with %v, want a kick with code revoked", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other session's live connection was not kicked")
+	}
+	if f := handshake(t, p.PushAddr, phoneTok.AccessToken); f.Type != wire.TypeWelcome {
+		t.Fatalf("handshake with the current session's token: %s %v, want welcome", f.Type, f.Reason)
 	}
 }
