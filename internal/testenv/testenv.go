@@ -112,4 +112,3 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
