@@ -2,7 +2,6 @@ package rest
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -17,18 +16,6 @@ type profileUpdateRequest struct {
 	Attributes  json.RawMessage `json:"attributes"`
 }
 
-var errNoProfiles = errors.New("rest: Deps.Profiles is not set")
-
-// profileService returns the profile service, failing the request with a 500
-// when the server was built without one.
-func (s *Server) profileService(c *gin.Context) (api.ProfileService, bool) {
-	if s.profiles == nil {
-		fail(c, errNoProfiles)
-		return nil, false
-	}
-	return s.profiles, true
-}
-
 // myProfile handles GET /v1/users/me/profile.
 func (s *Server) myProfile(c *gin.Context) {
 	caller, ok := callerOf(c)
@@ -36,11 +23,7 @@ func (s *Server) myProfile(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	ps, ok := s.profileService(c)
-	if !ok {
-		return
-	}
-	p, err := ps.Profile(c.Request.Context(), caller.UserID)
+	p, err := s.profiles.Profile(c.Request.Context(), caller.UserID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -60,11 +43,7 @@ func (s *Server) updateMyProfile(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ps, ok := s.profileService(c)
-	if !ok {
-		return
-	}
-	p, err := ps.UpdateProfile(c.Request.Context(), caller.UserID, api.ProfileUpdate{
+	p, err := s.profiles.UpdateProfile(c.Request.Context(), caller.UserID, api.ProfileUpdate{
 		DisplayName: req.DisplayName, AvatarURL: req.AvatarURL, Attributes: req.Attributes,
 	})
 	if err != nil {
@@ -81,11 +60,7 @@ func (s *Server) userProfile(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ps, ok := s.profileService(c)
-	if !ok {
-		return
-	}
-	p, err := ps.Profile(c.Request.Context(), id)
+	p, err := s.profiles.Profile(c.Request.Context(), id)
 	if err != nil {
 		fail(c, err)
 		return

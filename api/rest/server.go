@@ -29,9 +29,9 @@ type Deps struct {
 	Auth     api.AuthService
 	Messages api.MessageService
 	Verifier *token.Verifier    // verifies Bearer access tokens locally
-	Sessions api.SessionService // logout and device management (optional: 500 without it)
-	Profiles api.ProfileService // profiles (optional: 500 without it)
-	Social   api.SocialService  // contacts and blocks (optional: 500 without it)
+	Sessions api.SessionService // logout and device management
+	Profiles api.ProfileService // profiles
+	Social   api.SocialService  // contacts and blocks
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
 	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
@@ -66,6 +66,12 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		return nil, errors.New("rest: Deps.Auth is required")
 	case d.Messages == nil:
 		return nil, errors.New("rest: Deps.Messages is required")
+	case d.Sessions == nil:
+		return nil, errors.New("rest: Deps.Sessions is required")
+	case d.Profiles == nil:
+		return nil, errors.New("rest: Deps.Profiles is required")
+	case d.Social == nil:
+		return nil, errors.New("rest: Deps.Social is required")
 	case d.Verifier == nil:
 		return nil, errors.New("rest: Deps.Verifier is required")
 	case d.Metrics == nil:

@@ -14,10 +14,6 @@ func (s *Server) logout(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	if s.sessions == nil {
-		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
-		return
-	}
 	if err := s.sessions.Logout(c.Request.Context(), caller); err != nil {
 		fail(c, err)
 		return
@@ -36,10 +32,6 @@ func (s *Server) devices(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	if s.sessions == nil {
-		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
-		return
-	}
 	list, err := s.sessions.Devices(c.Request.Context(), caller)
 	if err != nil {
 		fail(c, err)
@@ -53,10 +45,6 @@ func (s *Server) revokeDevice(c *gin.Context) {
 	caller, ok := callerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
-		return
-	}
-	if s.sessions == nil {
-		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
 		return
 	}
 	if err := s.sessions.RevokeDevice(c.Request.Context(), caller, c.Param("session_id")); err != nil {
@@ -76,10 +64,6 @@ func (s *Server) changePassword(c *gin.Context) {
 	caller, ok := callerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
-		return
-	}
-	if s.sessions == nil {
-		fail(c, api.Errorf(api.EINTERNAL, "sessions are not configured"))
 		return
 	}
 	var req passwordChangeRequest

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -16,18 +15,12 @@ type (
 	listFunc func(ctx context.Context, userID int64, cursor string, limit int) (*api.UserPage, error)
 )
 
-var errNoSocial = errors.New("rest: Deps.Social is not set")
-
 // socialCall runs the part of a contacts or blocks handler after its checks:
 // the caller, the service and (for the item routes) the user_id parameter.
 func (s *Server) socialCall(c *gin.Context, withUser bool) (api.Caller, api.SocialService, int64, bool) {
 	caller, ok := callerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
-		return caller, nil, 0, false
-	}
-	if s.social == nil {
-		fail(c, errNoSocial)
 		return caller, nil, 0, false
 	}
 	var id int64

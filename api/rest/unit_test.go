@@ -23,6 +23,9 @@ import (
 // routing; calling any method panics, which these tests never do.
 type unusedAuth struct{ api.AuthService }
 type unusedMessages struct{ api.MessageService }
+type unusedSessions struct{ api.SessionService }
+type unusedProfiles struct{ api.ProfileService }
+type unusedSocial struct{ api.SocialService }
 
 func routingDeps(t *testing.T) Deps {
 	pub, _, err := token.GenerateKey()
@@ -32,6 +35,9 @@ func routingDeps(t *testing.T) Deps {
 	return Deps{
 		Auth:     unusedAuth{},
 		Messages: unusedMessages{},
+		Sessions: unusedSessions{},
+		Profiles: unusedProfiles{},
+		Social:   unusedSocial{},
 		Verifier: token.NewVerifier(pub),
 		Metrics:  metrics.New(),
 		Log:      slog.New(slog.DiscardHandler),
@@ -293,5 +299,26 @@ func TestSpecLimits_MatchAPIConstants(t *testing.T) {
 	limit := doc.Components.Parameters["Limit"].Value.Schema.Value
 	if *limit.Max != api.MaxPageSize || limit.Default != float64(api.DefaultPageSize) {
 		t.Errorf("limit: spec max %v default %v, api %d %d", *limit.Max, limit.Default, api.MaxPageSize, api.DefaultPageSize)
+	}
+}
+
+// A server missing a service refuses to start instead of answering 500 on
+// that service's routes at request time.
+func TestNew_RefusesMissingServices(t *testing.T) {
+	for name, drop := range map[string]func(*Deps){
+		"Auth":     func(d *Deps) { d.Auth = nil },
+		"Messages": func(d *Deps) { d.Messages = nil },
+		"Sessions": func(d *Deps) { d.Sessions = nil },
+		"Profiles": func(d *Deps) { d.Profiles = nil },
+		"Social":   func(d *Deps) { d.Social = nil },
+	} {
+		d := routingDeps(t)
+		drop(&d)
+		if _, err := New(d); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("without %s: err = %v", name, err)
+		}
+	}
+	if _, err := New(routingDeps(t)); err != nil {
+		t.Fatalf("complete deps: %v", err)
 	}
 }
