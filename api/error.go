@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are stable strings that clients branch on; api/rest maps
@@ -17,12 +18,15 @@ const (
 	EFORBIDDEN    = "forbidden"    // authenticated, but not allowed
 	ETOOLARGE     = "too_large"    // a body or field over its size limit
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later
+	ERATELIMITED  = "rate_limited" // over a rate limit; retry after Error.RetryAfter
 )
 
 // Error is a domain error with a stable code and a message safe to show the caller.
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter is how long an ERATELIMITED caller should wait (0: unknown).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -81,35 +81,82 @@ const (
 	MessageCustom = "custom"
 )
 
-// Message is one chat message.
+// Message is one chat message: 1:1 (RecipientID set) or to a group (GroupID set).
 type Message struct {
 	ID             int64           `json:"id"`
-	ConversationID string          `json:"conversation_id"` // "d:{low}:{high}" for 1:1
+	ConversationID string          `json:"conversation_id"` // "d:{low}:{high}" for 1:1, "g:{group id}" for groups
 	SenderID       int64           `json:"sender_id"`
-	RecipientID    int64           `json:"recipient_id"`
+	RecipientID    int64           `json:"recipient_id,omitempty"`
+	GroupID        int64           `json:"group_id,omitempty"`
 	ClientMsgID    string          `json:"client_msg_id"`
 	Type           string          `json:"type"`
-	Content        json.RawMessage `json:"content"`
+	Content        json.RawMessage `json:"content"` // {} once recalled
 	CreatedAt      time.Time       `json:"created_at"`
+	RecalledAt     *time.Time      `json:"recalled_at,omitempty"`
 }
 
-// NewMessage is what a sender submits.
+// NewMessage is what a sender submits. Exactly one of RecipientID and
+// GroupID is set.
 type NewMessage struct {
 	RecipientID int64
+	GroupID     int64
 	ClientMsgID string // chosen by the client; a retry with the same id is the same message
 	Type        string
 	Content     json.RawMessage
 }
 
-// Entry kinds of a timeline Entry.
-const EntryMessage = "message"
+// Entry kinds of a timeline Entry. Every kind but EntryMessage carries its
+// data in Event.
+const (
+	EntryMessage      = "message"      // a chat message (Message)
+	EntryRecall       = "recall"       // a message was recalled (RecallEvent)
+	EntryRead         = "read"         // a conversation was read (ReadEvent)
+	EntryConversation = "conversation" // the user muted, unmuted or deleted a conversation (ConversationEvent)
+	EntryGroup        = "group"        // something happened in a group (GroupEvent)
+	EntryPush         = "push"         // a persisted push from a third-party service
+)
 
 // Entry is one item of a user's timeline: the unit of sync and of push.
 // Versions are per user, strictly increasing and gap-free.
 type Entry struct {
-	Version uint64   `json:"version"`
-	Kind    string   `json:"kind"`
-	Message *Message `json:"message,omitempty"`
+	Version        uint64          `json:"version"`
+	Kind           string          `json:"kind"`
+	ConversationID string          `json:"conversation_id,omitempty"` // the conversation the entry belongs to, if any
+	Message        *Message        `json:"message,omitempty"`         // EntryMessage
+	Event          json.RawMessage `json:"event,omitempty"`           // every other kind: a JSON object
+}
+
+// RecallEvent is the Event of an EntryRecall entry.
+type RecallEvent struct {
+	MessageID  int64     `json:"message_id"`
+	SenderID   int64     `json:"sender_id"`
+	RecalledAt time.Time `json:"recalled_at"`
+}
+
+// ReadEvent is the Event of an EntryRead entry: ReaderID has read the
+// conversation up to and including MessageID. Version is the reader's own
+// timeline version and is set only in the reader's timeline.
+type ReadEvent struct {
+	ReaderID  int64  `json:"reader_id"`
+	MessageID int64  `json:"message_id"`
+	Version   uint64 `json:"version,omitempty"`
+}
+
+// ConversationEvent is the Event of an EntryConversation entry, which only
+// the user's own devices get.
+type ConversationEvent struct {
+	Muted   bool `json:"muted"`
+	Deleted bool `json:"deleted"`
+}
+
+// GroupEvent is the Event of an EntryGroup entry, in every member's timeline
+// (and in the timelines of members it removes).
+type GroupEvent struct {
+	GroupID int64   `json:"group_id"`
+	Type    string  `json:"type"`               // created, updated, members_added, members_removed, left, role_changed, owner_transferred, muted, unmuted, dissolved
+	ActorID int64   `json:"actor_id"`           // who did it
+	UserIDs []int64 `json:"user_ids,omitempty"` // whom it concerns
+	Role    string  `json:"role,omitempty"`     // role_changed: the new role
 }
 
 // SyncPage is a page of a user's timeline after a version.
@@ -137,9 +184,10 @@ type HistoryQuery struct {
 
 // MessageService sends messages and reads timelines and history.
 type MessageService interface {
-	// Send stores a 1:1 message, appends it to both timelines and queues its
-	// delivery, all in one transaction. created is false when the message
-	// already existed (a retry with the same ClientMsgID).
+	// Send stores a 1:1 or group message, appends it to the timelines of the
+	// participants and queues its delivery, all in one transaction. created
+	// is false when the message already existed (a retry with the same
+	// ClientMsgID).
 	Send(ctx context.Context, from Caller, m NewMessage) (msg *Message, created bool, err error)
 	// Sync returns the caller's timeline entries with version > since.
 	Sync(ctx context.Context, userID int64, since uint64, limit int) (*SyncPage, error)
@@ -254,4 +302,159 @@ type DeviceSession struct {
 // route.Revoker.
 type OnlineDevices interface {
 	OnlineDevices(ctx context.Context, userID int64) (map[string]string, error)
+}
+
+// ---- Push API for third-party services (issue 4) ----
+
+// API key scopes. A key holds one or more.
+const (
+	ScopePush      = "push"      // POST /v1/push, /v1/push/batch; GET /v1/push/{id}
+	ScopeBroadcast = "broadcast" // POST /v1/push/broadcast; GET /v1/push/{id}
+	ScopeAdmin     = "admin"     // /v1/admin/api-keys
+)
+
+// Scopes lists the scopes a key may hold.
+var Scopes = []string{ScopePush, ScopeBroadcast, ScopeAdmin}
+
+// Push API limits. They are part of the contract (openapi.yaml).
+const (
+	MaxAPIKeyNameLen      = 64
+	MaxAPIKeyRateLimit    = 1_000_000 // pushes per second
+	MaxPushTargets        = 1000      // user_ids of one push
+	MaxPushPayload        = 4 << 10   // bytes of a push's payload JSON object
+	MaxPushBatch          = 500       // pushes of one POST /v1/push/batch
+	MaxPushTTL            = 2419200   // seconds (28 days)
+	DefaultTransientTTL   = 60        // seconds
+	DefaultPersistedTTL   = 86400     // seconds
+	MaxCollapseKeyLen     = 64
+	MaxIdempotencyKeyLen  = 128
+	PushIdempotencyWindow = 24 * time.Hour
+)
+
+// Push modes of a PushStatus.
+const (
+	PushTransient = "transient" // live connections only
+	PushPersisted = "persisted" // a timeline entry of kind "push" for each target
+	PushBroadcast = "broadcast" // every live session (of some platforms)
+)
+
+// APIKey is a server-to-server key as listed; its secret is never shown again.
+type APIKey struct {
+	ID        string     `json:"id"` // public handle, "k_..."
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	RateLimit int        `json:"rate_limit"` // pushes per second; 0: the server default
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// NewAPIKey is what an admin submits to create a key.
+type NewAPIKey struct {
+	Name      string
+	Scopes    []string
+	RateLimit int // 0: the server default
+}
+
+// CreatedAPIKey is a new key with its secret, returned once.
+type CreatedAPIKey struct {
+	APIKey
+	Secret string `json:"secret"`
+}
+
+// APIKeyPage is a page of keys, oldest first.
+type APIKeyPage struct {
+	Keys       []APIKey `json:"keys"`
+	NextCursor string   `json:"next_cursor,omitempty"` // empty when there is no more
+}
+
+// KeyCaller is the authenticated principal of a push API request.
+type KeyCaller struct {
+	KeyID     string // "admin" for the bootstrap TETHER_ADMIN_KEY
+	Scopes    []string
+	RateLimit int // pushes per second; 0: the server default
+}
+
+// Has reports whether the key holds scope.
+func (k KeyCaller) Has(scope string) bool {
+	for _, s := range k.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// APIKeyService creates, lists, revokes and checks API keys.
+type APIKeyService interface {
+	// CreateKey stores a new key (only its hash) and returns it with its secret.
+	CreateKey(ctx context.Context, k NewAPIKey) (*CreatedAPIKey, error)
+	// Keys lists keys, revoked ones included, oldest first.
+	Keys(ctx context.Context, cursor string, limit int) (*APIKeyPage, error)
+	// RevokeKey revokes a key; revoking a revoked key is no error. ENOTFOUND for an unknown id.
+	RevokeKey(ctx context.Context, id string) error
+	// KeyBySecret returns the live key whose secret this is. EUNAUTHORIZED if
+	// there is none or it is revoked.
+	KeyBySecret(ctx context.Context, secret string) (*KeyCaller, error)
+}
+
+// PushRequest is one push to a list of users.
+type PushRequest struct {
+	UserIDs        []int64         `json:"user_ids"`
+	Platforms      []string        `json:"platforms,omitempty"`
+	Payload        json.RawMessage `json:"payload"`
+	TTLSeconds     int             `json:"ttl_seconds,omitempty"` // 0: the mode's default
+	CollapseKey    string          `json:"collapse_key,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Persist        bool            `json:"persist,omitempty"`
+}
+
+// PushResult is the answer to an accepted push.
+type PushResult struct {
+	PushID   string `json:"push_id"`
+	Targeted int    `json:"targeted"` // transient: live sessions routed to; persisted: users given an entry
+	// Duplicate is true when the idempotency key named an earlier push: it
+	// was not sent again and PushID is the original's.
+	Duplicate bool `json:"duplicate"`
+}
+
+// BroadcastRequest is a push to every live session, optionally only on some platforms.
+type BroadcastRequest struct {
+	Platforms  []string        `json:"platforms,omitempty"`
+	Payload    json.RawMessage `json:"payload"`
+	TTLSeconds int             `json:"ttl_seconds,omitempty"` // 0: DefaultTransientTTL
+}
+
+// PushStatus is a push's delivery report. Delivered and Acknowledged are
+// reported by push nodes in batches, so they lag by up to a second or so.
+type PushStatus struct {
+	PushID       string    `json:"push_id"`
+	Mode         string    `json:"mode"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Targeted     int64     `json:"targeted"`
+	Delivered    int64     `json:"delivered"`
+	Acknowledged int64     `json:"acknowledged"`
+}
+
+// PushService sends pushes on behalf of API keys.
+type PushService interface {
+	// Push sends one push. ECONFLICT when its idempotency key was used
+	// within PushIdempotencyWindow for a different push.
+	Push(ctx context.Context, by KeyCaller, p PushRequest) (*PushResult, error)
+	// PushBatch sends several pushes; each item fails or succeeds on its own.
+	PushBatch(ctx context.Context, by KeyCaller, ps []PushRequest) ([]PushBatchItem, error)
+	// Broadcast sends a push to every live session.
+	Broadcast(ctx context.Context, by KeyCaller, b BroadcastRequest) (*PushResult, error)
+	// Status reports a push created by the same key. ENOTFOUND otherwise,
+	// or once the status expired.
+	Status(ctx context.Context, by KeyCaller, pushID string) (*PushStatus, error)
+	// Allow spends n pushes of the key's rate limit: ERATELIMITED (an *Error
+	// with RetryAfter) when over it.
+	Allow(ctx context.Context, by KeyCaller, n int) error
+}
+
+// PushBatchItem is the outcome of one push of a batch: a result or an error.
+type PushBatchItem struct {
+	Result *PushResult
+	Err    error
 }

@@ -2,7 +2,10 @@ package rest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether/api"
@@ -12,7 +15,7 @@ import (
 // codes in the "code" member of a problem document.
 const (
 	codeMethodNotAllowed = "method_not_allowed" // the path exists, the method does not
-	codeRateLimited      = "rate_limited"       // reserved for the rate limiter
+	codeRateLimited      = api.ERATELIMITED     // the push API's per-key limiter (api.Error.RetryAfter)
 )
 
 // ProblemTypeBase prefixes the code of an error to form the "type" URI of its
@@ -79,7 +82,8 @@ func newProblem(code, detail string) Problem {
 // handler chain.
 func writeProblem(c *gin.Context, code, detail string) {
 	p := newProblem(code, detail)
-	if p.Status == http.StatusUnauthorized {
+	if p.Status == http.StatusUnauthorized && c.Writer.Header().Get("WWW-Authenticate") == "" {
+		// Routes authenticated by API key set their own challenge first.
 		c.Header("WWW-Authenticate", `Bearer realm="tether"`)
 	}
 	c.Set(ctxProblemCode, p.Code)
@@ -101,6 +105,11 @@ func fail(c *gin.Context, err error) {
 	code := api.ErrorCode(err)
 	if statusOf(code) >= http.StatusInternalServerError {
 		_ = c.Error(err)
+	}
+	var e *api.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		// Whole seconds, rounded up: a client retrying at once would be refused again.
+		c.Header("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	writeProblem(c, code, api.ErrorMessage(err))
 }
