@@ -171,4 +171,3 @@ func (s *APIKeyService) KeyBySecret(ctx context.Context, secret string) (*api.Ke
 	k := rows[0].key()
 	return &api.KeyCaller{KeyID: k.ID, Scopes: k.Scopes, RateLimit: k.RateLimit}, nil
 }
-
