@@ -73,6 +73,12 @@ const maxClaim = 4096
 // A crash after fn published but before the commit leaves the rows to be
 // published again: delivery is at least once.
 func (db *DB) ClaimOutbox(ctx context.Context, limit int, fn func(rows []OutboxRow) error) (int, error) {
+	return db.claimOutbox(ctx, limit, func(_ *gorm.DB, rows []OutboxRow) error { return fn(rows) })
+}
+
+// claimOutbox is ClaimOutbox with fn given the claim's transaction, so it can
+// write in it (ClaimOutboxNotify queues webhook deliveries there).
+func (db *DB) claimOutbox(ctx context.Context, limit int, fn func(tx *gorm.DB, rows []OutboxRow) error) (int, error) {
 	if limit <= 0 || limit > maxClaim {
 		return 0, fmt.Errorf("store: claim limit %d out of range 1..%d", limit, maxClaim)
 	}
@@ -98,7 +104,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, limit int, fn func(rows []OutboxR
 		if err := db.deleteOutbox(tx, ids); err != nil {
 			return err
 		}
-		if err := fn(out); err != nil {
+		if err := fn(tx, out); err != nil {
 			return err
 		}
 		n = len(rows)
