@@ -8,10 +8,15 @@
 // and the rows are published by a later batch, so nothing committed is lost;
 // a crash after publishing but before the commit publishes a batch twice
 // (clients drop versions they already have).
+//
+// With NotifyOffline set, each message row also queues one offline
+// notification (a webhook delivery, sent by api/webhook) per recipient with
+// no live session, in the same transaction that deletes the row.
 package relay
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -21,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
@@ -32,6 +38,13 @@ type Config struct {
 	BatchSize    int           // rows per claim; default 256
 	PollInterval time.Duration // wait between empty claims when not kicked; default 500ms
 	StreamMaxLen int64         // approximate MAXLEN of each node stream; default 100000
+
+	// NotifyOffline queues a webhook delivery for each recipient of a
+	// message who has no live session (never its sender). Off: nothing is queued.
+	NotifyOffline bool
+	// Notified (may be nil) is called after a batch that queued deliveries
+	// committed, to wake the webhook worker.
+	Notified func()
 }
 
 const (
@@ -59,6 +72,7 @@ type Relay struct {
 	jobs      prometheus.Counter
 	rows      prometheus.Counter
 	dropped   prometheus.Counter
+	notices   prometheus.Counter
 }
 
 // New returns a relay. m may be nil; otherwise the relay registers its
@@ -88,9 +102,12 @@ func New(cfg Config, db *store.DB, reg *route.Registry, rdb redis.UniversalClien
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_relay_rows_dropped_total", Help: "Outbox rows the relay dropped because their payload could not be decoded.",
 		}),
+		notices: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tether_relay_offline_notices_total", Help: "Offline notifications (webhook deliveries) the relay queued for recipients without a live session.",
+		}),
 	}
 	if m != nil {
-		m.Register(r.jobs, r.rows, r.dropped)
+		m.Register(r.jobs, r.rows, r.dropped, r.notices)
 	}
 	return r
 }
@@ -174,11 +191,20 @@ func (r *Relay) batch(ctx context.Context) (int, error) {
 	// publish and the commit would roll back rows already published.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
-	n, err := r.db.ClaimOutbox(bctx, r.cfg.BatchSize, func(rows []store.OutboxRow) error {
-		return r.publish(bctx, rows)
+	queued := 0
+	n, err := r.db.ClaimOutboxNotify(bctx, r.cfg.BatchSize, func(rows []store.OutboxRow) ([]store.OfflineNotice, error) {
+		notices, err := r.publish(bctx, rows)
+		queued = len(notices)
+		return notices, err
 	})
 	if done != nil {
 		done(err)
+	}
+	if err == nil && queued > 0 {
+		r.notices.Add(float64(queued))
+		if r.cfg.Notified != nil {
+			r.cfg.Notified()
+		}
 	}
 	return n, err
 }
@@ -190,8 +216,9 @@ type decoded struct {
 }
 
 // publish announces the batch's versions and appends its jobs, all jobs in
-// one pipeline. An error leaves the whole batch in the outbox.
-func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) error {
+// one pipeline, and returns the offline notices to queue. An error leaves
+// the whole batch in the outbox.
+func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.OfflineNotice, error) {
 	batch := make([]decoded, 0, len(rows))
 	versions := make(map[int64]uint64)
 	for _, row := range rows {
@@ -208,12 +235,12 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) error {
 		}
 	}
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	// Versions are written before sessions are read; see route.Registry.AddSession.
 	sessions, err := r.reg.Announce(ctx, versions)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys := r.reg.Keys()
 	pipe := r.rdb.Pipeline()
@@ -240,7 +267,7 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) error {
 				Body: d.p.Body, EnqueuedMS: d.created.UnixMilli(),
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			pipe.XAdd(ctx, &redis.XAddArgs{
 				Stream: keys.Stream(node), MaxLen: r.cfg.StreamMaxLen, Approx: true,
@@ -251,12 +278,51 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) error {
 	}
 	if jobs > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
-			return err
+			return nil, err
+		}
+	}
+	var notices []store.OfflineNotice
+	if r.cfg.NotifyOffline {
+		for _, d := range batch {
+			notices = r.offline(d, sessions, notices)
 		}
 	}
 	r.published.Add(uint64(jobs))
 	r.jobs.Add(float64(jobs))
 	r.rows.Add(float64(len(batch)))
-	r.log.Debug("relay batch published", "rows", len(rows), "jobs", jobs)
-	return nil
+	r.log.Debug("relay batch published", "rows", len(rows), "jobs", jobs, "offline_notices", len(notices))
+	return notices, nil
+}
+
+// messageHeader is what offline needs of an entry body
+// ({"kind":"message","message":{...}}).
+type messageHeader struct {
+	ID             int64  `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	SenderID       int64  `json:"sender_id"`
+}
+
+// offline appends to out a notice for each target of a message row that has
+// no live session, except the message's sender. Rows of other kinds (recall,
+// read, group events, ...) notify no one.
+func (r *Relay) offline(d decoded, sessions map[int64][]route.Session, out []store.OfflineNotice) []store.OfflineNotice {
+	if d.p.Kind != api.EntryMessage {
+		return out
+	}
+	var body struct {
+		Kind    string          `json:"kind"`
+		Message json.RawMessage `json:"message"`
+	}
+	var h messageHeader
+	if err := json.Unmarshal(d.p.Body, &body); err != nil || body.Kind != api.EntryMessage || json.Unmarshal(body.Message, &h) != nil || h.ID <= 0 {
+		r.log.Warn("message outbox row without a readable message; no offline notice", "outbox_id", d.id)
+		return out
+	}
+	for _, t := range d.p.Targets {
+		if t.UserID == h.SenderID || len(sessions[t.UserID]) > 0 {
+			continue
+		}
+		out = append(out, store.OfflineNotice{MessageID: h.ID, UserID: t.UserID, ConversationID: h.ConversationID, Message: body.Message})
+	}
+	return out
 }
