@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,16 +16,21 @@ import (
 
 // The bench commands are hidden from `tether help`: they are measurement
 // tools for developers (docs/memory.md), not part of running Tether.
-const benchUsage = `Usage: tether bench idle|broadcast [flags]
+const benchUsage = `Usage: tether bench idle|broadcast|cluster|report [flags]
 
   idle       connect --n clients over --workers processes, deliver one message
              to each, let them idle, and measure the node: connect rate, RSS and
              heap per connection, idle CPU
   broadcast  connect --n clients and measure broadcast deliveries per second
+  cluster    start --nodes push nodes sharing one Redis prefix, connect
+             --per-node clients to each and time broadcasts until all have them
+  report     write docs/benchmarks.md and its chart from the newest result of
+             each scenario in --results
 
 The node is a fresh "tether push" on free loopback ports (Redis at
 --redis-addr) unless --push names a running one. The result is printed as a
-table on stderr and one JSON document on stdout.
+table on stderr and one JSON document on stdout, which is also appended to
+--results (default bench/results) as <scenario>-<UTC stamp>.json.
 `
 
 // benchEnv is the environment bench children inherit: the parent's, so
@@ -40,6 +44,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("bench: say idle or broadcast")
 	}
 	kind, args := args[0], args[1:]
+	if kind == "report" {
+		return runBenchReport(args, stderr)
+	}
+	started, command := time.Now(), benchCommand(kind, args)
 	fs := flag.NewFlagSet("bench "+kind, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
@@ -57,10 +65,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Server.PID, "pid", 0, "process id of the running node")
 	fs.StringVar(&cfg.Server.NodeID, "node-id", "", "node id of the running node")
 	fs.StringVar(&cfg.Server.KeyFile, "token-key-file", "", "file with the token private key of the running node's cluster (tether dev: .tether/token.key)")
+	resultsDir := fs.String("results", "bench/results", `folder the result document is appended to ("" for none)`)
 	var deliver string
 	var settle, window time.Duration
 	var profile string
-	var rounds int
+	var rounds, nodes, perNode int
 	switch kind {
 	case "idle":
 		fs.StringVar(&deliver, "deliver", "message", "how each connection gets its message: message (node stream) or broadcast")
@@ -69,6 +78,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&profile, "heap-profile", "", "write the node's heap profile, taken while the clients idle, to this file")
 	case "broadcast":
 		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another")
+	case "cluster":
+		fs.IntVar(&nodes, "nodes", 4, "push nodes started on this machine, sharing one Redis prefix")
+		fs.IntVar(&perNode, "per-node", 15000, "connections to each node (--workers is then per node)")
+		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another, each to every node")
+		fs.DurationVar(&settle, "settle", 2*time.Second, "wait after the broadcasts before measuring memory")
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return fmt.Errorf("bench: unknown kind %q", kind)
@@ -78,6 +92,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench %s: unexpected argument %q", kind, fs.Arg(0))
+	}
+	if kind == "cluster" && flagSet(fs, "n") {
+		return errors.New("bench cluster: say --nodes and --per-node, not --n")
 	}
 	cfg.Server.Args = []string{"push"}
 	cfg.Server.Env = benchEnv()
@@ -101,13 +118,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			err = loadgen.WriteBroadcastTable(stderr, r)
 		}
 		res = r
+	case "cluster":
+		var r loadgen.ClusterResult
+		r, err = loadgen.RunCluster(ctx, loadgen.ClusterConfig{Config: cfg, Nodes: nodes, PerNode: perNode, Rounds: rounds, Settle: settle})
+		if err == nil {
+			err = loadgen.WriteClusterTable(stderr, r)
+		}
+		res = r
 	}
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(res)
+	return writeBenchResult(kind, started, command, benchParams(fs), res, *resultsDir, stdout, stderr)
 }
 
 // runBenchWorker runs `tether bench-worker`: one worker process of a bench,

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +43,9 @@ func benchRun(t *testing.T, args ...string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args = append(args, "--exe", exe, "--redis-addr", testenv.RedisAddr(), "--timeout", "2m")
+	if !slices.Contains(args, "--results") {
+		args = append(args, "--results", t.TempDir()) // never into the source tree
+	}
 	if code := run(ctx, append([]string{"bench"}, args...), os.Getenv, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("tether bench %s: exit %d\n%s", args[0], code, errb.String())
 	}
@@ -52,12 +57,10 @@ func benchRun(t *testing.T, args ...string) []byte {
 // over two worker processes, each receiving a message and then idling. The
 // bench itself fails unless every connection completes its handshake,
 // receives its message and survives the idle window.
-func TestBenchIdle_EveryConnectionReceivesAndStaysAndIdleSessionsAreLean(t *testing.T) {
+func TestBenchSmoke_Idle_EveryConnectionReceivesAndStaysAndIdleSessionsAreLean(t *testing.T) {
 	out := benchRun(t, "idle", "--n", "600", "--workers", "2", "--heartbeat", "1s", "--settle", "500ms", "--cpu-window", "1s")
 	var r loadgen.IdleResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("output is not one JSON document: %v\n%s", err, out)
-	}
+	benchResults(t, out, "idle", &r)
 	if r.Connections != 600 || r.Workers != 4 || r.ConnectRate <= 0 || r.RSS <= 0 || r.CPUWindowSeconds <= 0 {
 		t.Fatalf("implausible result: %+v", r)
 	}
@@ -74,12 +77,10 @@ func TestBenchIdle_EveryConnectionReceivesAndStaysAndIdleSessionsAreLean(t *test
 	}
 }
 
-func TestBenchBroadcast_EveryConnectionGetsEachBroadcastOnce(t *testing.T) {
+func TestBenchSmoke_Broadcast_EveryConnectionGetsEachBroadcastOnce(t *testing.T) {
 	out := benchRun(t, "broadcast", "--n", "300", "--workers", "2", "--rounds", "2")
 	var r loadgen.BroadcastResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("output is not one JSON document: %v\n%s", err, out)
-	}
+	benchResults(t, out, "broadcast", &r)
 	if r.Connections != 300 || len(r.Rounds) != 2 || r.Median <= 0 {
 		t.Fatalf("implausible result: %+v", r)
 	}
@@ -90,6 +91,58 @@ func TestBench_RefusesMoreConnectionsPerWorkerThanAProcessMayHold(t *testing.T) 
 	code := run(context.Background(), []string{"bench", "idle", "--n", "20000", "--workers", "2", "--exe", "/nonexistent"},
 		os.Getenv, strings.NewReader(""), &bytes.Buffer{}, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "per worker process") {
+		t.Fatalf("exit %d:\n%s", code, errb.String())
+	}
+}
+
+// benchResults checks that out is one result document of the scenario
+// (with its machine, parameters and targets) and decodes its results into r.
+func benchResults(t *testing.T, out []byte, scenario string, r any) loadgen.Document {
+	t.Helper()
+	var doc loadgen.Document
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("output is not one JSON document: %v\n%s", err, out)
+	}
+	if doc.Scenario != scenario || doc.StartedAt.IsZero() || !strings.HasPrefix(doc.Command, "tether bench "+scenario+" ") ||
+		doc.Machine.Cores <= 0 || len(doc.Params) == 0 || len(doc.Targets) == 0 {
+		t.Fatalf("incomplete result document: %s", out)
+	}
+	if err := json.Unmarshal(doc.Results, r); err != nil {
+		t.Fatalf("results: %v\n%s", err, doc.Results)
+	}
+	return doc
+}
+
+// Two nodes sharing one Redis prefix, 20 connections each: every
+// connection connects, each broadcast (one XADD) reaches all 40 once, and
+// the result document is appended to the results folder.
+func TestBenchSmoke_Cluster_EveryBroadcastReachesEveryConnectionOfEveryNode(t *testing.T) {
+	dir := t.TempDir()
+	out := benchRun(t, "cluster", "--nodes", "2", "--per-node", "20", "--workers", "1", "--rounds", "3", "--settle", "100ms", "--results", dir)
+	var r loadgen.ClusterResult
+	doc := benchResults(t, out, "cluster", &r)
+	if r.Nodes != 2 || r.Connections != 40 || r.Workers != 2 || len(r.PerNode) != 2 || r.Reached != 3 || len(r.Rounds) != 3 ||
+		r.AllMax <= 0 || r.AllP50 > r.AllMax || r.ConnectRate <= 0 || r.PerNode[0].RSS <= 0 || r.PerNode[0].NodeID == r.PerNode[1].NodeID {
+		t.Fatalf("implausible result: %+v", r)
+	}
+	if doc.Params["nodes"] != 2.0 || doc.Params["per-node"] != 20.0 {
+		t.Fatalf("params: %v", doc.Params)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "cluster-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("result files: %v", files)
+	}
+	saved, err := os.ReadFile(files[0])
+	if err != nil || !bytes.Equal(bytes.TrimSpace(saved), bytes.TrimSpace(out)) {
+		t.Fatalf("saved result differs from the printed one (%v):\n%s", err, saved)
+	}
+}
+
+func TestBench_ClusterRefusesMoreThanTheBoundOfConnections(t *testing.T) {
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"bench", "cluster", "--nodes", "5", "--per-node", "15000", "--exe", "/nonexistent", "--results", ""},
+		os.Getenv, strings.NewReader(""), &bytes.Buffer{}, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "over 60000 connections") {
 		t.Fatalf("exit %d:\n%s", code, errb.String())
 	}
 }

@@ -28,7 +28,7 @@ type Server struct {
 	PushAddr  string // client TCP address of a running node
 	AdminAddr string // its admin address (for /debug/memory)
 	PID       int    // its process id (for /proc RSS and CPU)
-	NodeID    string // its node id (for its job stream)
+	NodeID    string // its node id (for its job stream); for a started node, the id to give it (default bench-<pid>)
 	KeyFile   string // file with the token private key (base64 seed) the node's public key matches
 
 	Exe  string   // binary to start a node with
@@ -82,10 +82,13 @@ func startNode(ctx context.Context, s Server, redisAddr, prefix string) (*node, 
 	n := &node{
 		pushAddr:  "127.0.0.1:" + strconv.Itoa(ports[0]),
 		adminAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
-		nodeID:    "bench-" + strconv.Itoa(os.Getpid()),
+		nodeID:    s.NodeID,
 		key:       priv,
 		log:       &tailWriter{max: 64 << 10},
 		exited:    make(chan error, 1),
+	}
+	if n.nodeID == "" {
+		n.nodeID = "bench-" + strconv.Itoa(os.Getpid())
 	}
 	cmd := exec.Command(s.Exe, s.Args...)
 	cmd.Env = append(append([]string(nil), s.Env...),

@@ -1,0 +1,97 @@
+package loadgen
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The chart is written by hand rather than with a plotting library: one
+// horizontal bar per target, its length the measured value as a share of
+// the target (for "at most" targets the limit over the value), so that for
+// every target longer is better and 100% is the line between met and
+// missed.
+
+const (
+	svgWidth  = 1000
+	svgLabelX = 10  // left edge of the target names
+	svgBarX   = 330 // where a bar starts (0%)
+	svgBarW   = 380 // width of 0..svgMaxPct
+	svgTextX  = svgBarX + svgBarW + 12
+	svgRow    = 26
+	svgTop    = 70 // first row
+	svgMaxPct = 2.0
+)
+
+func reportSVG(runs []reportRun, now time.Time) string {
+	type row struct {
+		label, value string
+		score        float64
+		met          bool
+	}
+	var rows []row
+	for _, r := range runs {
+		for _, t := range r.Targets {
+			v := FormatValue(t.Value, t.Unit, false) + " (target " + FormatTarget(t) + ")"
+			rows = append(rows, row{label: r.Scenario + ": " + t.Name, value: v, score: score(t), met: t.Met})
+		}
+	}
+	height := svgTop + max(len(rows), 1)*svgRow + 40
+
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		svgWidth, height, svgWidth, height)
+	p(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
+	p(`<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", svgLabelX,
+		esc("Tether benchmarks: each target's measured value as a share of the target"))
+	sub := "100% = target met; longer is better (for an upper limit: limit / value). Newest run of each scenario, " + now.UTC().Format("2006-01-02 15:04") + " UTC."
+	if len(runs) > 0 {
+		m := runs[0].Machine
+		sub += fmt.Sprintf(" %d cores, %.0f GiB.", m.Cores, float64(m.Memory)/(1<<30))
+	}
+	p(`<text x="%d" y="42" fill="#555555">%s</text>`+"\n", svgLabelX, esc(sub))
+
+	// Axis: gridlines every 50%, the 100% line emphasised.
+	bottom := svgTop + max(len(rows), 1)*svgRow
+	for pc := 0; pc <= int(svgMaxPct*100); pc += 50 {
+		x := svgBarX + float64(pc)/100/svgMaxPct*svgBarW
+		stroke, dash := "#dddddd", ""
+		if pc == 100 {
+			stroke, dash = "#333333", ` stroke-dasharray="4 3"`
+		}
+		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"%s/>`+"\n", x, svgTop-8, x, bottom, stroke, dash)
+		p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555555">%d%%</text>`+"\n", x, bottom+16, pc)
+	}
+	if len(rows) == 0 {
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgBarX, svgTop+16, esc("no targets in the results"))
+	}
+	for i, r := range rows {
+		y := svgTop + i*svgRow
+		s := min(max(r.score, 0), svgMaxPct)
+		w := s / svgMaxPct * svgBarW
+		fill := "#c62828"
+		if r.met {
+			fill = "#2e7d32"
+		}
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgLabelX, y+13, esc(r.label))
+		p(`<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`+"\n",
+			svgBarX, y, w, svgRow-8, fill, esc(r.label+": "+r.value))
+		pctText := pct(r.score)
+		if r.score > svgMaxPct {
+			pctText = "> " + pct(svgMaxPct) // the bar is cut at the axis end
+		}
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgTextX, y+13, esc(pctText+"  "+r.value))
+	}
+	p("</svg>\n")
+	return b.String()
+}
+
+// esc escapes s for XML character data and attribute values.
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
