@@ -31,6 +31,18 @@ type BroadcastResult struct {
 	// Best and Median are over the rounds' deliveries per second.
 	Best   float64 `json:"best_deliveries_per_second"`
 	Median float64 `json:"median_deliveries_per_second"`
+	// All-received latency over the rounds (nearest rank): from a
+	// broadcast's XADD until the last of the N connections had it.
+	AllP50 float64 `json:"all_received_p50_seconds"`
+	AllP99 float64 `json:"all_received_p99_seconds"`
+	AllMax float64 `json:"all_received_max_seconds"`
+	// NodeCPUSeconds is the node's CPU time (user+system, /proc) from the
+	// first broadcast to the last receipt, gaps between rounds included;
+	// NodeCPUPerDelivery is that per delivery, in microseconds: what one
+	// delivery costs the node, whatever the clients sharing the machine
+	// cost.
+	NodeCPUSeconds     float64 `json:"node_cpu_seconds"`
+	NodeCPUPerDelivery float64 `json:"node_cpu_us_per_delivery"`
 }
 
 // RunBroadcast connects N clients and sends Rounds broadcasts, each after
@@ -55,6 +67,10 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 	}
 	n := int64(s.cfg.N)
 	r := BroadcastResult{Connections: s.cfg.N, Workers: s.cfg.Workers}
+	cpu0, err := CPUTime(s.node.pid)
+	if err != nil {
+		return r, err
+	}
 	for i := range cfg.Rounds {
 		at, err := s.broadcast(ctx, "bench-"+strconv.Itoa(i))
 		if err != nil {
@@ -72,12 +88,20 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 		d := time.Unix(0, t.LastReceiveNS).Sub(at)
 		r.Rounds = append(r.Rounds, BroadcastRound{Seconds: d.Seconds(), PerSecond: float64(n) / d.Seconds()})
 	}
+	cpu1, err := CPUTime(s.node.pid)
+	if err != nil {
+		return r, err
+	}
+	r.NodeCPUSeconds = (cpu1 - cpu0).Seconds()
+	r.NodeCPUPerDelivery = r.NodeCPUSeconds / float64(n*int64(cfg.Rounds)) * 1e6
 	rates := make([]float64, len(r.Rounds))
+	secs := make([]float64, len(r.Rounds))
 	for i, x := range r.Rounds {
-		rates[i] = x.PerSecond
+		rates[i], secs[i] = x.PerSecond, x.Seconds
 		r.Best = max(r.Best, x.PerSecond)
 	}
 	r.Median = median(rates)
+	r.AllP50, r.AllP99, r.AllMax = percentile(secs, 50), percentile(secs, 99), percentile(secs, 100)
 	return r, s.healthy()
 }
 
@@ -101,5 +125,7 @@ func WriteBroadcastTable(w io.Writer, r BroadcastResult) error {
 		fmt.Fprintf(tw, "round %d\t%.1f ms, %.0f deliveries/s\n", i+1, x.Seconds*1000, x.PerSecond)
 	}
 	fmt.Fprintf(tw, "median\t%.0f deliveries/s (best %.0f)\n", r.Median, r.Best)
+	fmt.Fprintf(tw, "all received\tp50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.AllP50*1000, r.AllP99*1000, r.AllMax*1000)
+	fmt.Fprintf(tw, "node CPU\t%.2fs, %.2f us per delivery\n", r.NodeCPUSeconds, r.NodeCPUPerDelivery)
 	return tw.Flush()
 }

@@ -117,6 +117,10 @@ func (f *fleet) total(t Status) (_ Status, exited error) {
 		t.Frames += s.Frames
 		t.Closed += s.Closed
 		t.LastReceiveNS = max(t.LastReceiveNS, s.LastReceiveNS)
+		t.LastConnectNS = max(t.LastConnectNS, s.LastConnectNS)
+		if s.FirstDialNS > 0 && (t.FirstDialNS == 0 || s.FirstDialNS < t.FirstDialNS) {
+			t.FirstDialNS = s.FirstDialNS
+		}
 		t.Dialed = t.Dialed && s.Dialed
 		if t.FirstError == "" {
 			t.FirstError = s.FirstError

@@ -133,7 +133,9 @@ func open(ctx context.Context, cfg Config) (_ *session, err error) {
 
 // connect opens the connections of the n users from uid first on, over
 // the configured number of new worker processes, and returns how long that
-// took. Every connection must complete its handshake.
+// took: from the first worker's first dial to the last Welcome, so neither
+// the workers' process start nor their status-line interval counts. Every
+// connection must complete its handshake.
 func (s *session) connect(ctx context.Context, first int64, n int) (time.Duration, error) {
 	start := time.Now()
 	shares := split(s.workers, first, n, min(s.cfg.Workers, n))
@@ -150,7 +152,11 @@ func (s *session) connect(ctx context.Context, first int64, n int) (time.Duratio
 	if t.Failed > 0 {
 		return 0, fmt.Errorf("loadgen: %d of %d connections failed; first error: %s", t.Failed, want, t.FirstError)
 	}
-	return time.Since(start), s.node.alive()
+	d := time.Since(start)
+	if ft, _ := f.total(Status{}); ft.FirstDialNS > 0 && ft.LastConnectNS > ft.FirstDialNS {
+		d = time.Duration(ft.LastConnectNS - ft.FirstDialNS)
+	}
+	return d, s.node.alive()
 }
 
 // connections is the number of handshakes completed before the newest fleet.
