@@ -163,10 +163,10 @@ func runFlow(t *testing.T, base, direct string) {
 	problem(t, "unknown user id", noUser.StatusCode(), noUser.ApplicationproblemJSON404, 404, goclient.ProblemCodeNotFound)
 
 	// Send, and retry with the same client_msg_id.
-	msg := goclient.NewMessage{RecipientId: bob.Id, ClientMsgId: "flow-1", Type: goclient.MessageTypeText, Content: map[string]any{"text": "hi bob"}}
+	msg := goclient.NewMessage{RecipientId: &bob.Id, ClientMsgId: "flow-1", Type: goclient.MessageTypeText, Content: map[string]any{"text": "hi bob"}}
 	sent, err := c.SendMessageWithResponse(ctx, msg, asAlice)
 	noErr(t, err)
-	if sent.JSON201 == nil || sent.JSON201.SenderId != alice.Id || sent.JSON201.RecipientId != bob.Id {
+	if sent.JSON201 == nil || sent.JSON201.SenderId != alice.Id || sent.JSON201.RecipientId == nil || *sent.JSON201.RecipientId != bob.Id {
 		t.Fatalf("send: %v status %d body %s", err, sent.StatusCode(), sent.Body)
 	}
 	retry, err := c.SendMessageWithResponse(ctx, msg, asAlice)
@@ -174,7 +174,7 @@ func runFlow(t *testing.T, base, direct string) {
 	if retry.JSON200 == nil || retry.JSON200.Id != sent.JSON201.Id {
 		t.Fatalf("retry: %v status %d body %s, want 200 with message %d", err, retry.StatusCode(), retry.Body, sent.JSON201.Id)
 	}
-	reply := goclient.NewMessage{RecipientId: alice.Id, ClientMsgId: "flow-2", Type: goclient.MessageTypeCustom, Content: map[string]any{"kind": "wave", "n": 3}}
+	reply := goclient.NewMessage{RecipientId: &alice.Id, ClientMsgId: "flow-2", Type: goclient.MessageTypeCustom, Content: map[string]any{"kind": "wave", "n": 3}}
 	second, err := c.SendMessageWithResponse(ctx, reply, asBob)
 	noErr(t, err)
 	if second.JSON201 == nil {
@@ -228,7 +228,8 @@ func runFlow(t *testing.T, base, direct string) {
 		t.Fatal(err)
 	}
 	problem(t, "malformed JSON", badJSON.StatusCode(), badJSON.ApplicationproblemJSON400, 400, goclient.ProblemCodeInvalid)
-	unknown := goclient.NewMessage{RecipientId: bob.Id + 1000, ClientMsgId: "flow-3", Type: goclient.MessageTypeText, Content: map[string]any{"text": "anyone?"}}
+	unknownID := bob.Id + 1000
+	unknown := goclient.NewMessage{RecipientId: &unknownID, ClientMsgId: "flow-3", Type: goclient.MessageTypeText, Content: map[string]any{"text": "anyone?"}}
 	noRecipient, err := c.SendMessageWithResponse(ctx, unknown, asAlice)
 	if err != nil {
 		t.Fatal(err)

@@ -264,7 +264,7 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 		for _, node := range nodes {
 			b, err := job.Encode(job.Job{
 				ID: strconv.FormatInt(d.id, 10), Kind: job.KindMessage, Targets: byNode[node],
-				Body: d.p.Body, EnqueuedMS: d.created.UnixMilli(),
+				Body: d.p.Body, EnqueuedMS: d.created.UnixMilli(), PushID: d.p.PushID,
 			})
 			if err != nil {
 				return nil, err

@@ -15,6 +15,7 @@ var errNoCaller = errors.New("rest: handler requires authentication but no calle
 
 type sendRequest struct {
 	RecipientID int64           `json:"recipient_id"`
+	GroupID     int64           `json:"group_id"`
 	ClientMsgID string          `json:"client_msg_id"`
 	Type        string          `json:"type"`
 	Content     json.RawMessage `json:"content"`
@@ -39,6 +40,7 @@ func (s *Server) send(c *gin.Context) {
 	}
 	msg, created, err := s.messages.Send(c.Request.Context(), caller, api.NewMessage{
 		RecipientID: req.RecipientID,
+		GroupID:     req.GroupID,
 		ClientMsgID: req.ClientMsgID,
 		Type:        req.Type,
 		Content:     req.Content,

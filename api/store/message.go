@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -35,25 +36,18 @@ func directConversation(a, b int64) string {
 	return "d:" + strconv.FormatInt(lo, 10) + ":" + strconv.FormatInt(hi, 10)
 }
 
-// entryBody is a timeline entry as pushed to clients: api.Entry without the
-// version, which differs per recipient and travels beside the body.
-type entryBody struct {
-	Kind    string       `json:"kind"`
-	Message *api.Message `json:"message"`
-}
+var errDuplicateMsg = errors.New("store: duplicate client message id")
 
-var (
-	errMissingHeads = errors.New("store: timeline head missing")
-	errDuplicateMsg = errors.New("store: duplicate client message id")
-)
+// groupConversation is the conversation id of a group.
+func groupConversation(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
 
 // validateNew checks a new message and returns its content compacted.
 func validateNew(from api.Caller, m api.NewMessage) (json.RawMessage, error) {
 	switch {
 	case from.UserID <= 0:
 		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated sender")
-	case m.RecipientID <= 0:
-		return nil, api.Errorf(api.EINVALID, "recipient_id must be a positive user id")
+	case (m.RecipientID > 0) == (m.GroupID > 0) || m.RecipientID < 0 || m.GroupID < 0:
+		return nil, api.Errorf(api.EINVALID, "set exactly one of recipient_id and group_id, a positive id")
 	case m.RecipientID == from.UserID:
 		// Notes-to-self would append one entry to one timeline twice; refuse.
 		return nil, api.Errorf(api.EINVALID, "cannot send a message to yourself")
@@ -87,39 +81,24 @@ func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMe
 	if m, err := s.existing(ctx, from.UserID, nm.ClientMsgID); err != nil || m != nil {
 		return m, false, err
 	}
-	var exists bool
-	err = s.db.g.WithContext(ctx).Model(&userRow{}).Select("count(*) > 0").Where("id = ?", nm.RecipientID).Find(&exists).Error
-	if err != nil {
-		return nil, false, fmt.Errorf("store: send: %w", err)
-	}
-	if !exists {
-		return nil, false, api.Errorf(api.ENOTFOUND, "recipient not found")
-	}
-	// A user who blocked the sender does not get the message; the sender
-	// learns no more than that it is refused.
-	if refused, err := blocked(s.db.g.WithContext(ctx), nm.RecipientID, from.UserID); err != nil {
-		return nil, false, fmt.Errorf("store: send: %w", err)
-	} else if refused {
-		return nil, false, api.Errorf(api.EFORBIDDEN, "you cannot message this user")
-	}
 	row := messageRow{
-		ConversationID: directConversation(from.UserID, nm.RecipientID),
-		SenderID:       from.UserID,
-		RecipientID:    nm.RecipientID,
-		ClientMsgID:    nm.ClientMsgID,
-		Type:           nm.Type,
-		Content:        string(content),
+		SenderID:    from.UserID,
+		ClientMsgID: nm.ClientMsgID,
+		Type:        nm.Type,
+		Content:     string(content),
 	}
-	for attempt := 0; ; attempt++ {
-		err = s.db.tx(ctx, func(tx *gorm.DB) error { return s.insert(tx, &row) })
-		if !errors.Is(err, errMissingHeads) || attempt > 0 {
-			break
-		}
-		// Accounts made outside Register lack a head; create it and retry.
-		if err := s.ensureHeads(ctx, from.UserID, nm.RecipientID); err != nil {
+	var insert func(tx *gorm.DB) error
+	if nm.GroupID > 0 {
+		row.ConversationID, row.GroupID = groupConversation(nm.GroupID), &nm.GroupID
+		insert = func(tx *gorm.DB) error { return s.insertGroup(tx, &row) }
+	} else {
+		if err := s.checkPeer(ctx, from.UserID, nm.RecipientID); err != nil {
 			return nil, false, err
 		}
+		row.ConversationID, row.RecipientID = directConversation(from.UserID, nm.RecipientID), &nm.RecipientID
+		insert = func(tx *gorm.DB) error { return s.insertDirect(tx, &row) }
 	}
+	err = s.db.tx(ctx, insert)
 	if errors.Is(err, errDuplicateMsg) {
 		m, err := s.existing(ctx, from.UserID, nm.ClientMsgID)
 		if err == nil && m == nil {
@@ -128,6 +107,9 @@ func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMe
 		return m, false, err
 	}
 	if err != nil {
+		if api.ErrorCode(err) != api.EINTERNAL {
+			return nil, false, err
+		}
 		return nil, false, fmt.Errorf("store: send: %w", err)
 	}
 	if s.onCommit != nil {
@@ -137,24 +119,80 @@ func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMe
 	return &m, true, nil
 }
 
-// insert is the body of Send's transaction.
-func (s *MessageService) insert(tx *gorm.DB, row *messageRow) error {
-	// Lock both timeline heads first, always in ascending user id order, so
-	// concurrent sends between any users cannot deadlock, and so message ids
-	// within a conversation follow the participants' timeline order.
-	// Each head is locked by its key alone: for "IN (...)" on a small table
-	// MySQL may scan and lock every head.
-	heads := make([]headRow, 0, 2)
-	for _, uid := range []int64{min(row.SenderID, row.RecipientID), max(row.SenderID, row.RecipientID)} {
-		var h []headRow
-		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Where("user_id = ?", uid).Limit(1).Find(&h).Error
-		if err != nil {
-			return err
-		}
-		if len(h) == 0 {
-			return errMissingHeads
-		}
-		heads = append(heads, h[0])
+// checkPeer refuses a 1:1 message to an unknown user or one who blocked the sender.
+func (s *MessageService) checkPeer(ctx context.Context, sender, recipient int64) error {
+	var exists bool
+	err := s.db.g.WithContext(ctx).Model(&userRow{}).Select("count(*) > 0").Where("id = ?", recipient).Find(&exists).Error
+	if err != nil {
+		return fmt.Errorf("store: send: %w", err)
+	}
+	if !exists {
+		return api.Errorf(api.ENOTFOUND, "recipient not found")
+	}
+	// A user who blocked the sender does not get the message; the sender
+	// learns no more than that it is refused.
+	if refused, err := blocked(s.db.g.WithContext(ctx), recipient, sender); err != nil {
+		return fmt.Errorf("store: send: %w", err)
+	} else if refused {
+		return api.Errorf(api.EFORBIDDEN, "you cannot message this user")
+	}
+	return nil
+}
+
+// insertDirect is the body of a 1:1 Send's transaction.
+func (s *MessageService) insertDirect(tx *gorm.DB, row *messageRow) error {
+	return s.insertMessage(tx, row, []int64{row.SenderID, *row.RecipientID})
+}
+
+// insertGroup is the body of a group Send's transaction. The group row is
+// locked first: membership changes lock it too, so a message reaches
+// exactly the members of the moment it was accepted.
+func (s *MessageService) insertGroup(tx *gorm.DB, row *messageRow) error {
+	gid := *row.GroupID
+	var groups []groupRow
+	err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Where("id = ?", gid).Limit(1).Find(&groups).Error
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 || groups[0].DissolvedAt != nil {
+		return api.Errorf(api.ENOTFOUND, "group not found")
+	}
+	var me []groupMemberRow
+	if err := tx.Where("group_id = ? AND user_id = ?", gid, row.SenderID).Limit(1).Find(&me).Error; err != nil {
+		return err
+	}
+	if len(me) == 0 {
+		// Non-members learn nothing about the group.
+		return api.Errorf(api.ENOTFOUND, "group not found")
+	}
+	if err := canSpeak(groups[0], me[0], now()); err != nil {
+		return err
+	}
+	var members []int64
+	if err := tx.Model(&groupMemberRow{}).Where("group_id = ?", gid).Order("user_id").Pluck("user_id", &members).Error; err != nil {
+		return err
+	}
+	return s.insertMessage(tx, row, members)
+}
+
+// canSpeak refuses a message from a muted member, or from a plain member
+// while the whole group is muted (owner and admins may still speak).
+func canSpeak(g groupRow, m groupMemberRow, at time.Time) error {
+	if m.MutedUntil != nil && m.MutedUntil.After(at) {
+		return api.Errorf(api.EFORBIDDEN, "you are muted in this group until %s", m.MutedUntil.UTC().Format(time.RFC3339))
+	}
+	if g.MutedAll && m.Role == RoleMember {
+		return api.Errorf(api.EFORBIDDEN, "the group is muted: only the owner and admins may speak")
+	}
+	return nil
+}
+
+// insertMessage stores row and appends it to the timelines and conversation
+// lists of users (the sender among them), queueing its push.
+func (s *MessageService) insertMessage(tx *gorm.DB, row *messageRow, users []int64) error {
+	locked, err := lockTimelines(tx, users)
+	if err != nil {
+		return err
 	}
 	row.ID = 0
 	row.CreatedAt = now()
@@ -164,28 +202,12 @@ func (s *MessageService) insert(tx *gorm.DB, row *messageRow) error {
 		}
 		return err
 	}
-	msgID := row.ID
-	targets := make([]OutboxTarget, 0, 2)
-	for _, h := range heads {
-		v := h.Version + 1
-		if err := tx.Model(&headRow{}).Where("user_id = ?", h.UserID).Update("version", v).Error; err != nil {
-			return err
-		}
-		if err := tx.Create(&timelineRow{UserID: h.UserID, Version: v, Kind: api.EntryMessage, MessageID: &msgID}).Error; err != nil {
-			return err
-		}
-		targets = append(targets, OutboxTarget{UserID: h.UserID, Version: v})
-	}
 	m := row.message()
-	body, err := json.Marshal(entryBody{Kind: api.EntryMessage, Message: &m})
+	versions, err := locked.append(tx, newEntry{Kind: api.EntryMessage, ConversationID: m.ConversationID, MessageID: &row.ID, Message: &m})
 	if err != nil {
 		return err
 	}
-	payload, err := json.Marshal(OutboxPayload{Kind: api.EntryMessage, Body: body, Targets: targets})
-	if err != nil {
-		return err
-	}
-	return tx.Create(&outboxRow{CreatedAt: row.CreatedAt, Payload: string(payload)}).Error
+	return s.db.touchConversations(tx, &m, versions)
 }
 
 // existing returns the message a sender already sent with clientMsgID, or nil.
@@ -200,16 +222,4 @@ func (s *MessageService) existing(ctx context.Context, sender int64, clientMsgID
 	}
 	m := rows[0].message()
 	return &m, nil
-}
-
-func (s *MessageService) ensureHeads(ctx context.Context, uids ...int64) error {
-	heads := make([]headRow, len(uids))
-	for i, u := range uids {
-		heads[i] = headRow{UserID: u}
-	}
-	err := s.db.g.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&heads).Error
-	if err != nil {
-		return fmt.Errorf("store: create timeline heads: %w", err)
-	}
-	return nil
 }

@@ -219,9 +219,10 @@ func TestSend_QueuesOneOutboxRowWithTheClientEntryAndBothTargets(t *testing.T) {
 			t.Fatalf("sync: %+v %v", page, err)
 		}
 		want, _ := json.Marshal(struct {
-			Kind    string       `json:"kind"`
-			Message *api.Message `json:"message"`
-		}{api.EntryMessage, page.Entries[0].Message})
+			Kind           string       `json:"kind"`
+			ConversationID string       `json:"conversation_id"`
+			Message        *api.Message `json:"message"`
+		}{api.EntryMessage, page.Entries[0].ConversationID, page.Entries[0].Message})
 		if string(p.Body) != string(want) {
 			t.Fatalf("body\n got %s\nwant %s", p.Body, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -29,10 +30,14 @@ type OutboxTarget struct {
 
 // OutboxPayload is what an outbox row holds.
 type OutboxPayload struct {
-	Kind    string          `json:"kind"`    // the entry kind (api.EntryMessage)
-	Body    json.RawMessage `json:"body"`    // the entry exactly as clients receive it, without version
-	Targets []OutboxTarget  `json:"targets"` //
+	Kind    string          `json:"kind"`              // the entry kind (api.EntryMessage, ...)
+	Body    json.RawMessage `json:"body"`              // the entry exactly as clients receive it, without version
+	Targets []OutboxTarget  `json:"targets"`           //
+	PushID  string          `json:"push_id,omitempty"` // api.EntryPush: the third-party push it delivers
 }
+
+// entryKinds are the timeline entry kinds an outbox row may carry.
+var entryKinds = []string{api.EntryMessage, api.EntryRecall, api.EntryRead, api.EntryConversation, api.EntryGroup, api.EntryPush}
 
 // Decode parses and checks the row's payload. An error means the row can
 // never be published.
@@ -45,7 +50,7 @@ func DecodeOutbox(b []byte) (OutboxPayload, error) {
 		return p, fmt.Errorf("store: outbox payload: %w", err)
 	}
 	switch {
-	case p.Kind != api.EntryMessage:
+	case !slices.Contains(entryKinds, p.Kind):
 		return p, fmt.Errorf("store: outbox payload: unknown kind %q", p.Kind)
 	case len(p.Body) == 0 || !json.Valid(p.Body):
 		return p, errors.New("store: outbox payload: missing or invalid body")

@@ -94,7 +94,7 @@ func TestClaimOutbox_ConcurrentClaimersOnMySQLNeverShareARow(t *testing.T) {
 func TestDecodeOutbox_RejectsPayloadsThatCannotBePublished(t *testing.T) {
 	for _, p := range []string{
 		``, `{}`, `not json`,
-		`{"kind":"recall","body":{},"targets":[{"user_id":1,"version":1}]}`,
+		`{"kind":"retract","body":{},"targets":[{"user_id":1,"version":1}]}`,
 		`{"kind":"message","targets":[{"user_id":1,"version":1}]}`,
 		`{"kind":"message","body":{},"targets":[]}`,
 		`{"kind":"message","body":{},"targets":[{"user_id":0,"version":1}]}`,

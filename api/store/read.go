@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,24 +26,46 @@ func clampLimit(n int) int {
 type syncRow struct {
 	Version        uint64     `gorm:"column:version"`
 	Kind           string     `gorm:"column:kind"`
+	EntryConvID    *string    `gorm:"column:conversation_id"`
+	Event          *string    `gorm:"column:event"`
 	MessageID      *int64     `gorm:"column:m_id"`
 	ConversationID *string    `gorm:"column:m_conversation_id"`
 	SenderID       *int64     `gorm:"column:m_sender_id"`
 	RecipientID    *int64     `gorm:"column:m_recipient_id"`
+	GroupID        *int64     `gorm:"column:m_group_id"`
 	ClientMsgID    *string    `gorm:"column:m_client_msg_id"`
 	Type           *string    `gorm:"column:m_type"`
 	Content        *string    `gorm:"column:m_content"`
 	CreatedAt      *time.Time `gorm:"column:m_created_at"`
+	RecalledAt     *time.Time `gorm:"column:m_recalled_at"`
+}
+
+// syncColumns selects a syncRow from "timeline AS t LEFT JOIN messages AS m".
+const syncColumns = "t.version, t.kind, t.conversation_id, t.event, m.id AS m_id, m.conversation_id AS m_conversation_id, " +
+	"m.sender_id AS m_sender_id, m.recipient_id AS m_recipient_id, m.group_id AS m_group_id, " +
+	"m.client_msg_id AS m_client_msg_id, m.type AS m_type, m.content AS m_content, " +
+	"m.created_at AS m_created_at, m.recalled_at AS m_recalled_at"
+
+func (r syncRow) entry() api.Entry {
+	e := api.Entry{Version: r.Version, Kind: r.Kind, Message: r.message()}
+	if r.EntryConvID != nil {
+		e.ConversationID = *r.EntryConvID
+	}
+	if r.Event != nil {
+		e.Event = json.RawMessage(*r.Event)
+	}
+	return e
 }
 
 func (r syncRow) message() *api.Message {
-	if r.MessageID == nil || r.ConversationID == nil || r.SenderID == nil || r.RecipientID == nil ||
+	if r.MessageID == nil || r.ConversationID == nil || r.SenderID == nil ||
 		r.ClientMsgID == nil || r.Type == nil || r.Content == nil || r.CreatedAt == nil {
 		return nil
 	}
 	m := messageRow{
-		ID: *r.MessageID, ConversationID: *r.ConversationID, SenderID: *r.SenderID, RecipientID: *r.RecipientID,
-		ClientMsgID: *r.ClientMsgID, Type: *r.Type, Content: *r.Content, CreatedAt: *r.CreatedAt,
+		ID: *r.MessageID, ConversationID: *r.ConversationID, SenderID: *r.SenderID, RecipientID: r.RecipientID,
+		GroupID: r.GroupID, ClientMsgID: *r.ClientMsgID, Type: *r.Type, Content: *r.Content, CreatedAt: *r.CreatedAt,
+		RecalledAt: r.RecalledAt,
 	}.message()
 	return &m
 }
@@ -69,9 +92,7 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 	}
 	var rows []syncRow
 	err := g.Table("timeline AS t").
-		Select("t.version, t.kind, m.id AS m_id, m.conversation_id AS m_conversation_id, m.sender_id AS m_sender_id, "+
-			"m.recipient_id AS m_recipient_id, m.client_msg_id AS m_client_msg_id, m.type AS m_type, "+
-			"m.content AS m_content, m.created_at AS m_created_at").
+		Select(syncColumns).
 		Joins("LEFT JOIN messages AS m ON m.id = t.message_id").
 		Where("t.user_id = ? AND t.version > ? AND t.version <= ?", userID, since, page.HeadVersion).
 		Order("t.version").Limit(limit + 1).Scan(&rows).Error
@@ -82,7 +103,7 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 		rows, page.HasMore = rows[:limit], true
 	}
 	for _, r := range rows {
-		page.Entries = append(page.Entries, api.Entry{Version: r.Version, Kind: r.Kind, Message: r.message()})
+		page.Entries = append(page.Entries, r.entry())
 		page.NextSince = r.Version
 	}
 	return page, nil
@@ -95,12 +116,8 @@ func (s *MessageService) History(ctx context.Context, userID int64, conversation
 	if userID <= 0 {
 		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
 	}
-	a, b, ok := parseDirectConversation(conversationID)
-	if !ok {
-		return nil, api.Errorf(api.EINVALID, "malformed conversation id")
-	}
-	if userID != a && userID != b {
-		return nil, api.Errorf(api.ENOTFOUND, "conversation not found")
+	if err := s.db.canRead(ctx, userID, conversationID); err != nil {
+		return nil, err
 	}
 	if q.Before != "" && q.After != "" {
 		return nil, api.Errorf(api.EINVALID, "set at most one of before and after")
@@ -139,6 +156,44 @@ func (s *MessageService) History(ctx context.Context, userID int64, conversation
 		page.NextCursor = encodeCursor(rows[len(rows)-1].ID)
 	}
 	return page, nil
+}
+
+// canRead refuses a malformed conversation id (EINVALID) and one the user
+// takes no part in (ENOTFOUND): a 1:1 conversation of others, or a group the
+// user is not a member of now.
+func (db *DB) canRead(ctx context.Context, userID int64, conversationID string) error {
+	if gid, ok := parseGroupConversation(conversationID); ok {
+		var n int64
+		err := db.g.WithContext(ctx).Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", gid, userID).Count(&n).Error
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if n == 0 {
+			return api.Errorf(api.ENOTFOUND, "conversation not found")
+		}
+		return nil
+	}
+	a, b, ok := parseDirectConversation(conversationID)
+	if !ok {
+		return api.Errorf(api.EINVALID, "malformed conversation id")
+	}
+	if userID != a && userID != b {
+		return api.Errorf(api.ENOTFOUND, "conversation not found")
+	}
+	return nil
+}
+
+// parseGroupConversation accepts only the canonical "g:{group id}".
+func parseGroupConversation(id string) (int64, bool) {
+	rest, found := strings.CutPrefix(id, "g:")
+	if !found {
+		return 0, false
+	}
+	gid, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || gid <= 0 || groupConversation(gid) != id {
+		return 0, false
+	}
+	return gid, true
 }
 
 // parseDirectConversation accepts only the canonical "d:{low}:{high}".
