@@ -16,7 +16,7 @@ import (
 
 // The bench commands are hidden from `tether help`: they are measurement
 // tools for developers (docs/memory.md), not part of running Tether.
-const benchUsage = `Usage: tether bench idle|broadcast|cluster|report [flags]
+const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|report [flags]
 
   idle       connect --n clients over --workers processes, deliver one message
              to each, let them idle, and measure the node: connect rate, RSS and
@@ -40,12 +40,15 @@ var benchEnv = os.Environ
 // runBench runs `tether bench <kind>`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprint(stderr, benchUsage+benchPersistUsage)
 		return errors.New("bench: say idle or broadcast")
 	}
 	kind, args := args[0], args[1:]
 	if kind == "report" {
 		return runBenchReport(args, stderr)
+	}
+	if kind == "chat" || kind == "frames" || kind == "storm" { // benchpersist.go
+		return runBenchPersisted(ctx, kind, args, stdout, stderr)
 	}
 	started, command := time.Now(), benchCommand(kind, args)
 	fs := flag.NewFlagSet("bench "+kind, flag.ContinueOnError)
@@ -84,7 +87,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another, each to every node")
 		fs.DurationVar(&settle, "settle", 2*time.Second, "wait after the broadcasts before measuring memory")
 	default:
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprint(stderr, benchUsage+benchPersistUsage)
 		return fmt.Errorf("bench: unknown kind %q", kind)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -144,8 +147,12 @@ func runBenchWorker(ctx context.Context, args []string, getenv func(string) stri
 	fs.Int64Var(&cfg.FirstUID, "first-uid", 1, "first user id")
 	fs.IntVar(&cfg.Count, "count", 0, "connections")
 	fs.StringVar(&cfg.Platform, "platform", "desktop", "session platform")
+	role := fs.String("role", "", "a role worker of chat, frames or storm (configured over stdin)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *role != "" {
+		return loadgen.RunRole(ctx, *role, cfg.ID, stdin, stdout)
 	}
 	if cfg.Count > loadgen.MaxPerWorker {
 		return fmt.Errorf("bench-worker: at most %d connections per process", loadgen.MaxPerWorker)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tetherim/tether/internal/loadgen"
+	"github.com/tetherim/tether/internal/testenv"
+)
+
+// The smoke versions of the persisted scenarios: a fresh MySQL database,
+// tether migrate, tether api and tether push as child processes (this test
+// binary acting as tether), tiny loads. Each fails unless every accepted
+// message reaches its recipient exactly once.
+
+func TestBenchSmoke_Chat(t *testing.T) {
+	out := benchRun(t, "chat", "--mysql-server", testenv.MySQLServer(), "--users", "10", "--senders", "1", "--receivers", "2",
+		"--rates", "20,40", "--step", "1s", "--grace", "10s", "--max-p99", "10s")
+	var r loadgen.ChatResult
+	doc := benchResults(t, out, "chat", &r)
+	if r.Users != 10 || len(r.Steps) == 0 || len(doc.Targets) != 2 {
+		t.Fatalf("implausible result: %+v", r)
+	}
+	for i, s := range r.Steps {
+		if s.Accepted == 0 || s.Lost != 0 || s.Duplicates != 0 || s.Delivered != s.Accepted || s.EndToEnd.N != s.Accepted {
+			t.Fatalf("step %d: %+v", i+1, s)
+		}
+		if s.SQLPerMessage <= 0 || s.SQLCalls < 3 {
+			t.Errorf("step %d: no MySQL time scraped from the API's /metrics: %+v", i+1, s)
+		}
+	}
+	if !r.Steps[0].Sustained {
+		t.Errorf("20 msgs/s not sustained: %s", r.Steps[0].Why)
+	}
+}
+
+func TestBenchSmoke_Frames(t *testing.T) {
+	out := benchRun(t, "frames", "--mysql-server", testenv.MySQLServer(), "--users", "5", "--senders", "1", "--receivers", "1",
+		"--rate", "100", "--duration", "2s", "--grace", "10s")
+	var r loadgen.FramesResult
+	benchResults(t, out, "frames", &r)
+	f := r.Frames
+	if r.Lost != 0 || f.Delivered == 0 || f.Frames != f.Acks+f.Pings+f.Hellos {
+		t.Fatalf("implausible frames: %+v", r)
+	}
+	// 100 msgs/s to 5 recipients is 20 each a second; push/client acks
+	// cumulatively every 200ms, so about 5 acks a second each: well under
+	// one frame per message (one per message would be 1,000).
+	if f.PerThousand <= 0 || f.PerThousand > 500 {
+		t.Errorf("%.0f client frames per 1,000 delivered, want acks batched (0 < x <= 500)", f.PerThousand)
+	}
+}
+
+func TestBenchSmoke_Storm(t *testing.T) {
+	out := benchRun(t, "storm", "--mysql-server", testenv.MySQLServer(), "--n", "30", "--workers", "3", "--targets", "6",
+		"--rate", "40", "--before", "500ms", "--after", "300ms", "--wait", "30s")
+	var r loadgen.StormResult
+	doc := benchResults(t, out, "storm", &r)
+	if r.Clients != 30 || r.Workers != 3 || r.NotBack != 0 || r.Back.N != 30 || r.Synced.N != 30 {
+		t.Fatalf("not every client came back and synced: %+v", r)
+	}
+	if r.Sent == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Delivered != r.Sent {
+		t.Fatalf("messages lost or duplicated: %+v", r)
+	}
+	if r.Reconnects < 30 || r.SyncedSeconds <= 0 {
+		t.Fatalf("implausible storm: %+v", r)
+	}
+	if len(doc.Targets) != 2 || doc.Targets[0].Note == "" {
+		t.Errorf("targets of a smoke run must say it was smaller: %+v", doc.Targets)
+	}
+}
+
+func TestBenchStorm_RunningClusterWithoutItsKeyAndDatabaseIsRefused(t *testing.T) {
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"bench", "storm", "--n", "3", "--api", "http://127.0.0.1:1", "--push", "127.0.0.1:1", "--results", ""},
+		os.Getenv, strings.NewReader(""), &bytes.Buffer{}, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "--token-key-file and --mysql") {
+		t.Fatalf("exit %d:\n%s", code, errb.String())
+	}
+}
