@@ -32,9 +32,13 @@ type Deps struct {
 	Sessions api.SessionService // logout and device management
 	Profiles api.ProfileService // profiles
 	Social   api.SocialService  // contacts and blocks
-	Metrics  *metrics.Metrics
-	Log      *slog.Logger
-	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+	// The push API for third-party services (pushapi.go): both or neither;
+	// without them its routes answer 503.
+	APIKeys api.APIKeyService
+	Push    api.PushService
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	Ready   func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
 }
 
 // Server is the REST API. It holds no per-request state; one Server serves
@@ -46,6 +50,8 @@ type Server struct {
 	sessions   api.SessionService
 	profiles   api.ProfileService
 	social     api.SocialService
+	apiKeys    api.APIKeyService // push API (pushapi.go)
+	push       api.PushService   // push API (pushapi.go)
 	metrics    *metrics.Metrics
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
@@ -92,6 +98,8 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		sessions:   d.Sessions,
 		profiles:   d.Profiles,
 		social:     d.Social,
+		apiKeys:    d.APIKeys,
+		push:       d.Push,
 		metrics:    d.Metrics,
 		log:        log,
 		ready:      d.Ready,
@@ -169,6 +177,24 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)
+	// Push API for third-party services: an API key with a scope, never a
+	// Bearer token (pushapi.go). gin routes POST /v1/push/batch and
+	// /v1/push/broadcast beside GET /v1/push/:push_id (different methods).
+	handleKey := func(method, path string, h gin.HandlerFunc, scopes ...string) {
+		route, err := specRoute(s.doc, method, path)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		e.Handle(method, path, s.authenticateKey(scopes...), s.validate(route), h)
+	}
+	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, api.ScopeAdmin)
+	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, api.ScopeAdmin)
+	handleKey(http.MethodDelete, "/v1/admin/api-keys/:key_id", s.revokeAPIKey, api.ScopeAdmin)
+	handleKey(http.MethodPost, "/v1/push", s.sendPush, api.ScopePush)
+	handleKey(http.MethodPost, "/v1/push/batch", s.sendPushBatch, api.ScopePush)
+	handleKey(http.MethodPost, "/v1/push/broadcast", s.sendBroadcast, api.ScopeBroadcast)
+	handleKey(http.MethodGet, "/v1/push/:push_id", s.pushStatus, api.ScopePush, api.ScopeBroadcast)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

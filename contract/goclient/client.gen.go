@@ -51,28 +51,13 @@ func (e DeviceSessionPlatform) Valid() bool {
 
 // Defines values for EntryKind.
 const (
-	EntryKindConversation EntryKind = "conversation"
-	EntryKindGroup        EntryKind = "group"
-	EntryKindMessage      EntryKind = "message"
-	EntryKindPush         EntryKind = "push"
-	EntryKindRead         EntryKind = "read"
-	EntryKindRecall       EntryKind = "recall"
+	EntryKindMessage EntryKind = "message"
 )
 
 // Valid indicates whether the value is a known member of the EntryKind enum.
 func (e EntryKind) Valid() bool {
 	switch e {
-	case EntryKindConversation:
-		return true
-	case EntryKindGroup:
-		return true
 	case EntryKindMessage:
-		return true
-	case EntryKindPush:
-		return true
-	case EntryKindRead:
-		return true
-	case EntryKindRecall:
 		return true
 	default:
 		return false
@@ -175,6 +160,48 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for PushStatusMode.
+const (
+	PushStatusModeBroadcast PushStatusMode = "broadcast"
+	PushStatusModePersisted PushStatusMode = "persisted"
+	PushStatusModeTransient PushStatusMode = "transient"
+)
+
+// Valid indicates whether the value is a known member of the PushStatusMode enum.
+func (e PushStatusMode) Valid() bool {
+	switch e {
+	case PushStatusModeBroadcast:
+		return true
+	case PushStatusModePersisted:
+		return true
+	case PushStatusModeTransient:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Scope.
+const (
+	ScopeAdmin     Scope = "admin"
+	ScopeBroadcast Scope = "broadcast"
+	ScopePush      Scope = "push"
+)
+
+// Valid indicates whether the value is a known member of the Scope enum.
+func (e Scope) Valid() bool {
+	switch e {
+	case ScopeAdmin:
+		return true
+	case ScopeBroadcast:
+		return true
+	case ScopePush:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StatusStatus.
 const (
 	StatusStatusOk StatusStatus = "ok"
@@ -203,6 +230,62 @@ func (e TokensTokenType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// APIKey defines model for APIKey.
+type APIKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id The key's public id (k_...).
+	Id   string `json:"id"`
+	Name string `json:"name"`
+
+	// RateLimit Pushes per second; 0 is the server default.
+	RateLimit int        `json:"rate_limit"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []Scope    `json:"scopes"`
+}
+
+// APIKeyPage defines model for APIKeyPage.
+type APIKeyPage struct {
+	Keys []APIKey `json:"keys"`
+
+	// NextCursor Absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// BroadcastRequest defines model for BroadcastRequest.
+type BroadcastRequest struct {
+	// Payload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+	Payload PushPayload `json:"payload"`
+
+	// Platforms Only sessions on these platforms; absent or empty means all.
+	Platforms *PushPlatforms `json:"platforms,omitempty"`
+
+	// TtlSeconds Default 60.
+	TtlSeconds *int `json:"ttl_seconds,omitempty"`
+}
+
+// BroadcastResult defines model for BroadcastResult.
+type BroadcastResult struct {
+	PushId string `json:"push_id"`
+}
+
+// CreatedAPIKey defines model for CreatedAPIKey.
+type CreatedAPIKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id The key's public id (k_...).
+	Id   string `json:"id"`
+	Name string `json:"name"`
+
+	// RateLimit Pushes per second; 0 is the server default.
+	RateLimit int        `json:"rate_limit"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []Scope    `json:"scopes"`
+
+	// Secret The key, to send as X-API-Key. Shown once: only its SHA-256 is stored.
+	Secret string `json:"secret"`
 }
 
 // Cursor An opaque cursor from a HistoryPage's next_cursor.
@@ -236,24 +319,11 @@ type DeviceSession struct {
 // DeviceSessionPlatform defines model for DeviceSession.Platform.
 type DeviceSessionPlatform string
 
-// Entry One item of the caller's timeline. kind message carries message;
-// every other kind carries event, a JSON object: recall
-// {message_id, sender_id, recalled_at}; read {reader_id, message_id,
-// version (only in the reader's own timeline)}; conversation {muted,
-// deleted} (the caller's own devices); group {group_id, type,
-// actor_id, user_ids, role}; push {push_id, payload, ...}.
+// Entry defines model for Entry.
 type Entry struct {
-	// ConversationId The conversation the entry belongs to, if any.
-	ConversationId *string `json:"conversation_id,omitempty"`
-
-	// Event The data of kinds other than message.
-	Event *map[string]interface{} `json:"event,omitempty"`
-	Kind  EntryKind               `json:"kind"`
-
-	// Message A 1:1 message has recipient_id, a group message group_id. A recalled
-	// message keeps its place with recalled_at set and content {}.
-	Message *Message `json:"message,omitempty"`
-	Version int64    `json:"version"`
+	Kind    EntryKind `json:"kind"`
+	Message *Message  `json:"message,omitempty"`
+	Version int64     `json:"version"`
 }
 
 // EntryKind defines model for Entry.Kind.
@@ -297,8 +367,7 @@ type Login struct {
 // LoginPlatform defines model for Login.Platform.
 type LoginPlatform string
 
-// Message A 1:1 message has recipient_id, a group message group_id. A recalled
-// message keeps its place with recalled_at set and content {}.
+// Message defines model for Message.
 type Message struct {
 	ClientMsgId string `json:"client_msg_id"`
 
@@ -309,15 +378,11 @@ type Message struct {
 	// Example: {"text":"hi"}
 	Content MessageContent `json:"content"`
 
-	// ConversationId "d:{low user id}:{high user id}" for 1:1, "g:{group id}" for a group.
-	//
-	// Example: d:1:2
+	// ConversationId Example: d:1:2
 	ConversationId string      `json:"conversation_id"`
 	CreatedAt      time.Time   `json:"created_at"`
-	GroupId        *int64      `json:"group_id,omitempty"`
 	Id             int64       `json:"id"`
-	RecalledAt     *time.Time  `json:"recalled_at,omitempty"`
-	RecipientId    *int64      `json:"recipient_id,omitempty"`
+	RecipientId    int64       `json:"recipient_id"`
 	SenderId       int64       `json:"sender_id"`
 	Type           MessageType `json:"type"`
 }
@@ -331,6 +396,15 @@ type MessageContent = interface{}
 // MessageType defines model for MessageType.
 type MessageType string
 
+// NewAPIKey defines model for NewAPIKey.
+type NewAPIKey struct {
+	Name string `json:"name"`
+
+	// RateLimit Pushes per second; 0 or absent means the server default.
+	RateLimit *int    `json:"rate_limit,omitempty"`
+	Scopes    []Scope `json:"scopes"`
+}
+
 // NewAccount defines model for NewAccount.
 type NewAccount struct {
 	// Password Example: correct horse battery
@@ -342,7 +416,7 @@ type NewAccount struct {
 	Username Username `json:"username"`
 }
 
-// NewMessage Set exactly one of recipient_id (a 1:1 message) and group_id (a group message).
+// NewMessage defines model for NewMessage.
 type NewMessage struct {
 	// ClientMsgId Chosen by the client; a retry with the same id is the same message.
 	ClientMsgId string `json:"client_msg_id"`
@@ -353,8 +427,7 @@ type NewMessage struct {
 	//
 	// Example: {"text":"hi"}
 	Content     MessageContent `json:"content"`
-	GroupId     *int64         `json:"group_id,omitempty"`
-	RecipientId *int64         `json:"recipient_id,omitempty"`
+	RecipientId int64          `json:"recipient_id"`
 	Type        MessageType    `json:"type"`
 }
 
@@ -421,10 +494,82 @@ type ProfileUpdate struct {
 	DisplayName *string `json:"display_name,omitempty"`
 }
 
+// PushBatchRequest defines model for PushBatchRequest.
+type PushBatchRequest struct {
+	Pushes []PushRequest `json:"pushes"`
+}
+
+// PushBatchResults defines model for PushBatchResults.
+type PushBatchResults struct {
+	Results []struct {
+		// Code The problem code when status is not 202.
+		Code      *string `json:"code,omitempty"`
+		Detail    *string `json:"detail,omitempty"`
+		Duplicate *bool   `json:"duplicate,omitempty"`
+		PushId    *string `json:"push_id,omitempty"`
+
+		// Status 202, or the status of the problem this push would have had alone.
+		Status   int  `json:"status"`
+		Targeted *int `json:"targeted,omitempty"`
+	} `json:"results"`
+}
+
+// PushPayload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+type PushPayload map[string]interface{}
+
+// PushPlatforms Only sessions on these platforms; absent or empty means all.
+type PushPlatforms = []string
+
+// PushRequest defines model for PushRequest.
+type PushRequest struct {
+	CollapseKey *string `json:"collapse_key,omitempty"`
+
+	// IdempotencyKey Per API key; remembered 24 hours.
+	IdempotencyKey *string `json:"idempotency_key,omitempty"`
+
+	// Payload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+	Payload PushPayload `json:"payload"`
+
+	// Persist Store in the users' timelines (true) or live connections only (false).
+	Persist *bool `json:"persist,omitempty"`
+
+	// Platforms Only sessions on these platforms; absent or empty means all.
+	Platforms *PushPlatforms `json:"platforms,omitempty"`
+
+	// TtlSeconds Default 60 (transient) or 86400 (persisted).
+	TtlSeconds *int    `json:"ttl_seconds,omitempty"`
+	UserIds    []int64 `json:"user_ids"`
+}
+
+// PushResult defines model for PushResult.
+type PushResult struct {
+	// Duplicate True when the idempotency key named an earlier push, which was not sent again.
+	Duplicate bool   `json:"duplicate"`
+	PushId    string `json:"push_id"`
+	Targeted  int    `json:"targeted"`
+}
+
+// PushStatus defines model for PushStatus.
+type PushStatus struct {
+	Acknowledged int            `json:"acknowledged"`
+	CreatedAt    time.Time      `json:"created_at"`
+	Delivered    int            `json:"delivered"`
+	ExpiresAt    time.Time      `json:"expires_at"`
+	Mode         PushStatusMode `json:"mode"`
+	PushId       string         `json:"push_id"`
+	Targeted     int            `json:"targeted"`
+}
+
+// PushStatusMode defines model for PushStatus.Mode.
+type PushStatusMode string
+
 // Refresh defines model for Refresh.
 type Refresh struct {
 	RefreshToken string `json:"refresh_token"`
 }
+
+// Scope What an API key may do.
+type Scope string
 
 // Status defines model for Status.
 type Status struct {
@@ -502,8 +647,17 @@ type Forbidden = Problem
 // Internal An RFC 9457 problem document.
 type Internal = Problem
 
+// KeyForbidden An RFC 9457 problem document.
+type KeyForbidden = Problem
+
+// KeyUnauthorized An RFC 9457 problem document.
+type KeyUnauthorized = Problem
+
 // NotFound An RFC 9457 problem document.
 type NotFound = Problem
+
+// RateLimited An RFC 9457 problem document.
+type RateLimited = Problem
 
 // TooLarge An RFC 9457 problem document.
 type TooLarge = Problem
@@ -516,6 +670,15 @@ type Unauthorized = Problem
 
 // Unavailable An RFC 9457 problem document.
 type Unavailable = Problem
+
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// Cursor The next_cursor of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ListBlocksParams defines parameters for ListBlocks.
 type ListBlocksParams struct {
@@ -562,8 +725,20 @@ type ChangePasswordJSONRequestBody = PasswordChange
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = NewAccount
 
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = NewAPIKey
+
 // SendMessageJSONRequestBody defines body for SendMessage for application/json ContentType.
 type SendMessageJSONRequestBody = NewMessage
+
+// SendPushJSONRequestBody defines body for SendPush for application/json ContentType.
+type SendPushJSONRequestBody = PushRequest
+
+// SendPushBatchJSONRequestBody defines body for SendPushBatch for application/json ContentType.
+type SendPushBatchJSONRequestBody = PushBatchRequest
+
+// SendBroadcastJSONRequestBody defines body for SendBroadcast for application/json ContentType.
+type SendBroadcastJSONRequestBody = BroadcastRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Login
@@ -733,6 +908,49 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/accounts (the `Register` operationId).
 	Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListApiKeys List API keys
+	//
+	// Every key, revoked ones included (with revoked_at), oldest first;
+	// never a secret. Pass next_cursor as cursor for the next page.
+	//
+	// Corresponds with GET /v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody Create an API key
+	//
+	// Creates a server-to-server API key with one or more scopes (push,
+	// broadcast, admin) and an optional rate limit in pushes per second (0 or
+	// absent: the server default, --push-rate-limit). The secret is in this
+	// answer only: the server stores its SHA-256. Needs an API key with the
+	// admin scope, such as the operator's TETHER_ADMIN_KEY.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey Create an API key
+	//
+	// Creates a server-to-server API key with one or more scopes (push,
+	// broadcast, admin) and an optional rate limit in pushes per second (0 or
+	// absent: the server default, --push-rate-limit). The secret is in this
+	// answer only: the server stores its SHA-256. Needs an API key with the
+	// admin scope, such as the operator's TETHER_ADMIN_KEY.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeApiKey Revoke an API key
+	//
+	// Revokes the key; revoking a revoked key is no error. The API replica
+	// that answers stops accepting the key at once, the others within 5
+	// seconds (each caches key lookups that long).
+	//
+	// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListBlocks Users I blocked
 	//
 	// The users the caller blocked.
@@ -808,12 +1026,8 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/devices/{session_id} (the `RevokeDevice` operationId).
 	RevokeDevice(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SendMessageWithBody Send a 1:1 or group message
+	// SendMessageWithBody Send a 1:1 message
 	//
-	// A group message reaches the timeline of every member at the moment
-	// it is accepted, each with its own version. A muted member (or a
-	// plain member while the whole group is muted) gets 403; a
-	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -823,12 +1037,8 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SendMessage Send a 1:1 or group message
+	// SendMessage Send a 1:1 message
 	//
-	// A group message reaches the timeline of every member at the moment
-	// it is accepted, each with its own version. A muted member (or a
-	// plain member while the whole group is muted) gets 403; a
-	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -837,6 +1047,134 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessage(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendPushWithBody Push to users
+	//
+	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// optionally only to their sessions on some platforms.
+	//
+	// - Transient (persist false, the default): delivered to the users'
+	//   live push connections only, as a Push frame; nothing is stored.
+	//   targeted is the number of live sessions it was routed to. A node
+	//   drops it undelivered once ttl_seconds (default 60) have passed.
+	// - Persisted (persist true): each user gets a timeline entry of kind
+	//   push, delivered live and synced by version like messages, so
+	//   offline users get it on their next sync. targeted is the number of
+	//   users. ttl_seconds defaults to 86400.
+	//
+	// collapse_key: of several persisted pushes with the same collapse key
+	// to a user, sync returns only the newest with its payload; transient
+	// pushes are delivered at once and never queued for later, so there is
+	// nothing for them to collapse on the server (the key is kept in the
+	// status).
+	//
+	// idempotency_key: the same key (per API key) within 24 hours answers
+	// the original push (same push_id, duplicate true) without sending
+	// again; the same key with a different push is 409.
+	//
+	// Counts one push against the key's rate limit (429 with Retry-After).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/push (the `SendPush` operationId).
+	SendPushWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendPush Push to users
+	//
+	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// optionally only to their sessions on some platforms.
+	//
+	// - Transient (persist false, the default): delivered to the users'
+	//   live push connections only, as a Push frame; nothing is stored.
+	//   targeted is the number of live sessions it was routed to. A node
+	//   drops it undelivered once ttl_seconds (default 60) have passed.
+	// - Persisted (persist true): each user gets a timeline entry of kind
+	//   push, delivered live and synced by version like messages, so
+	//   offline users get it on their next sync. targeted is the number of
+	//   users. ttl_seconds defaults to 86400.
+	//
+	// collapse_key: of several persisted pushes with the same collapse key
+	// to a user, sync returns only the newest with its payload; transient
+	// pushes are delivered at once and never queued for later, so there is
+	// nothing for them to collapse on the server (the key is kept in the
+	// status).
+	//
+	// idempotency_key: the same key (per API key) within 24 hours answers
+	// the original push (same push_id, duplicate true) without sending
+	// again; the same key with a different push is 409.
+	//
+	// Counts one push against the key's rate limit (429 with Retry-After).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/push (the `SendPush` operationId).
+	SendPush(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendPushBatchWithBody Several pushes in one request
+	//
+	// Up to 500 pushes, each exactly like the body of POST /v1/push
+	// (transient or persisted). Each succeeds or fails on its own: results
+	// has one item per push, in order, with status 202 and the push's
+	// push_id, or the status, code and detail of the problem it would have
+	// had alone. The batch counts one push per item against the key's rate
+	// limit and is refused whole (429) when over it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+	SendPushBatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendPushBatch Several pushes in one request
+	//
+	// Up to 500 pushes, each exactly like the body of POST /v1/push
+	// (transient or persisted). Each succeeds or fails on its own: results
+	// has one item per push, in order, with status 202 and the push's
+	// push_id, or the status, code and detail of the problem it would have
+	// had alone. The batch counts one push per item against the key's rate
+	// limit and is refused whole (429) when over it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+	SendPushBatch(ctx context.Context, body SendPushBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendBroadcastWithBody Broadcast to every online session
+	//
+	// Sends a transient push to every live session on every push node,
+	// optionally only on some platforms. Offline users never see it. A node
+	// drops it once ttl_seconds (default 60) have passed. Needs the
+	// broadcast scope; counts one push against the key's rate limit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+	SendBroadcastWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendBroadcast Broadcast to every online session
+	//
+	// Sends a transient push to every live session on every push node,
+	// optionally only on some platforms. Offline users never see it. A node
+	// drops it once ttl_seconds (default 60) have passed. Needs the
+	// broadcast scope; counts one push against the key's rate limit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+	SendBroadcast(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPushStatus Delivery status of a push
+	//
+	// How far a push created by the same API key got: targeted (transient:
+	// live sessions routed to; persisted: users given an entry; broadcast:
+	// equal to delivered), delivered (Push or Message frames queued to a
+	// live connection) and acknowledged (PushAck frames from clients;
+	// persisted pushes: clients that acked the entry's version). Push nodes
+	// report counts in batches about every 250 ms. The status is kept 24
+	// hours, or until the push expires if later; then, or for another
+	// key's push, 404.
+	//
+	// Corresponds with GET /v1/push/{push_id} (the `GetPushStatus` operationId).
+	GetPushStatus(ctx context.Context, pushId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Log in (open a session for a device)
 	//
@@ -1140,6 +1478,89 @@ func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, req
 	return c.Client.Do(req)
 }
 
+// ListApiKeys List API keys
+//
+// Every key, revoked ones included (with revoked_at), oldest first;
+// never a secret. Pass next_cursor as cursor for the next page.
+//
+// Corresponds with GET /v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody Create an API key
+//
+// Creates a server-to-server API key with one or more scopes (push,
+// broadcast, admin) and an optional rate limit in pushes per second (0 or
+// absent: the server default, --push-rate-limit). The secret is in this
+// answer only: the server stores its SHA-256. Needs an API key with the
+// admin scope, such as the operator's TETHER_ADMIN_KEY.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey Create an API key
+//
+// Creates a server-to-server API key with one or more scopes (push,
+// broadcast, admin) and an optional rate limit in pushes per second (0 or
+// absent: the server default, --push-rate-limit). The secret is in this
+// answer only: the server stores its SHA-256. Needs an API key with the
+// admin scope, such as the operator's TETHER_ADMIN_KEY.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeApiKey Revoke an API key
+//
+// Revokes the key; revoking a revoked key is no error. The API replica
+// that answers stops accepting the key at once, the others within 5
+// seconds (each caches key lookups that long).
+//
+// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
+func (c *Client) RevokeApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeApiKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListBlocks Users I blocked
 //
 // The users the caller blocked.
@@ -1305,12 +1726,8 @@ func (c *Client) RevokeDevice(ctx context.Context, sessionId string, reqEditors 
 	return c.Client.Do(req)
 }
 
-// SendMessageWithBody Send a 1:1 or group message
+// SendMessageWithBody Send a 1:1 message
 //
-// A group message reaches the timeline of every member at the moment
-// it is accepted, each with its own version. A muted member (or a
-// plain member while the whole group is muted) gets 403; a
-// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -1330,12 +1747,8 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 	return c.Client.Do(req)
 }
 
-// SendMessage Send a 1:1 or group message
+// SendMessage Send a 1:1 message
 //
-// A group message reaches the timeline of every member at the moment
-// it is accepted, each with its own version. A muted member (or a
-// plain member while the whole group is muted) gets 403; a
-// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -1345,6 +1758,204 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /v1/messages (the `SendMessage` operationId).
 func (c *Client) SendMessage(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSendMessageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendPushWithBody Push to users
+//
+// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// optionally only to their sessions on some platforms.
+//
+//   - Transient (persist false, the default): delivered to the users'
+//     live push connections only, as a Push frame; nothing is stored.
+//     targeted is the number of live sessions it was routed to. A node
+//     drops it undelivered once ttl_seconds (default 60) have passed.
+//   - Persisted (persist true): each user gets a timeline entry of kind
+//     push, delivered live and synced by version like messages, so
+//     offline users get it on their next sync. targeted is the number of
+//     users. ttl_seconds defaults to 86400.
+//
+// collapse_key: of several persisted pushes with the same collapse key
+// to a user, sync returns only the newest with its payload; transient
+// pushes are delivered at once and never queued for later, so there is
+// nothing for them to collapse on the server (the key is kept in the
+// status).
+//
+// idempotency_key: the same key (per API key) within 24 hours answers
+// the original push (same push_id, duplicate true) without sending
+// again; the same key with a different push is 409.
+//
+// Counts one push against the key's rate limit (429 with Retry-After).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/push (the `SendPush` operationId).
+func (c *Client) SendPushWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendPushRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendPush Push to users
+//
+// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// optionally only to their sessions on some platforms.
+//
+//   - Transient (persist false, the default): delivered to the users'
+//     live push connections only, as a Push frame; nothing is stored.
+//     targeted is the number of live sessions it was routed to. A node
+//     drops it undelivered once ttl_seconds (default 60) have passed.
+//   - Persisted (persist true): each user gets a timeline entry of kind
+//     push, delivered live and synced by version like messages, so
+//     offline users get it on their next sync. targeted is the number of
+//     users. ttl_seconds defaults to 86400.
+//
+// collapse_key: of several persisted pushes with the same collapse key
+// to a user, sync returns only the newest with its payload; transient
+// pushes are delivered at once and never queued for later, so there is
+// nothing for them to collapse on the server (the key is kept in the
+// status).
+//
+// idempotency_key: the same key (per API key) within 24 hours answers
+// the original push (same push_id, duplicate true) without sending
+// again; the same key with a different push is 409.
+//
+// Counts one push against the key's rate limit (429 with Retry-After).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/push (the `SendPush` operationId).
+func (c *Client) SendPush(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendPushRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendPushBatchWithBody Several pushes in one request
+//
+// Up to 500 pushes, each exactly like the body of POST /v1/push
+// (transient or persisted). Each succeeds or fails on its own: results
+// has one item per push, in order, with status 202 and the push's
+// push_id, or the status, code and detail of the problem it would have
+// had alone. The batch counts one push per item against the key's rate
+// limit and is refused whole (429) when over it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+func (c *Client) SendPushBatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendPushBatchRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendPushBatch Several pushes in one request
+//
+// Up to 500 pushes, each exactly like the body of POST /v1/push
+// (transient or persisted). Each succeeds or fails on its own: results
+// has one item per push, in order, with status 202 and the push's
+// push_id, or the status, code and detail of the problem it would have
+// had alone. The batch counts one push per item against the key's rate
+// limit and is refused whole (429) when over it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+func (c *Client) SendPushBatch(ctx context.Context, body SendPushBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendPushBatchRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendBroadcastWithBody Broadcast to every online session
+//
+// Sends a transient push to every live session on every push node,
+// optionally only on some platforms. Offline users never see it. A node
+// drops it once ttl_seconds (default 60) have passed. Needs the
+// broadcast scope; counts one push against the key's rate limit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+func (c *Client) SendBroadcastWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendBroadcastRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendBroadcast Broadcast to every online session
+//
+// Sends a transient push to every live session on every push node,
+// optionally only on some platforms. Offline users never see it. A node
+// drops it once ttl_seconds (default 60) have passed. Needs the
+// broadcast scope; counts one push against the key's rate limit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+func (c *Client) SendBroadcast(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendBroadcastRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPushStatus Delivery status of a push
+//
+// How far a push created by the same API key got: targeted (transient:
+// live sessions routed to; persisted: users given an entry; broadcast:
+// equal to delivered), delivered (Push or Message frames queued to a
+// live connection) and acknowledged (PushAck frames from clients;
+// persisted pushes: clients that acked the entry's version). Push nodes
+// report counts in batches about every 250 ms. The status is kept 24
+// hours, or until the push expires if later; then, or for another
+// key's push, 404.
+//
+// Corresponds with GET /v1/push/{push_id} (the `GetPushStatus` operationId).
+func (c *Client) GetPushStatus(ctx context.Context, pushId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPushStatusRequest(c.Server, pushId)
 	if err != nil {
 		return nil, err
 	}
@@ -1826,6 +2437,146 @@ func NewRegisterRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string, params *ListApiKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeApiKeyRequest constructs an http.Request for the RevokeApiKey method
+func NewRevokeApiKeyRequest(server string, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key_id", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListBlocksRequest constructs an http.Request for the ListBlocks method
 func NewListBlocksRequest(server string, params *ListBlocksParams) (*http.Request, error) {
 	var err error
@@ -2276,6 +3027,160 @@ func NewSendMessageRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSendPushRequest calls the generic SendPush builder with application/json body
+func NewSendPushRequest(server string, body SendPushJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendPushRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendPushRequestWithBody constructs an http.Request for the SendPush method, with any body, and a specified content type
+func NewSendPushRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSendPushBatchRequest calls the generic SendPushBatch builder with application/json body
+func NewSendPushBatchRequest(server string, body SendPushBatchJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendPushBatchRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendPushBatchRequestWithBody constructs an http.Request for the SendPushBatch method, with any body, and a specified content type
+func NewSendPushBatchRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push/batch")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSendBroadcastRequest calls the generic SendBroadcast builder with application/json body
+func NewSendBroadcastRequest(server string, body SendBroadcastJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendBroadcastRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendBroadcastRequestWithBody constructs an http.Request for the SendBroadcast method, with any body, and a specified content type
+func NewSendBroadcastRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push/broadcast")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetPushStatusRequest constructs an http.Request for the GetPushStatus method
+func NewGetPushStatusRequest(server string, pushId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "push_id", pushId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2788,6 +3693,53 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/accounts (the `Register` operationId).
 	RegisterWithResponse(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
 
+	// ListApiKeysWithResponse List API keys
+	//
+	// Every key, revoked ones included (with revoked_at), oldest first;
+	// never a secret. Pass next_cursor as cursor for the next page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse Create an API key
+	//
+	// Creates a server-to-server API key with one or more scopes (push,
+	// broadcast, admin) and an optional rate limit in pushes per second (0 or
+	// absent: the server default, --push-rate-limit). The secret is in this
+	// answer only: the server stores its SHA-256. Needs an API key with the
+	// admin scope, such as the operator's TETHER_ADMIN_KEY.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// CreateApiKeyWithResponse Create an API key
+	//
+	// Creates a server-to-server API key with one or more scopes (push,
+	// broadcast, admin) and an optional rate limit in pushes per second (0 or
+	// absent: the server default, --push-rate-limit). The secret is in this
+	// answer only: the server stores its SHA-256. Needs an API key with the
+	// admin scope, such as the operator's TETHER_ADMIN_KEY.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// RevokeApiKeyWithResponse Revoke an API key
+	//
+	// Revokes the key; revoking a revoked key is no error. The API replica
+	// that answers stops accepting the key at once, the others within 5
+	// seconds (each caches key lookups that long).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error)
+
 	// ListBlocksWithResponse Users I blocked
 	//
 	// The users the caller blocked.
@@ -2881,12 +3833,8 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/devices/{session_id} (the `RevokeDevice` operationId).
 	RevokeDeviceWithResponse(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*RevokeDeviceResponse, error)
 
-	// SendMessageWithBodyWithResponse Send a 1:1 or group message
+	// SendMessageWithBodyWithResponse Send a 1:1 message
 	//
-	// A group message reaches the timeline of every member at the moment
-	// it is accepted, each with its own version. A muted member (or a
-	// plain member while the whole group is muted) gets 403; a
-	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -2896,12 +3844,8 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendMessageResponse, error)
 
-	// SendMessageWithResponse Send a 1:1 or group message
+	// SendMessageWithResponse Send a 1:1 message
 	//
-	// A group message reaches the timeline of every member at the moment
-	// it is accepted, each with its own version. A muted member (or a
-	// plain member while the whole group is muted) gets 403; a
-	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -2910,6 +3854,136 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithResponse(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendMessageResponse, error)
+
+	// SendPushWithBodyWithResponse Push to users
+	//
+	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// optionally only to their sessions on some platforms.
+	//
+	// - Transient (persist false, the default): delivered to the users'
+	//   live push connections only, as a Push frame; nothing is stored.
+	//   targeted is the number of live sessions it was routed to. A node
+	//   drops it undelivered once ttl_seconds (default 60) have passed.
+	// - Persisted (persist true): each user gets a timeline entry of kind
+	//   push, delivered live and synced by version like messages, so
+	//   offline users get it on their next sync. targeted is the number of
+	//   users. ttl_seconds defaults to 86400.
+	//
+	// collapse_key: of several persisted pushes with the same collapse key
+	// to a user, sync returns only the newest with its payload; transient
+	// pushes are delivered at once and never queued for later, so there is
+	// nothing for them to collapse on the server (the key is kept in the
+	// status).
+	//
+	// idempotency_key: the same key (per API key) within 24 hours answers
+	// the original push (same push_id, duplicate true) without sending
+	// again; the same key with a different push is 409.
+	//
+	// Counts one push against the key's rate limit (429 with Retry-After).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push (the `SendPush` operationId).
+	SendPushWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendPushResponse, error)
+
+	// SendPushWithResponse Push to users
+	//
+	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// optionally only to their sessions on some platforms.
+	//
+	// - Transient (persist false, the default): delivered to the users'
+	//   live push connections only, as a Push frame; nothing is stored.
+	//   targeted is the number of live sessions it was routed to. A node
+	//   drops it undelivered once ttl_seconds (default 60) have passed.
+	// - Persisted (persist true): each user gets a timeline entry of kind
+	//   push, delivered live and synced by version like messages, so
+	//   offline users get it on their next sync. targeted is the number of
+	//   users. ttl_seconds defaults to 86400.
+	//
+	// collapse_key: of several persisted pushes with the same collapse key
+	// to a user, sync returns only the newest with its payload; transient
+	// pushes are delivered at once and never queued for later, so there is
+	// nothing for them to collapse on the server (the key is kept in the
+	// status).
+	//
+	// idempotency_key: the same key (per API key) within 24 hours answers
+	// the original push (same push_id, duplicate true) without sending
+	// again; the same key with a different push is 409.
+	//
+	// Counts one push against the key's rate limit (429 with Retry-After).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push (the `SendPush` operationId).
+	SendPushWithResponse(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*SendPushResponse, error)
+
+	// SendPushBatchWithBodyWithResponse Several pushes in one request
+	//
+	// Up to 500 pushes, each exactly like the body of POST /v1/push
+	// (transient or persisted). Each succeeds or fails on its own: results
+	// has one item per push, in order, with status 202 and the push's
+	// push_id, or the status, code and detail of the problem it would have
+	// had alone. The batch counts one push per item against the key's rate
+	// limit and is refused whole (429) when over it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+	SendPushBatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendPushBatchResponse, error)
+
+	// SendPushBatchWithResponse Several pushes in one request
+	//
+	// Up to 500 pushes, each exactly like the body of POST /v1/push
+	// (transient or persisted). Each succeeds or fails on its own: results
+	// has one item per push, in order, with status 202 and the push's
+	// push_id, or the status, code and detail of the problem it would have
+	// had alone. The batch counts one push per item against the key's rate
+	// limit and is refused whole (429) when over it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+	SendPushBatchWithResponse(ctx context.Context, body SendPushBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*SendPushBatchResponse, error)
+
+	// SendBroadcastWithBodyWithResponse Broadcast to every online session
+	//
+	// Sends a transient push to every live session on every push node,
+	// optionally only on some platforms. Offline users never see it. A node
+	// drops it once ttl_seconds (default 60) have passed. Needs the
+	// broadcast scope; counts one push against the key's rate limit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+	SendBroadcastWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error)
+
+	// SendBroadcastWithResponse Broadcast to every online session
+	//
+	// Sends a transient push to every live session on every push node,
+	// optionally only on some platforms. Offline users never see it. A node
+	// drops it once ttl_seconds (default 60) have passed. Needs the
+	// broadcast scope; counts one push against the key's rate limit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+	SendBroadcastWithResponse(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error)
+
+	// GetPushStatusWithResponse Delivery status of a push
+	//
+	// How far a push created by the same API key got: targeted (transient:
+	// live sessions routed to; persisted: users given an entry; broadcast:
+	// equal to delivered), delivered (Push or Message frames queued to a
+	// live connection) and acknowledged (PushAck frames from clients;
+	// persisted pushes: clients that acked the entry's version). Push nodes
+	// report counts in batches about every 250 ms. The status is kept 24
+	// hours, or until the push expires if later; then, or for another
+	// key's push, 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/push/{push_id} (the `GetPushStatus` operationId).
+	GetPushStatusWithResponse(ctx context.Context, pushId string, reqEditors ...RequestEditorFn) (*GetPushStatusResponse, error)
 
 	// LoginWithBodyWithResponse Log in (open a session for a device)
 	//
@@ -3501,6 +4575,283 @@ func (r RegisterResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListApiKeysResponse401Headers the declared response headers of an HTTP 401 response for ListApiKeys
+type ListApiKeysResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListApiKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *APIKeyPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApiKeysResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysResponse) GetJSON200() *APIKeyPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateApiKeyResponse401Headers the declared response headers of an HTTP 401 response for CreateApiKey
+type CreateApiKeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CreatedAPIKey
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateApiKeyResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateApiKeyResponse) GetJSON201() *CreatedAPIKey {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeApiKeyResponse401Headers the declared response headers of an HTTP 401 response for RevokeApiKey
+type RevokeApiKeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RevokeApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeApiKeyResponse401Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeApiKeyResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeApiKeyResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4366,6 +5717,422 @@ func (r SendMessageResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SendMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendPushResponse401Headers the declared response headers of an HTTP 401 response for SendPush
+type SendPushResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendPushResponse429Headers the declared response headers of an HTTP 429 response for SendPush
+type SendPushResponse429Headers struct {
+	RetryAfter int
+}
+
+type SendPushResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PushResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendPushResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendPushResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SendPushResponse) GetJSON202() *PushResult {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SendPushResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendPushResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendPushResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendPushResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendPushResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendPushBatchResponse401Headers the declared response headers of an HTTP 401 response for SendPushBatch
+type SendPushBatchResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendPushBatchResponse429Headers the declared response headers of an HTTP 429 response for SendPushBatch
+type SendPushBatchResponse429Headers struct {
+	RetryAfter int
+}
+
+type SendPushBatchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PushBatchResults
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendPushBatchResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendPushBatchResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SendPushBatchResponse) GetJSON202() *PushBatchResults {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SendPushBatchResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendPushBatchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendPushBatchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendPushBatchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendPushBatchResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendBroadcastResponse401Headers the declared response headers of an HTTP 401 response for SendBroadcast
+type SendBroadcastResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendBroadcastResponse429Headers the declared response headers of an HTTP 429 response for SendBroadcast
+type SendBroadcastResponse429Headers struct {
+	RetryAfter int
+}
+
+type SendBroadcastResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BroadcastResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendBroadcastResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendBroadcastResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SendBroadcastResponse) GetJSON202() *BroadcastResult {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SendBroadcastResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendBroadcastResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendBroadcastResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendBroadcastResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendBroadcastResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetPushStatusResponse401Headers the declared response headers of an HTTP 401 response for GetPushStatus
+type GetPushStatusResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetPushStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PushStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPushStatusResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPushStatusResponse) GetJSON200() *PushStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetPushStatusResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPushStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPushStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPushStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPushStatusResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5407,6 +7174,77 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, body Reg
 	return ParseRegisterResponse(rsp)
 }
 
+// ListApiKeysWithResponse List API keys
+//
+// Every key, revoked ones included (with revoked_at), oldest first;
+// never a secret. Pass next_cursor as cursor for the next page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse Create an API key
+//
+// Creates a server-to-server API key with one or more scopes (push,
+// broadcast, admin) and an optional rate limit in pushes per second (0 or
+// absent: the server default, --push-rate-limit). The secret is in this
+// answer only: the server stores its SHA-256. Needs an API key with the
+// admin scope, such as the operator's TETHER_ADMIN_KEY.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// CreateApiKeyWithResponse Create an API key
+//
+// Creates a server-to-server API key with one or more scopes (push,
+// broadcast, admin) and an optional rate limit in pushes per second (0 or
+// absent: the server default, --push-rate-limit). The secret is in this
+// answer only: the server stores its SHA-256. Needs an API key with the
+// admin scope, such as the operator's TETHER_ADMIN_KEY.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// RevokeApiKeyWithResponse Revoke an API key
+//
+// Revokes the key; revoking a revoked key is no error. The API replica
+// that answers stops accepting the key at once, the others within 5
+// seconds (each caches key lookups that long).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
+func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error) {
+	rsp, err := c.RevokeApiKey(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeApiKeyResponse(rsp)
+}
+
 // ListBlocksWithResponse Users I blocked
 //
 // The users the caller blocked.
@@ -5554,12 +7392,8 @@ func (c *ClientWithResponses) RevokeDeviceWithResponse(ctx context.Context, sess
 	return ParseRevokeDeviceResponse(rsp)
 }
 
-// SendMessageWithBodyWithResponse Send a 1:1 or group message
+// SendMessageWithBodyWithResponse Send a 1:1 message
 //
-// A group message reaches the timeline of every member at the moment
-// it is accepted, each with its own version. A muted member (or a
-// plain member while the whole group is muted) gets 403; a
-// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -5575,12 +7409,8 @@ func (c *ClientWithResponses) SendMessageWithBodyWithResponse(ctx context.Contex
 	return ParseSendMessageResponse(rsp)
 }
 
-// SendMessageWithResponse Send a 1:1 or group message
+// SendMessageWithResponse Send a 1:1 message
 //
-// A group message reaches the timeline of every member at the moment
-// it is accepted, each with its own version. A muted member (or a
-// plain member while the whole group is muted) gets 403; a
-// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -5594,6 +7424,178 @@ func (c *ClientWithResponses) SendMessageWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParseSendMessageResponse(rsp)
+}
+
+// SendPushWithBodyWithResponse Push to users
+//
+// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// optionally only to their sessions on some platforms.
+//
+//   - Transient (persist false, the default): delivered to the users'
+//     live push connections only, as a Push frame; nothing is stored.
+//     targeted is the number of live sessions it was routed to. A node
+//     drops it undelivered once ttl_seconds (default 60) have passed.
+//   - Persisted (persist true): each user gets a timeline entry of kind
+//     push, delivered live and synced by version like messages, so
+//     offline users get it on their next sync. targeted is the number of
+//     users. ttl_seconds defaults to 86400.
+//
+// collapse_key: of several persisted pushes with the same collapse key
+// to a user, sync returns only the newest with its payload; transient
+// pushes are delivered at once and never queued for later, so there is
+// nothing for them to collapse on the server (the key is kept in the
+// status).
+//
+// idempotency_key: the same key (per API key) within 24 hours answers
+// the original push (same push_id, duplicate true) without sending
+// again; the same key with a different push is 409.
+//
+// Counts one push against the key's rate limit (429 with Retry-After).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push (the `SendPush` operationId).
+func (c *ClientWithResponses) SendPushWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendPushResponse, error) {
+	rsp, err := c.SendPushWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendPushResponse(rsp)
+}
+
+// SendPushWithResponse Push to users
+//
+// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// optionally only to their sessions on some platforms.
+//
+//   - Transient (persist false, the default): delivered to the users'
+//     live push connections only, as a Push frame; nothing is stored.
+//     targeted is the number of live sessions it was routed to. A node
+//     drops it undelivered once ttl_seconds (default 60) have passed.
+//   - Persisted (persist true): each user gets a timeline entry of kind
+//     push, delivered live and synced by version like messages, so
+//     offline users get it on their next sync. targeted is the number of
+//     users. ttl_seconds defaults to 86400.
+//
+// collapse_key: of several persisted pushes with the same collapse key
+// to a user, sync returns only the newest with its payload; transient
+// pushes are delivered at once and never queued for later, so there is
+// nothing for them to collapse on the server (the key is kept in the
+// status).
+//
+// idempotency_key: the same key (per API key) within 24 hours answers
+// the original push (same push_id, duplicate true) without sending
+// again; the same key with a different push is 409.
+//
+// Counts one push against the key's rate limit (429 with Retry-After).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push (the `SendPush` operationId).
+func (c *ClientWithResponses) SendPushWithResponse(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*SendPushResponse, error) {
+	rsp, err := c.SendPush(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendPushResponse(rsp)
+}
+
+// SendPushBatchWithBodyWithResponse Several pushes in one request
+//
+// Up to 500 pushes, each exactly like the body of POST /v1/push
+// (transient or persisted). Each succeeds or fails on its own: results
+// has one item per push, in order, with status 202 and the push's
+// push_id, or the status, code and detail of the problem it would have
+// had alone. The batch counts one push per item against the key's rate
+// limit and is refused whole (429) when over it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+func (c *ClientWithResponses) SendPushBatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendPushBatchResponse, error) {
+	rsp, err := c.SendPushBatchWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendPushBatchResponse(rsp)
+}
+
+// SendPushBatchWithResponse Several pushes in one request
+//
+// Up to 500 pushes, each exactly like the body of POST /v1/push
+// (transient or persisted). Each succeeds or fails on its own: results
+// has one item per push, in order, with status 202 and the push's
+// push_id, or the status, code and detail of the problem it would have
+// had alone. The batch counts one push per item against the key's rate
+// limit and is refused whole (429) when over it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push/batch (the `SendPushBatch` operationId).
+func (c *ClientWithResponses) SendPushBatchWithResponse(ctx context.Context, body SendPushBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*SendPushBatchResponse, error) {
+	rsp, err := c.SendPushBatch(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendPushBatchResponse(rsp)
+}
+
+// SendBroadcastWithBodyWithResponse Broadcast to every online session
+//
+// Sends a transient push to every live session on every push node,
+// optionally only on some platforms. Offline users never see it. A node
+// drops it once ttl_seconds (default 60) have passed. Needs the
+// broadcast scope; counts one push against the key's rate limit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+func (c *ClientWithResponses) SendBroadcastWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error) {
+	rsp, err := c.SendBroadcastWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendBroadcastResponse(rsp)
+}
+
+// SendBroadcastWithResponse Broadcast to every online session
+//
+// Sends a transient push to every live session on every push node,
+// optionally only on some platforms. Offline users never see it. A node
+// drops it once ttl_seconds (default 60) have passed. Needs the
+// broadcast scope; counts one push against the key's rate limit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
+func (c *ClientWithResponses) SendBroadcastWithResponse(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error) {
+	rsp, err := c.SendBroadcast(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendBroadcastResponse(rsp)
+}
+
+// GetPushStatusWithResponse Delivery status of a push
+//
+// How far a push created by the same API key got: targeted (transient:
+// live sessions routed to; persisted: users given an entry; broadcast:
+// equal to delivered), delivered (Push or Message frames queued to a
+// live connection) and acknowledged (PushAck frames from clients;
+// persisted pushes: clients that acked the entry's version). Push nodes
+// report counts in batches about every 250 ms. The status is kept 24
+// hours, or until the push expires if later; then, or for another
+// key's push, 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/push/{push_id} (the `GetPushStatus` operationId).
+func (c *ClientWithResponses) GetPushStatusWithResponse(ctx context.Context, pushId string, reqEditors ...RequestEditorFn) (*GetPushStatusResponse, error) {
+	rsp, err := c.GetPushStatus(ctx, pushId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPushStatusResponse(rsp)
 }
 
 // LoginWithBodyWithResponse Log in (open a session for a device)
@@ -6180,6 +8182,259 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 		}
 		response.ApplicationproblemJSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest APIKeyPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApiKeysResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest CreatedAPIKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateApiKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeApiKeyResponse parses an HTTP response from a RevokeApiKeyWithResponse call
+func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeApiKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil
@@ -6962,6 +9217,395 @@ func ParseSendMessageResponse(rsp *http.Response) (*SendMessageResponse, error) 
 	switch {
 	case rsp.StatusCode == 401:
 		var headers SendMessageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendPushResponse parses an HTTP response from a SendPushWithResponse call
+func ParseSendPushResponse(rsp *http.Response) (*SendPushResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendPushResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PushResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendPushResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendPushResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendPushBatchResponse parses an HTTP response from a SendPushBatchWithResponse call
+func ParseSendPushBatchResponse(rsp *http.Response) (*SendPushBatchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendPushBatchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PushBatchResults
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendPushBatchResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendPushBatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendBroadcastResponse parses an HTTP response from a SendBroadcastWithResponse call
+func ParseSendBroadcastResponse(rsp *http.Response) (*SendBroadcastResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendBroadcastResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BroadcastResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendBroadcastResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendBroadcastResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPushStatusResponse parses an HTTP response from a GetPushStatusWithResponse call
+func ParseGetPushStatusResponse(rsp *http.Response) (*GetPushStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPushStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PushStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetPushStatusResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -1,0 +1,122 @@
+package pushapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tetherim/tether/api"
+)
+
+// normalise checks a push request against the limits and returns it in a
+// canonical form: users and platforms sorted and unique, payload compact,
+// TTL defaulted. Two requests meaning the same push hash the same.
+func normalise(r api.PushRequest) (*push, error) {
+	if len(r.UserIDs) == 0 || len(r.UserIDs) > api.MaxPushTargets {
+		return nil, api.Errorf(api.EINVALID, "user_ids must hold 1 to %d user ids", api.MaxPushTargets)
+	}
+	users := slices.Clone(r.UserIDs)
+	slices.Sort(users)
+	users = slices.Compact(users)
+	if users[0] <= 0 {
+		return nil, api.Errorf(api.EINVALID, "user_ids must be positive user ids")
+	}
+	platforms, err := checkPlatforms(r.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := checkPayload(r.Payload)
+	if err != nil {
+		return nil, err
+	}
+	def := api.DefaultTransientTTL
+	if r.Persist {
+		def = api.DefaultPersistedTTL
+	}
+	ttl, err := checkTTL(r.TTLSeconds, def)
+	if err != nil {
+		return nil, err
+	}
+	if !printable(r.CollapseKey, api.MaxCollapseKeyLen) {
+		return nil, api.Errorf(api.EINVALID, "collapse_key must be at most %d bytes of printable UTF-8", api.MaxCollapseKeyLen)
+	}
+	if !printable(r.IdempotencyKey, api.MaxIdempotencyKeyLen) {
+		return nil, api.Errorf(api.EINVALID, "idempotency_key must be at most %d bytes of printable UTF-8", api.MaxIdempotencyKeyLen)
+	}
+	n := api.PushRequest{
+		UserIDs: users, Platforms: platforms, Payload: payload, TTLSeconds: int(ttl / time.Second),
+		CollapseKey: r.CollapseKey, IdempotencyKey: r.IdempotencyKey, Persist: r.Persist,
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(b)
+	return &push{req: n, ttl: ttl, hash: hex.EncodeToString(h[:16])}, nil
+}
+
+// checkPlatforms returns the platforms sorted and unique; each must be known.
+func checkPlatforms(ps []string) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	for _, p := range ps {
+		if !slices.Contains(api.Platforms, p) {
+			return nil, api.Errorf(api.EINVALID, "platforms: %q is not a platform (want one of %v)", cut(p, 16), api.Platforms)
+		}
+	}
+	out := slices.Clone(ps)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkPayload requires a JSON object of at most api.MaxPushPayload bytes
+// (compacted) and returns it compacted.
+func checkPayload(p json.RawMessage) (json.RawMessage, error) {
+	t := bytes.TrimSpace(p)
+	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return nil, api.Errorf(api.EINVALID, "payload must be a JSON object")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, t); err != nil {
+		return nil, api.Errorf(api.EINVALID, "payload must be a JSON object")
+	}
+	if buf.Len() > api.MaxPushPayload {
+		return nil, api.Errorf(api.ETOOLARGE, "payload is over %d bytes", api.MaxPushPayload)
+	}
+	return buf.Bytes(), nil
+}
+
+// checkTTL returns the TTL; 0 means def seconds.
+func checkTTL(sec, def int) (time.Duration, error) {
+	if sec == 0 {
+		sec = def
+	}
+	if sec < 1 || sec > api.MaxPushTTL {
+		return 0, api.Errorf(api.EINVALID, "ttl_seconds must be 1 to %d", api.MaxPushTTL)
+	}
+	return time.Duration(sec) * time.Second, nil
+}
+
+func printable(s string, maxLen int) bool {
+	if len(s) > maxLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
