@@ -14,6 +14,7 @@ import (
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/rest"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/api/webhook"
 	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
@@ -81,6 +82,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		signer:     token.NewSigner(priv, cfg.AccessTTL),
 		refreshTTL: cfg.RefreshTTL,
 		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll, StreamMaxLen: int64(cfg.RelayStreamLen)},
+		webhook:    cfg.Webhook,
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
@@ -135,6 +137,7 @@ type apiParts struct {
 	signer     *token.Signer
 	refreshTTL time.Duration
 	relay      relay.Config
+	webhook    config.Webhook // offline notifications; off when its URL is empty
 	httpAddr   string
 	m          *metrics.Metrics
 	log        *slog.Logger
@@ -145,9 +148,23 @@ type apiCore struct {
 	http      *httpServer
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
+	// The webhook worker, when on; stopped after the relay, which queues its work.
+	stopWebhook context.CancelFunc
+	webhookDone chan struct{}
 }
 
 func startAPICore(p apiParts, run *runner) (*apiCore, error) {
+	var hook *webhook.Worker
+	if p.webhook.Enabled() {
+		var err error
+		hook, err = webhook.New(webhook.Config{
+			URL: p.webhook.URL, Secret: p.webhook.Secret, MaxAttempts: p.webhook.MaxAttempts, Timeout: p.webhook.Timeout,
+		}, p.db, p.m, p.log)
+		if err != nil {
+			return nil, err
+		}
+		p.relay.NotifyOffline, p.relay.Notified = true, hook.Kick
+	}
 	rel := relay.New(p.relay, p.db, p.reg, p.rdb, p.m, p.log)
 	revoker := route.NewRevoker(p.reg, p.signer.TTL())
 	srv, err := rest.New(rest.Deps{
@@ -185,6 +202,14 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		}
 		return nil
 	})
+	if hook != nil {
+		hookCtx, stopHook := context.WithCancel(context.Background())
+		c.stopWebhook, c.webhookDone = stopHook, make(chan struct{})
+		run.goFunc("webhook", func() error {
+			defer close(c.webhookDone)
+			return hook.Run(hookCtx)
+		})
+	}
 	hs.serve(run)
 	return c, nil
 }
@@ -195,5 +220,10 @@ func (c *apiCore) stop(ctx context.Context) error {
 	err := c.http.shutdown(ctx)
 	c.stopRelay()
 	<-c.relayDone
+	if c.stopWebhook != nil {
+		// Requests in flight finish (each within the webhook timeout).
+		c.stopWebhook()
+		<-c.webhookDone
+	}
 	return err
 }

@@ -125,6 +125,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		signer:     signer,
 		refreshTTL: api.RefreshTTL,
 		relay:      relay.Config{BatchSize: api.RelayBatch, PollInterval: api.RelayPoll, StreamMaxLen: int64(api.RelayStreamLen)},
+		webhook:    cfg.Webhook,
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,

@@ -14,6 +14,8 @@ type DevConfig struct {
 	WSAddr    string // push WebSocket listen address
 	AdminAddr string // /metrics, /healthz, /readyz, /debug/pprof
 	DataDir   string // SQLite database and token key
+
+	Webhook Webhook // offline-notification webhook
 }
 
 func (c *DevConfig) declare() *Set {
@@ -23,6 +25,7 @@ func (c *DevConfig) declare() *Set {
 	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "127.0.0.1:7071", "Push WebSocket listen address (browsers connect to ws://ADDR/ws).")
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
+	c.Webhook.declare(s)
 	c.Log.declare(s, "info")
 	return s
 }
@@ -54,6 +57,7 @@ func (c DevConfig) Validate() error {
 	ck.addr(&c.WSAddr)
 	ck.addr(&c.AdminAddr)
 	ck.required(&c.DataDir)
+	c.Webhook.check(ck)
 	c.Log.check(ck)
 	return ck.err()
 }
