@@ -9,8 +9,9 @@ import (
 	"github.com/tetherim/tether/shared/token"
 )
 
-// authenticate checks the Bearer access token locally (no database) and puts
-// the caller on the context. It runs before validation, so an anonymous
+// authenticate checks the Bearer access token locally (no database), refuses
+// tokens of revoked login sessions (one Redis lookup), and puts the caller on
+// the context. It runs before validation, so an anonymous
 // client learns nothing about an endpoint beyond "authenticate first".
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
@@ -30,6 +31,10 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	} else if err != nil {
 		writeProblem(c, api.EUNAUTHORIZED, "The access token is invalid.")
+		return
+	}
+	if s.revoked.isRevoked(c.Request.Context(), claims.SessionID) {
+		writeProblem(c, api.EUNAUTHORIZED, "The login session of this access token was revoked.")
 		return
 	}
 	c.Set(ctxCaller, api.Caller{

@@ -37,8 +37,12 @@ type Deps struct {
 	APIKeys api.APIKeyService
 	Push    api.PushService
 	Metrics *metrics.Metrics
-	Log     *slog.Logger
-	Ready   func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+	// Revocations, when set, refuses access tokens of revoked login
+	// sessions (logout, removed device, password change) before they
+	// expire. route.Registry implements it.
+	Revocations RevocationChecker
+	Log         *slog.Logger
+	Ready       func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
 }
 
 // Server is the REST API. It holds no per-request state; one Server serves
@@ -53,6 +57,7 @@ type Server struct {
 	apiKeys    api.APIKeyService // push API (pushapi.go)
 	push       api.PushService   // push API (pushapi.go)
 	metrics    *metrics.Metrics
+	revoked    *revocationCache
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
 	doc        *openapi3.T
@@ -101,6 +106,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		apiKeys:    d.APIKeys,
 		push:       d.Push,
 		metrics:    d.Metrics,
+		revoked:    newRevocationCache(d.Revocations, log),
 		log:        log,
 		ready:      d.Ready,
 		doc:        doc,

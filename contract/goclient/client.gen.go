@@ -51,13 +51,28 @@ func (e DeviceSessionPlatform) Valid() bool {
 
 // Defines values for EntryKind.
 const (
-	EntryKindMessage EntryKind = "message"
+	EntryKindConversation EntryKind = "conversation"
+	EntryKindGroup        EntryKind = "group"
+	EntryKindMessage      EntryKind = "message"
+	EntryKindPush         EntryKind = "push"
+	EntryKindRead         EntryKind = "read"
+	EntryKindRecall       EntryKind = "recall"
 )
 
 // Valid indicates whether the value is a known member of the EntryKind enum.
 func (e EntryKind) Valid() bool {
 	switch e {
+	case EntryKindConversation:
+		return true
+	case EntryKindGroup:
+		return true
 	case EntryKindMessage:
+		return true
+	case EntryKindPush:
+		return true
+	case EntryKindRead:
+		return true
+	case EntryKindRecall:
 		return true
 	default:
 		return false
@@ -319,11 +334,24 @@ type DeviceSession struct {
 // DeviceSessionPlatform defines model for DeviceSession.Platform.
 type DeviceSessionPlatform string
 
-// Entry defines model for Entry.
+// Entry One item of the caller's timeline. kind message carries message;
+// every other kind carries event, a JSON object: recall
+// {message_id, sender_id, recalled_at}; read {reader_id, message_id,
+// version (only in the reader's own timeline)}; conversation {muted,
+// deleted} (the caller's own devices); group {group_id, type,
+// actor_id, user_ids, role}; push {push_id, payload, ...}.
 type Entry struct {
-	Kind    EntryKind `json:"kind"`
-	Message *Message  `json:"message,omitempty"`
-	Version int64     `json:"version"`
+	// ConversationId The conversation the entry belongs to, if any.
+	ConversationId *string `json:"conversation_id,omitempty"`
+
+	// Event The data of kinds other than message.
+	Event *map[string]interface{} `json:"event,omitempty"`
+	Kind  EntryKind               `json:"kind"`
+
+	// Message A 1:1 message has recipient_id, a group message group_id. A recalled
+	// message keeps its place with recalled_at set and content {}.
+	Message *Message `json:"message,omitempty"`
+	Version int64    `json:"version"`
 }
 
 // EntryKind defines model for Entry.Kind.
@@ -367,7 +395,8 @@ type Login struct {
 // LoginPlatform defines model for Login.Platform.
 type LoginPlatform string
 
-// Message defines model for Message.
+// Message A 1:1 message has recipient_id, a group message group_id. A recalled
+// message keeps its place with recalled_at set and content {}.
 type Message struct {
 	ClientMsgId string `json:"client_msg_id"`
 
@@ -378,11 +407,15 @@ type Message struct {
 	// Example: {"text":"hi"}
 	Content MessageContent `json:"content"`
 
-	// ConversationId Example: d:1:2
+	// ConversationId "d:{low user id}:{high user id}" for 1:1, "g:{group id}" for a group.
+	//
+	// Example: d:1:2
 	ConversationId string      `json:"conversation_id"`
 	CreatedAt      time.Time   `json:"created_at"`
+	GroupId        *int64      `json:"group_id,omitempty"`
 	Id             int64       `json:"id"`
-	RecipientId    int64       `json:"recipient_id"`
+	RecalledAt     *time.Time  `json:"recalled_at,omitempty"`
+	RecipientId    *int64      `json:"recipient_id,omitempty"`
 	SenderId       int64       `json:"sender_id"`
 	Type           MessageType `json:"type"`
 }
@@ -416,7 +449,7 @@ type NewAccount struct {
 	Username Username `json:"username"`
 }
 
-// NewMessage defines model for NewMessage.
+// NewMessage Set exactly one of recipient_id (a 1:1 message) and group_id (a group message).
 type NewMessage struct {
 	// ClientMsgId Chosen by the client; a retry with the same id is the same message.
 	ClientMsgId string `json:"client_msg_id"`
@@ -427,7 +460,8 @@ type NewMessage struct {
 	//
 	// Example: {"text":"hi"}
 	Content     MessageContent `json:"content"`
-	RecipientId int64          `json:"recipient_id"`
+	GroupId     *int64         `json:"group_id,omitempty"`
+	RecipientId *int64         `json:"recipient_id,omitempty"`
 	Type        MessageType    `json:"type"`
 }
 
@@ -1026,8 +1060,12 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/devices/{session_id} (the `RevokeDevice` operationId).
 	RevokeDevice(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SendMessageWithBody Send a 1:1 message
+	// SendMessageWithBody Send a 1:1 or group message
 	//
+	// A group message reaches the timeline of every member at the moment
+	// it is accepted, each with its own version. A muted member (or a
+	// plain member while the whole group is muted) gets 403; a
+	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -1037,8 +1075,12 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SendMessage Send a 1:1 message
+	// SendMessage Send a 1:1 or group message
 	//
+	// A group message reaches the timeline of every member at the moment
+	// it is accepted, each with its own version. A muted member (or a
+	// plain member while the whole group is muted) gets 403; a
+	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -1726,8 +1768,12 @@ func (c *Client) RevokeDevice(ctx context.Context, sessionId string, reqEditors 
 	return c.Client.Do(req)
 }
 
-// SendMessageWithBody Send a 1:1 message
+// SendMessageWithBody Send a 1:1 or group message
 //
+// A group message reaches the timeline of every member at the moment
+// it is accepted, each with its own version. A muted member (or a
+// plain member while the whole group is muted) gets 403; a
+// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -1747,8 +1793,12 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 	return c.Client.Do(req)
 }
 
-// SendMessage Send a 1:1 message
+// SendMessage Send a 1:1 or group message
 //
+// A group message reaches the timeline of every member at the moment
+// it is accepted, each with its own version. A muted member (or a
+// plain member while the whole group is muted) gets 403; a
+// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -3833,8 +3883,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/devices/{session_id} (the `RevokeDevice` operationId).
 	RevokeDeviceWithResponse(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*RevokeDeviceResponse, error)
 
-	// SendMessageWithBodyWithResponse Send a 1:1 message
+	// SendMessageWithBodyWithResponse Send a 1:1 or group message
 	//
+	// A group message reaches the timeline of every member at the moment
+	// it is accepted, each with its own version. A muted member (or a
+	// plain member while the whole group is muted) gets 403; a
+	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -3844,8 +3898,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendMessageResponse, error)
 
-	// SendMessageWithResponse Send a 1:1 message
+	// SendMessageWithResponse Send a 1:1 or group message
 	//
+	// A group message reaches the timeline of every member at the moment
+	// it is accepted, each with its own version. A muted member (or a
+	// plain member while the whole group is muted) gets 403; a
+	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
 	// creating a second one.
@@ -7392,8 +7450,12 @@ func (c *ClientWithResponses) RevokeDeviceWithResponse(ctx context.Context, sess
 	return ParseRevokeDeviceResponse(rsp)
 }
 
-// SendMessageWithBodyWithResponse Send a 1:1 message
+// SendMessageWithBodyWithResponse Send a 1:1 or group message
 //
+// A group message reaches the timeline of every member at the moment
+// it is accepted, each with its own version. A muted member (or a
+// plain member while the whole group is muted) gets 403; a
+// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.
@@ -7409,8 +7471,12 @@ func (c *ClientWithResponses) SendMessageWithBodyWithResponse(ctx context.Contex
 	return ParseSendMessageResponse(rsp)
 }
 
-// SendMessageWithResponse Send a 1:1 message
+// SendMessageWithResponse Send a 1:1 or group message
 //
+// A group message reaches the timeline of every member at the moment
+// it is accepted, each with its own version. A muted member (or a
+// plain member while the whole group is muted) gets 403; a
+// non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
 // creating a second one.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/api/pushapi"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/rest"
 	"github.com/tetherim/tether/api/store"
@@ -81,6 +82,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		reg:        route.NewRegistry(rdb, cfg.Redis.Prefix, registryTTL),
 		signer:     token.NewSigner(priv, cfg.AccessTTL),
 		refreshTTL: cfg.RefreshTTL,
+		pushAPI:    cfg.PushAPI,
 		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll, StreamMaxLen: int64(cfg.RelayStreamLen)},
 		webhook:    cfg.Webhook,
 		httpAddr:   cfg.HTTPAddr,
@@ -136,6 +138,7 @@ type apiParts struct {
 	reg        *route.Registry
 	signer     *token.Signer
 	refreshTTL time.Duration
+	pushAPI    config.PushAPI // push API for third-party services
 	relay      relay.Config
 	webhook    config.Webhook // offline notifications; off when its URL is empty
 	httpAddr   string
@@ -167,6 +170,10 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	}
 	rel := relay.New(p.relay, p.db, p.reg, p.rdb, p.m, p.log)
 	revoker := route.NewRevoker(p.reg, p.signer.TTL())
+	// The push API for third-party services (api/pushapi).
+	push := pushapi.New(pushapi.Config{
+		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit, StreamMaxLen: p.relay.StreamMaxLen,
+	}, store.NewAPIKeyService(p.db), nil, p.rdb, p.reg, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
 		Messages: store.NewMessageService(p.db, rel.Kick),
@@ -174,8 +181,12 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Social:   store.NewSocialService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
 		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
+		APIKeys:  push,
+		Push:     push,
 		Metrics:  p.m,
 		Log:      p.log,
+		// Tokens of revoked sessions stop working at once, not at expiry.
+		Revocations: p.reg,
 		Ready: func(ctx context.Context) error {
 			if err := p.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -150,6 +150,18 @@ func TestLogout_KicksTheLiveConnectionAndPushRefusesTheTokenAtHandshake(t *testi
 	if f.Type != wire.TypeError || f.Reason.Code != wire.CodeRevoked {
 		t.Fatalf("handshake after logout: %s %v, want error revoked", f.Type, f.Reason)
 	}
+	// The REST API refuses the logged-out access token too, before it expires.
+	me, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/users/me", nil)
+	me.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "revoked") {
+		t.Fatalf("GET /v1/users/me with the logged-out token: %d %s, want 401 revoked", res.StatusCode, body)
+	}
 	// The other session of the same user is untouched.
 	select {
 	case err := <-laptop:
