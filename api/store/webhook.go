@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ const maxWebhookError = 512
 type OfflineNotice struct {
 	MessageID      int64
 	UserID         int64
-	ConversationID string          // skipped if UserID muted it
+	ConversationID string          // no delivery if UserID muted this conversation
 	Message        json.RawMessage // the api.Message as JSON
 }
 
@@ -87,18 +89,59 @@ func (db *DB) ClaimOutboxNotify(ctx context.Context, limit int, fn func(rows []O
 }
 
 func (db *DB) queueWebhooks(tx *gorm.DB, notices []OfflineNotice) error {
+	muted, err := mutedConversations(tx, notices)
+	if err != nil {
+		return err
+	}
 	t := now()
 	rows := make([]webhookRow, 0, len(notices))
 	for _, n := range notices {
 		if n.MessageID <= 0 || n.UserID <= 0 || !json.Valid(n.Message) {
 			return fmt.Errorf("store: bad offline notice for message %d, user %d", n.MessageID, n.UserID)
 		}
+		if muted[mutedKey{n.UserID, n.ConversationID}] {
+			continue
+		}
 		rows = append(rows, webhookRow{
 			MessageID: n.MessageID, UserID: n.UserID, Message: string(n.Message), State: WebhookPending,
 			NextAttemptAt: t, CreatedAt: t, UpdatedAt: t,
 		})
 	}
+	if len(rows) == 0 {
+		return nil
+	}
 	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 256).Error
+}
+
+type mutedKey struct {
+	userID         int64
+	conversationID string
+}
+
+// mutedConversations returns which of the notices' (user, conversation)
+// pairs the user muted, in one query on the conversations primary key.
+func mutedConversations(tx *gorm.DB, notices []OfflineNotice) (map[mutedKey]bool, error) {
+	uidSet, convSet := map[int64]bool{}, map[string]bool{}
+	for _, n := range notices {
+		if n.ConversationID != "" {
+			uidSet[n.UserID], convSet[n.ConversationID] = true, true
+		}
+	}
+	if len(uidSet) == 0 {
+		return nil, nil
+	}
+	uids, convs := slices.Collect(maps.Keys(uidSet)), slices.Collect(maps.Keys(convSet))
+	var rows []conversationRow
+	err := tx.Select("user_id", "conversation_id").
+		Where("user_id IN ? AND conversation_id IN ? AND muted = ?", uids, convs, true).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: muted conversations: %w", err)
+	}
+	out := make(map[mutedKey]bool, len(rows))
+	for _, r := range rows {
+		out[mutedKey{r.UserID, r.ConversationID}] = true
+	}
+	return out, nil
 }
 
 // ClaimWebhooks leases up to limit due pending deliveries (next_attempt_at

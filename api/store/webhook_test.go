@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -192,4 +193,36 @@ func TestClaimWebhooks_ConcurrentClaimersOnMySQLNeverShareADelivery(t *testing.T
 			t.Fatalf("delivery %d claimed %d times", id, n)
 		}
 	}
+}
+
+func TestClaimOutboxNotify_SkipsRecipientsWhoMutedTheConversation(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		a, b, c := f.user(t, "alice"), f.user(t, "bob"), f.user(t, "carol")
+		toBob, toCarol := f.send(t, a.ID, b.ID, "1"), f.send(t, a.ID, c.ID, "2")
+		if err := store.MuteConversationForTest(ctx, db, b.ID, toBob.ConversationID, true); err != nil {
+			t.Fatal(err)
+		}
+		// alice muted her conversation with carol: carol is still notified.
+		if err := store.MuteConversationForTest(ctx, db, a.ID, toCarol.ConversationID, true); err != nil {
+			t.Fatal(err)
+		}
+		n := func(m *api.Message, uid int64) store.OfflineNotice {
+			return store.OfflineNotice{MessageID: m.ID, UserID: uid, ConversationID: m.ConversationID, Message: json.RawMessage(`{}`)}
+		}
+		claimNotify(t, db, n(toBob, b.ID), n(toCarol, c.ID))
+		ds, err := db.WebhookDeliveries(ctx, "", 10)
+		if err != nil || len(ds) != 1 || ds[0].UserID != c.ID {
+			t.Fatalf("deliveries %+v %v, want carol's only", ds, err)
+		}
+		// Unmuted, bob is notified of the next message.
+		if err := store.MuteConversationForTest(ctx, db, b.ID, toBob.ConversationID, false); err != nil {
+			t.Fatal(err)
+		}
+		next := f.send(t, a.ID, b.ID, "3")
+		claimNotify(t, db, n(next, b.ID))
+		if ds, _ := db.WebhookDeliveries(ctx, "", 10); len(ds) != 2 || ds[1].UserID != b.ID || ds[1].MessageID != next.ID {
+			t.Fatalf("after unmute: %+v", ds)
+		}
+	})
 }

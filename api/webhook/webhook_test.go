@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	stdsql "database/sql"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/glebarez/go-sqlite"
+	_ "github.com/go-sql-driver/mysql"
+
 	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/store"
@@ -30,6 +34,7 @@ import (
 const secret = "whsec-test-secret"
 
 type env struct {
+	cfg   store.Config
 	db    *store.DB
 	auth  api.AuthService
 	msgs  api.MessageService
@@ -58,7 +63,7 @@ func newEnv(t *testing.T, driver string) *env {
 	rdb, prefix := testenv.Redis(t)
 	reg := route.NewRegistry(rdb, prefix, 30*time.Second)
 	return &env{
-		db: db, ctx: ctx, reg: reg,
+		cfg: cfg, db: db, ctx: ctx, reg: reg,
 		auth:  store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour),
 		msgs:  store.NewMessageService(db, nil),
 		relay: relay.New(relay.Config{NotifyOffline: true}, db, reg, rdb, nil, slog.Default()),
@@ -484,4 +489,45 @@ func TestNew_RefusesABadURLOrNoSecret(t *testing.T) {
 			t.Errorf("config %+v accepted", c)
 		}
 	}
+}
+
+// mute sets a user's conversation muted with plain SQL, as the conversation
+// service would.
+func (e *env) mute(t *testing.T, uid int64, conv string) {
+	t.Helper()
+	driver, dsn := "mysql", e.cfg.DSN
+	if e.cfg.Driver == store.DriverSQLite {
+		driver = "sqlite"
+	}
+	raw, err := stdsql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	res, err := raw.ExecContext(e.ctx, "UPDATE conversations SET muted = 1 WHERE user_id = ? AND conversation_id = ?", uid, conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("muted %d conversation rows, want 1", n)
+	}
+}
+
+func TestWorker_MutedConversationIsNotNotified(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		a, b := e.user(t, "alice"), e.user(t, "bob")
+		rcv := newReceiver(t, 0, http.StatusOK)
+		e.start(t, webhook.Config{URL: rcv.srv.URL}, nil)
+		first := e.sendAndRelay(t, a, b, "before-mute")
+		testenv.Eventually(t, 10*time.Second, func() bool { return len(rcv.got()) == 1 }, "no webhook call before the mute")
+		e.mute(t, b, first.ConversationID)
+		e.sendAndRelay(t, a, b, "muted")
+		time.Sleep(300 * time.Millisecond)
+		if calls := rcv.got(); len(calls) != 1 {
+			t.Fatalf("%d calls, want 1: the muted conversation's message must not notify", len(calls))
+		}
+		if ds, _ := e.db.WebhookDeliveries(e.ctx, "", 10); len(ds) != 1 {
+			t.Fatalf("deliveries %+v", ds)
+		}
+	})
 }
