@@ -2,9 +2,9 @@ package webhook_test
 
 import (
 	"context"
-	stdsql "database/sql"
 	"crypto/hmac"
 	"crypto/sha256"
+	stdsql "database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
