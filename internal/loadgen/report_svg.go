@@ -14,10 +14,10 @@ import (
 // missed.
 
 const (
-	svgWidth  = 1000
+	svgWidth  = 1040
 	svgLabelX = 10  // left edge of the target names
-	svgBarX   = 330 // where a bar starts (0%)
-	svgBarW   = 380 // width of 0..svgMaxPct
+	svgBarX   = 370 // where a bar starts (0%)
+	svgBarW   = 360 // width of 0..svgMaxPct
 	svgTextX  = svgBarX + svgBarW + 12
 	svgRow    = 26
 	svgTop    = 70 // first row
@@ -83,7 +83,7 @@ func reportSVG(runs []reportRun, now time.Time) string {
 		if r.score > svgMaxPct {
 			pctText = "> " + pct(svgMaxPct) // the bar is cut at the axis end
 		}
-		p(`<text x="%d" y="%d">%s</text>`+"\n", svgTextX, y+13, esc(pctText+"  "+r.value))
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgTextX, y+13, esc(pctText+" · "+r.value))
 	}
 	p("</svg>\n")
 	return b.String()
