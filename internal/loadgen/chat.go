@@ -204,7 +204,8 @@ type recvFinal struct {
 }
 
 // chatContent is the content of a bench message: when it was sent and in
-// which step.
+// which step. It is sent as a custom message: text messages carry only
+// text and mentions.
 type chatContent struct {
 	Text   string `json:"text"`
 	SentNS int64  `json:"sent_ns"`
@@ -584,7 +585,7 @@ func sendStep(ctx context.Context, a *client.API, cfg chatSendConfig, tokens []s
 				u := int(k % int64(len(cfg.Users)))
 				t0 := time.Now()
 				content, _ := json.Marshal(chatContent{Text: "bench", SentNS: t0.UnixNano(), Step: step})
-				msg, _, err := a.Send(ctx, tokens[u], cfg.Users[u].To, fmt.Sprintf("w%d-s%d-%d", id, step, k), api.MessageText, content)
+				msg, _, err := a.Send(ctx, tokens[u], cfg.Users[u].To, fmt.Sprintf("w%d-s%d-%d", id, step, k), api.MessageCustom, content)
 				t1 := time.Now()
 				last = t1.UnixNano()
 				if err != nil {
@@ -702,15 +703,7 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
-				runErr <- err
-			}
-		}()
-	}
+	startClients(ctx, clients, &wg, runErr)
 	// Ready once every client completed its first handshake.
 	for {
 		n := 0
@@ -775,6 +768,45 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 				return err
 			}
 		}
+	}
+}
+
+// startClients runs every client, with at most 64 first handshakes in
+// flight: thousands at once only measure the node's accept queue, and a
+// handshake that times out in such a pile-up makes the client retry while
+// the node still completes the first attempt, whose session then replaces
+// the retry (Kick "replaced"), and a kicked client stops.
+func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGroup, runErr chan<- error) {
+	sem := make(chan struct{}, 64)
+	for _, c := range clients {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		ran := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			defer close(ran)
+			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+				runErr <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for {
+				if st := c.Stats(); st.Connects > 0 || st.DialFailures > 0 {
+					return
+				}
+				select {
+				case <-ran:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
 	}
 }
 

@@ -36,18 +36,26 @@ type Command struct {
 }
 
 type crew struct {
-	role    string
-	cmds    []*exec.Cmd
-	stdins  []io.WriteCloser
-	reports []chan Report
-	tail    *tailWriter
-	readWG  sync.WaitGroup
+	role   string
+	cmds   []*exec.Cmd
+	stdins []io.WriteCloser
+	all    chan workerReport // every worker's reports, and their exits
+	dead   []bool            // owned by gather
+	tail   *tailWriter
+	readWG sync.WaitGroup
+}
+
+// workerReport is a report of worker i, or (exited) the end of its output.
+type workerReport struct {
+	i      int
+	r      Report
+	exited bool
 }
 
 // startCrew starts one worker of role per configuration and hands each its
 // configuration.
 func startCrew(wa WorkerArgs, role string, configs []any, stderr io.Writer) (*crew, error) {
-	c := &crew{role: role, tail: &tailWriter{max: 32 << 10}}
+	c := &crew{role: role, tail: &tailWriter{max: 32 << 10}, all: make(chan workerReport, 1024)}
 	var errw io.Writer = c.tail
 	if stderr != nil {
 		if _, isFile := stderr.(*os.File); !isFile {
@@ -80,12 +88,10 @@ func startCrew(wa WorkerArgs, role string, configs []any, stderr io.Writer) (*cr
 			c.stop()
 			return nil, fmt.Errorf("loadgen: start %s worker %d: %w", role, i, err)
 		}
-		ch := make(chan Report, 256)
-		c.cmds, c.stdins, c.reports = append(c.cmds, cmd), append(c.stdins, stdin), append(c.reports, ch)
+		c.cmds, c.stdins, c.dead = append(c.cmds, cmd), append(c.stdins, stdin), append(c.dead, false)
 		c.readWG.Add(1)
 		go func() {
 			defer c.readWG.Done()
-			defer close(ch)
 			sc := bufio.NewScanner(stdout)
 			sc.Buffer(make([]byte, 64<<10), 16<<20)
 			for sc.Scan() {
@@ -93,9 +99,10 @@ func startCrew(wa WorkerArgs, role string, configs []any, stderr io.Writer) (*cr
 				if json.Unmarshal(sc.Bytes(), &r) != nil {
 					continue // not a report: a stray line, ignored
 				}
-				ch <- r
+				c.all <- workerReport{i: i, r: r}
 			}
 			_, _ = io.Copy(io.Discard, stdout)
+			c.all <- workerReport{i: i, exited: true}
 		}()
 		if _, err := stdin.Write(append(b, '\n')); err != nil {
 			c.stop()
@@ -127,26 +134,32 @@ func (c *crew) send(cmd Command) error {
 // returns their bodies in worker order. Other reports are skipped; a
 // worker that exits first is an error that carries the crew's stderr.
 func (c *crew) gather(ctx context.Context, kind string, step int) ([]json.RawMessage, error) {
-	out := make([]json.RawMessage, len(c.reports))
-	for i, ch := range c.reports {
-		for {
-			var r Report
-			var ok bool
-			select {
-			case r, ok = <-ch:
-			case <-ctx.Done():
-				return nil, fmt.Errorf("loadgen: waiting for %s of %s worker %d: %w", kind, c.role, i, ctx.Err())
+	out := make([]json.RawMessage, len(c.cmds))
+	missing := len(out)
+	for i, d := range c.dead {
+		if d {
+			return nil, fmt.Errorf("loadgen: %s worker %d has exited:\n%s", c.role, i, c.tail.String())
+		}
+	}
+	for missing > 0 {
+		var wr workerReport
+		select {
+		case wr = <-c.all:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("loadgen: waiting for %s of %d %s workers: %w\n%s", kind, missing, c.role, ctx.Err(), c.tail.String())
+		}
+		switch {
+		case wr.exited:
+			c.dead[wr.i] = true
+			return nil, fmt.Errorf("loadgen: %s worker %d exited before %s:\n%s", c.role, wr.i, kind, c.tail.String())
+		case wr.r.Kind == "error":
+			return nil, fmt.Errorf("loadgen: %s worker %d: %s", c.role, wr.i, wr.r.Body)
+		case wr.r.Kind == kind && wr.r.Step == step && out[wr.i] == nil:
+			out[wr.i] = wr.r.Body
+			if out[wr.i] == nil {
+				out[wr.i] = json.RawMessage("null")
 			}
-			if !ok {
-				return nil, fmt.Errorf("loadgen: %s worker %d exited before %s:\n%s", c.role, i, kind, c.tail.String())
-			}
-			if r.Kind == "error" {
-				return nil, fmt.Errorf("loadgen: %s worker %d: %s", c.role, i, r.Body)
-			}
-			if r.Kind == kind && r.Step == step {
-				out[i] = r.Body
-				break
-			}
+			missing--
 		}
 	}
 	return out, nil
@@ -178,13 +191,18 @@ func (c *crew) stop() error {
 		}
 	}
 	// Drain the reports so the readers end.
-	for _, ch := range c.reports {
-		go func() {
-			for range ch {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-c.all:
+			case <-done:
+				return
 			}
-		}()
-	}
+		}
+	}()
 	c.readWG.Wait()
+	close(done)
 	return first
 }
 

@@ -485,15 +485,11 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 	runErr := make(chan error, len(clients))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, sc := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sc.c.Run(ctx); err != nil && ctx.Err() == nil {
-				runErr <- err
-			}
-		}()
+	cs := make([]*client.Client, len(clients))
+	for i, sc := range clients {
+		cs[i] = sc.c
 	}
+	startClients(ctx, cs, &wg, runErr)
 	for {
 		n := 0
 		for _, sc := range clients {
@@ -553,7 +549,7 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 					t := clients[int(k%int64(cfg.Targets))]
 					s := int(k % int64(len(cfg.Senders)))
 					content, _ := json.Marshal(chatContent{Text: "storm", SentNS: time.Now().UnixNano(), Step: 1})
-					msg, _, err := a.Send(sendCtx, senderTokens[s], t.c.UserID(), fmt.Sprintf("storm-w%d-%d", w.ID, k), api.MessageText, content)
+					msg, _, err := a.Send(sendCtx, senderTokens[s], t.c.UserID(), fmt.Sprintf("storm-w%d-%d", w.ID, k), api.MessageCustom, content)
 					if err != nil {
 						if sendCtx.Err() != nil {
 							return // stopped mid-request: its fate is unknown, so it is not counted
