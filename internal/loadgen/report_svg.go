@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -37,7 +39,11 @@ func reportSVG(runs []reportRun, now time.Time) string {
 			rows = append(rows, row{label: r.Scenario + ": " + t.Name, value: v, score: score(t), met: t.Met})
 		}
 	}
+	series := roundSeries(runs)
 	height := svgTop + max(len(rows), 1)*svgRow + 40
+	if len(series) > 0 {
+		height += svgPanelGap + len(series)*svgRow + 40
+	}
 
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -85,8 +91,96 @@ func reportSVG(runs []reportRun, now time.Time) string {
 		}
 		p(`<text x="%d" y="%d">%s</text>`+"\n", svgTextX, y+13, esc(pctText+" · "+r.value))
 	}
+	if len(series) > 0 {
+		roundsPanel(p, series, bottom+40)
+	}
 	p("</svg>\n")
 	return b.String()
+}
+
+// svgPanelGap is the room above the rounds panel for its title.
+const svgPanelGap = 50
+
+// series is the all-received time of each broadcast round of one run.
+type series struct {
+	label string
+	ms    []float64
+}
+
+// roundSeries finds the runs whose results have broadcast rounds
+// (broadcast, cluster): {"connections": N, "rounds": [{"seconds": s}]}.
+func roundSeries(runs []reportRun) []series {
+	var out []series
+	for _, r := range runs {
+		var res struct {
+			Connections int `json:"connections"`
+			Rounds      []struct {
+				Seconds float64 `json:"seconds"`
+			} `json:"rounds"`
+		}
+		if json.Unmarshal(r.Results, &res) != nil || len(res.Rounds) == 0 {
+			continue
+		}
+		s := series{label: fmt.Sprintf("%s, %s connections", r.Scenario, thousands(float64(res.Connections)))}
+		for _, x := range res.Rounds {
+			s.ms = append(s.ms, x.Seconds*1000)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// roundsPanel draws one row of dots per series, a dot per round, on a
+// shared millisecond axis with the issue's 50 ms all-received target.
+func roundsPanel(p func(string, ...any), ss []series, top int) {
+	const targetMS = 50
+	hi := float64(targetMS)
+	for _, s := range ss {
+		for _, v := range s.ms {
+			hi = max(hi, v)
+		}
+	}
+	hi = niceCeil(hi)
+	x := func(v float64) float64 { return svgBarX + v/hi*svgBarW }
+	p(`<text x="%d" y="%d" font-size="13" font-weight="bold">%s</text>`+"\n", svgLabelX, top,
+		esc("Time until every connection had the broadcast, one dot per round (dashed: the 50 ms p99 target at 15,000)"))
+	rowsTop := top + svgPanelGap - 20
+	bottom := rowsTop + len(ss)*svgRow
+	for i := 0; i <= 4; i++ {
+		v := hi * float64(i) / 4
+		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#dddddd"/>`+"\n", x(v), rowsTop-8, x(v), bottom)
+		p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555555">%s</text>`+"\n", x(v), bottom+16, esc(FormatValue(v/1000, UnitSeconds, true)))
+	}
+	p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333333" stroke-dasharray="4 3"/>`+"\n", x(targetMS), rowsTop-8, x(targetMS), bottom)
+	for i, s := range ss {
+		y := rowsTop + i*svgRow
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgLabelX, y+13, esc(s.label))
+		worst := 0.0
+		for j, v := range s.ms {
+			fill := "#2e7d32"
+			if v > targetMS {
+				fill = "#c62828"
+			}
+			worst = max(worst, v)
+			p(`<circle cx="%.1f" cy="%d" r="5" fill="%s" fill-opacity="0.7"><title>%s</title></circle>`+"\n",
+				x(v), y+9, fill, esc(fmt.Sprintf("%s: round %d, %.1f ms", s.label, j+1, v)))
+		}
+		p(`<text x="%d" y="%d">%s</text>`+"\n", svgTextX, y+13, esc(fmt.Sprintf("%d rounds, slowest %.1f ms", len(s.ms), worst)))
+	}
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	e := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*e >= v {
+			return m * e
+		}
+	}
+	return 10 * e
 }
 
 // esc escapes s for XML character data and attribute values.

@@ -63,9 +63,12 @@ func TestWriteReport_FromFixtureResultsWritesTheTableAndAWellFormedChart(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	bars, texts := checkXML(t, s)
+	bars, dots, texts := checkXML(t, s)
 	if bars != 8 { // one per target of the newest runs: 2+2+2+2
 		t.Errorf("%d bars in the chart, want 8:\n%s", bars, s)
+	}
+	if dots != 4 || !strings.Contains(texts, "cluster, 60,000 connections") { // broadcast's round and cluster's three
+		t.Errorf("%d round dots in the chart, want 4: %s", dots, texts)
 	}
 	if !strings.Contains(texts, `x-custom: loss <&> "quoted"`) || !strings.Contains(texts, "> 200%") {
 		t.Errorf("chart text lacks the escaped name or the capped bar: %s", texts)
@@ -73,8 +76,8 @@ func TestWriteReport_FromFixtureResultsWritesTheTableAndAWellFormedChart(t *test
 }
 
 // checkXML fails unless b is one well-formed SVG document, and returns its
-// number of bars and its text.
-func checkXML(t *testing.T, b []byte) (bars int, text string) {
+// number of bars and dots and its text.
+func checkXML(t *testing.T, b []byte) (bars, dots int, text string) {
 	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(b))
 	var sb strings.Builder
@@ -98,6 +101,9 @@ func checkXML(t *testing.T, b []byte) (bars int, text string) {
 			if tok.Name.Local == "rect" && depth == 1 && len(tok.Attr) > 0 && tok.Attr[0].Value != "100%" {
 				bars++
 			}
+			if tok.Name.Local == "circle" {
+				dots++
+			}
 			depth++
 		case xml.EndElement:
 			depth--
@@ -109,7 +115,7 @@ func checkXML(t *testing.T, b []byte) (bars int, text string) {
 	if roots != 1 || depth != 0 {
 		t.Fatalf("%d root elements, depth %d at the end", roots, depth)
 	}
-	return bars, sb.String()
+	return bars, dots, sb.String()
 }
 
 func TestLatestResults_RefusesAFolderWithoutResultsOrWithAnUnreadableOne(t *testing.T) {
