@@ -124,6 +124,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		reg:        route.NewRegistry(d.rdb, api.Redis.Prefix, registryTTL),
 		signer:     signer,
 		refreshTTL: api.RefreshTTL,
+		pushAPI:    cfg.PushAPI,
 		relay:      relay.Config{BatchSize: api.RelayBatch, PollInterval: api.RelayPoll, StreamMaxLen: int64(api.RelayStreamLen)},
 		webhook:    cfg.Webhook,
 		httpAddr:   cfg.HTTPAddr,

@@ -15,6 +15,8 @@ type DevConfig struct {
 	AdminAddr string // /metrics, /healthz, /readyz, /debug/pprof
 	DataDir   string // SQLite database and token key
 
+	PushAPI PushAPI // push API for third-party services
+
 	Webhook Webhook // offline-notification webhook
 }
 
@@ -26,6 +28,7 @@ func (c *DevConfig) declare() *Set {
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
 	c.Webhook.declare(s)
+	c.PushAPI.declare(s)
 	c.Log.declare(s, "info")
 	return s
 }
@@ -58,6 +61,7 @@ func (c DevConfig) Validate() error {
 	ck.addr(&c.AdminAddr)
 	ck.required(&c.DataDir)
 	c.Webhook.check(ck)
+	c.PushAPI.check(ck)
 	c.Log.check(ck)
 	return ck.err()
 }
