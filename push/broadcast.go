@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,7 +56,7 @@ type broadcaster struct {
 	ids     []string
 	arena   []byte        // the encoded Push frames of the current pass, back to back
 	entries []encodedPush // where each frame of the pass is in arena
-	scratch []*conn       // one hub shard's sessions
+	scratch [][]*conn     // per fan-out writer: one hub shard's sessions
 }
 
 // encodedPush is one broadcast ready to queue.
@@ -68,7 +70,15 @@ func newBroadcaster(n *Node) *broadcaster {
 		n:         n,
 		stream:    n.reg.Keys().Broadcast(),
 		sweepIdle: max(4*n.cfg.NodeTTL, time.Minute),
+		scratch:   make([][]*conn, fanOutWriters()),
 	}
+}
+
+// fanOutWriters is how many goroutines write one fan-out pass: one per
+// processor, since a pass is almost all write system calls (one per
+// session) and each writer takes its own hub shards.
+func fanOutWriters() int {
+	return min(max(runtime.GOMAXPROCS(0), 1), hubShards)
 }
 
 // leaveBroadcast destroys the node's broadcast group on a clean stop. A hot
@@ -257,48 +267,90 @@ func (b *broadcaster) handle(msgs []redis.XMessage) {
 	}
 }
 
-// fanOut queues the encoded broadcasts of the pass to every matching local
-// session, one hub shard at a time (never holding a lock while queuing), and
-// starts one flush per session for all of them.
+// fanOut writes the encoded broadcasts of the pass to every matching local
+// session: writer w of the fanOutWriters takes hub shards w, w+writers, ...
+// one shard at a time (never holding a lock while writing). A session that
+// all broadcasts of the pass match gets them in one write straight from the
+// arena; the others get theirs queued, then one write.
 func (b *broadcaster) fanOut() {
 	if len(b.entries) == 0 {
 		return
 	}
 	n := b.n
 	done := n.m.Begin(metrics.LayerJob, string(job.KindBroadcast), broadcastBudget)
-	sessions := 0
-	h := n.hub
-	for i := range h.shards {
-		sh := &h.shards[i]
-		sh.mu.RLock()
-		for _, list := range sh.users {
-			b.scratch = append(b.scratch, list...)
+	var sessions int
+	if writers := len(b.scratch); writers == 1 {
+		sessions = b.fanShards(0, 1)
+	} else {
+		var wg sync.WaitGroup
+		counts := make([]int, writers)
+		for w := range writers {
+			wg.Go(func() { counts[w] = b.fanShards(w, writers) })
 		}
-		sh.mu.RUnlock()
-		for _, c := range b.scratch {
-			queued := false
-			for k := range b.entries {
-				e := &b.entries[k]
-				if !platformOK(e.platforms, c.sess.Platform) {
-					continue
-				}
-				if !c.enqueue(b.arena[e.off:e.end]) {
-					break // closing, or just closed as a slow consumer
-				}
-				queued = true
-				sessions++
-			}
-			if queued {
-				c.kick()
-			}
+		wg.Wait()
+		for _, k := range counts {
+			sessions += k
 		}
-		clear(b.scratch)
-		b.scratch = b.scratch[:0]
 	}
 	n.fan.delivered.WithLabelValues(string(job.KindBroadcast)).Add(float64(sessions))
 	done(nil)
 	n.log.Debug("push: broadcasts delivered", "broadcasts", len(b.entries), "deliveries", sessions)
 	b.arena, b.entries = b.arena[:0], b.entries[:0]
+}
+
+// fanShards delivers the pass to the sessions of every writers-th hub
+// shard from w on and returns the deliveries (one per broadcast and
+// session). It only reads the pass (arena, entries) and uses scratch[w].
+func (b *broadcaster) fanShards(w, writers int) int {
+	h := b.n.hub
+	all := b.arena[b.entries[0].off:b.entries[len(b.entries)-1].end]
+	// A pass too big for one session's queue is queued frame by frame,
+	// which starts writing early (enqueue) instead of overflowing.
+	whole := len(all) <= b.n.cfg.MaxQueued/2
+	deliveries := 0
+	for i := w; i < len(h.shards); i += writers {
+		sh := &h.shards[i]
+		scratch := b.scratch[w]
+		sh.mu.RLock()
+		for _, list := range sh.users {
+			scratch = append(scratch, list...)
+		}
+		sh.mu.RUnlock()
+		for _, c := range scratch {
+			matched := 0
+			for k := range b.entries {
+				if platformOK(b.entries[k].platforms, c.sess.Platform) {
+					matched++
+				}
+			}
+			switch {
+			case matched == 0:
+			case matched == len(b.entries) && whole:
+				if c.send(all) {
+					deliveries += matched
+				}
+			default:
+				queued := 0
+				for k := range b.entries {
+					e := &b.entries[k]
+					if !platformOK(e.platforms, c.sess.Platform) {
+						continue
+					}
+					if !c.enqueue(b.arena[e.off:e.end]) {
+						break // closing, or just closed as a slow consumer
+					}
+					queued++
+				}
+				if queued > 0 {
+					c.flushNow()
+				}
+				deliveries += queued
+			}
+		}
+		clear(scratch)
+		b.scratch[w] = scratch[:0]
+	}
+	return deliveries
 }
 
 // sweep removes a few broadcast groups of crashed nodes.

@@ -55,6 +55,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	buf        []byte // frames queued for the next write
+	keep       int    // bytes at buf's front that finish a frame partly written: never dropped (outbox.go)
 	hold       bool   // buf is not written until Welcome is queued in front of it
 	flushing   bool   // a flushLoop owns the netpoll writer
 	closing    bool   // no more frames are queued; the conn closes once buf is written
@@ -190,7 +191,7 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 	case wire.TypePing:
 		var a [wire.HeaderSize + 8]byte
 		if c.enqueue(wire.AppendPong(a[:0], f.Ping)) {
-			c.kick()
+			c.flushNow()
 		}
 	case wire.TypeAck:
 		c.n.acks.record(c.uid, c.sess.DeviceID, f.Ack)
@@ -279,7 +280,7 @@ func (c *conn) hello(h wire.Hello) error {
 		c.hold = false
 	}
 	c.mu.Unlock()
-	c.kick()
+	c.flushNow()
 	n.log.Info("push: session open", "uid", c.uid, "device", c.sess.DeviceID, "platform", c.sess.Platform,
 		"conn", c.id, "remote", c.remote, "client_version", h.Version, "last_version", h.LastVersion,
 		"current_version", cur, "flags", flags, "app", h.AppVersion)

@@ -124,7 +124,7 @@ func (c *consumer) run(ctx context.Context) {
 }
 
 // handle delivers a batch: frames are queued per session, then each touched
-// session is flushed once for the whole batch.
+// session is written once for the whole batch.
 func (c *consumer) handle(msgs []redis.XMessage) {
 	c.ids = c.ids[:0]
 	clear(c.touched)
@@ -133,7 +133,7 @@ func (c *consumer) handle(msgs []redis.XMessage) {
 		c.deliver(m)
 	}
 	for s := range c.touched {
-		s.kick()
+		s.flushNow() // written from here unless the socket is full (outbox.go)
 	}
 	clear(c.touched)
 }

@@ -1,15 +1,24 @@
 package push
 
 import (
+	"errors"
+	"syscall"
+
 	"github.com/cloudwego/netpoll"
 
 	"github.com/tetherim/tether/push/wire"
 )
 
 // A connection's output goes through its own queue (buf) and at most one
-// flushLoop at a time, which alone touches the netpoll Writer: the consumer
-// and the connection's handler never write concurrently, and a client that
-// stops reading blocks only its own flushLoop, never the consumer.
+// writer at a time (flushing): the consumer and the connection's handler
+// never write concurrently, and a client that stops reading blocks only its
+// own flushLoop, never the consumer.
+//
+// The writer is usually the goroutine that queued the output: flushNow and
+// send write to the socket without blocking, and only what the socket does
+// not take at once goes to a flushLoop goroutine, which waits for it. A
+// broadcast to 15,000 idle sessions is then 15,000 writes from the fan-out,
+// not 15,000 goroutines each making one write (docs/benchmarks-push.md).
 
 // enqueue queues frame for the next flush. It reports false if the
 // connection is closing or the queue would exceed MaxQueued, in which case
@@ -53,6 +62,130 @@ func (c *conn) kick() {
 	c.n.spawn(c.flushLoop)
 }
 
+// flushNow writes the queued output now, on the caller's goroutine, without
+// blocking: if a writer is already running, or the conn is closing, held or
+// a WebSocket, it does what kick does; whatever the socket does not take at
+// once is left to a flushLoop.
+func (c *conn) flushNow() {
+	c.mu.Lock()
+	if c.flushing || c.hold || len(c.buf) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	if c.closing || c.ws != nil {
+		c.mu.Unlock()
+		c.kick()
+		return
+	}
+	c.flushing = true
+	b := c.buf
+	c.buf, c.keep = nil, 0
+	c.mu.Unlock()
+	c.writeOwned(b, true)
+}
+
+// send queues frames, bytes the caller keeps, and writes them at once like
+// flushNow. If nothing is queued and no writer runs, frames go to the socket
+// straight from the caller's bytes, with no copy into a queue. It reports
+// false if the connection is closing or overflowed, like enqueue.
+func (c *conn) send(frames []byte) bool {
+	c.mu.Lock()
+	direct := !c.flushing && !c.hold && !c.closing && c.ws == nil && len(c.buf) == 0 &&
+		len(frames) <= c.n.cfg.MaxQueued
+	if !direct {
+		c.mu.Unlock()
+		if !c.enqueue(frames) {
+			return false
+		}
+		c.flushNow()
+		return true
+	}
+	c.flushing = true
+	c.mu.Unlock()
+	c.writeOwned(frames, false)
+	return true
+}
+
+// writeOwned writes b while this goroutine owns the writer (flushing),
+// without waiting for the socket, and then either gives the writer up or
+// hands it, with whatever is left to write, to a flushLoop. pooled says b
+// came from the conn's queue and returns to the pool once written.
+func (c *conn) writeOwned(b []byte, pooled bool) {
+	k, err := c.tryWrite(b)
+	if err != nil {
+		if pooled {
+			putWriteBuf(b)
+		}
+		c.writeFailed(err)
+		return
+	}
+	c.mu.Lock()
+	if k < len(b) {
+		// The socket is full: the rest of b goes first, and is never dropped
+		// (keep), since part of its first frame is on the wire already.
+		rest := append(getWriteBuf(), b[k:]...)
+		c.keep = len(rest)
+		queued := c.buf
+		c.buf = append(rest, queued...)
+		if queued != nil {
+			putWriteBuf(queued)
+		}
+	}
+	if pooled {
+		putWriteBuf(b)
+	}
+	if len(c.buf) == 0 && !c.closing && !c.hold {
+		c.flushing = false
+		c.releaseWriteBufs()
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	// Output queued meanwhile, a partial write, or a close to finish.
+	c.n.spawn(c.flushLoop)
+}
+
+// tryWrite writes as much of b to the socket as it takes without blocking
+// and returns how much that was. It writes to the socket directly, not
+// through netpoll's output buffer, which is empty: every netpoll Flush of
+// this conn returned only once its buffer was written. Like write, it runs
+// under wmu, so the descriptor is still this connection's (netpoll closes
+// it after onClosed, which sets wclosed).
+func (c *conn) tryWrite(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return 0, netpoll.ErrConnClosed
+	}
+	fd, ok := c.nc.(interface{ Fd() int })
+	if !ok {
+		return 0, nil // not a socket of ours: a flushLoop writes it through netpoll
+	}
+	for {
+		k, err := syscall.Write(fd.Fd(), b)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return 0, nil
+		case err != nil:
+			return 0, err
+		}
+		return k, nil
+	}
+}
+
+// writeFailed ends a conn whose write failed; the caller owns the writer.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	// Still flushing: nobody else may start a writer on a dead conn.
+	c.closing = true
+	c.buf, c.keep = nil, 0
+	c.mu.Unlock()
+	c.n.log.Debug("push: write failed", "conn", c.id, "err", err)
+	_ = c.nc.Close()
+}
+
 // closeWith queues a final Error, Close or Kick frame and closes the connection
 // once it is written. It reports whether this call started the close.
 func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
@@ -64,8 +197,9 @@ func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
 	c.closing = true
 	if code == wire.CodeSlowConsumer || c.hold {
 		// Queued messages are dropped: a slow client syncs on reconnect, and
-		// one that never got its Welcome must not see messages first.
-		c.buf = c.buf[:0]
+		// one that never got its Welcome must not see messages first. The
+		// rest of a frame partly written already stays (keep).
+		c.buf = c.buf[:c.keep]
 	}
 	switch t {
 	case wire.TypeError:
@@ -105,22 +239,13 @@ func (c *conn) flushLoop() {
 		// Frames queued during the write go to a new buffer (enqueue);
 		// this one returns to the pool once written.
 		b := c.buf
-		c.buf = nil
+		c.buf, c.keep = nil, 0
 		c.mu.Unlock()
 
 		err := c.write(b)
 		putWriteBuf(b)
-
-		c.mu.Lock()
 		if err != nil {
-			// Still flushing: nobody else may start a writer on a dead conn.
-			c.closing = true
-			c.buf = nil
-		}
-		c.mu.Unlock()
-		if err != nil {
-			c.n.log.Debug("push: write failed", "conn", c.id, "err", err)
-			_ = c.nc.Close()
+			c.writeFailed(err)
 			return
 		}
 	}
