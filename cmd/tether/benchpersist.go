@@ -72,6 +72,7 @@ func runBenchPersisted(ctx context.Context, kind string, args []string, stdout, 
 		fs.StringVar(&rates, "rates", "250,500,1000,2000,5000,7500,10000", "messages per second of each step, comma-separated")
 		fs.DurationVar(&chat.Step, "step", 10*time.Second, "length of each step")
 		fs.DurationVar(&chat.MaxP99, "max-p99", time.Second, "a step whose end-to-end p99 is above this is not sustained")
+		fs.StringVar(&chat.Profile, "api-profile", "", "write a CPU profile of the API taken during each step to <this>-step<N>.pprof")
 	case "frames":
 		chatFlags(&frames.ChatConfig)
 		fs.IntVar(&frames.Rate, "rate", 1000, "messages per second")

@@ -481,6 +481,16 @@ func procDelta(a, b procSample) ProcFigures {
 	return f
 }
 
+// LoadAvg is the machine's load average over 1, 5 and 15 minutes, from
+// /proc/loadavg: the machine is shared, and a figure means little without it.
+func LoadAvg() [3]float64 {
+	var l [3]float64
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		_, _ = fmt.Sscan(string(b), &l[0], &l[1], &l[2])
+	}
+	return l
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -48,6 +48,9 @@ type ChatConfig struct {
 	MaxP99      time.Duration // a step whose end-to-end p99 is above this is not sustained (default 1s)
 	Timeout     time.Duration // bound of the whole run (default 10m)
 	Stderr      io.Writer
+	// Profile, if set, is a path prefix: a CPU profile of the API taken
+	// during each step is written to <Profile>-step<N>.pprof.
+	Profile string
 }
 
 // ChatStep is one step's figures.
@@ -101,6 +104,8 @@ type ChatResult struct {
 	Steps      []ChatStep `json:"steps"`
 	Sustained  int        `json:"sustained_rate"`          // highest step sustained (every step before it too)
 	Within50ms int        `json:"sustained_rate_p99_50ms"` // highest sustained step with end-to-end p99 <= 50 ms
+	LoadStart  [3]float64 `json:"loadavg_start"`           // the machine's load average when the steps began
+	LoadEnd    [3]float64 `json:"loadavg_end"`
 }
 
 func (c *ChatConfig) defaults() error {
@@ -213,13 +218,13 @@ type chatContent struct {
 }
 
 // RunChat runs the chat scenario.
-func RunChat(ctx context.Context, cfg ChatConfig) (ChatResult, error) {
+func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 	if err := cfg.defaults(); err != nil {
 		return ChatResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	res := ChatResult{Users: cfg.Users, Senders: cfg.Senders, Receivers: cfg.Receivers}
+	res = ChatResult{Users: cfg.Users, Senders: cfg.Senders, Receivers: cfg.Receivers}
 	setup := time.Now()
 	st, err := startStack(ctx, cfg.Stack)
 	if err != nil {
@@ -271,6 +276,8 @@ func RunChat(ctx context.Context, cfg ChatConfig) (ChatResult, error) {
 		return res, err
 	}
 	res.SetupSecs = time.Since(setup).Seconds()
+	res.LoadStart = LoadAvg()
+	defer func() { res.LoadEnd = LoadAvg() }()
 
 	var prevStats client.Stats
 	for i, rate := range cfg.Rates {
@@ -307,6 +314,15 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	}
 	api0, push0 := sampleProc(st.api.pid), sampleProc(st.push.pid)
 	start := time.Now().Add(100 * time.Millisecond)
+	profiled := make(chan error, 1)
+	if cfg.Profile != "" && st.api.adminAddr != "" {
+		secs := max(1, int(cfg.Step.Seconds())-1)
+		go func() {
+			profiled <- fetchProfile(ctx, st.api.adminAddr, secs, fmt.Sprintf("%s-step%d.pprof", cfg.Profile, step))
+		}()
+	} else {
+		profiled <- nil
+	}
 	body, _ := json.Marshal(sendCmd{Rate: float64(rate) / float64(send.size()), Seconds: cfg.Step.Seconds(), StartNS: start.UnixNano()})
 	if err := send.send(Command{Cmd: "send", Step: step, Body: body}); err != nil {
 		return s, prev, err
@@ -317,6 +333,9 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	}
 	api1, push1 := sampleProc(st.api.pid), sampleProc(st.push.pid)
 	calls1, _ := scrapeCalls(ctx, st.api.adminAddr)
+	if err := <-profiled; err != nil {
+		return s, prev, err
+	}
 	s.API, s.Push = procDelta(api0, api1), procDelta(push0, push1)
 	accepted := map[int64]bool{}
 	var acceptH Hist
@@ -456,6 +475,26 @@ func frameCount(now, prev client.Stats) FrameCount {
 		f.SyncsPerThou = round3(float64(f.SyncRequests) * k)
 	}
 	return f
+}
+
+// fetchProfile writes a CPU profile of secs seconds from the admin
+// address's /debug/pprof/profile to path.
+func fetchProfile(ctx context.Context, adminAddr string, secs int, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, secs), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("loadgen: CPU profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }
 
 // registerUsers registers names over REST, 8 at a time, and returns their ids.
@@ -813,8 +852,8 @@ func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGr
 // WriteChatTable prints r for people.
 func WriteChatTable(w io.Writer, r ChatResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "chat: %d senders -> %d recipients online (push/client), %d sender and %d receiver processes, setup %.1fs\n",
-		r.Users, r.Users, r.Senders, r.Receivers, r.SetupSecs)
+	fmt.Fprintf(w, "chat: %d senders -> %d recipients online (push/client), %d sender and %d receiver processes, setup %.1fs, load average %.1f -> %.1f\n",
+		r.Users, r.Users, r.Senders, r.Receivers, r.SetupSecs, r.LoadStart[0], r.LoadEnd[0])
 	fmt.Fprintln(tw, "rate/s\taccepted/s\tlost\tfailed\te2e p50 ms\te2e p99 ms\taccept p99 ms\tSQL ms/msg\tRedis ms/msg\tAPI CPU%\tpush CPU%\tframes/1000\tacks/1000\tsustained\t")
 	for _, s := range r.Steps {
 		fmt.Fprintf(tw, "%d\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%.1f\t%v\t\n",

@@ -30,6 +30,8 @@ type FramesResult struct {
 	EndToEnd  Latency    `json:"end_to_end"`
 	Sustained bool       `json:"sustained"`
 	Chat      ChatStep   `json:"chat_step"`
+	LoadStart [3]float64 `json:"loadavg_start"`
+	LoadEnd   [3]float64 `json:"loadavg_end"`
 }
 
 // RunFrames runs the frames scenario.
@@ -52,6 +54,7 @@ func RunFrames(ctx context.Context, cfg FramesConfig) (FramesResult, error) {
 	return FramesResult{
 		Users: r.Users, Rate: cfg.Rate, Seconds: s.Seconds, PerUser: round3(s.AcceptedRate / float64(r.Users)),
 		Frames: s.Frames, Lost: s.Lost, EndToEnd: s.EndToEnd, Sustained: s.Sustained, Chat: s,
+		LoadStart: r.LoadStart, LoadEnd: r.LoadEnd,
 	}, nil
 }
 
@@ -60,7 +63,7 @@ func WriteFramesTable(w io.Writer, r FramesResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	f := r.Frames
 	rows := [][2]string{
-		{"load", fmt.Sprintf("%d msgs/s for %.0fs to %d recipients online (%.2f msgs/s each)", r.Rate, r.Seconds, r.Users, r.PerUser)},
+		{"load", fmt.Sprintf("%d msgs/s for %.0fs to %d recipients online (%.2f msgs/s each); machine load average %.1f -> %.1f", r.Rate, r.Seconds, r.Users, r.PerUser, r.LoadStart[0], r.LoadEnd[0])},
 		{"delivered", fmt.Sprintf("%d (lost %d, e2e p50 %.1f ms, p99 %.1f ms)", f.Delivered, r.Lost, r.EndToEnd.P50, r.EndToEnd.P99)},
 		{"client->server frames", fmt.Sprintf("%d = %.1f per 1,000 delivered", f.Frames, f.PerThousand)},
 		{"  acks", fmt.Sprintf("%d = %.1f per 1,000 (cumulative, every %s or %d versions)", f.Acks, f.AcksPerThou, f.AckInterval, f.AckBatch)},

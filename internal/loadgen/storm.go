@@ -67,6 +67,7 @@ type StormResult struct {
 	SyncPages      uint64      `json:"sync_pages"`
 	Push           ProcFigures `json:"push_recovery"` // the new node, from its start to all synced
 	API            ProcFigures `json:"api_recovery"`
+	LoadAtCut      [3]float64  `json:"loadavg_at_cut"` // the machine's load average
 }
 
 func (c *StormConfig) defaults() error {
@@ -207,6 +208,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	}
 
 	// The cut: SIGKILL, then the same node (id, port, settings) again.
+	res.LoadAtCut = LoadAvg()
 	killed := time.Now()
 	if err := st.push.kill(); err != nil {
 		return res, err
@@ -740,6 +742,7 @@ func WriteStormTable(w io.Writer, r StormResult) error {
 		{"delivery", fmt.Sprintf("%d delivered, %d lost, %d duplicates", r.Delivered, r.Lost, r.Duplicates)},
 		{"client work", fmt.Sprintf("%d reconnects, %d failed dials, %d syncs (%d pages)", r.Reconnects, r.DialFailures, r.Syncs, r.SyncPages)},
 		{"recovery CPU", fmt.Sprintf("push %.2fs (%.0f%%), API %.2fs (%.0f%%)", r.Push.CPUSeconds, r.Push.CPUPercent, r.API.CPUSeconds, r.API.CPUPercent)},
+		{"machine", fmt.Sprintf("load average %.1f at the cut", r.LoadAtCut[0])},
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
