@@ -87,9 +87,11 @@ func (n *Node) ackLoop(ctx context.Context) {
 			if err := n.flushAcks(context.WithoutCancel(ctx)); err != nil {
 				n.log.Warn("push: final ack flush failed; acks lost", "err", err)
 			}
+			n.flushPushCounts(context.WithoutCancel(ctx))
 			return
 		case <-t.C:
 		}
+		n.flushPushCounts(ctx) // push API delivery status; see pushstatus.go
 		err := n.flushAcks(ctx)
 		switch {
 		case err != nil && !failing:

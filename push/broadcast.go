@@ -63,6 +63,7 @@ type broadcaster struct {
 type encodedPush struct {
 	off, end  int
 	platforms []string
+	pushID    string // for the delivery status (pushstatus.go)
 }
 
 func newBroadcaster(n *Node) *broadcaster {
@@ -256,7 +257,7 @@ func (b *broadcaster) handle(msgs []redis.XMessage) {
 		off := len(b.arena)
 		b.arena = wire.AppendPush(b.arena, wire.Push{ID: j.PushID, Body: j.Body})
 		n.fan.encoded.Add(1)
-		b.entries = append(b.entries, encodedPush{off: off, end: len(b.arena), platforms: j.Platforms})
+		b.entries = append(b.entries, encodedPush{off: off, end: len(b.arena), platforms: j.Platforms, pushID: j.PushID})
 		if len(b.arena) >= broadcastChunk {
 			b.fanOut()
 		}
@@ -293,6 +294,7 @@ func (b *broadcaster) fanOut() {
 		}
 	}
 	n.fan.delivered.WithLabelValues(string(job.KindBroadcast)).Add(float64(sessions))
+	n.countBroadcasts(b.entries) // pushstatus.go
 	done(nil)
 	n.log.Debug("push: broadcasts delivered", "broadcasts", len(b.entries), "deliveries", sessions)
 	b.arena, b.entries = b.arena[:0], b.entries[:0]

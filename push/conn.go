@@ -150,13 +150,13 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 // admit says whether a frame of type t may arrive now, and if not, the code to fail with.
 func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 	switch {
-	case t < wire.TypeHello || t > wire.TypeSync:
+	case t < wire.TypeHello || t > wire.TypePushAck:
 		return wire.CodeBadFrame, false
 	case c.state.Load() == stateHandshake:
 		if t != wire.TypeHello {
 			return wire.CodeUnexpectedFrame, false
 		}
-	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose && t != wire.TypeSignal:
+	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose && t != wire.TypeSignal && t != wire.TypePushAck:
 		return wire.CodeUnexpectedFrame, false
 	}
 	return 0, true
@@ -197,6 +197,8 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 		c.n.acks.record(c.uid, c.sess.DeviceID, f.Ack)
 	case wire.TypeSignal:
 		return c.signal(f.Signal)
+	case wire.TypePushAck:
+		c.n.fan.counts.add(f.PushAck, route.PushAcknowledged, 1) // pushstatus.go
 	case wire.TypeClose:
 		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
 		c.closeWith(wire.TypeClose, wire.CodeNormal, "")

@@ -35,6 +35,7 @@ func protocolExamples() []protocolExample {
 		{"push", wire.AppendPush(nil, wire.Push{ID: "p1", Body: []byte(`{"title":"hi"}`)})},
 		{"reconnect", wire.AppendReconnect(nil, 1000)},
 		{"sync", wire.AppendSync(nil, 43)},
+		{"push-ack", wire.AppendPushAck(nil, "p1")},
 	}
 }
 
@@ -81,7 +82,7 @@ func TestProtocolDoc_HexExamplesMatchEncoder(t *testing.T) {
 	for name := range found {
 		t.Errorf("PROTOCOL.md example %q is not checked", name)
 	}
-	for ty := wire.TypeHello; ty <= wire.TypeSync; ty++ { // every frame type up to the newest
+	for ty := wire.TypeHello; ty <= wire.TypePushAck; ty++ { // every frame type up to the newest
 		if !types[ty] {
 			t.Errorf("no example for frame type %s", ty)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
 )
 
 // Transient traffic is what a node delivers to live sessions only, never
@@ -39,6 +40,8 @@ type fanout struct {
 	// encoded counts Push frames built for broadcasts: one per broadcast,
 	// however many sessions it reaches.
 	encoded atomic.Uint64
+
+	counts *pushCounts // delivery status of the push API; see pushstatus.go
 }
 
 // Reasons a transient frame or job is dropped (label values of
@@ -71,6 +74,7 @@ func newFanout(n *Node) (*fanout, error) {
 	}
 	labels := prometheus.Labels{"node": cfg.NodeID}
 	f := &fanout{
+		counts: newPushCounts(),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "tether_push_transient_deliveries_total",
 			Help:        "Transient frames (push, broadcast, signal) queued to live sessions.",
@@ -144,6 +148,7 @@ func (c *consumer) deliverPush(j job.Job, entry string) {
 		}
 	}
 	clear(c.targets)
+	n.fan.counts.add(j.PushID, route.PushDelivered, sessions)
 	n.fan.delivered.WithLabelValues(string(job.KindPush)).Add(float64(sessions))
 	done(nil)
 	n.log.Debug("push: push delivered", "job", j.ID, "push", j.PushID, "entry", entry, "sessions", sessions)

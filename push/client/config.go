@@ -60,7 +60,9 @@ type Config struct {
 	// OnPush receives transient pushes (broadcasts, pushes to this user) and
 	// OnSignal ephemeral signals from peers (see SendSignal). Both run on
 	// Run's goroutine like Handler and may be nil. Neither is stored or
-	// synced: only what arrives while connected is seen.
+	// synced: only what arrives while connected is seen. When OnPush
+	// returns (or at once, if it is nil), the client answers the push with
+	// a PushAck frame, the "acknowledged" count of the push API's status.
 	OnPush   func(Push)
 	OnSignal func(Signal)
 

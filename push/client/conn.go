@@ -80,10 +80,11 @@ type conn struct {
 	writeWait time.Duration  // per-write deadline
 	delivered *atomic.Uint64 // the client's last delivered version, acked from here
 
-	events  chan event    // reader -> run loop
-	ackNow  chan struct{} // run loop -> writer: enough versions are unacked
-	signals chan []byte   // SendSignal -> writer: encoded Signal frames
-	acked   atomic.Uint64 // highest version acked on this connection
+	events   chan event    // reader -> run loop
+	ackNow   chan struct{} // run loop -> writer: enough versions are unacked
+	signals  chan []byte   // SendSignal -> writer: encoded Signal frames
+	pushAcks chan []byte   // ackPush -> writer: encoded PushAck frames (transient.go)
+	acked    atomic.Uint64 // highest version acked on this connection
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -107,6 +108,7 @@ func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire
 		events:    make(chan event, 256),
 		ackNow:    make(chan struct{}, 1),
 		signals:   make(chan []byte, signalQueue),
+		pushAcks:  make(chan []byte, pushAckQueue),
 		stop:      make(chan struct{}),
 	}
 	// The handshake deadline also covers a ctx cancelled mid-handshake.
@@ -242,6 +244,8 @@ func (c *conn) writeLoop() {
 			err = c.flushAck()
 		case f := <-c.signals:
 			err = c.write(f, &c.stats.signalsSent)
+		case f := <-c.pushAcks:
+			err = c.write(f, &c.stats.pushAcks)
 		}
 		if err != nil {
 			c.emit(event{err: fmt.Errorf("tether client: write: %w", err)})

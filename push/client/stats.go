@@ -29,6 +29,7 @@ type Stats struct {
 	PushesRecv    uint64 // transient Push frames (broadcasts and pushes)
 	SignalsRecv   uint64 // Signal frames from peers
 	SignalsSent   uint64 // Signal frames written
+	PushAcksSent  uint64 // PushAck frames written (one per Push handled)
 }
 
 type counters struct {
@@ -38,6 +39,7 @@ type counters struct {
 	connects, reconnects, dialFailures, dead        atomic.Uint64
 	refreshes, logins, badBodies                    atomic.Uint64
 	pushes, signals, signalsSent                    atomic.Uint64
+	pushAcks                                        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -65,5 +67,6 @@ func (c *counters) snapshot() Stats {
 		PushesRecv:    c.pushes.Load(),
 		SignalsRecv:   c.signals.Load(),
 		SignalsSent:   c.signalsSent.Load(),
+		PushAcksSent:  c.pushAcks.Load(),
 	}
 }

@@ -31,6 +31,9 @@ type Signal struct {
 // signalQueue bounds the signals waiting for the connection's writer.
 const signalQueue = 16
 
+// pushAckQueue bounds the PushAck frames waiting for the connection's writer.
+const pushAckQueue = 256
+
 // SendSignal sends an ephemeral signal to user to: kind is 1-32 of a-z, 0-9,
 // '_', '.', '-' (e.g. "typing"), data at most wire.MaxSignalData bytes. It
 // returns once the signal is queued on the live connection, or
@@ -86,10 +89,29 @@ func (c *Client) onTransient(f wire.Frame) {
 		if c.cfg.OnPush != nil {
 			c.cfg.OnPush(Push{ID: f.Push.ID, Body: f.Push.Body})
 		}
+		c.ackPush(f.Push.ID)
 	case wire.TypeSignal:
 		c.stats.signals.Add(1)
 		if c.cfg.OnSignal != nil {
 			c.cfg.OnSignal(Signal{From: f.Signal.Peer, Kind: f.Signal.Kind, Data: f.Signal.Data})
 		}
+	}
+}
+
+// ackPush tells the node the push was handled (a PushAck frame, counted in
+// the push API's delivery status), once OnPush has returned. It never
+// waits for the connection's writer: with its queue full, the ack is
+// dropped and the push is reported delivered but not acknowledged.
+func (c *Client) ackPush(id string) {
+	if id == "" {
+		return
+	}
+	cn := c.live.Load()
+	if cn == nil {
+		return
+	}
+	select {
+	case cn.pushAcks <- wire.AppendPushAck(nil, id):
+	default:
 	}
 }

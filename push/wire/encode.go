@@ -142,3 +142,12 @@ func AppendPush(dst []byte, p Push) []byte {
 	dst = appendStr8(dst, id)
 	return append(dst, p.Body...)
 }
+
+// AppendPushAck appends a PushAck frame. The id is cut to 64 bytes.
+func AppendPushAck(dst []byte, pushID string) []byte {
+	if len(pushID) > 64 {
+		pushID = pushID[:64]
+	}
+	dst = appendHeader(dst, TypePushAck, 1+len(pushID))
+	return appendStr8(dst, pushID)
+}

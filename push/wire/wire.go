@@ -41,6 +41,7 @@ const (
 	TypeSignal    Type = 0x0B // both: an ephemeral signal (typing, ...) to or from a peer; never stored
 	TypePush      Type = 0x0C // s→c: a transient push (broadcast, third-party), no version, not synced
 	TypeSync      Type = 0x0D // s→c: the user's timeline has newer entries than were pushed; sync if behind
+	TypePushAck   Type = 0x0E // c→s: the client handled the Push with this id (delivery status of the push API)
 )
 
 func (t Type) String() string {
@@ -71,6 +72,8 @@ func (t Type) String() string {
 		return "push"
 	case TypeSync:
 		return "sync"
+	case TypePushAck:
+		return "push_ack"
 	}
 	return fmt.Sprintf("0x%02x", uint8(t))
 }
@@ -219,6 +222,7 @@ type Frame struct {
 	Current uint64 // TypeSync: the user's newest version; 0 if unknown
 	Signal  Signal // TypeSignal
 	Push    Push   // TypePush
+	PushAck string // TypePushAck: the push id, at most 64 bytes
 }
 
 // ParseHeader reads a header from b. It returns ErrShort if b holds fewer
@@ -297,6 +301,11 @@ func DecodePayload(t Type, p []byte) (Frame, error) {
 		f.Push.ID = r.str8()
 		f.Push.Body = r.rest()
 		if len(f.Push.ID) > 64 {
+			return f, ErrMalformed
+		}
+	case TypePushAck:
+		f.PushAck = r.str8()
+		if len(f.PushAck) > 64 {
 			return f, ErrMalformed
 		}
 	case TypeError, TypeClose, TypeKick:

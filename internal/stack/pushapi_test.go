@@ -1,0 +1,211 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/push/client"
+	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/shared/metrics"
+)
+
+const stackAdminKey = "stack-admin-key-0123456789abcdef0123456789"
+
+// startPushAPI starts an API with the admin key and a push node, on MariaDB and Redis.
+func startPushAPI(t *testing.T) (*API, *Push) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testenv.MySQL(t)
+	_, prefix := testenv.Redis(t)
+	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	priv, pub := keyPair(t)
+	ac := apiConfig(t, dsn, prefix, priv)
+	ac.PushAPI.AdminKey = stackAdminKey
+	a, err := StartAPI(ctx, ac, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, a)
+	pc := config.DefaultPush()
+	pc.NodeID = testenv.Name("push-")
+	pc.TCPAddr, pc.AdminAddr, pc.TokenPublicKey = "127.0.0.1:0", "127.0.0.1:0", pub
+	pc.Redis.Addr, pc.Redis.Prefix = testenv.RedisAddr(), prefix
+	p, err := StartPush(ctx, pc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, p)
+	return a, p
+}
+
+// keyCall sends a JSON request with an API key and decodes the answer into out.
+func keyCall(t *testing.T, base, key, method, path string, in, out any) int {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	r, _ := http.NewRequest(method, base+path, body)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// pushInbox records the transient pushes a client got.
+type pushInbox struct {
+	mu     sync.Mutex
+	pushes []client.Push
+}
+
+func (b *pushInbox) add(p client.Push) {
+	b.mu.Lock()
+	b.pushes = append(b.pushes, p)
+	b.mu.Unlock()
+}
+
+func (b *pushInbox) count(id string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, p := range b.pushes {
+		if p.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// connect runs a push client for user on platform until the test ends.
+func connect(t *testing.T, base, pushAddr, user, platform string, entries func(api.Entry)) *pushInbox {
+	t.Helper()
+	in := &pushInbox{}
+	if entries == nil {
+		entries = func(api.Entry) {}
+	}
+	c := client.New(client.Config{
+		APIBase: base, PushAddr: pushAddr, Username: user, Password: password,
+		DeviceID: user + "-" + platform, Platform: platform, Handler: entries, OnPush: in.add,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return in
+}
+
+func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
+	t.Parallel()
+	a, p := startPushAPI(t)
+	base := "http://" + a.HTTPAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rest := client.NewAPI(base, nil)
+	ids := map[string]int64{}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		usr, err := rest.Register(ctx, u, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = usr.ID
+	}
+	var key api.CreatedAPIKey
+	if st := keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "crm", "scopes": []string{"push", "broadcast"}}, &key); st != 201 {
+		t.Fatalf("create key: %d", st)
+	}
+	alice := connect(t, base, p.PushAddr, "alice", "ios", nil)
+	bob := connect(t, base, p.PushAddr, "bob", "web", nil)
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 2 }, "two push sessions")
+
+	body := map[string]any{"user_ids": []int64{ids["alice"], ids["bob"], ids["carol"]}, "payload": map[string]any{"title": "hi"}, "idempotency_key": "campaign-1"}
+	var res api.PushResult
+	if st := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &res); st != 202 || res.Targeted != 2 {
+		t.Fatalf("push: %d %+v", st, res)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return alice.count(res.PushID) == 1 && bob.count(res.PushID) == 1 }, "the push at alice and bob")
+	// Delivered and acknowledged (each client sends PushAck after OnPush) reach the status.
+	var st api.PushStatus
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		keyCall(t, base, key.Secret, "GET", "/v1/push/"+res.PushID, nil, &st)
+		return st.Targeted == 2 && st.Delivered == 2 && st.Acknowledged == 2
+	}, "status 2/2/2")
+	if st.Mode != api.PushTransient {
+		t.Fatalf("status %+v", st)
+	}
+
+	// The same idempotency key: the original push, not sent again.
+	var again api.PushResult
+	if code := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &again); code != 202 || again.PushID != res.PushID || !again.Duplicate || again.Targeted != 2 {
+		t.Fatalf("repeat: %d %+v", code, again)
+	}
+
+	// Platform filter: only alice's ios session.
+	var ios api.PushResult
+	keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{ids["alice"], ids["bob"]}, "platforms": []string{"ios"}, "payload": map[string]any{"n": 2}}, &ios)
+	if ios.Targeted != 1 {
+		t.Fatalf("ios push targeted %d", ios.Targeted)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return alice.count(ios.PushID) == 1 }, "the ios push at alice")
+
+	// Broadcast to web: bob's session, not alice's.
+	var bc struct {
+		PushID string `json:"push_id"`
+	}
+	if code := keyCall(t, base, key.Secret, "POST", "/v1/push/broadcast", map[string]any{"platforms": []string{"web"}, "payload": map[string]any{"b": 1}}, &bc); code != 202 {
+		t.Fatalf("broadcast: %d", code)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return bob.count(bc.PushID) == 1 }, "the broadcast at bob")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		keyCall(t, base, key.Secret, "GET", "/v1/push/"+bc.PushID, nil, &st)
+		return st.Mode == api.PushBroadcast && st.Delivered == 1 && st.Targeted == 1 && st.Acknowledged == 1
+	}, "broadcast status 1/1/1")
+
+	time.Sleep(300 * time.Millisecond) // a duplicate or stray delivery would have landed by now
+	if alice.count(res.PushID) != 1 || bob.count(res.PushID) != 1 || bob.count(ios.PushID) != 0 || alice.count(bc.PushID) != 0 {
+		t.Fatalf("deliveries: alice %+v bob %+v", alice.pushes, bob.pushes)
+	}
+	// Transient pushes are not stored: carol, offline then, has nothing to sync.
+	tok, err := rest.Login(ctx, "carol", password, "carol-web", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := rest.Sync(ctx, tok.AccessToken, 0, 50)
+	if err != nil || len(page.Entries) != 0 {
+		t.Fatalf("carol's timeline: %+v %v", page, err)
+	}
+	carol := connect(t, base, p.PushAddr, "carol", "web", nil)
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 3 }, "carol's session")
+	time.Sleep(300 * time.Millisecond)
+	if carol.count(res.PushID) != 0 {
+		t.Fatal("carol got a transient push sent while she was offline")
+	}
+}

@@ -1,0 +1,121 @@
+package push
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tetherim/tether/shared/route"
+)
+
+// Delivery status of the push API (api/pushapi): a node counts, per push
+// id, the Push frames it queued to live sessions (delivered) and the
+// PushAck frames clients sent back (acknowledged), and adds the counts to
+// the pushes' status hashes in Redis with the ack flush (ackLoop): one
+// round trip per AckFlushInterval however many frames, never one per frame.
+// Pushes without a status hash (not from the push API, or expired) are
+// skipped by Redis, so counting every push id costs nothing extra.
+
+// maxPendingPushCounts bounds the counts held while Redis is unreachable;
+// past it new counts are dropped (the status then under-reports).
+const maxPendingPushCounts = 100_000
+
+type pushCountKey struct {
+	id    string
+	field string // route.PushDelivered or route.PushAcknowledged
+}
+
+// pushCounts collects counts between flushes. Safe for concurrent use.
+type pushCounts struct {
+	mu sync.Mutex
+	m  map[pushCountKey]int64
+}
+
+func newPushCounts() *pushCounts { return &pushCounts{m: map[pushCountKey]int64{}} }
+
+// add counts n frames of a push; an empty id or n <= 0 is ignored.
+func (p *pushCounts) add(id, field string, n int) {
+	if id == "" || n <= 0 {
+		return
+	}
+	k := pushCountKey{id, field}
+	p.mu.Lock()
+	if _, ok := p.m[k]; ok || len(p.m) < maxPendingPushCounts {
+		p.m[k] += int64(n)
+	}
+	p.mu.Unlock()
+}
+
+func (p *pushCounts) take() map[pushCountKey]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.m) == 0 {
+		return nil
+	}
+	m := p.m
+	p.m = make(map[pushCountKey]int64, len(m))
+	return m
+}
+
+func (p *pushCounts) putBack(m map[pushCountKey]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range m {
+		if _, ok := p.m[k]; ok || len(p.m) < maxPendingPushCounts {
+			p.m[k] += v
+		}
+	}
+}
+
+// flushPushCounts reports the counts in one round trip; a failed batch is
+// kept for the next flush.
+func (n *Node) flushPushCounts(ctx context.Context) {
+	m := n.fan.counts.take()
+	if m == nil {
+		return
+	}
+	batch := make([]route.PushCount, 0, len(m))
+	for k, v := range m {
+		batch = append(batch, route.PushCount{PushID: k.id, Field: k.field, N: v})
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	if err := n.reg.CountPushes(ctx, batch); err != nil {
+		n.fan.counts.putBack(m)
+		n.log.Debug("push: push status flush failed; kept for the next", "pushes", len(m), "err", err)
+	}
+}
+
+// countBroadcasts counts, for each broadcast of a fan-out pass, the local
+// sessions on its platforms: one read-only pass over the hub per fan-out
+// pass (not per broadcast), outside the writers' loop. A session that
+// closed during the pass is still counted.
+func (n *Node) countBroadcasts(entries []encodedPush) {
+	if len(entries) == 0 {
+		return
+	}
+	perPlatform := map[string]int{}
+	total := 0
+	h := n.hub
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for _, list := range sh.users {
+			for _, c := range list {
+				perPlatform[c.sess.Platform]++
+				total++
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	for i := range entries {
+		e := &entries[i]
+		sent := total
+		if len(e.platforms) > 0 {
+			sent = 0
+			for _, p := range e.platforms {
+				sent += perPlatform[p]
+			}
+		}
+		n.fan.counts.add(e.pushID, route.PushDelivered, sent)
+	}
+}
