@@ -284,7 +284,7 @@ func TestRelay_TwoRelaysPublishEveryRowExactlyOnce(t *testing.T) {
 		sends.Go(func() {
 			for i := range n / len(senders) {
 				if _, _, err := e.msgs.Send(e.ctx, api.Caller{UserID: s}, api.NewMessage{
-					RecipientID: rcpt, ClientMsgID: fmt.Sprint(k, "-", i), Type: api.MessageText, Content: []byte(`{}`),
+					RecipientID: rcpt, ClientMsgID: fmt.Sprint(k, "-", i), Type: api.MessageText, Content: []byte(`{"text":"x"}`),
 				}); err != nil {
 					t.Error(err)
 					return

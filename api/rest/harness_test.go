@@ -106,6 +106,8 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 			}
 			return db.Ping(ctx)
 		},
+
+		Conversations: store.NewConversationService(db, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

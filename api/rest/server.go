@@ -32,6 +32,9 @@ type Deps struct {
 	Sessions api.SessionService // logout and device management
 	Profiles api.ProfileService // profiles
 	Social   api.SocialService  // contacts and blocks
+	// Conversations serves the conversation list, read receipts, mute and
+	// delete (conversations.go); without it those routes answer 503.
+	Conversations api.ConversationService
 	// The push API for third-party services (pushapi.go): both or neither;
 	// without them its routes answer 503.
 	APIKeys api.APIKeyService
@@ -63,6 +66,8 @@ type Server struct {
 	doc        *openapi3.T
 	validation *openapi3filter.Options
 	engine     *gin.Engine
+
+	conversations api.ConversationService // conversations.go; nil: its routes answer 503
 }
 
 // New builds the server and its routes. It fails if a dependency is missing
@@ -111,6 +116,8 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		ready:      d.Ready,
 		doc:        doc,
 		validation: validationOptions(),
+
+		conversations: d.Conversations,
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -183,6 +190,14 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)
+	// Conversations (conversations.go): gin routes the item routes beside
+	// .../messages above (same parameter name at the same level).
+	handle(http.MethodGet, "/v1/conversations", protected, s.listConversations)
+	handle(http.MethodGet, "/v1/conversations/:conversation_id", protected, s.getConversation)
+	handle(http.MethodDelete, "/v1/conversations/:conversation_id", protected, s.deleteConversation)
+	handle(http.MethodPost, "/v1/conversations/:conversation_id/read", protected, s.markConversationRead)
+	handle(http.MethodPut, "/v1/conversations/:conversation_id/mute", protected, s.muteConversation)
+	handle(http.MethodPost, "/v1/messages/:message_id/recall", protected, s.recall)
 	// Push API for third-party services: an API key with a scope, never a
 	// Bearer token (pushapi.go). gin routes POST /v1/push/batch and
 	// /v1/push/broadcast beside GET /v1/push/:push_id (different methods).

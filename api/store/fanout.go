@@ -128,6 +128,38 @@ func (l *lockedTimelines) append(tx *gorm.DB, e newEntry) (map[int64]uint64, err
 	return versions, nil
 }
 
+// appendEach appends to each locked timeline its own entry, entries[user]
+// (a locked user without one gets nothing), each with its own push: for
+// events that differ per user, such as a read receipt whose version only
+// the reader's copy carries. Like append, call it once per lock and not
+// together with append.
+func (l *lockedTimelines) appendEach(tx *gorm.DB, entries map[int64]newEntry) (map[int64]uint64, error) {
+	versions := make(map[int64]uint64, len(entries))
+	for _, h := range l.heads {
+		e, ok := entries[h.UserID]
+		if !ok {
+			continue
+		}
+		one := &lockedTimelines{uids: []int64{h.UserID}, heads: []headRow{h}}
+		v, err := one.append(tx, e)
+		if err != nil {
+			return nil, err
+		}
+		versions[h.UserID] = v[h.UserID]
+	}
+	return versions, nil
+}
+
+// head returns the locked head version of uid (0 if uid is not locked).
+func (l *lockedTimelines) head(uid int64) uint64 {
+	for _, h := range l.heads {
+		if h.UserID == uid {
+			return h.Version
+		}
+	}
+	return 0
+}
+
 // lockHeads locks and returns the existing heads of uids (sorted, unique),
 // in ascending user id order. One or two heads are locked by key alone: for
 // "IN (...)" on a small table MySQL may scan and lock every head.

@@ -18,16 +18,37 @@ import (
 
 // MessageService implements api.MessageService.
 type MessageService struct {
-	db       *DB
-	onCommit func()
+	db           *DB
+	onCommit     func()
+	recallWindow time.Duration // how long after sending a message its sender may recall it
 }
 
 var _ api.MessageService = (*MessageService)(nil)
 
+// DefaultRecallWindow is the recall window without WithRecallWindow.
+const DefaultRecallWindow = 2 * time.Minute
+
+// MessageOption configures a MessageService.
+type MessageOption func(*MessageService)
+
+// WithRecallWindow sets how long after sending a message its sender may
+// recall it (d > 0; otherwise the default stays).
+func WithRecallWindow(d time.Duration) MessageOption {
+	return func(s *MessageService) {
+		if d > 0 {
+			s.recallWindow = d
+		}
+	}
+}
+
 // NewMessageService returns the message service. onCommit (may be nil) is
 // called after every commit that wrote outbox rows, to wake the relay.
-func NewMessageService(db *DB, onCommit func()) api.MessageService {
-	return &MessageService{db: db, onCommit: onCommit}
+func NewMessageService(db *DB, onCommit func(), opts ...MessageOption) api.MessageService {
+	s := &MessageService{db: db, onCommit: onCommit, recallWindow: DefaultRecallWindow}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // directConversation is the conversation id of a 1:1 chat.
@@ -65,6 +86,9 @@ func validateNew(from api.Caller, m api.NewMessage) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, m.Content); err != nil {
 		return nil, api.Errorf(api.EINVALID, "content must be valid JSON")
+	}
+	if err := validateContent(m.Type, buf.Bytes()); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }

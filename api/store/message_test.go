@@ -101,7 +101,7 @@ func TestSend_VersionsAreGapFreePerUserUnderConcurrentSenders(t *testing.T) {
 			wg.Go(func() {
 				for j := range each {
 					_, _, err := f.msgs.Send(ctx, api.Caller{UserID: s.ID}, api.NewMessage{
-						RecipientID: rcpt.ID, ClientMsgID: fmt.Sprint(j), Type: api.MessageText, Content: []byte(`{}`),
+						RecipientID: rcpt.ID, ClientMsgID: fmt.Sprint(j), Type: api.MessageText, Content: []byte(`{"text":"x"}`),
 					})
 					if err != nil {
 						errs <- err

@@ -228,7 +228,7 @@ func TestChat_NamesComeFromSenderIDAndContentIsPlainText(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Carol never ran chat and claims to be alice in the content.
-	forged := json.RawMessage(`{"text":"it is me, alice","from":"alice"}`)
+	forged := json.RawMessage(`{"text":"it is me, alice"}`)
 	if _, _, err := a.Send(ctx, carol.AccessToken, bob.ID, "m-1", api.MessageText, forged); err != nil {
 		t.Fatal(err)
 	}

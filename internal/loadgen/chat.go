@@ -210,6 +210,7 @@ type recvFinal struct {
 
 // chatContent is the content of a bench message: when it was sent and in
 // which step. It is sent as a custom message: text messages carry only
+// text and mentions. It is sent as a custom message: text messages carry only
 // text and mentions.
 type chatContent struct {
 	Text   string `json:"text"`

@@ -88,6 +88,8 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
+
+		recallWindow: cfg.RecallWindow,
 	}, a.run)
 	if err != nil {
 		a.run.wait()
@@ -144,6 +146,8 @@ type apiParts struct {
 	httpAddr   string
 	m          *metrics.Metrics
 	log        *slog.Logger
+
+	recallWindow time.Duration // how long after sending a message its sender may recall it
 }
 
 // apiCore is the REST server and relay running on a runner.
@@ -176,7 +180,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	}, store.NewAPIKeyService(p.db), nil, p.rdb, p.reg, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
-		Messages: store.NewMessageService(p.db, rel.Kick),
+		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
 		Profiles: store.NewProfileService(p.db),
 		Social:   store.NewSocialService(p.db),
 		Verifier: token.NewVerifier(p.signer.Public()),
@@ -196,6 +200,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 			}
 			return nil
 		},
+
+		Conversations: store.NewConversationService(p.db, rel.Kick),
 	})
 	if err != nil {
 		return nil, err

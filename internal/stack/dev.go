@@ -130,6 +130,8 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
+
+		recallWindow: cfg.RecallWindow,
 	}, d.run)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ type APIConfig struct {
 	RelayPoll       time.Duration // relay poll interval when not kicked
 	RelayStreamLen  int           // approximate max length of each push node's job stream
 	ShutdownTimeout time.Duration // grace period on SIGTERM
+	RecallWindow    time.Duration // how long after sending a message its sender may recall it
 	PushAPI         PushAPI       // push API for third-party services
 	Webhook         Webhook       // offline-notification webhook
 }
@@ -40,6 +41,7 @@ func (c *APIConfig) declare() *Set {
 	s.Duration(&c.RelayPoll, "relay-poll", "TETHER_RELAY_POLL", 500*time.Millisecond, "How often the relay looks for outbox rows it was not told about (rows of a crashed or other API instance).")
 	s.Int(&c.RelayStreamLen, "relay-stream-maxlen", "TETHER_RELAY_STREAM_MAXLEN", 100000, "Approximate cap on each push node's job stream; older jobs are trimmed (clients recover them by sync).")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "Grace period for in-flight requests on SIGINT/SIGTERM.")
+	declareRecallWindow(s, &c.RecallWindow)
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
 	c.Redis.declare(s)
@@ -88,6 +90,7 @@ func (c APIConfig) Validate() error {
 	ck.positive(&c.RelayPoll)
 	ck.intRange(&c.RelayStreamLen, 1000, 100_000_000)
 	ck.positive(&c.ShutdownTimeout)
+	ck.positive(&c.RecallWindow)
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
 	c.Redis.check(ck)

@@ -2,7 +2,13 @@ package config
 
 import (
 	"log/slog"
+	"time"
 )
+
+// declareRecallWindow declares TETHER_RECALL_WINDOW, shared by tether api and tether dev.
+func declareRecallWindow(s *Set, d *time.Duration) {
+	s.Duration(d, "recall-window", "TETHER_RECALL_WINDOW", 2*time.Minute, "How long after sending a message its sender may recall it (POST /v1/messages/{id}/recall); later recalls are refused with 403.")
+}
 
 // DevConfig configures `tether dev`: the whole system in one process, with
 // SQLite and an in-process Redis, for development and demos.
@@ -14,6 +20,8 @@ type DevConfig struct {
 	WSAddr    string // push WebSocket listen address
 	AdminAddr string // /metrics, /healthz, /readyz, /debug/pprof
 	DataDir   string // SQLite database and token key
+
+	RecallWindow time.Duration // how long after sending a message its sender may recall it
 
 	PushAPI PushAPI // push API for third-party services
 
@@ -27,6 +35,7 @@ func (c *DevConfig) declare() *Set {
 	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "127.0.0.1:7071", "Push WebSocket listen address (browsers connect to ws://ADDR/ws).")
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
+	declareRecallWindow(s, &c.RecallWindow)
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
 	c.Log.declare(s, "info")
@@ -60,6 +69,7 @@ func (c DevConfig) Validate() error {
 	ck.addr(&c.WSAddr)
 	ck.addr(&c.AdminAddr)
 	ck.required(&c.DataDir)
+	ck.positive(&c.RecallWindow)
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
 	c.Log.check(ck)

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tetherim/tether/api"
+)
+
+// Message content by type. text, image and file have a fixed shape that
+// every client can render, so unknown fields are refused (a typo would
+// otherwise be stored and silently ignored by every reader); custom content
+// is any JSON object the clients agree on.
+var contentFields = map[string][]string{
+	api.MessageText:  {"text", "mentions"},
+	api.MessageImage: {"url", "width", "height", "size", "mime", "name", "thumbnail_url"},
+	api.MessageFile:  {"url", "name", "size", "mime"},
+}
+
+// validateContent checks content (valid JSON at most api.MaxContentBytes)
+// against the shape of its message type.
+func validateContent(typ string, content json.RawMessage) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(content, &fields); err != nil || fields == nil {
+		return api.Errorf(api.EINVALID, "content of %s message must be a JSON object", withArticle(typ))
+	}
+	allowed, fixed := contentFields[typ]
+	if !fixed {
+		return nil
+	}
+	var unknown []string
+	for name := range fields {
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return api.Errorf(api.EINVALID, "content: unknown field %q in %s message (allowed: %s)", unknown[0], withArticle(typ), strings.Join(allowed, ", "))
+	}
+	c := contentChecker{typ: typ, fields: fields}
+	switch typ {
+	case api.MessageText:
+		c.text()
+	case api.MessageImage:
+		c.url("url", true)
+		c.url("thumbnail_url", false)
+		c.positive("width")
+		c.positive("height")
+		c.size()
+		c.label("mime", api.MaxMediaMIME, false)
+		c.label("name", api.MaxMediaName, false)
+	case api.MessageFile:
+		c.url("url", true)
+		c.label("name", api.MaxMediaName, true)
+		c.size()
+		c.label("mime", api.MaxMediaMIME, false)
+	}
+	return c.err
+}
+
+// contentChecker checks the fields of one content object and keeps the
+// first violation.
+type contentChecker struct {
+	typ    string
+	fields map[string]json.RawMessage
+	err    error
+}
+
+func (c *contentChecker) failf(format string, args ...any) {
+	if c.err == nil {
+		c.err = api.Errorf(api.EINVALID, "content."+format, args...)
+	}
+}
+
+// field decodes a field into v; ok is false when the field is absent or
+// (after reporting a violation) malformed. null counts as malformed: a
+// field is either left out or has a value.
+func (c *contentChecker) field(name string, required bool, v any, want string) bool {
+	raw, present := c.fields[name]
+	if !present {
+		if required {
+			c.failf("%s is required in %s message", name, withArticle(c.typ))
+		}
+		return false
+	}
+	if string(raw) == "null" || json.Unmarshal(raw, v) != nil {
+		c.failf("%s must be %s", name, want)
+		return false
+	}
+	return true
+}
+
+func (c *contentChecker) text() {
+	var s string
+	if c.field("text", true, &s, "a string") {
+		if n := utf8.RuneCountInString(s); n < 1 || n > api.MaxTextLen {
+			c.failf("text must be 1 to %d characters, not %d", api.MaxTextLen, n)
+		}
+	}
+	var ids []int64
+	if c.field("mentions", false, &ids, "an array of user ids") {
+		if len(ids) > api.MaxMentions {
+			c.failf("mentions must name at most %d users, not %d", api.MaxMentions, len(ids))
+		}
+		for _, id := range ids {
+			if id < 1 {
+				c.failf("mentions must hold user ids (positive integers), not %d", id)
+				break
+			}
+		}
+	}
+}
+
+// url checks an absolute http or https URL of at most api.MaxMediaURLLen bytes.
+func (c *contentChecker) url(name string, required bool) {
+	var s string
+	if !c.field(name, required, &s, "a string") {
+		return
+	}
+	if len(s) > api.MaxMediaURLLen {
+		c.failf("%s must be at most %d bytes, not %d", name, api.MaxMediaURLLen, len(s))
+		return
+	}
+	p, err := url.Parse(s)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || strings.ContainsAny(s, " \t\r\n") {
+		c.failf("%s must be an absolute http or https URL", name)
+	}
+}
+
+// positive checks an optional integer > 0 (pixels).
+func (c *contentChecker) positive(name string) {
+	var n int64
+	if c.field(name, false, &n, "a positive integer") && (n < 1 || n > 1<<31-1) {
+		c.failf("%s must be a positive integer up to %d, not %d", name, 1<<31-1, n)
+	}
+}
+
+// size checks an optional size in bytes, >= 0.
+func (c *contentChecker) size() {
+	var n int64
+	if c.field("size", false, &n, "an integer number of bytes") && n < 0 {
+		c.failf("size must be a number of bytes >= 0, not %d", n)
+	}
+}
+
+// label checks a printable string of 1 to max characters.
+func (c *contentChecker) label(name string, max int, required bool) {
+	var s string
+	if c.field(name, required, &s, "a string") && !printable(s, max) {
+		c.failf("%s must be 1 to %d printable characters", name, max)
+	}
+}
+
+// withArticle is "a text", "an image", ... for error messages.
+func withArticle(typ string) string {
+	if strings.ContainsRune("aeiou", rune(typ[0])) {
+		return "an " + typ
+	}
+	return "a " + typ
+}
