@@ -19,6 +19,24 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for ConversationType.
+const (
+	ConversationTypeDirect ConversationType = "direct"
+	ConversationTypeGroup  ConversationType = "group"
+)
+
+// Valid indicates whether the value is a known member of the ConversationType enum.
+func (e ConversationType) Valid() bool {
+	switch e {
+	case ConversationTypeDirect:
+		return true
+	case ConversationTypeGroup:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DeviceSessionPlatform.
 const (
 	DeviceSessionPlatformAndroid DeviceSessionPlatform = "android"
@@ -286,6 +304,47 @@ type BroadcastResult struct {
 	PushId string `json:"push_id"`
 }
 
+// Conversation One entry of the caller's conversation list. last_version and
+// read_version are versions of the caller's own timeline: the
+// conversation is read up to and including read_version.
+// unread_count counts the messages of others after read_version;
+// recalled messages, read receipts and other entries never count.
+type Conversation struct {
+	// GroupId The group of a group conversation.
+	GroupId *int64 `json:"group_id,omitempty"`
+
+	// Id "d:{low user id}:{high user id}" for 1:1, "g:{group id}" for a group.
+	//
+	// Example: d:1:2
+	Id string `json:"id"`
+
+	// LastMessage A 1:1 message has recipient_id, a group message group_id. A recalled
+	// message keeps its place with recalled_at set and content {}.
+	LastMessage *Message `json:"last_message,omitempty"`
+	LastVersion int64    `json:"last_version"`
+	Muted       bool     `json:"muted"`
+
+	// PeerId The other user of a direct conversation.
+	PeerId      *int64           `json:"peer_id,omitempty"`
+	ReadVersion int64            `json:"read_version"`
+	Type        ConversationType `json:"type"`
+	UnreadCount int              `json:"unread_count"`
+
+	// UpdatedAt When the last message was sent.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ConversationType defines model for Conversation.Type.
+type ConversationType string
+
+// ConversationPage defines model for ConversationPage.
+type ConversationPage struct {
+	Conversations []Conversation `json:"conversations"`
+
+	// NextCursor Absent when there is no more.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // CreatedAPIKey defines model for CreatedAPIKey.
 type CreatedAPIKey struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -337,7 +396,8 @@ type DeviceSessionPlatform string
 // Entry One item of the caller's timeline. kind message carries message;
 // every other kind carries event, a JSON object: recall
 // {message_id, sender_id, recalled_at}; read {reader_id, message_id,
-// version (only in the reader's own timeline)}; conversation {muted,
+// version (only in the reader's own timeline; the peer of a 1:1
+// conversation gets the receipt without it)}; conversation {muted,
 // deleted} (the caller's own devices); group {group_id, type,
 // actor_id, user_ids, role}; push {push_id, payload, ...}.
 type Entry struct {
@@ -400,11 +460,27 @@ type LoginPlatform string
 type Message struct {
 	ClientMsgId string `json:"client_msg_id"`
 
-	// Content Any JSON value, at most 16 KiB encoded. For text messages an object
-	// {"text": "..."}; for custom messages any object the clients agree on.
+	// Content A JSON object of at most 16 KiB encoded, whose shape the message's
+	// type fixes. text, image and file refuse unknown fields (400, the
+	// field named), so every client can render them:
+	//
+	// - text: `{"text": "...", "mentions": [2, 3]}`. text is required, 1
+	//   to 4000 characters; mentions is optional, at most 50 user ids.
+	// - image: `{"url": "https://...", "width": 640, "height": 480,
+	//   "size": 48213, "mime": "image/jpeg", "name": "cat.jpg",
+	//   "thumbnail_url": "https://..."}`. url is required; urls are
+	//   absolute http(s) URLs of at most 2048 bytes; width and height
+	//   are positive, size is bytes (>= 0); mime and name are 1 to 255
+	//   printable characters. The file itself lives elsewhere (the
+	//   client uploads it first).
+	// - file: `{"url": "https://...", "name": "report.pdf", "size":
+	//   120433, "mime": "application/pdf"}`. url and name are required.
+	// - custom: any object the clients agree on.
+	//
+	// A recalled message's content is `{}`.
 	//
 	//
-	// Example: {"text":"hi"}
+	// Example: {"mentions":[2],"text":"hi @bob"}
 	Content MessageContent `json:"content"`
 
 	// ConversationId "d:{low user id}:{high user id}" for 1:1, "g:{group id}" for a group.
@@ -420,14 +496,35 @@ type Message struct {
 	Type           MessageType `json:"type"`
 }
 
-// MessageContent Any JSON value, at most 16 KiB encoded. For text messages an object
-// {"text": "..."}; for custom messages any object the clients agree on.
+// MessageContent A JSON object of at most 16 KiB encoded, whose shape the message's
+// type fixes. text, image and file refuse unknown fields (400, the
+// field named), so every client can render them:
 //
-// Example: {"text":"hi"}
+//   - text: `{"text": "...", "mentions": [2, 3]}`. text is required, 1
+//     to 4000 characters; mentions is optional, at most 50 user ids.
+//   - image: `{"url": "https://...", "width": 640, "height": 480,
+//     "size": 48213, "mime": "image/jpeg", "name": "cat.jpg",
+//     "thumbnail_url": "https://..."}`. url is required; urls are
+//     absolute http(s) URLs of at most 2048 bytes; width and height
+//     are positive, size is bytes (>= 0); mime and name are 1 to 255
+//     printable characters. The file itself lives elsewhere (the
+//     client uploads it first).
+//   - file: `{"url": "https://...", "name": "report.pdf", "size":
+//     120433, "mime": "application/pdf"}`. url and name are required.
+//   - custom: any object the clients agree on.
+//
+// A recalled message's content is `{}`.
+//
+// Example: {"mentions":[2],"text":"hi @bob"}
 type MessageContent = interface{}
 
 // MessageType defines model for MessageType.
 type MessageType string
+
+// MuteRequest defines model for MuteRequest.
+type MuteRequest struct {
+	Muted bool `json:"muted"`
+}
 
 // NewAPIKey defines model for NewAPIKey.
 type NewAPIKey struct {
@@ -454,11 +551,27 @@ type NewMessage struct {
 	// ClientMsgId Chosen by the client; a retry with the same id is the same message.
 	ClientMsgId string `json:"client_msg_id"`
 
-	// Content Any JSON value, at most 16 KiB encoded. For text messages an object
-	// {"text": "..."}; for custom messages any object the clients agree on.
+	// Content A JSON object of at most 16 KiB encoded, whose shape the message's
+	// type fixes. text, image and file refuse unknown fields (400, the
+	// field named), so every client can render them:
+	//
+	// - text: `{"text": "...", "mentions": [2, 3]}`. text is required, 1
+	//   to 4000 characters; mentions is optional, at most 50 user ids.
+	// - image: `{"url": "https://...", "width": 640, "height": 480,
+	//   "size": 48213, "mime": "image/jpeg", "name": "cat.jpg",
+	//   "thumbnail_url": "https://..."}`. url is required; urls are
+	//   absolute http(s) URLs of at most 2048 bytes; width and height
+	//   are positive, size is bytes (>= 0); mime and name are 1 to 255
+	//   printable characters. The file itself lives elsewhere (the
+	//   client uploads it first).
+	// - file: `{"url": "https://...", "name": "report.pdf", "size":
+	//   120433, "mime": "application/pdf"}`. url and name are required.
+	// - custom: any object the clients agree on.
+	//
+	// A recalled message's content is `{}`.
 	//
 	//
-	// Example: {"text":"hi"}
+	// Example: {"mentions":[2],"text":"hi @bob"}
 	Content     MessageContent `json:"content"`
 	GroupId     *int64         `json:"group_id,omitempty"`
 	RecipientId *int64         `json:"recipient_id,omitempty"`
@@ -597,6 +710,12 @@ type PushStatus struct {
 // PushStatusMode defines model for PushStatus.Mode.
 type PushStatusMode string
 
+// ReadRequest defines model for ReadRequest.
+type ReadRequest struct {
+	// Version A version of the caller's timeline, usually that of the newest message they have shown.
+	Version int64 `json:"version"`
+}
+
 // Refresh defines model for Refresh.
 type Refresh struct {
 	RefreshToken string `json:"refresh_token"`
@@ -732,6 +851,15 @@ type ListContactsParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// ListConversationsParams defines parameters for ListConversations.
+type ListConversationsParams struct {
+	// Cursor The next_cursor of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // HistoryParams defines parameters for History.
 type HistoryParams struct {
 	// Before A cursor; return messages older than it. Not together with after.
@@ -761,6 +889,12 @@ type RegisterJSONRequestBody = NewAccount
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = NewAPIKey
+
+// MuteConversationJSONRequestBody defines body for MuteConversation for application/json ContentType.
+type MuteConversationJSONRequestBody = MuteRequest
+
+// MarkConversationReadJSONRequestBody defines body for MarkConversationRead for application/json ContentType.
+type MarkConversationReadJSONRequestBody = ReadRequest
 
 // SendMessageJSONRequestBody defines body for SendMessage for application/json ContentType.
 type SendMessageJSONRequestBody = NewMessage
@@ -1029,6 +1163,42 @@ type ClientInterface interface {
 	// Corresponds with PUT /v1/contacts/{user_id} (the `AddContact` operationId).
 	AddContact(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListConversations My conversations, newest activity first
+	//
+	// The caller's conversation list: every 1:1 conversation and group
+	// they have a message in, newest last message first, except the ones
+	// they deleted (a deleted conversation comes back with its next
+	// message). Each has its last message (a recalled one shows as
+	// recalled: recalled_at set, content {}), the version of that message
+	// and the read version in the caller's timeline, the number of unread
+	// messages of others (recalled messages and read receipts never count)
+	// and whether the caller muted it.
+	// Pass next_cursor as cursor for the next page.
+	//
+	// Corresponds with GET /v1/conversations (the `ListConversations` operationId).
+	ListConversations(ctx context.Context, params *ListConversationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteConversation Delete a conversation from my list
+	//
+	// Hides the conversation from the caller's list, read up to its last
+	// message (unread 0), and appends a conversation entry
+	// {muted, deleted: true} to the caller's own timeline so their other
+	// devices drop it too. The next message of the conversation brings it
+	// back. History stays readable; nobody else is told. Deleting it again
+	// changes nothing (204); a conversation not in the list is 404.
+	//
+	// Corresponds with DELETE /v1/conversations/{conversation_id} (the `DeleteConversation` operationId).
+	DeleteConversation(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetConversation One of my conversations
+	//
+	// One conversation of the caller's list. 404 when it is not in the
+	// list: the caller is not a participant, has no message in it yet, or
+	// deleted it.
+	//
+	// Corresponds with GET /v1/conversations/{conversation_id} (the `GetConversation` operationId).
+	GetConversation(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// History A page of a conversation's messages
 	//
 	// Without a cursor, the newest page (newest first). With `before`, older
@@ -1038,6 +1208,68 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/conversations/{conversation_id}/messages (the `History` operationId).
 	History(ctx context.Context, conversationId string, params *HistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MuteConversationWithBody Mute or unmute a conversation
+	//
+	// Sets whether the caller muted the conversation (clients use it to
+	// silence notifications) and appends a conversation entry
+	// {muted, deleted: false} to the caller's own timeline for their
+	// other devices. Setting the current value again appends nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+	MuteConversationWithBody(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MuteConversation Mute or unmute a conversation
+	//
+	// Sets whether the caller muted the conversation (clients use it to
+	// silence notifications) and appends a conversation entry
+	// {muted, deleted: false} to the caller's own timeline for their
+	// other devices. Setting the current value again appends nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+	MuteConversation(ctx context.Context, conversationId string, body MuteConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MarkConversationReadWithBody Mark a conversation read up to a version
+	//
+	// Marks the conversation read up to and including `version`, a version
+	// of the caller's own timeline (at most their newest version, else
+	// 400), and recounts its unread messages. When this reads messages, a
+	// read entry {reader_id, message_id, version} (message_id: the newest
+	// message read) goes to the caller's timeline for their other devices,
+	// and in a 1:1 conversation a read entry {reader_id, message_id}
+	// (without the reader's version) to the peer's: the read receipt.
+	// In groups only the reader's own devices are told: a receipt to every
+	// member on every read would cost a timeline entry and a push per
+	// member. A version at or before read_version changes nothing and
+	// returns the current state.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+	MarkConversationReadWithBody(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MarkConversationRead Mark a conversation read up to a version
+	//
+	// Marks the conversation read up to and including `version`, a version
+	// of the caller's own timeline (at most their newest version, else
+	// 400), and recounts its unread messages. When this reads messages, a
+	// read entry {reader_id, message_id, version} (message_id: the newest
+	// message read) goes to the caller's timeline for their other devices,
+	// and in a 1:1 conversation a read entry {reader_id, message_id}
+	// (without the reader's version) to the peer's: the read receipt.
+	// In groups only the reader's own devices are told: a receipt to every
+	// member on every read would cost a timeline entry and a push per
+	// member. A version at or before read_version changes nothing and
+	// returns the current state.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+	MarkConversationRead(ctx context.Context, conversationId string, body MarkConversationReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDevices My login sessions (devices)
 	//
@@ -1089,6 +1321,21 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessage(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RecallMessage Recall one of my messages
+	//
+	// Retracts a message the caller sent, within the recall window after
+	// sending it (TETHER_RECALL_WINDOW, 2 minutes by default). Its content
+	// is erased from the server: history and sync show it with
+	// recalled_at set and content {}. Every participant's timeline (1:1:
+	// both users; group: the current members and the sender) gets a
+	// recall entry {message_id, sender_id, recalled_at}, and it no longer
+	// counts as unread. Recalling a recalled message returns it again and
+	// tells nobody twice. Someone else's message, or one past the window,
+	// is 403; a message the caller cannot see is 404.
+	//
+	// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
+	RecallMessage(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendPushWithBody Push to users
 	//
@@ -1707,6 +1954,72 @@ func (c *Client) AddContact(ctx context.Context, userId int64, reqEditors ...Req
 	return c.Client.Do(req)
 }
 
+// ListConversations My conversations, newest activity first
+//
+// The caller's conversation list: every 1:1 conversation and group
+// they have a message in, newest last message first, except the ones
+// they deleted (a deleted conversation comes back with its next
+// message). Each has its last message (a recalled one shows as
+// recalled: recalled_at set, content {}), the version of that message
+// and the read version in the caller's timeline, the number of unread
+// messages of others (recalled messages and read receipts never count)
+// and whether the caller muted it.
+// Pass next_cursor as cursor for the next page.
+//
+// Corresponds with GET /v1/conversations (the `ListConversations` operationId).
+func (c *Client) ListConversations(ctx context.Context, params *ListConversationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListConversationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteConversation Delete a conversation from my list
+//
+// Hides the conversation from the caller's list, read up to its last
+// message (unread 0), and appends a conversation entry
+// {muted, deleted: true} to the caller's own timeline so their other
+// devices drop it too. The next message of the conversation brings it
+// back. History stays readable; nobody else is told. Deleting it again
+// changes nothing (204); a conversation not in the list is 404.
+//
+// Corresponds with DELETE /v1/conversations/{conversation_id} (the `DeleteConversation` operationId).
+func (c *Client) DeleteConversation(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteConversationRequest(c.Server, conversationId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetConversation One of my conversations
+//
+// One conversation of the caller's list. 404 when it is not in the
+// list: the caller is not a participant, has no message in it yet, or
+// deleted it.
+//
+// Corresponds with GET /v1/conversations/{conversation_id} (the `GetConversation` operationId).
+func (c *Client) GetConversation(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetConversationRequest(c.Server, conversationId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // History A page of a conversation's messages
 //
 // Without a cursor, the newest page (newest first). With `before`, older
@@ -1717,6 +2030,108 @@ func (c *Client) AddContact(ctx context.Context, userId int64, reqEditors ...Req
 // Corresponds with GET /v1/conversations/{conversation_id}/messages (the `History` operationId).
 func (c *Client) History(ctx context.Context, conversationId string, params *HistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewHistoryRequest(c.Server, conversationId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MuteConversationWithBody Mute or unmute a conversation
+//
+// Sets whether the caller muted the conversation (clients use it to
+// silence notifications) and appends a conversation entry
+// {muted, deleted: false} to the caller's own timeline for their
+// other devices. Setting the current value again appends nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+func (c *Client) MuteConversationWithBody(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMuteConversationRequestWithBody(c.Server, conversationId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MuteConversation Mute or unmute a conversation
+//
+// Sets whether the caller muted the conversation (clients use it to
+// silence notifications) and appends a conversation entry
+// {muted, deleted: false} to the caller's own timeline for their
+// other devices. Setting the current value again appends nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+func (c *Client) MuteConversation(ctx context.Context, conversationId string, body MuteConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMuteConversationRequest(c.Server, conversationId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MarkConversationReadWithBody Mark a conversation read up to a version
+//
+// Marks the conversation read up to and including `version`, a version
+// of the caller's own timeline (at most their newest version, else
+// 400), and recounts its unread messages. When this reads messages, a
+// read entry {reader_id, message_id, version} (message_id: the newest
+// message read) goes to the caller's timeline for their other devices,
+// and in a 1:1 conversation a read entry {reader_id, message_id}
+// (without the reader's version) to the peer's: the read receipt.
+// In groups only the reader's own devices are told: a receipt to every
+// member on every read would cost a timeline entry and a push per
+// member. A version at or before read_version changes nothing and
+// returns the current state.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+func (c *Client) MarkConversationReadWithBody(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMarkConversationReadRequestWithBody(c.Server, conversationId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MarkConversationRead Mark a conversation read up to a version
+//
+// Marks the conversation read up to and including `version`, a version
+// of the caller's own timeline (at most their newest version, else
+// 400), and recounts its unread messages. When this reads messages, a
+// read entry {reader_id, message_id, version} (message_id: the newest
+// message read) goes to the caller's timeline for their other devices,
+// and in a 1:1 conversation a read entry {reader_id, message_id}
+// (without the reader's version) to the peer's: the read receipt.
+// In groups only the reader's own devices are told: a receipt to every
+// member on every read would cost a timeline entry and a push per
+// member. A version at or before read_version changes nothing and
+// returns the current state.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+func (c *Client) MarkConversationRead(ctx context.Context, conversationId string, body MarkConversationReadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMarkConversationReadRequest(c.Server, conversationId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1808,6 +2223,31 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /v1/messages (the `SendMessage` operationId).
 func (c *Client) SendMessage(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSendMessageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecallMessage Recall one of my messages
+//
+// Retracts a message the caller sent, within the recall window after
+// sending it (TETHER_RECALL_WINDOW, 2 minutes by default). Its content
+// is erased from the server: history and sync show it with
+// recalled_at set and content {}. Every participant's timeline (1:1:
+// both users; group: the current members and the sender) gets a
+// recall entry {message_id, sender_id, recalled_at}, and it no longer
+// counts as unread. Recalling a recalled message returns it again and
+// tells nobody twice. Someone else's message, or one past the window,
+// is 403; a message the caller cannot see is 404.
+//
+// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
+func (c *Client) RecallMessage(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecallMessageRequest(c.Server, messageId)
 	if err != nil {
 		return nil, err
 	}
@@ -2895,6 +3335,140 @@ func NewAddContactRequest(server string, userId int64) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListConversationsRequest constructs an http.Request for the ListConversations method
+func NewListConversationsRequest(server string, params *ListConversationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/conversations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteConversationRequest constructs an http.Request for the DeleteConversation method
+func NewDeleteConversationRequest(server string, conversationId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "conversation_id", conversationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/conversations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetConversationRequest constructs an http.Request for the GetConversation method
+func NewGetConversationRequest(server string, conversationId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "conversation_id", conversationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/conversations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHistoryRequest constructs an http.Request for the History method
 func NewHistoryRequest(server string, conversationId string, params *HistoryParams) (*http.Request, error) {
 	var err error
@@ -2976,6 +3550,100 @@ func NewHistoryRequest(server string, conversationId string, params *HistoryPara
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewMuteConversationRequest calls the generic MuteConversation builder with application/json body
+func NewMuteConversationRequest(server string, conversationId string, body MuteConversationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMuteConversationRequestWithBody(server, conversationId, "application/json", bodyReader)
+}
+
+// NewMuteConversationRequestWithBody constructs an http.Request for the MuteConversation method, with any body, and a specified content type
+func NewMuteConversationRequestWithBody(server string, conversationId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "conversation_id", conversationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/conversations/%s/mute", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMarkConversationReadRequest calls the generic MarkConversationRead builder with application/json body
+func NewMarkConversationReadRequest(server string, conversationId string, body MarkConversationReadJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMarkConversationReadRequestWithBody(server, conversationId, "application/json", bodyReader)
+}
+
+// NewMarkConversationReadRequestWithBody constructs an http.Request for the MarkConversationRead method, with any body, and a specified content type
+func NewMarkConversationReadRequestWithBody(server string, conversationId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "conversation_id", conversationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/conversations/%s/read", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3077,6 +3745,40 @@ func NewSendMessageRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRecallMessageRequest constructs an http.Request for the RecallMessage method
+func NewRecallMessageRequest(server string, messageId int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "message_id", messageId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/messages/%s/recall", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3846,6 +4548,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v1/contacts/{user_id} (the `AddContact` operationId).
 	AddContactWithResponse(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*AddContactResponse, error)
 
+	// ListConversationsWithResponse My conversations, newest activity first
+	//
+	// The caller's conversation list: every 1:1 conversation and group
+	// they have a message in, newest last message first, except the ones
+	// they deleted (a deleted conversation comes back with its next
+	// message). Each has its last message (a recalled one shows as
+	// recalled: recalled_at set, content {}), the version of that message
+	// and the read version in the caller's timeline, the number of unread
+	// messages of others (recalled messages and read receipts never count)
+	// and whether the caller muted it.
+	// Pass next_cursor as cursor for the next page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/conversations (the `ListConversations` operationId).
+	ListConversationsWithResponse(ctx context.Context, params *ListConversationsParams, reqEditors ...RequestEditorFn) (*ListConversationsResponse, error)
+
+	// DeleteConversationWithResponse Delete a conversation from my list
+	//
+	// Hides the conversation from the caller's list, read up to its last
+	// message (unread 0), and appends a conversation entry
+	// {muted, deleted: true} to the caller's own timeline so their other
+	// devices drop it too. The next message of the conversation brings it
+	// back. History stays readable; nobody else is told. Deleting it again
+	// changes nothing (204); a conversation not in the list is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/conversations/{conversation_id} (the `DeleteConversation` operationId).
+	DeleteConversationWithResponse(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*DeleteConversationResponse, error)
+
+	// GetConversationWithResponse One of my conversations
+	//
+	// One conversation of the caller's list. 404 when it is not in the
+	// list: the caller is not a participant, has no message in it yet, or
+	// deleted it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/conversations/{conversation_id} (the `GetConversation` operationId).
+	GetConversationWithResponse(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*GetConversationResponse, error)
+
 	// HistoryWithResponse A page of a conversation's messages
 	//
 	// Without a cursor, the newest page (newest first). With `before`, older
@@ -3857,6 +4601,68 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/conversations/{conversation_id}/messages (the `History` operationId).
 	HistoryWithResponse(ctx context.Context, conversationId string, params *HistoryParams, reqEditors ...RequestEditorFn) (*HistoryResponse, error)
+
+	// MuteConversationWithBodyWithResponse Mute or unmute a conversation
+	//
+	// Sets whether the caller muted the conversation (clients use it to
+	// silence notifications) and appends a conversation entry
+	// {muted, deleted: false} to the caller's own timeline for their
+	// other devices. Setting the current value again appends nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+	MuteConversationWithBodyWithResponse(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MuteConversationResponse, error)
+
+	// MuteConversationWithResponse Mute or unmute a conversation
+	//
+	// Sets whether the caller muted the conversation (clients use it to
+	// silence notifications) and appends a conversation entry
+	// {muted, deleted: false} to the caller's own timeline for their
+	// other devices. Setting the current value again appends nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+	MuteConversationWithResponse(ctx context.Context, conversationId string, body MuteConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*MuteConversationResponse, error)
+
+	// MarkConversationReadWithBodyWithResponse Mark a conversation read up to a version
+	//
+	// Marks the conversation read up to and including `version`, a version
+	// of the caller's own timeline (at most their newest version, else
+	// 400), and recounts its unread messages. When this reads messages, a
+	// read entry {reader_id, message_id, version} (message_id: the newest
+	// message read) goes to the caller's timeline for their other devices,
+	// and in a 1:1 conversation a read entry {reader_id, message_id}
+	// (without the reader's version) to the peer's: the read receipt.
+	// In groups only the reader's own devices are told: a receipt to every
+	// member on every read would cost a timeline entry and a push per
+	// member. A version at or before read_version changes nothing and
+	// returns the current state.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+	MarkConversationReadWithBodyWithResponse(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MarkConversationReadResponse, error)
+
+	// MarkConversationReadWithResponse Mark a conversation read up to a version
+	//
+	// Marks the conversation read up to and including `version`, a version
+	// of the caller's own timeline (at most their newest version, else
+	// 400), and recounts its unread messages. When this reads messages, a
+	// read entry {reader_id, message_id, version} (message_id: the newest
+	// message read) goes to the caller's timeline for their other devices,
+	// and in a 1:1 conversation a read entry {reader_id, message_id}
+	// (without the reader's version) to the peer's: the read receipt.
+	// In groups only the reader's own devices are told: a receipt to every
+	// member on every read would cost a timeline entry and a push per
+	// member. A version at or before read_version changes nothing and
+	// returns the current state.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+	MarkConversationReadWithResponse(ctx context.Context, conversationId string, body MarkConversationReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkConversationReadResponse, error)
 
 	// ListDevicesWithResponse My login sessions (devices)
 	//
@@ -3912,6 +4718,23 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/messages (the `SendMessage` operationId).
 	SendMessageWithResponse(ctx context.Context, body SendMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*SendMessageResponse, error)
+
+	// RecallMessageWithResponse Recall one of my messages
+	//
+	// Retracts a message the caller sent, within the recall window after
+	// sending it (TETHER_RECALL_WINDOW, 2 minutes by default). Its content
+	// is erased from the server: history and sync show it with
+	// recalled_at set and content {}. Every participant's timeline (1:1:
+	// both users; group: the current members and the sender) gets a
+	// recall entry {message_id, sender_id, recalled_at}, and it no longer
+	// counts as unread. Recalling a recalled message returns it again and
+	// tells nobody twice. Someone else's message, or one past the window,
+	// is 403; a message the caller cannot see is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
+	RecallMessageWithResponse(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*RecallMessageResponse, error)
 
 	// SendPushWithBodyWithResponse Push to users
 	//
@@ -5400,6 +6223,262 @@ func (r AddContactResponse) ContentType() string {
 	return ""
 }
 
+// ListConversationsResponse401Headers the declared response headers of an HTTP 401 response for ListConversations
+type ListConversationsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListConversationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConversationPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListConversationsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListConversationsResponse) GetJSON200() *ConversationPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListConversationsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListConversationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListConversationsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListConversationsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListConversationsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListConversationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListConversationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListConversationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListConversationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteConversationResponse401Headers the declared response headers of an HTTP 401 response for DeleteConversation
+type DeleteConversationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteConversationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteConversationResponse401Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteConversationResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteConversationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteConversationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteConversationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteConversationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetConversationResponse401Headers the declared response headers of an HTTP 401 response for GetConversation
+type GetConversationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetConversationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conversation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetConversationResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetConversationResponse) GetJSON200() *Conversation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetConversationResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetConversationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetConversationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetConversationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetConversationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HistoryResponse401Headers the declared response headers of an HTTP 401 response for History
 type HistoryResponse401Headers struct {
 	WWWAuthenticate *string
@@ -5491,6 +6570,186 @@ func (r HistoryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r HistoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MuteConversationResponse401Headers the declared response headers of an HTTP 401 response for MuteConversation
+type MuteConversationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type MuteConversationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conversation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MuteConversationResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MuteConversationResponse) GetJSON200() *Conversation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MuteConversationResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MuteConversationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MuteConversationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MuteConversationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MuteConversationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MarkConversationReadResponse401Headers the declared response headers of an HTTP 401 response for MarkConversationRead
+type MarkConversationReadResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type MarkConversationReadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conversation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MarkConversationReadResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MarkConversationReadResponse) GetJSON200() *Conversation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MarkConversationReadResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MarkConversationReadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MarkConversationReadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MarkConversationReadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MarkConversationReadResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5775,6 +7034,103 @@ func (r SendMessageResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SendMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RecallMessageResponse401Headers the declared response headers of an HTTP 401 response for RecallMessage
+type RecallMessageResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RecallMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RecallMessageResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RecallMessageResponse) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RecallMessageResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RecallMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RecallMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RecallMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RecallMessageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7395,6 +8751,66 @@ func (c *ClientWithResponses) AddContactWithResponse(ctx context.Context, userId
 	return ParseAddContactResponse(rsp)
 }
 
+// ListConversationsWithResponse My conversations, newest activity first
+//
+// The caller's conversation list: every 1:1 conversation and group
+// they have a message in, newest last message first, except the ones
+// they deleted (a deleted conversation comes back with its next
+// message). Each has its last message (a recalled one shows as
+// recalled: recalled_at set, content {}), the version of that message
+// and the read version in the caller's timeline, the number of unread
+// messages of others (recalled messages and read receipts never count)
+// and whether the caller muted it.
+// Pass next_cursor as cursor for the next page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/conversations (the `ListConversations` operationId).
+func (c *ClientWithResponses) ListConversationsWithResponse(ctx context.Context, params *ListConversationsParams, reqEditors ...RequestEditorFn) (*ListConversationsResponse, error) {
+	rsp, err := c.ListConversations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListConversationsResponse(rsp)
+}
+
+// DeleteConversationWithResponse Delete a conversation from my list
+//
+// Hides the conversation from the caller's list, read up to its last
+// message (unread 0), and appends a conversation entry
+// {muted, deleted: true} to the caller's own timeline so their other
+// devices drop it too. The next message of the conversation brings it
+// back. History stays readable; nobody else is told. Deleting it again
+// changes nothing (204); a conversation not in the list is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/conversations/{conversation_id} (the `DeleteConversation` operationId).
+func (c *ClientWithResponses) DeleteConversationWithResponse(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*DeleteConversationResponse, error) {
+	rsp, err := c.DeleteConversation(ctx, conversationId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteConversationResponse(rsp)
+}
+
+// GetConversationWithResponse One of my conversations
+//
+// One conversation of the caller's list. 404 when it is not in the
+// list: the caller is not a participant, has no message in it yet, or
+// deleted it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/conversations/{conversation_id} (the `GetConversation` operationId).
+func (c *ClientWithResponses) GetConversationWithResponse(ctx context.Context, conversationId string, reqEditors ...RequestEditorFn) (*GetConversationResponse, error) {
+	rsp, err := c.GetConversation(ctx, conversationId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetConversationResponse(rsp)
+}
+
 // HistoryWithResponse A page of a conversation's messages
 //
 // Without a cursor, the newest page (newest first). With `before`, older
@@ -7411,6 +8827,92 @@ func (c *ClientWithResponses) HistoryWithResponse(ctx context.Context, conversat
 		return nil, err
 	}
 	return ParseHistoryResponse(rsp)
+}
+
+// MuteConversationWithBodyWithResponse Mute or unmute a conversation
+//
+// Sets whether the caller muted the conversation (clients use it to
+// silence notifications) and appends a conversation entry
+// {muted, deleted: false} to the caller's own timeline for their
+// other devices. Setting the current value again appends nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+func (c *ClientWithResponses) MuteConversationWithBodyWithResponse(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MuteConversationResponse, error) {
+	rsp, err := c.MuteConversationWithBody(ctx, conversationId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMuteConversationResponse(rsp)
+}
+
+// MuteConversationWithResponse Mute or unmute a conversation
+//
+// Sets whether the caller muted the conversation (clients use it to
+// silence notifications) and appends a conversation entry
+// {muted, deleted: false} to the caller's own timeline for their
+// other devices. Setting the current value again appends nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/conversations/{conversation_id}/mute (the `MuteConversation` operationId).
+func (c *ClientWithResponses) MuteConversationWithResponse(ctx context.Context, conversationId string, body MuteConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*MuteConversationResponse, error) {
+	rsp, err := c.MuteConversation(ctx, conversationId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMuteConversationResponse(rsp)
+}
+
+// MarkConversationReadWithBodyWithResponse Mark a conversation read up to a version
+//
+// Marks the conversation read up to and including `version`, a version
+// of the caller's own timeline (at most their newest version, else
+// 400), and recounts its unread messages. When this reads messages, a
+// read entry {reader_id, message_id, version} (message_id: the newest
+// message read) goes to the caller's timeline for their other devices,
+// and in a 1:1 conversation a read entry {reader_id, message_id}
+// (without the reader's version) to the peer's: the read receipt.
+// In groups only the reader's own devices are told: a receipt to every
+// member on every read would cost a timeline entry and a push per
+// member. A version at or before read_version changes nothing and
+// returns the current state.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+func (c *ClientWithResponses) MarkConversationReadWithBodyWithResponse(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MarkConversationReadResponse, error) {
+	rsp, err := c.MarkConversationReadWithBody(ctx, conversationId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMarkConversationReadResponse(rsp)
+}
+
+// MarkConversationReadWithResponse Mark a conversation read up to a version
+//
+// Marks the conversation read up to and including `version`, a version
+// of the caller's own timeline (at most their newest version, else
+// 400), and recounts its unread messages. When this reads messages, a
+// read entry {reader_id, message_id, version} (message_id: the newest
+// message read) goes to the caller's timeline for their other devices,
+// and in a 1:1 conversation a read entry {reader_id, message_id}
+// (without the reader's version) to the peer's: the read receipt.
+// In groups only the reader's own devices are told: a receipt to every
+// member on every read would cost a timeline entry and a push per
+// member. A version at or before read_version changes nothing and
+// returns the current state.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/conversations/{conversation_id}/read (the `MarkConversationRead` operationId).
+func (c *ClientWithResponses) MarkConversationReadWithResponse(ctx context.Context, conversationId string, body MarkConversationReadJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkConversationReadResponse, error) {
+	rsp, err := c.MarkConversationRead(ctx, conversationId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMarkConversationReadResponse(rsp)
 }
 
 // ListDevicesWithResponse My login sessions (devices)
@@ -7490,6 +8992,29 @@ func (c *ClientWithResponses) SendMessageWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParseSendMessageResponse(rsp)
+}
+
+// RecallMessageWithResponse Recall one of my messages
+//
+// Retracts a message the caller sent, within the recall window after
+// sending it (TETHER_RECALL_WINDOW, 2 minutes by default). Its content
+// is erased from the server: history and sync show it with
+// recalled_at set and content {}. Every participant's timeline (1:1:
+// both users; group: the current members and the sender) gets a
+// recall entry {message_id, sender_id, recalled_at}, and it no longer
+// counts as unread. Recalling a recalled message returns it again and
+// tells nobody twice. Someone else's message, or one past the window,
+// is 403; a message the caller cannot see is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
+func (c *ClientWithResponses) RecallMessageWithResponse(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*RecallMessageResponse, error) {
+	rsp, err := c.RecallMessage(ctx, messageId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecallMessageResponse(rsp)
 }
 
 // SendPushWithBodyWithResponse Push to users
@@ -8948,6 +10473,238 @@ func ParseAddContactResponse(rsp *http.Response) (*AddContactResponse, error) {
 	return response, nil
 }
 
+// ParseListConversationsResponse parses an HTTP response from a ListConversationsWithResponse call
+func ParseListConversationsResponse(rsp *http.Response) (*ListConversationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListConversationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConversationPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListConversationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteConversationResponse parses an HTTP response from a DeleteConversationWithResponse call
+func ParseDeleteConversationResponse(rsp *http.Response) (*DeleteConversationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteConversationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteConversationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetConversationResponse parses an HTTP response from a GetConversationWithResponse call
+func ParseGetConversationResponse(rsp *http.Response) (*GetConversationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetConversationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conversation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetConversationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseHistoryResponse parses an HTTP response from a HistoryWithResponse call
 func ParseHistoryResponse(rsp *http.Response) (*HistoryResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9023,6 +10780,168 @@ func ParseHistoryResponse(rsp *http.Response) (*HistoryResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers HistoryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMuteConversationResponse parses an HTTP response from a MuteConversationWithResponse call
+func ParseMuteConversationResponse(rsp *http.Response) (*MuteConversationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MuteConversationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conversation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers MuteConversationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMarkConversationReadResponse parses an HTTP response from a MarkConversationReadWithResponse call
+func ParseMarkConversationReadResponse(rsp *http.Response) (*MarkConversationReadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MarkConversationReadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conversation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers MarkConversationReadResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -9283,6 +11202,94 @@ func ParseSendMessageResponse(rsp *http.Response) (*SendMessageResponse, error) 
 	switch {
 	case rsp.StatusCode == 401:
 		var headers SendMessageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRecallMessageResponse parses an HTTP response from a RecallMessageWithResponse call
+func ParseRecallMessageResponse(rsp *http.Response) (*RecallMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RecallMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RecallMessageResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
