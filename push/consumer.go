@@ -187,6 +187,7 @@ func (c *consumer) deliver(m redis.XMessage) {
 		}
 	}
 	clear(c.targets)
+	n.fan.counts.add(j.PushID, route.PushDelivered, sessions) // persisted pushes of the push API; pushstatus.go
 	done(jobErr)
 	if jobErr != nil {
 		n.log.Warn("push: job partly dropped", "job", j.ID, "entry", m.ID, "err", jobErr)

@@ -177,7 +177,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	// The push API for third-party services (api/pushapi).
 	push := pushapi.New(pushapi.Config{
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit, StreamMaxLen: p.relay.StreamMaxLen,
-	}, store.NewAPIKeyService(p.db), nil, p.rdb, p.reg, p.m, p.log)
+	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
 		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL),
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),

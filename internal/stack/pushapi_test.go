@@ -209,3 +209,94 @@ func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
 		t.Fatal("carol got a transient push sent while she was offline")
 	}
 }
+
+// entryInbox records the timeline entries a client handed its application.
+type entryInbox struct {
+	mu      sync.Mutex
+	entries []api.Entry
+}
+
+func (b *entryInbox) add(e api.Entry) {
+	b.mu.Lock()
+	b.entries = append(b.entries, e)
+	b.mu.Unlock()
+}
+
+// pushes returns the push ids of the push entries received.
+func (b *entryInbox) pushes(t *testing.T) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ids []string
+	for _, e := range b.entries {
+		if e.Kind != api.EntryPush {
+			continue
+		}
+		var ev struct {
+			PushID  string          `json:"push_id"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(e.Event, &ev); err != nil || len(ev.Payload) == 0 {
+			t.Fatalf("push entry %+v: %v", e, err)
+		}
+		ids = append(ids, ev.PushID)
+	}
+	return ids
+}
+
+func TestPushAPI_PersistedPushReachesAnOfflineUserBySyncAndExpires(t *testing.T) {
+	t.Parallel()
+	a, p := startPushAPI(t)
+	base := "http://" + a.HTTPAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rest := client.NewAPI(base, nil)
+	ids := map[string]int64{}
+	for _, u := range []string{"alice", "carol"} {
+		usr, err := rest.Register(ctx, u, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = usr.ID
+	}
+	var key api.CreatedAPIKey
+	if st := keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "crm", "scopes": []string{"push"}}, &key); st != 201 {
+		t.Fatalf("create key: %d", st)
+	}
+	var aliceGot entryInbox
+	connect(t, base, p.PushAddr, "alice", "ios", aliceGot.add)
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "alice's session")
+
+	// Carol is offline; 999999 is nobody and is skipped.
+	var res api.PushResult
+	body := map[string]any{"user_ids": []int64{ids["alice"], ids["carol"], 999999}, "payload": map[string]any{"title": "kept"}, "persist": true, "idempotency_key": "p-1"}
+	if st := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &res); st != 202 || res.Targeted != 2 {
+		t.Fatalf("persisted push: %d %+v", st, res)
+	}
+	var again api.PushResult
+	if keyCall(t, base, key.Secret, "POST", "/v1/push", body, &again); again.PushID != res.PushID || !again.Duplicate {
+		t.Fatalf("repeat: %+v", again)
+	}
+	var expired api.PushResult
+	keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{ids["carol"]}, "payload": map[string]any{"title": "late"}, "persist": true, "ttl_seconds": 1}, &expired)
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(aliceGot.pushes(t)) == 1 }, "the push at alice, live")
+	time.Sleep(1500 * time.Millisecond) // the second push expires
+
+	var carolGot entryInbox
+	connect(t, base, p.PushAddr, "carol", "web", carolGot.add)
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(carolGot.pushes(t)) == 1 }, "the push at carol, by sync")
+	if got := carolGot.pushes(t); got[0] != res.PushID {
+		t.Fatalf("carol got %v, want only %s (the other expired)", got, res.PushID)
+	}
+	// Stored once: the repeat added no entry (alice's timeline holds one).
+	if got := aliceGot.pushes(t); len(got) != 1 || got[0] != res.PushID {
+		t.Fatalf("alice got %v", got)
+	}
+	var st api.PushStatus
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		keyCall(t, base, key.Secret, "GET", "/v1/push/"+res.PushID, nil, &st)
+		return st.Mode == api.PushPersisted && st.Targeted == 2 && st.Delivered >= 1 && st.Acknowledged == 2
+	}, "persisted status: 2 targeted, delivered live to alice, acknowledged by both")
+	if st.ExpiresAt.Sub(st.CreatedAt) != 24*time.Hour {
+		t.Fatalf("default persisted ttl: %+v", st)
+	}
+}

@@ -550,9 +550,11 @@ func (c *Client) drain(cn *conn) {
 		if !ok {
 			return
 		}
-		if c.cfg.Handler != nil {
+		pushID, expired := pushEntry(e) // a persisted push of the push API (transient.go)
+		if c.cfg.Handler != nil && !expired {
 			c.cfg.Handler(e)
 		}
+		c.ackPush(pushID)
 		c.last.Store(e.Version)
 		c.stats.delivered.Add(1)
 		if e.Version-cn.acked.Load() >= uint64(c.cfg.AckBatch) {

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"time"
 
+	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/push/wire"
 )
 
@@ -114,4 +117,22 @@ func (c *Client) ackPush(id string) {
 	case cn.pushAcks <- wire.AppendPushAck(nil, id):
 	default:
 	}
+}
+
+// pushEntry reads a timeline entry of kind push (a persisted push of the
+// push API): its push id, to answer with PushAck once handled, and whether
+// it expired (past its expires_at it is not handed to the Handler; its
+// version still counts as received).
+func pushEntry(e api.Entry) (id string, expired bool) {
+	if e.Kind != api.EntryPush || len(e.Event) == 0 {
+		return "", false
+	}
+	var ev struct {
+		PushID    string    `json:"push_id"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if json.Unmarshal(e.Event, &ev) != nil {
+		return "", false
+	}
+	return ev.PushID, !ev.ExpiresAt.IsZero() && time.Now().After(ev.ExpiresAt)
 }
