@@ -145,15 +145,16 @@ func reportMarkdown(cfg ReportConfig, runs []reportRun, notes []byte) string {
 		}
 	}
 
-	p("\n## Runs\n\nEach row is the exact command of the reported run; its whole result document is linked.\n\n")
-	p("| scenario | started (UTC) | took | command | result |\n|---|---|---|---|---|\n")
+	p("\n## Runs\n\nEach row is the exact command of the reported run; its whole result document is linked. ")
+	p("The load average shows whether the run had the machine to itself (on 2 cores, a load above 2 means it competed for them).\n\n")
+	p("| scenario | started (UTC) | took | load at the end (1/5 min) | command | result |\n|---|---|---|---|---|---|\n")
 	for _, r := range runs {
 		link := r.path
 		if rel, err := filepath.Rel(cfg.Out, r.path); err == nil {
 			link = rel
 		}
-		p("| %s | %s | %.0f s | `%s` | [%s](%s) |\n", mdCell(r.Scenario), r.StartedAt.UTC().Format("2006-01-02 15:04:05"),
-			r.Seconds, mdCell(r.Command), mdCell(filepath.Base(r.path)), filepath.ToSlash(link))
+		p("| %s | %s | %.0f s | %.1f / %.1f | `%s` | [%s](%s) |\n", mdCell(r.Scenario), r.StartedAt.UTC().Format("2006-01-02 15:04:05"),
+			r.Seconds, r.LoadEnd[0], r.LoadEnd[1], mdCell(r.Command), mdCell(filepath.Base(r.path)), filepath.ToSlash(link))
 	}
 
 	p("\n## Machine\n\n")

@@ -38,7 +38,7 @@ func TestWriteReport_FromFixtureResultsWritesTheTableAndAWellFormedChart(t *test
 		"| idle | connect rate | 2,559/s | ≥ 10,000/s | **no**: 26% of the target |",
 		"| broadcast | all received p99 | 200.0 ms | ≤ 50 ms | **no**: 4.00× the limit |",
 		"| cluster | connections held | 60,000 | ≥ 60,000 | yes |",
-		"`tether bench idle --n 15000`",
+		"| 95 s | 1.5 / 3.2 | `tether bench idle --n 15000` |",
 		"`tether bench x-custom --label '<a & b>' \\| tee out`", // a pipe must not split the table cell
 		"2 cores (Test CPU), 24.0 GiB memory, Linux 6.1.0",
 		"| cluster | 60,000 connections on one machine, a broadcast reaches all |",

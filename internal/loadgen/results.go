@@ -24,14 +24,19 @@ import (
 
 // Document is one run of one scenario.
 type Document struct {
-	Scenario  string          `json:"scenario"`
-	StartedAt time.Time       `json:"started_at"`
-	Seconds   float64         `json:"duration_seconds"`
-	Command   string          `json:"command"` // the exact command line, to run it again
-	Machine   Machine         `json:"machine"`
-	Params    map[string]any  `json:"params"`
-	Results   json.RawMessage `json:"results"`
-	Targets   []Target        `json:"targets"`
+	Scenario  string    `json:"scenario"`
+	StartedAt time.Time `json:"started_at"`
+	Seconds   float64   `json:"duration_seconds"`
+	Command   string    `json:"command"` // the exact command line, to run it again
+	Machine   Machine   `json:"machine"`
+	// LoadEnd is the machine's load average (1, 5, 15 minutes) as the run
+	// ended: the machine may be shared, and on two cores a load above 2
+	// means the run competed for them. Runs last a minute or two, so the
+	// 1- and 5-minute figures cover them.
+	LoadEnd [3]float64      `json:"loadavg_end"`
+	Params  map[string]any  `json:"params"`
+	Results json.RawMessage `json:"results"`
+	Targets []Target        `json:"targets"`
 }
 
 // Machine is what the run ran on: clients and servers share it, so its
@@ -141,6 +146,7 @@ func NewDocument(scenario string, started time.Time, command string, params map[
 		Seconds:   time.Since(started).Seconds(),
 		Command:   command,
 		Machine:   ThisMachine(),
+		LoadEnd:   LoadAvg(),
 		Params:    params,
 		Results:   b,
 		Targets:   []Target{},
