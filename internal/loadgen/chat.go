@@ -62,9 +62,10 @@ type ChatStep struct {
 	FirstError    string      `json:"first_error,omitempty"`
 	AcceptedRate  float64     `json:"accepted_per_second"`
 	Delivered     int64       `json:"delivered"`  // distinct accepted messages the recipients got
-	Lost          int64       `json:"lost"`       // accepted, not delivered within the grace period
+	Lost          int64       `json:"lost"`       // accepted, never delivered (not by the end of the run and one more grace period)
 	Duplicates    int64       `json:"duplicates"` // deliveries of a message already delivered
 	Unaccepted    int64       `json:"delivered_unaccepted"`
+	Late          int64       `json:"late"`       // accepted, delivered after the grace period but before the run ended
 	EndToEnd      Latency     `json:"end_to_end"` // send timestamp in the content -> Handler on the recipient
 	Accept        Latency     `json:"accept"`     // POST /v1/messages round trip
 	SQLPerMessage float64     `json:"sql_ms_per_message"`
@@ -210,7 +211,6 @@ type recvFinal struct {
 
 // chatContent is the content of a bench message: when it was sent and in
 // which step. It is sent as a custom message: text messages carry only
-// text and mentions. It is sent as a custom message: text messages carry only
 // text and mentions.
 type chatContent struct {
 	Text   string `json:"text"`
@@ -281,11 +281,15 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 	defer func() { res.LoadEnd = LoadAvg() }()
 
 	var prevStats client.Stats
+	overdue := map[int]map[int64]bool{} // steps with messages not delivered in their grace period
 	for i, rate := range cfg.Rates {
 		step := i + 1
-		s, stats, err := runChatStep(ctx, cfg, st, send, recv, step, rate, prevStats)
+		s, stats, accepted, err := runChatStep(ctx, cfg, st, send, recv, step, rate, prevStats)
 		if err != nil {
 			return res, err
+		}
+		if s.Lost > 0 {
+			overdue[step] = accepted
 		}
 		prevStats = stats
 		res.Steps = append(res.Steps, s)
@@ -299,19 +303,68 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 			res.Within50ms = max(res.Within50ms, rate)
 		}
 	}
+	// Messages not delivered in their step's grace period may be late
+	// rather than lost: look once more after another grace period.
+	if len(overdue) > 0 {
+		if err := sleepCtx(ctx, cfg.Grace); err != nil {
+			return res, err
+		}
+		for i := range res.Steps {
+			s, step := &res.Steps[i], i+1
+			accepted := overdue[step]
+			if accepted == nil {
+				continue
+			}
+			finals, err := recvFinals(ctx, recv, step)
+			if err != nil {
+				return res, err
+			}
+			var delivered int64
+			var e2e Hist
+			for _, f := range finals {
+				e2e.Merge(f.Latency)
+				for _, id := range f.IDs {
+					if accepted[id] {
+						delivered++
+					}
+				}
+			}
+			s.Late, s.Delivered = delivered-s.Delivered, delivered
+			s.Lost = s.Accepted - s.Delivered
+			s.EndToEnd = e2e.Summary() // the late ones included
+		}
+	}
 	if err := st.api.alive(); err != nil {
 		return res, err
 	}
 	return res, st.push.alive()
 }
 
+// recvFinals asks every receiver for what it recorded of step.
+func recvFinals(ctx context.Context, recv *crew, step int) ([]recvFinal, error) {
+	if err := recv.send(Command{Cmd: "final", Step: step}); err != nil {
+		return nil, err
+	}
+	reps, err := recv.gather(ctx, "final", step)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]recvFinal, len(reps))
+	for i, raw := range reps {
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // runChatStep sends one step's messages, waits for their delivery and
 // measures.
-func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *crew, step, rate int, prev client.Stats) (ChatStep, client.Stats, error) {
+func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *crew, step, rate int, prev client.Stats) (ChatStep, client.Stats, map[int64]bool, error) {
 	s := ChatStep{Rate: rate}
 	calls0, err := scrapeCalls(ctx, st.api.adminAddr)
 	if err != nil && st.api.adminAddr != "" {
-		return s, prev, err
+		return s, prev, nil, err
 	}
 	api0, push0 := sampleProc(st.api.pid), sampleProc(st.push.pid)
 	start := time.Now().Add(100 * time.Millisecond)
@@ -326,16 +379,16 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	}
 	body, _ := json.Marshal(sendCmd{Rate: float64(rate) / float64(send.size()), Seconds: cfg.Step.Seconds(), StartNS: start.UnixNano()})
 	if err := send.send(Command{Cmd: "send", Step: step, Body: body}); err != nil {
-		return s, prev, err
+		return s, prev, nil, err
 	}
 	reps, err := send.gather(ctx, "sent", step)
 	if err != nil {
-		return s, prev, err
+		return s, prev, nil, err
 	}
 	api1, push1 := sampleProc(st.api.pid), sampleProc(st.push.pid)
 	calls1, _ := scrapeCalls(ctx, st.api.adminAddr)
 	if err := <-profiled; err != nil {
-		return s, prev, err
+		return s, prev, nil, err
 	}
 	s.API, s.Push = procDelta(api0, api1), procDelta(push0, push1)
 	accepted := map[int64]bool{}
@@ -344,7 +397,7 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	for _, raw := range reps {
 		var r sendReport
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return s, prev, err
+			return s, prev, nil, err
 		}
 		for _, id := range r.Accepted {
 			accepted[id] = true
@@ -373,17 +426,17 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	deadline := time.Now().Add(cfg.Grace)
 	for {
 		if err := recv.send(Command{Cmd: "count", Step: step}); err != nil {
-			return s, prev, err
+			return s, prev, nil, err
 		}
 		reps, err := recv.gather(ctx, "count", step)
 		if err != nil {
-			return s, prev, err
+			return s, prev, nil, err
 		}
 		var got int64
 		for _, raw := range reps {
 			var c recvCount
 			if err := json.Unmarshal(raw, &c); err != nil {
-				return s, prev, err
+				return s, prev, nil, err
 			}
 			got += c.Delivered
 		}
@@ -391,23 +444,16 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 			break
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return s, prev, err
+			return s, prev, nil, err
 		}
 	}
-	if err := recv.send(Command{Cmd: "final", Step: step}); err != nil {
-		return s, prev, err
-	}
-	reps, err = recv.gather(ctx, "final", step)
+	finals, err := recvFinals(ctx, recv, step)
 	if err != nil {
-		return s, prev, err
+		return s, prev, nil, err
 	}
 	var e2e Hist
 	var stats client.Stats
-	for _, raw := range reps {
-		var f recvFinal
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return s, prev, err
-		}
+	for _, f := range finals {
 		for _, id := range f.IDs {
 			if accepted[id] {
 				s.Delivered++
@@ -427,7 +473,7 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 
 	switch {
 	case s.Lost > 0:
-		s.Why = fmt.Sprintf("%d accepted messages not delivered within %s", s.Lost, cfg.Grace)
+		s.Why = fmt.Sprintf("%d accepted messages not delivered within %s (see lost and late)", s.Lost, cfg.Grace)
 	case s.Duplicates > 0:
 		s.Why = fmt.Sprintf("%d messages delivered twice", s.Duplicates)
 	case s.AcceptedRate < 0.95*float64(rate):
@@ -439,7 +485,7 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	default:
 		s.Sustained = true
 	}
-	return s, stats, nil
+	return s, stats, accepted, nil
 }
 
 func addStats(t *client.Stats, s client.Stats) {
