@@ -318,10 +318,27 @@ func (c *chat) name(ctx context.Context, id int64) string {
 	return fmt.Sprintf("user#%d", id)
 }
 
+// describe is the one-line text of an entry that is not a message.
+func (c *chat) describe(ctx context.Context, e api.Entry) string {
+	switch e.Kind {
+	case api.EntryRecall:
+		var ev api.RecallEvent
+		if json.Unmarshal(e.Event, &ev) == nil && ev.MessageID > 0 {
+			return fmt.Sprintf("%s recalled message %d", c.name(ctx, ev.SenderID), ev.MessageID)
+		}
+	case api.EntryRead:
+		var ev api.ReadEvent
+		if json.Unmarshal(e.Event, &ev) == nil && ev.MessageID > 0 {
+			return fmt.Sprintf("%s read up to message %d", c.name(ctx, ev.ReaderID), ev.MessageID)
+		}
+	}
+	return "(" + e.Kind + ")"
+}
+
 // print writes one entry and settles the echo of a message this session sent.
 func (c *chat) print(ctx context.Context, e api.Entry) {
 	if e.Kind != api.EntryMessage || e.Message == nil {
-		c.write(fmt.Sprintf("[v%d] (%s)", e.Version, e.Kind))
+		c.write(fmt.Sprintf("[v%d] %s", e.Version, c.describe(ctx, e)))
 		return
 	}
 	m := e.Message

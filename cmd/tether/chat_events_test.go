@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/push/client"
+)
+
+// Read receipts and recalls print as one line each; other kinds by name.
+func TestChatDescribe_ReadAndRecallEvents(t *testing.T) {
+	// A client that never connected: its user id is 0, so every name comes from the cache.
+	cli := client.New(client.Config{APIBase: "http://127.0.0.1:1", PushAddr: "127.0.0.1:1", Username: "carol", Password: "unused-password"})
+	c := &chat{cli: cli, names: map[int64]string{}, ids: map[string]int64{}}
+	c.remember(1, "alice")
+	c.remember(2, "bob")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		e    api.Entry
+		want string
+	}{
+		{api.Entry{Kind: api.EntryRead, Event: []byte(`{"reader_id":2,"message_id":17}`)}, "bob read up to message 17"},
+		{api.Entry{Kind: api.EntryRecall, Event: []byte(`{"message_id":17,"sender_id":1,"recalled_at":"2025-01-02T03:04:05Z"}`)}, "alice recalled message 17"},
+		{api.Entry{Kind: api.EntryRecall, Event: []byte(`not json`)}, "(recall)"},
+		{api.Entry{Kind: api.EntryConversation, Event: []byte(`{"muted":true,"deleted":false}`)}, "(conversation)"},
+	} {
+		if got := c.describe(ctx, tc.e); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.e.Kind, tc.e.Event, got, tc.want)
+		}
+	}
+}
