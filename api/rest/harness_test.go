@@ -96,6 +96,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Social:   store.NewSocialService(db),
+		Groups:   store.NewGroupService(db, nil),
 		Verifier: token.NewVerifier(pub),
 		Sessions: store.NewSessionService(db, nil, nil, 24*time.Hour),
 		Metrics:  m,

@@ -32,6 +32,9 @@ type Deps struct {
 	Sessions api.SessionService // logout and device management
 	Profiles api.ProfileService // profiles
 	Social   api.SocialService  // contacts and blocks
+	// Groups serves groups, their members and invitations (groups.go);
+	// without it those routes answer 503.
+	Groups api.GroupService
 	// Conversations serves the conversation list, read receipts, mute and
 	// delete (conversations.go); without it those routes answer 503.
 	Conversations api.ConversationService
@@ -57,6 +60,7 @@ type Server struct {
 	sessions   api.SessionService
 	profiles   api.ProfileService
 	social     api.SocialService
+	groups     api.GroupService  // groups.go; nil: its routes answer 503
 	apiKeys    api.APIKeyService // push API (pushapi.go)
 	push       api.PushService   // push API (pushapi.go)
 	metrics    *metrics.Metrics
@@ -108,6 +112,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		sessions:   d.Sessions,
 		profiles:   d.Profiles,
 		social:     d.Social,
+		groups:     d.Groups,
 		apiKeys:    d.APIKeys,
 		push:       d.Push,
 		metrics:    d.Metrics,
@@ -187,6 +192,24 @@ func (s *Server) routes() error {
 	handle(http.MethodGet, "/v1/blocks", protected, s.socialList(func(x api.SocialService) listFunc { return x.Blocks }))
 	handle(http.MethodPut, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Block }))
 	handle(http.MethodDelete, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Unblock }))
+	// Groups (groups.go).
+	handle(http.MethodPost, "/v1/groups", protected, s.createGroup)
+	handle(http.MethodGet, "/v1/groups", protected, s.listGroups)
+	handle(http.MethodGet, "/v1/groups/:group_id", protected, s.getGroup)
+	handle(http.MethodPatch, "/v1/groups/:group_id", protected, s.updateGroup)
+	handle(http.MethodDelete, "/v1/groups/:group_id", protected, s.dissolveGroup)
+	handle(http.MethodGet, "/v1/groups/:group_id/members", protected, s.listGroupMembers)
+	handle(http.MethodPost, "/v1/groups/:group_id/members", protected, s.addGroupMembers)
+	handle(http.MethodDelete, "/v1/groups/:group_id/members/:user_id", protected, s.removeGroupMember)
+	handle(http.MethodPut, "/v1/groups/:group_id/members/:user_id/role", protected, s.setGroupRole)
+	handle(http.MethodPut, "/v1/groups/:group_id/members/:user_id/mute", protected, s.muteGroupMember)
+	handle(http.MethodPost, "/v1/groups/:group_id/leave", protected, s.leaveGroup)
+	handle(http.MethodPost, "/v1/groups/:group_id/transfer", protected, s.transferGroup)
+	handle(http.MethodPut, "/v1/groups/:group_id/mute", protected, s.muteGroup)
+	handle(http.MethodPost, "/v1/groups/:group_id/invitations", protected, s.inviteToGroup)
+	handle(http.MethodGet, "/v1/invitations", protected, s.listInvitations)
+	handle(http.MethodPost, "/v1/invitations/:invitation_id/accept", protected, s.acceptInvitation)
+	handle(http.MethodDelete, "/v1/invitations/:invitation_id", protected, s.deleteInvitation)
 	handle(http.MethodPost, "/v1/messages", protected, s.send)
 	handle(http.MethodGet, "/v1/sync", protected, s.sync)
 	handle(http.MethodGet, "/v1/conversations/:conversation_id/messages", protected, s.history)

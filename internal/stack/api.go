@@ -183,6 +183,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
 		Profiles: store.NewProfileService(p.db),
 		Social:   store.NewSocialService(p.db),
+		Groups:   store.NewGroupService(p.db, rel.Kick),
 		Verifier: token.NewVerifier(p.signer.Public()),
 		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
 		APIKeys:  push,
