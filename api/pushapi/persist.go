@@ -14,9 +14,9 @@ func StorePersister(s *store.PushService) Persister { return storePersister{s} }
 
 type storePersister struct{ s *store.PushService }
 
-func (p storePersister) PersistPush(ctx context.Context, pp PersistedPush) (int, error) {
+func (p storePersister) PersistPush(ctx context.Context, pp PersistedPush) (map[int64]uint64, error) {
 	return p.s.PersistPush(ctx, pp.PushID, pp.UserIDs, store.PushEvent{
 		PushID: pp.PushID, Payload: pp.Payload, CollapseKey: pp.CollapseKey, Platforms: pp.Platforms,
 		CreatedAt: pp.CreatedAt.UTC(), ExpiresAt: pp.ExpiresAt.UTC(),
-	})
+	}, pp.Collapse)
 }

@@ -60,9 +60,10 @@ type Config struct {
 }
 
 // Persister appends a persisted push to users' timelines: one entry of kind
-// "push" each, delivered like messages. It returns how many users got one.
+// "push" each, delivered like messages, and collapses the entries named in
+// Collapse. It returns the new entry's version for each user that got one.
 type Persister interface {
-	PersistPush(ctx context.Context, p PersistedPush) (int, error)
+	PersistPush(ctx context.Context, p PersistedPush) (map[int64]uint64, error)
 }
 
 // PersistedPush is what a Persister stores.
@@ -74,6 +75,9 @@ type PersistedPush struct {
 	CollapseKey string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+	// Collapse: user -> version of that user's newest earlier push entry of
+	// CollapseKey, to replace by a collapsed event.
+	Collapse map[int64]uint64
 }
 
 // Service implements api.APIKeyService (with the admin key and the cache in
@@ -449,21 +453,64 @@ func (s *Service) persisted(ctx context.Context, by api.KeyCaller, p *push, now 
 			return out[0].Result, nil
 		}
 	}
-	n, err := s.persist.PersistPush(ctx, PersistedPush{
+	// Collapse index: per API key and collapse key, user -> version of the
+	// newest push entry, in Redis beside the status (read before, written
+	// after the transaction; best effort: a lost index only leaves an older
+	// push uncollapsed).
+	var ckKey string
+	var collapse map[int64]uint64
+	if p.req.CollapseKey != "" {
+		h := sha256.Sum256([]byte(p.req.CollapseKey))
+		ckKey = s.rk.Prefix + "pushck:" + by.KeyID + ":" + hex.EncodeToString(h[:16])
+		collapse = s.collapseIndex(ctx, ckKey, p.req.UserIDs)
+	}
+	versions, err := s.persist.PersistPush(ctx, PersistedPush{
 		PushID: p.id, UserIDs: p.req.UserIDs, Platforms: p.req.Platforms, Payload: p.req.Payload,
-		CollapseKey: p.req.CollapseKey, CreatedAt: now, ExpiresAt: now.Add(p.ttl),
+		CollapseKey: p.req.CollapseKey, CreatedAt: now, ExpiresAt: now.Add(p.ttl), Collapse: collapse,
 	})
 	if err != nil {
 		s.forget([]*push{p})
 		return nil, err
 	}
+	n := len(versions)
 	pipe := s.rdb.Pipeline()
 	s.queueStatus(ctx, pipe, by, p.id, api.PushPersisted, p.req.CollapseKey, now, p.ttl, n)
+	if ckKey != "" && n > 0 {
+		args := make([]any, 0, 2*n)
+		for uid, v := range versions {
+			args = append(args, strconv.FormatInt(uid, 10), v)
+		}
+		pipe.HSet(ctx, ckKey, args...)
+		pipe.Expire(ctx, ckKey, time.Duration(api.MaxPushTTL)*time.Second+time.Hour)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		// Stored and on its way; only its status is missing.
+		// Stored and on its way; only its status (or collapse index) is missing.
 		s.log.Warn("push api: status of a persisted push not written", "push", p.id, "err", err)
 	}
 	return &api.PushResult{PushID: p.id, Targeted: n}, nil
+}
+
+// collapseIndex reads the versions of the users' newest push entries of a
+// collapse key; nil if Redis does not answer.
+func (s *Service) collapseIndex(ctx context.Context, key string, users []int64) map[int64]uint64 {
+	fields := make([]string, len(users))
+	for i, u := range users {
+		fields[i] = strconv.FormatInt(u, 10)
+	}
+	vals, err := s.rdb.HMGet(ctx, key, fields...).Result()
+	if err != nil {
+		s.log.Warn("push api: collapse index unreadable; older pushes stay uncollapsed", "err", err)
+		return nil
+	}
+	out := map[int64]uint64{}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			if ver, err := strconv.ParseUint(str, 10, 64); err == nil {
+				out[users[i]] = ver
+			}
+		}
+	}
+	return out
 }
 
 // Broadcast sends a push to every live session (of the platforms, if any):

@@ -300,3 +300,56 @@ func TestPushAPI_PersistedPushReachesAnOfflineUserBySyncAndExpires(t *testing.T)
 		t.Fatalf("default persisted ttl: %+v", st)
 	}
 }
+
+func TestPushAPI_PersistedCollapseKeyLeavesOnlyTheNewestPayloadInSync(t *testing.T) {
+	t.Parallel()
+	a, _ := startPushAPI(t)
+	base := "http://" + a.HTTPAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rest := client.NewAPI(base, nil)
+	dave, err := rest.Register(ctx, "dave", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key api.CreatedAPIKey
+	keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "scores", "scopes": []string{"push"}}, &key)
+	var ids []string
+	for _, p := range []struct{ ck, score string }{{"match-1", "1:0"}, {"match-1", "2:0"}, {"match-2", "0:0"}} {
+		var res api.PushResult
+		if st := keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{dave.ID}, "payload": map[string]any{"score": p.score}, "persist": true, "collapse_key": p.ck}, &res); st != 202 || res.Targeted != 1 {
+			t.Fatalf("push %+v: %d %+v", p, st, res)
+		}
+		ids = append(ids, res.PushID)
+	}
+	tok, err := rest.Login(ctx, "dave", password, "dave-web", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := rest.Sync(ctx, tok.AccessToken, 0, 50)
+	if err != nil || len(page.Entries) != 3 {
+		t.Fatalf("sync: %+v %v", page, err)
+	}
+	type ev struct {
+		PushID    string          `json:"push_id"`
+		Payload   json.RawMessage `json:"payload"`
+		Collapsed bool            `json:"collapsed"`
+	}
+	var got []ev
+	for _, e := range page.Entries {
+		var x ev
+		if e.Kind != api.EntryPush || json.Unmarshal(e.Event, &x) != nil {
+			t.Fatalf("entry %+v", e)
+		}
+		got = append(got, x)
+	}
+	if got[0].PushID != ids[0] || !got[0].Collapsed || len(got[0].Payload) != 0 {
+		t.Fatalf("older push of match-1 not collapsed: %+v", got[0])
+	}
+	if got[1].PushID != ids[1] || got[1].Collapsed || string(got[1].Payload) != `{"score":"2:0"}` {
+		t.Fatalf("newest push of match-1: %+v", got[1])
+	}
+	if got[2].PushID != ids[2] || got[2].Collapsed || string(got[2].Payload) != `{"score":"0:0"}` {
+		t.Fatalf("push of match-2: %+v", got[2])
+	}
+}
