@@ -228,7 +228,7 @@ func (c *conn) hello(h wire.Hello) error {
 		}
 		return err
 	}
-	if n.sessionRevoked(claims.SessionID, claims.UserID) {
+	if n.sessionRevokedBatched(claims.SessionID, claims.UserID) { // handshakes.go
 		c.fail(wire.CodeRevoked, "login session revoked")
 		return errRevoked
 	}
@@ -293,8 +293,10 @@ func (c *conn) hello(h wire.Hello) error {
 // the route is removed again: exactly one of register and onClosed sees both
 // flags set, so the route never outlives the connection. Otherwise the
 // sessions the route shows on other nodes are kicked if the policy says so.
-func (c *conn) register(ctx context.Context) (uint64, bool, error) {
-	v, ok, prev, err := c.n.reg.Claim(ctx, c.uid, c.sess)
+// The claim goes in a batch with other handshakes' (handshakes.go), which
+// is bounded by redisTimeout as the callers' ctx is; ctx itself is unused.
+func (c *conn) register(_ context.Context) (uint64, bool, error) {
+	v, ok, prev, err := c.n.claim(c) // batched with other handshakes' claims; handshakes.go
 	if err != nil {
 		return 0, false, err
 	}

@@ -14,6 +14,7 @@ type hub struct {
 	shards [hubShards]hubShard
 	n      atomic.Int64
 	plat   platformCounts // live sessions by platform; see platforms.go
+	hs     handshakes     // batched Redis work of the handshakes on their way in; see handshakes.go
 }
 
 type hubShard struct {
@@ -23,6 +24,7 @@ type hubShard struct {
 
 func newHub() *hub {
 	h := &hub{}
+	h.hs.init()
 	for i := range h.shards {
 		h.shards[i].users = map[int64][]*conn{}
 	}
