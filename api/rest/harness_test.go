@@ -24,6 +24,7 @@ import (
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -37,6 +38,8 @@ type env struct {
 	metrics *metrics.Metrics
 	priv    ed25519.PrivateKey
 	ready   error // what Deps.Ready answers
+
+	reg *route.Registry // routing registry of Deps.Presence: sessions added here are online
 }
 
 // drivers are the databases the integration tests run on.
@@ -90,13 +93,15 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, metrics: m, priv: priv}
+	rdb, prefix := testenv.Redis(t)
+	e := &env{t: t, metrics: m, priv: priv, reg: route.NewRegistry(rdb, prefix, time.Minute)}
 	s, err := New(Deps{
 		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Social:   store.NewSocialService(db),
 		Groups:   store.NewGroupService(db, nil),
+		Presence: store.NewPresenceService(db, e.reg),
 		Verifier: token.NewVerifier(pub),
 		Sessions: store.NewSessionService(db, nil, nil, 24*time.Hour),
 		Metrics:  m,

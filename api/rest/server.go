@@ -35,6 +35,9 @@ type Deps struct {
 	// Groups serves groups, their members and invitations (groups.go);
 	// without it those routes answer 503.
 	Groups api.GroupService
+	// Presence serves GET /v1/presence (presence.go); without it that
+	// route answers 503.
+	Presence api.PresenceService
 	// Conversations serves the conversation list, read receipts, mute and
 	// delete (conversations.go); without it those routes answer 503.
 	Conversations api.ConversationService
@@ -72,6 +75,8 @@ type Server struct {
 	engine     *gin.Engine
 
 	conversations api.ConversationService // conversations.go; nil: its routes answer 503
+
+	presence api.PresenceService // presence.go; nil: its route answers 503
 }
 
 // New builds the server and its routes. It fails if a dependency is missing
@@ -123,6 +128,8 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		validation: validationOptions(),
 
 		conversations: d.Conversations,
+
+		presence: d.Presence,
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -174,6 +181,7 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/sessions/refresh", public, s.refresh)
 	handle(http.MethodPost, "/v1/sessions/logout", protected, s.logout)
 	handle(http.MethodGet, "/v1/devices", protected, s.devices)
+	handle(http.MethodGet, "/v1/presence", protected, s.getPresence)
 	handle(http.MethodDelete, "/v1/devices/:session_id", protected, s.revokeDevice)
 	handle(http.MethodPost, "/v1/account/password", protected, s.changePassword)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)

@@ -190,6 +190,36 @@ func (e MessageType) Valid() bool {
 	}
 }
 
+// Defines values for OnlineDevicePlatform.
+const (
+	OnlineDevicePlatformAndroid OnlineDevicePlatform = "android"
+	OnlineDevicePlatformDesktop OnlineDevicePlatform = "desktop"
+	OnlineDevicePlatformIos     OnlineDevicePlatform = "ios"
+	OnlineDevicePlatformOther   OnlineDevicePlatform = "other"
+	OnlineDevicePlatformServer  OnlineDevicePlatform = "server"
+	OnlineDevicePlatformWeb     OnlineDevicePlatform = "web"
+)
+
+// Valid indicates whether the value is a known member of the OnlineDevicePlatform enum.
+func (e OnlineDevicePlatform) Valid() bool {
+	switch e {
+	case OnlineDevicePlatformAndroid:
+		return true
+	case OnlineDevicePlatformDesktop:
+		return true
+	case OnlineDevicePlatformIos:
+		return true
+	case OnlineDevicePlatformOther:
+		return true
+	case OnlineDevicePlatformServer:
+		return true
+	case OnlineDevicePlatformWeb:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict         ProblemCode = "conflict"
@@ -740,6 +770,15 @@ type NewMessage struct {
 	Type        MessageType    `json:"type"`
 }
 
+// OnlineDevice defines model for OnlineDevice.
+type OnlineDevice struct {
+	DeviceId string               `json:"device_id"`
+	Platform OnlineDevicePlatform `json:"platform"`
+}
+
+// OnlineDevicePlatform defines model for OnlineDevice.Platform.
+type OnlineDevicePlatform string
+
 // Password Example: correct horse battery
 type Password = string
 
@@ -750,6 +789,21 @@ type PasswordChange struct {
 
 	// OldPassword Example: correct horse battery
 	OldPassword Password `json:"old_password"`
+}
+
+// Presence defines model for Presence.
+type Presence struct {
+	// Devices The devices with a live push connection, by device id; empty when offline.
+	Devices []OnlineDevice `json:"devices"`
+
+	// Online Whether some device of the user has a live push connection.
+	Online bool  `json:"online"`
+	UserId int64 `json:"user_id"`
+}
+
+// PresenceList defines model for PresenceList.
+type PresenceList struct {
+	Users []Presence `json:"users"`
 }
 
 // Problem An RFC 9457 problem document.
@@ -1068,6 +1122,12 @@ type ListInvitationsParams struct {
 
 	// Limit Page size.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetPresenceParams defines parameters for GetPresence.
+type GetPresenceParams struct {
+	// UserIds Comma-separated user ids, 1 to 200.
+	UserIds []int64 `form:"user_ids" json:"user_ids"`
 }
 
 // SyncParams defines parameters for Sync.
@@ -1814,6 +1874,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
 	RecallMessage(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPresence Online status of users
+	//
+	// Whether each listed user has a live push connection, and on which
+	// devices, from the push routing registry (sessions on nodes that
+	// stopped heartbeating do not count). Users are answered in request
+	// order, once per listed id. Unknown users, and users who blocked the
+	// caller, appear offline with no devices. 1 to 200 ids.
+	//
+	// Corresponds with GET /v1/presence (the `GetPresence` operationId).
+	GetPresence(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendPushWithBody Push to users
 	//
@@ -3232,6 +3303,27 @@ func (c *Client) SendMessage(ctx context.Context, body SendMessageJSONRequestBod
 // Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
 func (c *Client) RecallMessage(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRecallMessageRequest(c.Server, messageId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPresence Online status of users
+//
+// Whether each listed user has a live push connection, and on which
+// devices, from the push routing registry (sessions on nodes that
+// stopped heartbeating do not count). Users are answered in request
+// order, once per listed id. Unknown users, and users who blocked the
+// caller, appear offline with no devices. 1 to 200 ids.
+//
+// Corresponds with GET /v1/presence (the `GetPresence` operationId).
+func (c *Client) GetPresence(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPresenceRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5566,6 +5658,60 @@ func NewRecallMessageRequest(server string, messageId int64) (*http.Request, err
 	return req, nil
 }
 
+// NewGetPresenceRequest constructs an http.Request for the GetPresence method
+func NewGetPresenceRequest(server string, params *GetPresenceParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/presence")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UserIds != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "user_ids", params.UserIds, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSendPushRequest calls the generic SendPush builder with application/json body
 func NewSendPushRequest(server string, body SendPushJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6792,6 +6938,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/messages/{message_id}/recall (the `RecallMessage` operationId).
 	RecallMessageWithResponse(ctx context.Context, messageId int64, reqEditors ...RequestEditorFn) (*RecallMessageResponse, error)
+
+	// GetPresenceWithResponse Online status of users
+	//
+	// Whether each listed user has a live push connection, and on which
+	// devices, from the push routing registry (sessions on nodes that
+	// stopped heartbeating do not count). Users are answered in request
+	// order, once per listed id. Unknown users, and users who blocked the
+	// caller, appear offline with no devices. 1 to 200 ids.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/presence (the `GetPresence` operationId).
+	GetPresenceWithResponse(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*GetPresenceResponse, error)
 
 	// SendPushWithBodyWithResponse Push to users
 	//
@@ -10836,6 +10995,89 @@ func (r RecallMessageResponse) ContentType() string {
 	return ""
 }
 
+// GetPresenceResponse401Headers the declared response headers of an HTTP 401 response for GetPresence
+type GetPresenceResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetPresenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PresenceList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPresenceResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPresenceResponse) GetJSON200() *PresenceList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPresenceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPresenceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPresenceResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPresenceResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetPresenceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPresenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPresenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPresenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPresenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SendPushResponse401Headers the declared response headers of an HTTP 401 response for SendPush
 type SendPushResponse401Headers struct {
 	WWWAuthenticate *string
@@ -13138,6 +13380,25 @@ func (c *ClientWithResponses) RecallMessageWithResponse(ctx context.Context, mes
 		return nil, err
 	}
 	return ParseRecallMessageResponse(rsp)
+}
+
+// GetPresenceWithResponse Online status of users
+//
+// Whether each listed user has a live push connection, and on which
+// devices, from the push routing registry (sessions on nodes that
+// stopped heartbeating do not count). Users are answered in request
+// order, once per listed id. Unknown users, and users who blocked the
+// caller, appear offline with no devices. 1 to 200 ids.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/presence (the `GetPresence` operationId).
+func (c *ClientWithResponses) GetPresenceWithResponse(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*GetPresenceResponse, error) {
+	rsp, err := c.GetPresence(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPresenceResponse(rsp)
 }
 
 // SendPushWithBodyWithResponse Push to users
@@ -16920,6 +17181,80 @@ func ParseRecallMessageResponse(rsp *http.Response) (*RecallMessageResponse, err
 	switch {
 	case rsp.StatusCode == 401:
 		var headers RecallMessageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPresenceResponse parses an HTTP response from a GetPresenceWithResponse call
+func ParseGetPresenceResponse(rsp *http.Response) (*GetPresenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPresenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PresenceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetPresenceResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -184,6 +184,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Profiles: store.NewProfileService(p.db),
 		Social:   store.NewSocialService(p.db),
 		Groups:   store.NewGroupService(p.db, rel.Kick),
+		Presence: store.NewPresenceService(p.db, p.reg),
 		Verifier: token.NewVerifier(p.signer.Public()),
 		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
 		APIKeys:  push,
