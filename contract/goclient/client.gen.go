@@ -1898,10 +1898,16 @@ type ClientInterface interface {
 	// - Persisted (persist true): each user gets a timeline entry of kind
 	//   push, delivered live and synced by version like messages, so
 	//   offline users get it on their next sync. targeted is the number of
-	//   users. ttl_seconds defaults to 86400.
+	//   users. ttl_seconds defaults to 86400. The entry is in the user's
+	//   timeline for every device; platforms is recorded in its event for
+	//   clients to filter on. Past ttl_seconds it stays in the timeline
+	//   with its expires_at; push/client does not hand an expired push to
+	//   the application.
 	//
-	// collapse_key: of several persisted pushes with the same collapse key
-	// to a user, sync returns only the newest with its payload; transient
+	// collapse_key: of several persisted pushes of one API key with the
+	// same collapse key to a user, sync returns only the newest with its
+	// payload (the older entries become {push_id, collapse_key, collapsed:
+	// true}); transient
 	// pushes are delivered at once and never queued for later, so there is
 	// nothing for them to collapse on the server (the key is kept in the
 	// status).
@@ -1929,10 +1935,16 @@ type ClientInterface interface {
 	// - Persisted (persist true): each user gets a timeline entry of kind
 	//   push, delivered live and synced by version like messages, so
 	//   offline users get it on their next sync. targeted is the number of
-	//   users. ttl_seconds defaults to 86400.
+	//   users. ttl_seconds defaults to 86400. The entry is in the user's
+	//   timeline for every device; platforms is recorded in its event for
+	//   clients to filter on. Past ttl_seconds it stays in the timeline
+	//   with its expires_at; push/client does not hand an expired push to
+	//   the application.
 	//
-	// collapse_key: of several persisted pushes with the same collapse key
-	// to a user, sync returns only the newest with its payload; transient
+	// collapse_key: of several persisted pushes of one API key with the
+	// same collapse key to a user, sync returns only the newest with its
+	// payload (the older entries become {push_id, collapse_key, collapsed:
+	// true}); transient
 	// pushes are delivered at once and never queued for later, so there is
 	// nothing for them to collapse on the server (the key is kept in the
 	// status).
@@ -3346,10 +3358,16 @@ func (c *Client) GetPresence(ctx context.Context, params *GetPresenceParams, req
 //   - Persisted (persist true): each user gets a timeline entry of kind
 //     push, delivered live and synced by version like messages, so
 //     offline users get it on their next sync. targeted is the number of
-//     users. ttl_seconds defaults to 86400.
+//     users. ttl_seconds defaults to 86400. The entry is in the user's
+//     timeline for every device; platforms is recorded in its event for
+//     clients to filter on. Past ttl_seconds it stays in the timeline
+//     with its expires_at; push/client does not hand an expired push to
+//     the application.
 //
-// collapse_key: of several persisted pushes with the same collapse key
-// to a user, sync returns only the newest with its payload; transient
+// collapse_key: of several persisted pushes of one API key with the
+// same collapse key to a user, sync returns only the newest with its
+// payload (the older entries become {push_id, collapse_key, collapsed:
+// true}); transient
 // pushes are delivered at once and never queued for later, so there is
 // nothing for them to collapse on the server (the key is kept in the
 // status).
@@ -3387,10 +3405,16 @@ func (c *Client) SendPushWithBody(ctx context.Context, contentType string, body 
 //   - Persisted (persist true): each user gets a timeline entry of kind
 //     push, delivered live and synced by version like messages, so
 //     offline users get it on their next sync. targeted is the number of
-//     users. ttl_seconds defaults to 86400.
+//     users. ttl_seconds defaults to 86400. The entry is in the user's
+//     timeline for every device; platforms is recorded in its event for
+//     clients to filter on. Past ttl_seconds it stays in the timeline
+//     with its expires_at; push/client does not hand an expired push to
+//     the application.
 //
-// collapse_key: of several persisted pushes with the same collapse key
-// to a user, sync returns only the newest with its payload; transient
+// collapse_key: of several persisted pushes of one API key with the
+// same collapse key to a user, sync returns only the newest with its
+// payload (the older entries become {push_id, collapse_key, collapsed:
+// true}); transient
 // pushes are delivered at once and never queued for later, so there is
 // nothing for them to collapse on the server (the key is kept in the
 // status).
@@ -6964,10 +6988,16 @@ type ClientWithResponsesInterface interface {
 	// - Persisted (persist true): each user gets a timeline entry of kind
 	//   push, delivered live and synced by version like messages, so
 	//   offline users get it on their next sync. targeted is the number of
-	//   users. ttl_seconds defaults to 86400.
+	//   users. ttl_seconds defaults to 86400. The entry is in the user's
+	//   timeline for every device; platforms is recorded in its event for
+	//   clients to filter on. Past ttl_seconds it stays in the timeline
+	//   with its expires_at; push/client does not hand an expired push to
+	//   the application.
 	//
-	// collapse_key: of several persisted pushes with the same collapse key
-	// to a user, sync returns only the newest with its payload; transient
+	// collapse_key: of several persisted pushes of one API key with the
+	// same collapse key to a user, sync returns only the newest with its
+	// payload (the older entries become {push_id, collapse_key, collapsed:
+	// true}); transient
 	// pushes are delivered at once and never queued for later, so there is
 	// nothing for them to collapse on the server (the key is kept in the
 	// status).
@@ -6995,10 +7025,16 @@ type ClientWithResponsesInterface interface {
 	// - Persisted (persist true): each user gets a timeline entry of kind
 	//   push, delivered live and synced by version like messages, so
 	//   offline users get it on their next sync. targeted is the number of
-	//   users. ttl_seconds defaults to 86400.
+	//   users. ttl_seconds defaults to 86400. The entry is in the user's
+	//   timeline for every device; platforms is recorded in its event for
+	//   clients to filter on. Past ttl_seconds it stays in the timeline
+	//   with its expires_at; push/client does not hand an expired push to
+	//   the application.
 	//
-	// collapse_key: of several persisted pushes with the same collapse key
-	// to a user, sync returns only the newest with its payload; transient
+	// collapse_key: of several persisted pushes of one API key with the
+	// same collapse key to a user, sync returns only the newest with its
+	// payload (the older entries become {push_id, collapse_key, collapsed:
+	// true}); transient
 	// pushes are delivered at once and never queued for later, so there is
 	// nothing for them to collapse on the server (the key is kept in the
 	// status).
@@ -13413,10 +13449,16 @@ func (c *ClientWithResponses) GetPresenceWithResponse(ctx context.Context, param
 //   - Persisted (persist true): each user gets a timeline entry of kind
 //     push, delivered live and synced by version like messages, so
 //     offline users get it on their next sync. targeted is the number of
-//     users. ttl_seconds defaults to 86400.
+//     users. ttl_seconds defaults to 86400. The entry is in the user's
+//     timeline for every device; platforms is recorded in its event for
+//     clients to filter on. Past ttl_seconds it stays in the timeline
+//     with its expires_at; push/client does not hand an expired push to
+//     the application.
 //
-// collapse_key: of several persisted pushes with the same collapse key
-// to a user, sync returns only the newest with its payload; transient
+// collapse_key: of several persisted pushes of one API key with the
+// same collapse key to a user, sync returns only the newest with its
+// payload (the older entries become {push_id, collapse_key, collapsed:
+// true}); transient
 // pushes are delivered at once and never queued for later, so there is
 // nothing for them to collapse on the server (the key is kept in the
 // status).
@@ -13450,10 +13492,16 @@ func (c *ClientWithResponses) SendPushWithBodyWithResponse(ctx context.Context, 
 //   - Persisted (persist true): each user gets a timeline entry of kind
 //     push, delivered live and synced by version like messages, so
 //     offline users get it on their next sync. targeted is the number of
-//     users. ttl_seconds defaults to 86400.
+//     users. ttl_seconds defaults to 86400. The entry is in the user's
+//     timeline for every device; platforms is recorded in its event for
+//     clients to filter on. Past ttl_seconds it stays in the timeline
+//     with its expires_at; push/client does not hand an expired push to
+//     the application.
 //
-// collapse_key: of several persisted pushes with the same collapse key
-// to a user, sync returns only the newest with its payload; transient
+// collapse_key: of several persisted pushes of one API key with the
+// same collapse key to a user, sync returns only the newest with its
+// payload (the older entries become {push_id, collapse_key, collapsed:
+// true}); transient
 // pushes are delivered at once and never queued for later, so there is
 // nothing for them to collapse on the server (the key is kept in the
 // status).
