@@ -16,7 +16,7 @@ import (
 
 // The bench commands are hidden from `tether help`: they are measurement
 // tools for developers (docs/memory.md), not part of running Tether.
-const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|report [flags]
+const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|group|report [flags]
 
   idle       connect --n clients over --workers processes, deliver one message
              to each, let them idle, and measure the node: connect rate, RSS and
@@ -40,12 +40,15 @@ var benchEnv = os.Environ
 // runBench runs `tether bench <kind>`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, benchUsage+benchPersistUsage)
+		fmt.Fprint(stderr, benchUsage+benchPersistUsage+benchGroupUsage)
 		return errors.New("bench: say idle or broadcast")
 	}
 	kind, args := args[0], args[1:]
 	if kind == "report" {
 		return runBenchReport(args, stderr)
+	}
+	if kind == "group" { // benchgroup.go
+		return runBenchGroup(ctx, args, stdout, stderr)
 	}
 	if kind == "chat" || kind == "frames" || kind == "storm" { // benchpersist.go
 		return runBenchPersisted(ctx, kind, args, stdout, stderr)

@@ -264,6 +264,8 @@ func RunRole(ctx context.Context, role string, id int, in io.Reader, out io.Writ
 		err = runChatReceiver(ctx, w, first)
 	case roleStorm:
 		err = runStormWorker(ctx, w, first)
+	case roleGroupRecv: // group.go
+		err = runGroupReceiver(ctx, w, first)
 	default:
 		return fmt.Errorf("loadgen: unknown worker role %q", role)
 	}
