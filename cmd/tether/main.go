@@ -39,6 +39,7 @@ Commands:
             hot-restarts the running one without dropping a connection
   migrate   apply the database migrations (--mysql DSN or --sqlite path)
   keygen    print a new token key pair as environment variables
+  apikey    create, list or revoke push API keys in the database (create|list|revoke)
   chat      terminal chat client
   version   print the version
   help      this text; "tether help <command>" lists a command's flags
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	case "keygen":
 		err = keygen(args, stdout)
+	case "apikey": // apikey.go
+		err = apikey(ctx, args, getenv, stdout)
 	case "bench": // hidden: a measurement tool, see docs/memory.md
 		err = runBench(ctx, args, stdout, stderr)
 	case "bench-worker": // hidden: started by bench
@@ -130,6 +133,9 @@ func help(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "keygen", "version", "help":
 		fmt.Fprintf(stdout, "Usage: tether %s (no flags)\n", args[0])
+		return 0
+	case "apikey":
+		fmt.Fprint(stdout, apikeyUsage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "tether help: unknown command %q\n", args[0])
