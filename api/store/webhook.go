@@ -44,8 +44,8 @@ type WebhookDelivery struct {
 	UserID        int64
 	Message       json.RawMessage
 	State         string
-	Attempts      int // attempts started, including the one in progress
-	NextAttemptAt time.Time
+	Attempts      int       // attempts started, including the one in progress
+	NextAttemptAt time.Time // pending: when it is due (or its lease ends); delivered or failed: when that happened
 	LastError     string
 	CreatedAt     time.Time
 }
@@ -211,7 +211,9 @@ func (db *DB) MarkWebhook(ctx context.Context, id int64, attempt int, o WebhookO
 		o.LastError = strings.ToValidUTF8(o.LastError[:maxWebhookError], "")
 	}
 	t := now()
-	set := map[string]any{"state": o.State, "last_error": o.LastError, "updated_at": t}
+	// A finished delivery's next_attempt_at becomes when it finished, so
+	// pruning is a range scan of the (state, next_attempt_at) index.
+	set := map[string]any{"state": o.State, "last_error": o.LastError, "updated_at": t, "next_attempt_at": t}
 	if o.State == WebhookPending {
 		set["next_attempt_at"] = o.RetryAt.UTC().Truncate(time.Millisecond)
 	}
@@ -252,13 +254,13 @@ func (db *DB) WebhookDeliveries(ctx context.Context, state string, limit int) ([
 	return out, nil
 }
 
-// PruneWebhooks deletes delivered deliveries last updated before cutoff, at
-// most limit of them, and returns how many. Until then their unique key
-// keeps a republished message from notifying twice; failed ones are kept.
+// PruneWebhooks deletes deliveries delivered before cutoff, at most limit of
+// them, and returns how many. Until then their unique key keeps a
+// republished message from notifying twice; failed ones are kept.
 func (db *DB) PruneWebhooks(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	var ids []int64
 	err := db.g.WithContext(ctx).Model(&webhookRow{}).
-		Where("state = ? AND updated_at < ?", WebhookDelivered, cutoff.UTC()).Order("id").Limit(limit).Pluck("id", &ids).Error
+		Where("state = ? AND next_attempt_at < ?", WebhookDelivered, cutoff.UTC()).Order("next_attempt_at").Limit(limit).Pluck("id", &ids).Error
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
