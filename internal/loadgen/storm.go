@@ -54,6 +54,8 @@ type StormResult struct {
 	Back           Latency     `json:"back"`               // per client, ms after the kill
 	Synced         Latency     `json:"synced"`
 	NotBack        int64       `json:"not_back"`
+	Kicked         int64       `json:"kicked"` // clients the node kicked after the cut (they stop for good)
+	FirstKick      string      `json:"first_kick,omitempty"`
 	Sent           int64       `json:"accepted"` // messages accepted by the API in the whole run
 	SentDuringCut  int64       `json:"accepted_while_cut"`
 	Failed         int64       `json:"send_failed"`
@@ -131,6 +133,7 @@ type stormStatus struct {
 	Synced   int   `json:"synced"`
 	Pending  int64 `json:"pending"` // accepted messages not yet delivered
 	Accepted int64 `json:"accepted"`
+	Kicked   int64 `json:"kicked"` // clients the server kicked: they never come back
 }
 
 // stormFinal is a storm worker's answer to "final".
@@ -143,6 +146,8 @@ type stormFinal struct {
 	Lost          int64        `json:"lost"`
 	Duplicates    int64        `json:"duplicates"`
 	NotBack       int64        `json:"not_back"`
+	Kicked        int64        `json:"kicked"`
+	FirstKick     string       `json:"first_kick,omitempty"`
 	Back          Hist         `json:"back"`
 	Synced        Hist         `json:"synced"`
 	Stats         client.Stats `json:"stats"`
@@ -246,6 +251,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 				return t, err
 			}
 			t.Back, t.Synced, t.Pending, t.Accepted = t.Back+s.Back, t.Synced+s.Synced, t.Pending+s.Pending, t.Accepted+s.Accepted
+			t.Kicked += s.Kicked
 		}
 		return t, nil
 	}
@@ -254,7 +260,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		if last, err = status(ctx); err != nil {
 			return res, err
 		}
-		if last.Synced >= cfg.N {
+		if last.Synced+int(last.Kicked) >= cfg.N {
 			break
 		}
 		if waitCtx.Err() != nil {
@@ -312,6 +318,10 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		res.Lost += f.Lost
 		res.Duplicates += f.Duplicates
 		res.NotBack += f.NotBack
+		res.Kicked += f.Kicked
+		if res.FirstKick == "" {
+			res.FirstKick = f.FirstKick
+		}
 		res.Reconnects += f.Stats.Reconnects
 		res.DialFailures += f.Stats.DialFailures
 		res.Syncs += f.Stats.Syncs
@@ -482,11 +492,11 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 		})
 		clients[i] = sc
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	runErr := make(chan error, len(clients))
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // after cancel, which ends every Run
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cs := make([]*client.Client, len(clients))
 	for i, sc := range clients {
 		cs[i] = sc.c
@@ -622,12 +632,23 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 		return at
 	}
 
+	var kicked int64
+	var firstKick string
 	for {
 		var c Command
 		var ok bool
 		select {
 		case err := <-runErr:
-			return err
+			// A kicked client stays away for good (push/client): it is
+			// reported as not back, not as a failure of the bench.
+			var k *client.KickedError
+			if !errors.As(err, &k) {
+				return err
+			}
+			if kicked++; firstKick == "" {
+				firstKick = err.Error()
+			}
+			continue
 		case c, ok = <-w.cmds:
 		case <-ctx.Done():
 			return nil
@@ -660,7 +681,7 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 			}
 			cutNS.Store(at)
 		case "status":
-			var s stormStatus
+			s := stormStatus{Kicked: kicked}
 			mu.Lock()
 			for _, sc := range clients {
 				if sc.backNS.Load() > 0 {
@@ -687,7 +708,7 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 				return err
 			}
 		case "final":
-			f := stormFinal{Accepted: accepted.Load(), AcceptedInCut: acceptedInCut.Load(), Failed: failed.Load()}
+			f := stormFinal{Accepted: accepted.Load(), AcceptedInCut: acceptedInCut.Load(), Failed: failed.Load(), Kicked: kicked, FirstKick: firstKick}
 			f.FirstError, _ = firstErr.Load().(string)
 			cut := cutNS.Load()
 			mu.Lock()
@@ -736,7 +757,7 @@ func WriteStormTable(w io.Writer, r StormResult) error {
 		{"clients", fmt.Sprintf("%d over %d worker processes (push/client), %d receiving messages", r.Clients, r.Workers, r.Receiving)},
 		{"first connect", fmt.Sprintf("%.2fs", r.ConnectSeconds)},
 		{"node restart", fmt.Sprintf("%.3fs from SIGKILL to /readyz", r.RestartSeconds)},
-		{"all back", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms); %d not back", r.AllBackSeconds, r.Back.P50, r.Back.P99, r.NotBack)},
+		{"all back", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms); %d not back, %d kicked %s", r.AllBackSeconds, r.Back.P50, r.Back.P99, r.NotBack, r.Kicked, r.FirstKick)},
 		{"all synced", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms)", r.SyncedSeconds, r.Synced.P50, r.Synced.P99)},
 		{"messages", fmt.Sprintf("%d accepted (%d while clients were cut off), %d failed", r.Sent, r.SentDuringCut, r.Failed)},
 		{"delivery", fmt.Sprintf("%d delivered, %d lost, %d duplicates", r.Delivered, r.Lost, r.Duplicates)},
