@@ -222,6 +222,40 @@ func runFlow(t *testing.T, base, direct string) {
 		t.Fatalf("history content %s", content)
 	}
 
+	// Conversations: alice's list, read, mute, recall, delete.
+	convs, err := c.ListConversationsWithResponse(ctx, nil, asAlice)
+	noErr(t, err)
+	if convs.JSON200 == nil || len(convs.JSON200.Conversations) != 1 || convs.JSON200.Conversations[0].Id != conv ||
+		convs.JSON200.Conversations[0].Type != goclient.ConversationTypeDirect || convs.JSON200.Conversations[0].UnreadCount != 1 {
+		t.Fatalf("conversations: %v status %d body %s", err, convs.StatusCode(), convs.Body)
+	}
+	read, err := c.MarkConversationReadWithResponse(ctx, conv, goclient.ReadRequest{Version: 2}, asAlice)
+	noErr(t, err)
+	if read.JSON200 == nil || read.JSON200.UnreadCount != 0 || read.JSON200.ReadVersion != 2 {
+		t.Fatalf("mark read: %v status %d body %s", err, read.StatusCode(), read.Body)
+	}
+	muted, err := c.MuteConversationWithResponse(ctx, conv, goclient.MuteRequest{Muted: true}, asAlice)
+	noErr(t, err)
+	if muted.JSON200 == nil || !muted.JSON200.Muted {
+		t.Fatalf("mute: %v status %d body %s", err, muted.StatusCode(), muted.Body)
+	}
+	notSender, err := c.RecallMessageWithResponse(ctx, sent.JSON201.Id, asBob)
+	noErr(t, err)
+	problem(t, "recall of another's message", notSender.StatusCode(), notSender.ApplicationproblemJSON403, 403, goclient.ProblemCodeForbidden)
+	recalled, err := c.RecallMessageWithResponse(ctx, sent.JSON201.Id, asAlice)
+	noErr(t, err)
+	if recalled.JSON200 == nil || recalled.JSON200.RecalledAt == nil {
+		t.Fatalf("recall: %v status %d body %s", err, recalled.StatusCode(), recalled.Body)
+	}
+	deleted, err := c.DeleteConversationWithResponse(ctx, conv, asAlice)
+	noErr(t, err)
+	if deleted.StatusCode() != 204 {
+		t.Fatalf("delete conversation: status %d body %s", deleted.StatusCode(), deleted.Body)
+	}
+	gone, err := c.GetConversationWithResponse(ctx, conv, asAlice)
+	noErr(t, err)
+	problem(t, "deleted conversation", gone.StatusCode(), gone.ApplicationproblemJSON404, 404, goclient.ProblemCodeNotFound)
+
 	// Error cases.
 	badJSON, err := d.SendMessageWithBodyWithResponse(ctx, "application/json", strings.NewReader(`{"recipient_id": `), asAlice)
 	if err != nil {
