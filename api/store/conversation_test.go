@@ -324,3 +324,49 @@ func TestMuteAndDelete_OwnDevicesLearnAndTheNextMessageBringsItBack(t *testing.T
 		wantCode(t, convs.DeleteConversation(ctx, carol.ID, "x"), api.EINVALID)
 	})
 }
+
+// Reads racing sends keep unread_count equal to the messages of others
+// after read_version in the reader's timeline, and versions gap-free.
+func TestMarkRead_RacingSendsKeepsUnreadExact(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		convs := store.NewConversationService(db, nil)
+		a, b := f.user(t, "alice"), f.user(t, "bob")
+		conv := direct(a.ID, b.ID)
+		f.send(t, a.ID, b.ID, "first")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 20 {
+				if _, _, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, api.NewMessage{RecipientID: b.ID, ClientMsgID: fmt.Sprint(i), Type: api.MessageText, Content: []byte(`{"text":"x"}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for range 20 {
+			page, err := f.msgs.Sync(ctx, b.ID, 1<<62, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := convs.MarkRead(ctx, b.ID, conv, page.HeadVersion); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-done
+		c, err := convs.Conversation(ctx, b.ID, conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, e := range f.entries(t, b.ID) {
+			if e.Kind == api.EntryMessage && e.Version > c.ReadVersion {
+				want++
+			}
+		}
+		if c.UnreadCount != want {
+			t.Fatalf("unread_count %d, want %d (read_version %d)", c.UnreadCount, want, c.ReadVersion)
+		}
+		f.entries(t, a.ID)
+	})
+}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,6 +150,39 @@ func TestRecall_GroupReachesCurrentMembersAndUncountsOnlyUnread(t *testing.T) {
 		}
 		if n := len(f.entries(t, out.ID)); n != 0 {
 			t.Fatalf("outsider got %d entries", n)
+		}
+	})
+}
+
+// Concurrent recalls of one message (the sender's devices racing) erase it
+// once and append exactly one recall entry to each timeline.
+func TestRecall_ConcurrentRecallsAppendOneEntry(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		msgs := store.NewMessageService(db, nil, store.WithRecallWindow(time.Hour))
+		a, b := f.user(t, "alice"), f.user(t, "bob")
+		m := f.send(t, a.ID, b.ID, "1")
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				got, err := msgs.Recall(ctx, api.Caller{UserID: a.ID}, m.ID)
+				if err == nil && got.RecalledAt == nil {
+					err = fmt.Errorf("recall %d returned %+v", i, got)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, uid := range []int64{a.ID, b.ID} {
+			if es := f.entries(t, uid); len(es) != 2 || es[1].Kind != api.EntryRecall {
+				t.Fatalf("user %d: %+v", uid, es)
+			}
 		}
 	})
 }
