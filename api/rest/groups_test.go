@@ -2,9 +2,14 @@ package rest
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/shared/token"
 )
 
 // Every response below is checked against openapi.yaml by e.do.
@@ -134,4 +139,30 @@ func TestGroups_RESTStatusesOfTheWholeLifecycle(t *testing.T) {
 		groupSend(member, "m4").wantProblem(t, 404, api.ENOTFOUND)
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/conversations/g:%d/messages", g.ID), Token: tok(admin)}).wantProblem(t, 404, api.ENOTFOUND)
 	})
+}
+
+func TestGroups_WithoutAServiceAnswer503(t *testing.T) {
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := routingDeps(t)
+	d.Verifier = token.NewVerifier(pub)
+	s, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := token.NewSigner(priv, time.Minute).Sign(token.Claims{UserID: 1, DeviceID: "d", Platform: "web", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/groups", "/v1/groups/1", "/v1/invitations"} {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), api.EUNAVAILABLE) {
+			t.Fatalf("GET %s: status %d: %s", path, w.Code, w.Body)
+		}
+	}
 }
