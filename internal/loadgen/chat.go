@@ -864,7 +864,7 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 // the retry (Kick "replaced"), and a kicked client stops.
 func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGroup, runErr chan<- error) {
 	sem := make(chan struct{}, 64)
-	for _, c := range clients {
+	for i, c := range clients {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -876,7 +876,7 @@ func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGr
 			defer wg.Done()
 			defer close(ran)
 			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
-				runErr <- err
+				runErr <- &clientError{i: i, err: err}
 			}
 		}()
 		go func() {
@@ -895,6 +895,15 @@ func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGr
 		}()
 	}
 }
+
+// clientError is why client i's Run returned.
+type clientError struct {
+	i   int
+	err error
+}
+
+func (e *clientError) Error() string { return e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
 
 // WriteChatTable prints r for people.
 func WriteChatTable(w io.Writer, r ChatResult) error {

@@ -54,7 +54,8 @@ type StormResult struct {
 	Back           Latency     `json:"back"`               // per client, ms after the kill
 	Synced         Latency     `json:"synced"`
 	NotBack        int64       `json:"not_back"`
-	Kicked         int64       `json:"kicked"` // clients the node kicked after the cut (they stop for good)
+	Kicked         int64       `json:"kicked"`      // clients the node kicked after the cut (they stop for good)
+	LostKicked     int64       `json:"lost_kicked"` // of the lost messages, those to kicked clients
 	FirstKick      string      `json:"first_kick,omitempty"`
 	Sent           int64       `json:"accepted"` // messages accepted by the API in the whole run
 	SentDuringCut  int64       `json:"accepted_while_cut"`
@@ -134,6 +135,7 @@ type stormStatus struct {
 	Pending  int64 `json:"pending"` // accepted messages not yet delivered
 	Accepted int64 `json:"accepted"`
 	Kicked   int64 `json:"kicked"` // clients the server kicked: they never come back
+	Done     int   `json:"done"`   // clients synced or kicked: nothing more to wait for
 }
 
 // stormFinal is a storm worker's answer to "final".
@@ -148,6 +150,7 @@ type stormFinal struct {
 	NotBack       int64        `json:"not_back"`
 	Kicked        int64        `json:"kicked"`
 	FirstKick     string       `json:"first_kick,omitempty"`
+	LostKicked    int64        `json:"lost_kicked"`
 	Back          Hist         `json:"back"`
 	Synced        Hist         `json:"synced"`
 	Stats         client.Stats `json:"stats"`
@@ -251,7 +254,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 				return t, err
 			}
 			t.Back, t.Synced, t.Pending, t.Accepted = t.Back+s.Back, t.Synced+s.Synced, t.Pending+s.Pending, t.Accepted+s.Accepted
-			t.Kicked += s.Kicked
+			t.Kicked, t.Done = t.Kicked+s.Kicked, t.Done+s.Done
 		}
 		return t, nil
 	}
@@ -260,7 +263,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		if last, err = status(ctx); err != nil {
 			return res, err
 		}
-		if last.Synced+int(last.Kicked) >= cfg.N {
+		if last.Done >= cfg.N {
 			break
 		}
 		if waitCtx.Err() != nil {
@@ -319,6 +322,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		res.Duplicates += f.Duplicates
 		res.NotBack += f.NotBack
 		res.Kicked += f.Kicked
+		res.LostKicked += f.LostKicked
 		if res.FirstKick == "" {
 			res.FirstKick = f.FirstKick
 		}
@@ -430,6 +434,7 @@ type stormClient struct {
 	accepted []acceptedMsg   // guarded by the worker's mu
 	got      map[int64]int64 // message id -> unix ns delivered; guarded by mu
 	dups     int64           // guarded by mu
+	kicked   bool            // guarded by mu
 }
 
 type acceptedMsg struct {
@@ -642,9 +647,13 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 			// A kicked client stays away for good (push/client): it is
 			// reported as not back, not as a failure of the bench.
 			var k *client.KickedError
-			if !errors.As(err, &k) {
+			var ce *clientError
+			if !errors.As(err, &k) || !errors.As(err, &ce) {
 				return err
 			}
+			mu.Lock()
+			clients[ce.i].kicked = true
+			mu.Unlock()
 			if kicked++; firstKick == "" {
 				firstKick = err.Error()
 			}
@@ -690,6 +699,9 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 						s.Synced++
 					}
 				}
+				if sc.kicked || syncedAt(sc) > 0 {
+					s.Done++
+				}
 				for _, m := range sc.accepted {
 					if _, ok := sc.got[m.id]; !ok {
 						s.Pending++
@@ -716,8 +728,8 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 				for _, m := range sc.accepted {
 					if _, ok := sc.got[m.id]; ok {
 						f.Delivered++
-					} else {
-						f.Lost++
+					} else if f.Lost++; sc.kicked {
+						f.LostKicked++
 					}
 				}
 				f.Duplicates += sc.dups
@@ -757,10 +769,10 @@ func WriteStormTable(w io.Writer, r StormResult) error {
 		{"clients", fmt.Sprintf("%d over %d worker processes (push/client), %d receiving messages", r.Clients, r.Workers, r.Receiving)},
 		{"first connect", fmt.Sprintf("%.2fs", r.ConnectSeconds)},
 		{"node restart", fmt.Sprintf("%.3fs from SIGKILL to /readyz", r.RestartSeconds)},
-		{"all back", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms); %d not back, %d kicked %s", r.AllBackSeconds, r.Back.P50, r.Back.P99, r.NotBack, r.Kicked, r.FirstKick)},
-		{"all synced", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms)", r.SyncedSeconds, r.Synced.P50, r.Synced.P99)},
+		{"all back", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms, max %.0f ms); %d not back, %d kicked %s", r.AllBackSeconds, r.Back.P50, r.Back.P99, r.Back.Max, r.NotBack, r.Kicked, r.FirstKick)},
+		{"all synced", fmt.Sprintf("%.3fs after the kill (per client p50 %.0f ms, p99 %.0f ms, max %.0f ms)", r.SyncedSeconds, r.Synced.P50, r.Synced.P99, r.Synced.Max)},
 		{"messages", fmt.Sprintf("%d accepted (%d while clients were cut off), %d failed", r.Sent, r.SentDuringCut, r.Failed)},
-		{"delivery", fmt.Sprintf("%d delivered, %d lost, %d duplicates", r.Delivered, r.Lost, r.Duplicates)},
+		{"delivery", fmt.Sprintf("%d delivered, %d lost (%d of them to kicked clients), %d duplicates", r.Delivered, r.Lost, r.LostKicked, r.Duplicates)},
 		{"client work", fmt.Sprintf("%d reconnects, %d failed dials, %d syncs (%d pages)", r.Reconnects, r.DialFailures, r.Syncs, r.SyncPages)},
 		{"recovery CPU", fmt.Sprintf("push %.2fs (%.0f%%), API %.2fs (%.0f%%)", r.Push.CPUSeconds, r.Push.CPUPercent, r.API.CPUSeconds, r.API.CPUPercent)},
 		{"machine", fmt.Sprintf("load average %.1f at the cut", r.LoadAtCut[0])},
