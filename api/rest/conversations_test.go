@@ -3,11 +3,16 @@ package rest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether/shared/token"
 )
 
 func convPath(a, b int64, suffix string) string {
@@ -139,4 +144,40 @@ func TestSend_ContentIsCheckedByType(t *testing.T) {
 		post("6", "file", map[string]any{"url": "https://x.example/r.pdf", "name": "r.pdf", "size": 10}).decode(t, 201, nil)
 		post("7", "text", map[string]any{"text": "hi @bob", "mentions": []int64{b.ID}}).decode(t, 201, nil)
 	})
+}
+
+// Without a conversation service the conversation routes answer 503, not a panic.
+func TestConversations_NotConfiguredIs503(t *testing.T) {
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := routingDeps(t)
+	d.Verifier = token.NewVerifier(pub)
+	s, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := token.NewSigner(priv, time.Minute).Sign(token.Claims{UserID: 1, DeviceID: "d", Platform: "web", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rq := range []struct{ method, path, body string }{
+		{"GET", "/v1/conversations", ""},
+		{"GET", "/v1/conversations/d:1:2", ""},
+		{"DELETE", "/v1/conversations/d:1:2", ""},
+		{"POST", "/v1/conversations/d:1:2/read", `{"version":1}`},
+		{"PUT", "/v1/conversations/d:1:2/mute", `{"muted":true}`},
+	} {
+		r := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if rq.body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), api.EUNAVAILABLE) {
+			t.Fatalf("%s %s: status %d: %s", rq.method, rq.path, w.Code, w.Body)
+		}
+	}
 }
