@@ -21,8 +21,11 @@ func TestAPIKeys_StoredHashedAndRevocable(t *testing.T) {
 			t.Fatalf("created %+v", k)
 		}
 		// The database holds neither the secret nor its random part, in any column.
-		random := k.Secret[strings.LastIndex(k.Secret, "_")+1:]
-		raw, _ := base64.RawURLEncoding.DecodeString(random)
+		random := strings.TrimPrefix(k.Secret, store.SecretPrefix+k.ID+"_") // base64url: may hold "_" itself
+		raw, err := base64.RawURLEncoding.DecodeString(random)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("secret's random part %q: %v", random, err)
+		}
 		cols, err := store.APIKeyRowsForTest(ctx, db)
 		if err != nil {
 			t.Fatal(err)
