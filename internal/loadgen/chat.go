@@ -280,7 +280,16 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 	res.LoadStart = LoadAvg()
 	defer func() { res.LoadEnd = LoadAvg() }()
 
+	// The frames of the steps only: not the handshakes, first syncs and
+	// pings of the setup.
 	var prevStats client.Stats
+	base, err := recvFinals(ctx, recv, 0)
+	if err != nil {
+		return res, err
+	}
+	for _, f := range base {
+		addStats(&prevStats, f.Stats)
+	}
 	overdue := map[int]map[int64]bool{} // steps with messages not delivered in their grace period
 	for i, rate := range cfg.Rates {
 		step := i + 1
