@@ -318,3 +318,25 @@ func TestPushAPI_WithoutTheServiceRoutesAreUnavailable(t *testing.T) {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 }
+
+func TestPushAPI_BatchBodiesMayExceedTheGeneralBodyCap(t *testing.T) {
+	eachDriverPush(t, func(t *testing.T, e *pushEnv) {
+		k := e.newKey("bulk", 0, "push")
+		pushes := make([]any, api.MaxPushBatch)
+		for i := range pushes {
+			pushes[i] = map[string]any{"user_ids": []int{i + 1}, "payload": map[string]any{"text": strings.Repeat("x", 200)}}
+		}
+		var out struct {
+			Results []struct {
+				Status int `json:"status"`
+			} `json:"results"`
+		}
+		// About 130 KiB: over MaxBodyBytes, under MaxPushBatchBodyBytes.
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/batch", Body: map[string]any{"pushes": pushes}}).decode(t, 202, &out)
+		if len(out.Results) != api.MaxPushBatch || out.Results[499].Status != 202 {
+			t.Fatalf("%d results", len(out.Results))
+		}
+		big := map[string]any{"user_ids": []int{1}, "payload": map[string]any{"text": strings.Repeat("x", MaxBodyBytes)}}
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: big}).wantProblem(t, 413, api.ETOOLARGE)
+	})
+}

@@ -1967,7 +1967,8 @@ type ClientInterface interface {
 	// has one item per push, in order, with status 202 and the push's
 	// push_id, or the status, code and detail of the problem it would have
 	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it.
+	// limit and is refused whole (429) when over it. Its body may be up to
+	// 8 MiB (other requests: 64 KiB).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1981,7 +1982,8 @@ type ClientInterface interface {
 	// has one item per push, in order, with status 202 and the push's
 	// push_id, or the status, code and detail of the problem it would have
 	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it.
+	// limit and is refused whole (429) when over it. Its body may be up to
+	// 8 MiB (other requests: 64 KiB).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3447,7 +3449,8 @@ func (c *Client) SendPush(ctx context.Context, body SendPushJSONRequestBody, req
 // has one item per push, in order, with status 202 and the push's
 // push_id, or the status, code and detail of the problem it would have
 // had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it.
+// limit and is refused whole (429) when over it. Its body may be up to
+// 8 MiB (other requests: 64 KiB).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3471,7 +3474,8 @@ func (c *Client) SendPushBatchWithBody(ctx context.Context, contentType string, 
 // has one item per push, in order, with status 202 and the push's
 // push_id, or the status, code and detail of the problem it would have
 // had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it.
+// limit and is refused whole (429) when over it. Its body may be up to
+// 8 MiB (other requests: 64 KiB).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7057,7 +7061,8 @@ type ClientWithResponsesInterface interface {
 	// has one item per push, in order, with status 202 and the push's
 	// push_id, or the status, code and detail of the problem it would have
 	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it.
+	// limit and is refused whole (429) when over it. Its body may be up to
+	// 8 MiB (other requests: 64 KiB).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7071,7 +7076,8 @@ type ClientWithResponsesInterface interface {
 	// has one item per push, in order, with status 202 and the push's
 	// push_id, or the status, code and detail of the problem it would have
 	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it.
+	// limit and is refused whole (429) when over it. Its body may be up to
+	// 8 MiB (other requests: 64 KiB).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13530,7 +13536,8 @@ func (c *ClientWithResponses) SendPushWithResponse(ctx context.Context, body Sen
 // has one item per push, in order, with status 202 and the push's
 // push_id, or the status, code and detail of the problem it would have
 // had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it.
+// limit and is refused whole (429) when over it. Its body may be up to
+// 8 MiB (other requests: 64 KiB).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13550,7 +13557,8 @@ func (c *ClientWithResponses) SendPushBatchWithBodyWithResponse(ctx context.Cont
 // has one item per push, in order, with status 202 and the push's
 // push_id, or the status, code and detail of the problem it would have
 // had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it.
+// limit and is refused whole (429) when over it. Its body may be up to
+// 8 MiB (other requests: 64 KiB).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
