@@ -462,6 +462,14 @@ func TestGroups_MemberCap(t *testing.T) {
 		_, err = f.groups.AcceptInvitation(ctx, invitee, inv.ID)
 		wantCode(t, err, api.ECONFLICT)
 		checkCount(t, db, g.ID, api.MaxGroupMembers)
+		// A full group's send is one statement per step (fanoutChunk):
+		// within both databases' placeholder limits.
+		if err := f.sendGroup(ctx, last, g.ID, "full"); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok, err := store.ConversationForTest(ctx, db, owner, fmt.Sprintf("g:%d", g.ID)); err != nil || !ok || c.UnreadCount != 1 {
+			t.Fatalf("owner's conversation after a send to the full group: %+v %v %v", c, ok, err)
+		}
 	})
 }
 
