@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -269,10 +270,12 @@ func (b *broadcaster) handle(msgs []redis.XMessage) {
 }
 
 // fanOut writes the encoded broadcasts of the pass to every matching local
-// session: writer w of the fanOutWriters takes hub shards w, w+writers, ...
-// one shard at a time (never holding a lock while writing). A session that
-// all broadcasts of the pass match gets them in one write straight from the
-// arena; the others get theirs queued, then one write.
+// session: the fanOutWriters take the hub's shards one at a time, the next
+// one not taken yet, so a writer whose thread the OS holds up delays one
+// shard's sessions, not a fixed share of them (and no lock is held while
+// writing). A session that all broadcasts of the pass match gets them in
+// one write straight from the arena; the others get theirs queued, then
+// one write.
 func (b *broadcaster) fanOut() {
 	if len(b.entries) == 0 {
 		return
@@ -280,13 +283,14 @@ func (b *broadcaster) fanOut() {
 	n := b.n
 	done := n.m.Begin(metrics.LayerJob, string(job.KindBroadcast), broadcastBudget)
 	var sessions int
+	var next atomic.Int32 // the next shard to take
 	if writers := len(b.scratch); writers == 1 {
-		sessions = b.fanShards(0, 1)
+		sessions = b.fanShards(0, &next)
 	} else {
 		var wg sync.WaitGroup
 		counts := make([]int, writers)
 		for w := range writers {
-			wg.Go(func() { counts[w] = b.fanShards(w, writers) })
+			wg.Go(func() { counts[w] = b.fanShards(w, &next) })
 		}
 		wg.Wait()
 		for _, k := range counts {
@@ -300,17 +304,18 @@ func (b *broadcaster) fanOut() {
 	b.arena, b.entries = b.arena[:0], b.entries[:0]
 }
 
-// fanShards delivers the pass to the sessions of every writers-th hub
-// shard from w on and returns the deliveries (one per broadcast and
-// session). It only reads the pass (arena, entries) and uses scratch[w].
-func (b *broadcaster) fanShards(w, writers int) int {
+// fanShards delivers the pass to the sessions of the hub shards it takes
+// from next until none are left and returns the deliveries (one per
+// broadcast and session). It only reads the pass (arena, entries) and uses
+// scratch[w].
+func (b *broadcaster) fanShards(w int, next *atomic.Int32) int {
 	h := b.n.hub
 	all := b.arena[b.entries[0].off:b.entries[len(b.entries)-1].end]
 	// A pass too big for one session's queue is queued frame by frame,
 	// which starts writing early (enqueue) instead of overflowing.
 	whole := len(all) <= b.n.cfg.MaxQueued/2
 	deliveries := 0
-	for i := w; i < len(h.shards); i += writers {
+	for i := int(next.Add(1)) - 1; i < len(h.shards); i = int(next.Add(1)) - 1 {
 		sh := &h.shards[i]
 		scratch := b.scratch[w]
 		sh.mu.RLock()

@@ -78,6 +78,11 @@ func TestBroadcast_EncodedOnceForAllSessions(t *testing.T) {
 	if got := n.fan.encoded.Load(); got != 3 {
 		t.Fatalf("3 broadcasts to %d sessions were encoded %d times; want once each", sessions, got)
 	}
+	// A pass is counted once all of it is written: a moment after the
+	// clients may have read it (the fan-out writes from its own goroutines).
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return e.counterVec("tether_push_transient_deliveries_total", "kind", "broadcast") >= 3*sessions
+	}, "deliveries counted")
 	if got := e.counterVec("tether_push_transient_deliveries_total", "kind", "broadcast"); got != 3*sessions {
 		t.Fatalf("deliveries counter = %v, want %d", got, 3*sessions)
 	}
