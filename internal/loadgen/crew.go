@@ -165,6 +165,17 @@ func (c *crew) gather(ctx context.Context, kind string, step int) ([]json.RawMes
 	return out, nil
 }
 
+// sample sums the CPU time of the workers (RSS is left zero).
+func (c *crew) sample() procSample {
+	s := procSample{at: time.Now()}
+	for _, cmd := range c.cmds {
+		if d, err := CPUTime(cmd.Process.Pid); err == nil {
+			s.cpu += d
+		}
+	}
+	return s
+}
+
 // stop closes every worker's stdin and waits for them to exit.
 func (c *crew) stop() error {
 	if c == nil {

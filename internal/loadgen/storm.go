@@ -70,7 +70,8 @@ type StormResult struct {
 	SyncPages      uint64      `json:"sync_pages"`
 	Push           ProcFigures `json:"push_recovery"` // the new node, from its start to all synced
 	API            ProcFigures `json:"api_recovery"`
-	LoadAtCut      [3]float64  `json:"loadavg_at_cut"` // the machine's load average
+	ClientsCPU     ProcFigures `json:"clients_recovery"` // every worker process together
+	LoadAtCut      [3]float64  `json:"loadavg_at_cut"`   // the machine's load average
 }
 
 func (c *StormConfig) defaults() error {
@@ -232,7 +233,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		return res, err
 	}
 	res.RestartSeconds = time.Since(killed).Seconds()
-	push0, api0 := sampleProc(st.push.pid), sampleProc(st.api.pid)
+	push0, api0, clients0 := sampleProc(st.push.pid), sampleProc(st.api.pid), crew.sample()
 
 	// Wait for every client to be back and synced.
 	waitCtx, cancelWait := context.WithTimeout(ctx, cfg.Wait)
@@ -274,8 +275,8 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 			return res, err
 		}
 	}
-	push1, api1 := sampleProc(st.push.pid), sampleProc(st.api.pid)
-	res.Push, res.API = procDelta(push0, push1), procDelta(api0, api1)
+	push1, api1, clients1 := sampleProc(st.push.pid), sampleProc(st.api.pid), crew.sample()
+	res.Push, res.API, res.ClientsCPU = procDelta(push0, push1), procDelta(api0, api1), procDelta(clients0, clients1)
 	if err := sleepCtx(ctx, cfg.After); err != nil {
 		return res, err
 	}
@@ -774,7 +775,7 @@ func WriteStormTable(w io.Writer, r StormResult) error {
 		{"messages", fmt.Sprintf("%d accepted (%d while clients were cut off), %d failed", r.Sent, r.SentDuringCut, r.Failed)},
 		{"delivery", fmt.Sprintf("%d delivered, %d lost (%d of them to kicked clients), %d duplicates", r.Delivered, r.Lost, r.LostKicked, r.Duplicates)},
 		{"client work", fmt.Sprintf("%d reconnects, %d failed dials, %d syncs (%d pages)", r.Reconnects, r.DialFailures, r.Syncs, r.SyncPages)},
-		{"recovery CPU", fmt.Sprintf("push %.2fs (%.0f%%), API %.2fs (%.0f%%)", r.Push.CPUSeconds, r.Push.CPUPercent, r.API.CPUSeconds, r.API.CPUPercent)},
+		{"recovery CPU", fmt.Sprintf("push %.2fs (%.0f%%), API %.2fs (%.0f%%), client processes %.2fs (%.0f%%)", r.Push.CPUSeconds, r.Push.CPUPercent, r.API.CPUSeconds, r.API.CPUPercent, r.ClientsCPU.CPUSeconds, r.ClientsCPU.CPUPercent)},
 		{"machine", fmt.Sprintf("load average %.1f at the cut", r.LoadAtCut[0])},
 	}
 	for _, row := range rows {
