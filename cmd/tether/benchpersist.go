@@ -87,6 +87,7 @@ func runBenchPersisted(ctx context.Context, kind string, args []string, stdout, 
 		fs.DurationVar(&storm.After, "after", time.Second, "sending after every client is back")
 		fs.DurationVar(&storm.Wait, "wait", time.Minute, "bound on waiting for every client to be back and synced")
 		fs.DurationVar(&storm.Grace, "grace", 10*time.Second, "bound on waiting for the last deliveries")
+		fs.StringVar(&storm.Goroutines, "push-goroutines", "", "write the restarted node's goroutine dump, taken 2s after it is ready, to this file")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -536,14 +536,19 @@ func frameCount(now, prev client.Stats) FrameCount {
 // fetchProfile writes a CPU profile of secs seconds from the admin
 // address's /debug/pprof/profile to path.
 func fetchProfile(ctx context.Context, adminAddr string, secs int, path string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, secs), nil)
+	return fetchDebug(ctx, adminAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), path)
+}
+
+// fetchDebug writes what the admin address answers at uri to path.
+func fetchDebug(ctx context.Context, adminAddr, uri, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+uri, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("loadgen: CPU profile: %s", resp.Status)
+		return fmt.Errorf("loadgen: %s: %s", uri, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -39,6 +39,9 @@ type StormConfig struct {
 	Grace   time.Duration // bound on waiting for the last deliveries after sending stops (default 10s)
 	Timeout time.Duration // bound of the whole run (default 10m)
 	Stderr  io.Writer
+	// Goroutines, if set, is a file the restarted node's goroutine dump is
+	// written to, two seconds after it is ready: where the reconnects wait.
+	Goroutines string
 }
 
 // StormResult is what RunStorm measured. Times are from the SIGKILL.
@@ -234,6 +237,18 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	}
 	res.RestartSeconds = time.Since(killed).Seconds()
 	push0, api0, clients0 := sampleProc(st.push.pid), sampleProc(st.api.pid), crew.sample()
+	dumped := make(chan error, 1)
+	go func() {
+		if cfg.Goroutines == "" || st.push.adminAddr == "" {
+			dumped <- nil
+			return
+		}
+		if err := sleepCtx(ctx, 2*time.Second); err != nil {
+			dumped <- err
+			return
+		}
+		dumped <- fetchDebug(ctx, st.push.adminAddr, "/debug/pprof/goroutine?debug=1", cfg.Goroutines)
+	}()
 
 	// Wait for every client to be back and synced.
 	waitCtx, cancelWait := context.WithTimeout(ctx, cfg.Wait)
@@ -276,6 +291,9 @@ func RunStorm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		}
 	}
 	push1, api1, clients1 := sampleProc(st.push.pid), sampleProc(st.api.pid), crew.sample()
+	if err := <-dumped; err != nil {
+		return res, err
+	}
 	res.Push, res.API, res.ClientsCPU = procDelta(push0, push1), procDelta(api0, api1), procDelta(clients0, clients1)
 	if err := sleepCtx(ctx, cfg.After); err != nil {
 		return res, err
