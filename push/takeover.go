@@ -186,6 +186,11 @@ func (n *Node) waitAdopted(ctx context.Context) error {
 func (n *Node) prepareAdopted(nc netpoll.Connection, st connState) context.Context {
 	c := &conn{n: n, nc: nc, id: st.ID, remote: st.Remote, hold: !st.Open}
 	c.buf = st.Out
+	// The carried output may begin with the rest of a frame the old process
+	// wrote in part; which bytes those are did not travel, so none of it is
+	// ever dropped (a slow-consumer close keeps keep bytes): cutting a frame
+	// would corrupt the stream.
+	c.keep = len(st.Out)
 	c.closing = st.Closing
 	c.registered = st.Registered
 	c.ws = st.WS.restore()
