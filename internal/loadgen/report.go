@@ -146,7 +146,7 @@ func reportMarkdown(cfg ReportConfig, runs []reportRun, notes []byte) string {
 	}
 
 	p("\n## Runs\n\nEach row is the exact command of the reported run; its whole result document is linked. ")
-	p("The load average shows whether the run had the machine to itself (on 2 cores, a load above 2 means it competed for them).\n\n")
+	p("The load average counts the run's own servers and clients too; far above their number of busy processes, the run shared the machine with other work.\n\n")
 	p("| scenario | started (UTC) | took | load at the end (1/5 min) | command | result |\n|---|---|---|---|---|---|\n")
 	for _, r := range runs {
 		link := r.path
