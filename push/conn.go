@@ -35,6 +35,7 @@ type conn struct {
 	n        *Node
 	nc       netpoll.Connection
 	id       string // route.ConnID: unique across the node's restarts
+	seq      uint64 // accept order in this process (0: adopted from a hot restart); hub.admit
 	remote   string
 	ws       *wsConn // WebSocket state; nil for raw TCP
 	state    atomic.Int32
@@ -72,7 +73,8 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 		return ctx
 	}
 	c := &conn{n: n, nc: nc, hold: true, ws: n.wsFor(nc)}
-	c.id = route.ConnID(n.startNS, n.seq.Add(1))
+	c.seq = n.seq.Add(1)
+	c.id = route.ConnID(n.startNS, c.seq)
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 	}

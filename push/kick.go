@@ -46,6 +46,10 @@ func (n *Node) enter(c *conn, h wire.Hello) error {
 	}
 	c.openedMS = time.Now().UnixMilli()
 	victims, err := n.hub.admit(c, n.cfg.SessionPolicy, n.cfg.MaxConnsPerUser)
+	if errors.Is(err, errSuperseded) {
+		c.closeWith(wire.TypeKick, wire.CodeReplaced, "replaced by a newer connection")
+		return err
+	}
 	if err != nil {
 		n.m.Observe(metrics.LayerPush, "too_many_connections", 0, err, 0)
 		c.fail(wire.CodeTooManyConnections, "too many sessions of this user on this node")

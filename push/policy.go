@@ -62,8 +62,15 @@ func kickReason(cur, old route.Session) string {
 	return "replaced by a new login on " + plat
 }
 
-// errUserLimit refuses a handshake over Config.MaxConnsPerUser.
-var errUserLimit = errors.New("push: too many sessions for this user on this node")
+var (
+	// errUserLimit refuses a handshake over Config.MaxConnsPerUser.
+	errUserLimit = errors.New("push: too many sessions for this user on this node")
+	// errSuperseded refuses a handshake that finished after the handshake of
+	// a connection accepted later, which it would replace: e.g. a client
+	// whose handshake timed out under load reconnected, and the abandoned
+	// first attempt completed late. The newer connection wins.
+	errSuperseded = errors.New("push: a newer connection of this session already opened")
+)
 
 // admit enters c into the hub under c's policy: the sessions it replaces
 // leave the hub at once (they get no more jobs) and are returned for the
@@ -79,6 +86,9 @@ func (h *hub) admit(c *conn, p Policy, maxPerUser int) ([]*conn, error) {
 	replaced := 0
 	for _, o := range list {
 		if p.replaces(c.sess, o.sess) {
+			if o.seq > c.seq {
+				return nil, errSuperseded
+			}
 			replaced++
 		}
 	}

@@ -285,3 +285,24 @@ func TestSessions_GaugeCountsByPlatformUpAndDown(t *testing.T) {
 type lazyGauge func() map[string]float64
 
 func (l lazyGauge) String() string { return fmt.Sprint(l()) }
+
+// A connection accepted first whose handshake finishes after that of a
+// newer connection of the same session (a client gave up on a slow
+// handshake and reconnected) must not end the newer one: it is refused.
+func TestSession_LateHandshakeOfAnOlderConnectionDoesNotReplaceTheNewer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.start()
+	stale := e.dial() // accepted first; its Hello comes late
+	// The accept must be done before the second dial, or the order is the kernel's.
+	testenv.Eventually(t, 5*time.Second, func() bool { return e.node.handshakes.Load() == 1 }, "first connection accepted")
+	cur, _ := e.connectOn(23, "phone", "ios")
+	stale.send(wire.AppendHello(nil, wire.Hello{Version: 1, Token: e.tokenOn(23, "phone", "ios"), AppVersion: "t/1"}))
+	if r := stale.expectKick(wire.CodeReplaced); !strings.Contains(r.Text, "newer") {
+		t.Fatalf("reason %q", r.Text)
+	}
+	cur.alive()
+	if d := e.routeDevices(23); d["phone"].ConnID == "" {
+		t.Fatalf("route of the live connection missing: %v", d)
+	}
+}
