@@ -16,7 +16,7 @@ import (
 
 // The bench commands are hidden from `tether help`: they are measurement
 // tools for developers (docs/memory.md), not part of running Tether.
-const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|group|report [flags]
+const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|group|push|report [flags]
 
   idle       connect --n clients over --workers processes, deliver one message
              to each, let them idle, and measure the node: connect rate, RSS and
@@ -40,7 +40,7 @@ var benchEnv = os.Environ
 // runBench runs `tether bench <kind>`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, benchUsage+benchPersistUsage+benchGroupUsage)
+		fmt.Fprint(stderr, benchUsage+benchPersistUsage+benchGroupUsage+benchPushUsage)
 		return errors.New("bench: say idle or broadcast")
 	}
 	kind, args := args[0], args[1:]
@@ -49,6 +49,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if kind == "group" { // benchgroup.go
 		return runBenchGroup(ctx, args, stdout, stderr)
+	}
+	if kind == "push" { // benchpush.go
+		return runBenchPush(ctx, args, stdout, stderr)
 	}
 	if kind == "chat" || kind == "frames" || kind == "storm" { // benchpersist.go
 		return runBenchPersisted(ctx, kind, args, stdout, stderr)

@@ -277,6 +277,10 @@ func RunRole(ctx context.Context, role string, id int, in io.Reader, out io.Writ
 		err = runStormWorker(ctx, w, first)
 	case roleGroupRecv: // group.go
 		err = runGroupReceiver(ctx, w, first)
+	case rolePushSend: // pushbench.go
+		err = runPushSender(ctx, w, first)
+	case rolePushRecv:
+		err = runPushReceiver(ctx, w, first)
 	default:
 		return fmt.Errorf("loadgen: unknown worker role %q", role)
 	}

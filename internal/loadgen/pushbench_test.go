@@ -1,0 +1,47 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The request bodies the push senders build by hand must be the JSON the
+// API's schema takes: one user, a TTL and the payload with its id, step
+// and send time.
+func TestPushBench_RequestBodyIsValidJSON(t *testing.T) {
+	b := appendPushRequest(nil, 42, pushPayload{Bench: 1, Step: 3, ID: 7<<48 | 3<<32 | 9, SentNS: 123})
+	var req struct {
+		UserIDs []int64     `json:"user_ids"`
+		TTL     int         `json:"ttl_seconds"`
+		Payload pushPayload `json:"payload"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if len(req.UserIDs) != 1 || req.UserIDs[0] != 42 || req.TTL != 60 || req.Payload != (pushPayload{Bench: 1, Step: 3, ID: 7<<48 | 3<<32 | 9, SentNS: 123}) {
+		t.Fatalf("decoded %+v from %s", req, b)
+	}
+}
+
+// The p99 target is measured at the 10,000/s single step only; when that
+// step never ran it is missed with a note, never met with a zero value.
+func TestPushBench_TargetsP99At10kOnlyWhenThatStepRan(t *testing.T) {
+	r := PushBenchResult{Users: pushBenchUsers, SustainedSingle: 5000, SustainedBatch: 40000,
+		Single: []PushStep{{Rate: 5000, Sustained: true, EndToEnd: Latency{P99: 1}}, {Rate: 7500, EndToEnd: Latency{P99: 2}}}}
+	ts := r.Targets()
+	if len(ts) != 3 || ts[0].Met || !ts[1].Met || ts[2].Met || ts[2].Note == "" {
+		t.Fatalf("targets: %+v", ts)
+	}
+	r.Single = append(r.Single, PushStep{Rate: 10000, EndToEnd: Latency{P99: 8}})
+	ts = r.Targets()
+	if !ts[2].Met || ts[2].Value != 0.008 || ts[2].Note != "" {
+		t.Fatalf("p99 at 10,000/s: %+v", ts[2])
+	}
+	r.Users = 50
+	if ts := r.Targets(); ts[0].Note == "" || ts[2].Note == "" {
+		t.Fatalf("a smaller run must say so: %+v", ts)
+	}
+}
