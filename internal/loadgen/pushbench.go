@@ -75,6 +75,12 @@ type PushStep struct {
 	EndToEnd     Latency     `json:"end_to_end"` // send timestamp in the payload -> OnPush on the receiver
 	API          ProcFigures `json:"api"`
 	Push         ProcFigures `json:"push"`
+	// APIWait and PushWait are the seconds the process's threads were
+	// runnable but waiting for a CPU, per second of the step (from
+	// /proc/<pid>/task/*/schedstat): on a shared machine, how much of the
+	// latency is the machine rather than the process.
+	APIWait      float64     `json:"api_runqueue_wait_per_second"`
+	PushWait     float64     `json:"push_runqueue_wait_per_second"`
 	SendersCPU   ProcFigures `json:"senders"`   // the sender processes together
 	ReceiversCPU ProcFigures `json:"receivers"` // the receiver processes together
 	Sustained    bool        `json:"sustained"`
@@ -341,6 +347,7 @@ func createPushKey(ctx context.Context, apiBase, adminKey string) (string, error
 func runPushStep(ctx context.Context, cfg PushBenchConfig, st *apiStack, send, recv *crew, step int, mode string, rate, batch int) (PushStep, error) {
 	s := PushStep{Mode: mode, Rate: rate}
 	api0, push0, send0, recv0 := sampleProc(st.api.pid), sampleProc(st.push.pid), send.sample(), recv.sample()
+	apiWait0, pushWait0 := runqueueWait(st.api.pid), runqueueWait(st.push.pid)
 	start := time.Now().Add(100 * time.Millisecond)
 	profiled := make(chan error, 1)
 	if cfg.Profile != "" && st.api.adminAddr != "" {
@@ -411,6 +418,10 @@ func runPushStep(ctx context.Context, cfg PushBenchConfig, st *apiStack, send, r
 		}
 	}
 	s.API, s.Push = procDelta(api0, sampleProc(st.api.pid)), procDelta(push0, sampleProc(st.push.pid))
+	if d := time.Since(api0.at).Seconds(); d > 0 {
+		s.APIWait = round3((runqueueWait(st.api.pid) - apiWait0).Seconds() / d)
+		s.PushWait = round3((runqueueWait(st.push.pid) - pushWait0).Seconds() / d)
+	}
 	s.SendersCPU, s.ReceiversCPU = procDelta(send0, send.sample()), procDelta(recv0, recv.sample())
 	if err := recv.send(Command{Cmd: "final", Step: step}); err != nil {
 		return s, err
@@ -454,6 +465,28 @@ func runPushStep(ctx context.Context, cfg PushBenchConfig, st *apiStack, send, r
 		s.Sustained = true
 	}
 	return s, nil
+}
+
+// runqueueWait is the time the threads of pid have spent runnable but not
+// running (the second field of each thread's schedstat), or 0 when it
+// cannot be read. Threads that exited are not counted.
+func runqueueWait(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := bytes.Fields(b); len(f) >= 2 {
+			ns, _ := strconv.ParseInt(string(f[1]), 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // runPushSender answers "push" commands: it POSTs the step's pushes at the
@@ -776,11 +809,11 @@ func WritePushBenchTable(w io.Writer, r PushBenchResult) error {
 	fmt.Fprintf(w, "push: transient pushes of the push API to %d users online (push/client), %d sender processes (%d requests in flight each), %d receiver processes, setup %.1fs, load average %.1f -> %.1f\n",
 		r.Users, r.Senders, r.Concurrency, r.Receivers, r.SetupSecs, r.LoadStart[0], r.LoadEnd[0])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\trate/s\taccepted/s\tfailed\tlost\taccept p50 ms\taccept p99 ms\te2e p50 ms\te2e p99 ms\tAPI CPU%\tpush CPU%\tAPI RSS MiB\tpush RSS MiB\tsustained\t")
+	fmt.Fprintln(tw, "mode\trate/s\taccepted/s\tfailed\tlost\taccept p50 ms\taccept p99 ms\te2e p50 ms\te2e p99 ms\tAPI CPU%\tpush CPU%\tAPI wait%\tpush wait%\tAPI RSS MiB\tpush RSS MiB\tsustained\t")
 	for _, s := range append(append([]PushStep(nil), r.Single...), r.Batched...) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t\n",
 			s.Mode, s.Rate, s.AchievedRate, s.Failed, s.Lost, s.Accept.P50, s.Accept.P99, s.EndToEnd.P50, s.EndToEnd.P99,
-			s.API.CPUPercent, s.Push.CPUPercent, float64(s.API.RSSBytes)/(1<<20), float64(s.Push.RSSBytes)/(1<<20), s.Sustained)
+			s.API.CPUPercent, s.Push.CPUPercent, 100*s.APIWait, 100*s.PushWait, float64(s.API.RSSBytes)/(1<<20), float64(s.Push.RSSBytes)/(1<<20), s.Sustained)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -790,6 +823,7 @@ func WritePushBenchTable(w io.Writer, r PushBenchResult) error {
 			fmt.Fprintf(w, "%s stopped at %d/s: %s\n", s.Mode, s.Rate, s.Why)
 		}
 	}
+	fmt.Fprintln(w, "wait%: the process's threads runnable but not running, in % of the step (CPU they were owed and the machine did not give)")
 	_, err := fmt.Fprintf(w, "sustained: single %d pushes/s, batched (%d per request) %d pushes/s\n", r.SustainedSingle, r.Batch, r.SustainedBatch)
 	return err
 }

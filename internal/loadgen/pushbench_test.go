@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -43,5 +44,16 @@ func TestPushBench_TargetsP99At10kOnlyWhenThatStepRan(t *testing.T) {
 	r.Users = 50
 	if ts := r.Targets(); ts[0].Note == "" || ts[2].Note == "" {
 		t.Fatalf("a smaller run must say so: %+v", ts)
+	}
+}
+
+// The run-queue wait of a process that is gone (or not measured) is 0, not
+// an error; of this process it is readable.
+func TestPushBench_RunqueueWait(t *testing.T) {
+	if runqueueWait(0) != 0 || runqueueWait(1<<30) != 0 {
+		t.Fatal("a missing process must read as 0")
+	}
+	if _, err := os.Stat("/proc/self/task"); err == nil && runqueueWait(os.Getpid()) < 0 {
+		t.Fatal("negative wait")
 	}
 }
