@@ -33,8 +33,11 @@ func TestPushBench_TargetsP99At10kOnlyWhenThatStepRan(t *testing.T) {
 	r := PushBenchResult{Users: pushBenchUsers, SustainedSingle: 5000, SustainedBatch: 40000,
 		Single: []PushStep{{Rate: 5000, Sustained: true, EndToEnd: Latency{P99: 1}}, {Rate: 7500, EndToEnd: Latency{P99: 2}}}}
 	ts := r.Targets()
-	if len(ts) != 3 || ts[0].Met || !ts[1].Met || ts[2].Met || ts[2].Note == "" {
+	if len(ts) != 3 || ts[0].Met || !ts[1].Met || ts[2].Met || !strings.Contains(ts[2].Note, "7500/s") || ts[2].Value != 0.002 {
 		t.Fatalf("targets: %+v", ts)
+	}
+	if ts := (PushBenchResult{Users: pushBenchUsers}).Targets(); ts[2].Met || ts[2].Note == "" {
+		t.Fatalf("no single step: %+v", ts[2])
 	}
 	r.Single = append(r.Single, PushStep{Rate: 10000, EndToEnd: Latency{P99: 8}})
 	ts = r.Targets()
