@@ -86,8 +86,10 @@ func Open(ctx context.Context, cfg Config, m *metrics.Metrics) (*DB, error) {
 	}
 	switch {
 	case cfg.Driver == DriverMySQL:
+		// As many idle as open: with fewer, every burst above the idle count
+		// closes connections after use and dials them again (TCP, auth).
 		sqlDB.SetMaxOpenConns(64)
-		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetMaxIdleConns(64)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	case memory:
 		// Each connection to ":memory:" would be a database of its own.
