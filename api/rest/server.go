@@ -63,9 +63,14 @@ type Server struct {
 	sessions   api.SessionService
 	profiles   api.ProfileService
 	social     api.SocialService
-	groups     api.GroupService  // groups.go; nil: its routes answer 503
-	apiKeys    api.APIKeyService // push API (pushapi.go)
-	push       api.PushService   // push API (pushapi.go)
+
+	// Optional services: nil answers their routes with 503.
+	groups        api.GroupService        // groups.go
+	conversations api.ConversationService // conversations.go
+	presence      api.PresenceService     // presence.go
+	apiKeys       api.APIKeyService       // push API (pushapi.go)
+	push          api.PushService         // push API (pushapi.go)
+
 	metrics    *metrics.Metrics
 	revoked    *revocationCache
 	log        *slog.Logger
@@ -73,10 +78,6 @@ type Server struct {
 	doc        *openapi3.T
 	validation *openapi3filter.Options
 	engine     *gin.Engine
-
-	conversations api.ConversationService // conversations.go; nil: its routes answer 503
-
-	presence api.PresenceService // presence.go; nil: its route answers 503
 }
 
 // New builds the server and its routes. It fails if a dependency is missing
@@ -117,19 +118,19 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		sessions:   d.Sessions,
 		profiles:   d.Profiles,
 		social:     d.Social,
-		groups:     d.Groups,
-		apiKeys:    d.APIKeys,
-		push:       d.Push,
+
+		groups:        d.Groups,
+		conversations: d.Conversations,
+		presence:      d.Presence,
+		apiKeys:       d.APIKeys,
+		push:          d.Push,
+
 		metrics:    d.Metrics,
 		revoked:    newRevocationCache(d.Revocations, log),
 		log:        log,
 		ready:      d.Ready,
 		doc:        doc,
 		validation: validationOptions(),
-
-		conversations: d.Conversations,
-
-		presence: d.Presence,
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
