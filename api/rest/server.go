@@ -57,12 +57,12 @@ type Deps struct {
 // Server is the REST API. It holds no per-request state; one Server serves
 // any number of concurrent requests.
 type Server struct {
-	auth       api.AuthService
-	messages   api.MessageService
-	verifier   *token.Verifier
-	sessions   api.SessionService
-	profiles   api.ProfileService
-	social     api.SocialService
+	auth     api.AuthService
+	messages api.MessageService
+	verifier *token.Verifier
+	sessions api.SessionService
+	profiles api.ProfileService
+	social   api.SocialService
 
 	// Optional services: nil answers their routes with 503.
 	groups        api.GroupService        // groups.go
@@ -112,12 +112,12 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		auth:       d.Auth,
-		messages:   d.Messages,
-		verifier:   d.Verifier,
-		sessions:   d.Sessions,
-		profiles:   d.Profiles,
-		social:     d.Social,
+		auth:     d.Auth,
+		messages: d.Messages,
+		verifier: d.Verifier,
+		sessions: d.Sessions,
+		profiles: d.Profiles,
+		social:   d.Social,
 
 		groups:        d.Groups,
 		conversations: d.Conversations,
