@@ -22,14 +22,20 @@ func TestBenchSmoke_Push(t *testing.T) {
 	if r.Users != 20 || len(r.Single) != 2 || len(r.Batched) != 1 || len(doc.Targets) != 3 || doc.Targets[0].Note == "" {
 		t.Fatalf("implausible result: %+v\ntargets: %+v", r, doc.Targets)
 	}
+	var apiCPU float64
 	for _, s := range append(r.Single, r.Batched...) {
 		if s.Accepted < int64(s.Rate)*9/10 || s.Failed != 0 || s.Untargeted != 0 || s.Lost != 0 || s.Duplicates != 0 ||
 			s.Delivered != s.Accepted || s.EndToEnd.N != s.Accepted || s.Accept.N != s.Requests || !s.Sustained {
 			t.Fatalf("%s step %d/s: %+v", s.Mode, s.Rate, s)
 		}
-		if s.API.RSSBytes <= 0 || s.Push.RSSBytes <= 0 || s.API.CPUSeconds <= 0 {
+		if s.API.RSSBytes <= 0 || s.Push.RSSBytes <= 0 {
 			t.Errorf("%s step %d/s: no /proc figures: %+v %+v", s.Mode, s.Rate, s.API, s.Push)
 		}
+		apiCPU += s.API.CPUSeconds
+	}
+	// Per step it can be under a clock tick; over the run it is not.
+	if apiCPU <= 0 {
+		t.Errorf("no API CPU time read from /proc over %d steps", len(r.Single)+len(r.Batched))
 	}
 	if b := r.Batched[0]; b.Requests != b.Accepted/10 {
 		t.Errorf("batched step: %d requests for %d pushes, want batches of 10", b.Requests, b.Accepted)
