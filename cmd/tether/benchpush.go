@@ -58,6 +58,7 @@ func runBenchPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&cfg.Grace, "grace", 3*time.Second, "how long after a step its pushes may still arrive before they count as lost")
 	fs.DurationVar(&cfg.MaxP99, "max-p99", 500*time.Millisecond, "a step whose end-to-end p99 is above this is not sustained")
 	fs.StringVar(&cfg.Profile, "api-profile", "", "write a CPU profile of the API taken during each step to <this>-<mode>-<rate>.pprof")
+	fs.StringVar(&cfg.PushProfile, "push-profile", "", "write a CPU profile of the push node taken during each step to <this>-<mode>-<rate>.pprof")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	resultsDir := fs.String("results", "bench/results", `folder the result document is appended to ("" for none)`)
 	if err := fs.Parse(args); err != nil {

@@ -54,6 +54,8 @@ type PushBenchConfig struct {
 	// Profile, if set, is a path prefix: a CPU profile of the API taken
 	// during each step is written to <Profile>-<mode>-<rate>.pprof.
 	Profile string
+	// PushProfile is the same for the push node.
+	PushProfile string
 }
 
 // PushStep is one step's figures.
@@ -349,14 +351,19 @@ func runPushStep(ctx context.Context, cfg PushBenchConfig, st *apiStack, send, r
 	api0, push0, send0, recv0 := sampleProc(st.api.pid), sampleProc(st.push.pid), send.sample(), recv.sample()
 	apiWait0, pushWait0 := runqueueWait(st.api.pid), runqueueWait(st.push.pid)
 	start := time.Now().Add(100 * time.Millisecond)
-	profiled := make(chan error, 1)
-	if cfg.Profile != "" && st.api.adminAddr != "" {
-		secs := max(1, int(cfg.Step.Seconds())-1)
-		go func() {
-			profiled <- fetchProfile(ctx, st.api.adminAddr, secs, fmt.Sprintf("%s-%s-%d.pprof", cfg.Profile, mode, rate))
-		}()
-	} else {
-		profiled <- nil
+	profiled := make(chan error, 2)
+	for _, p := range []struct {
+		prefix string
+		c      *child
+	}{{cfg.Profile, st.api}, {cfg.PushProfile, st.push}} {
+		if p.prefix != "" && p.c.adminAddr != "" {
+			secs := max(1, int(cfg.Step.Seconds())-1)
+			go func() {
+				profiled <- fetchProfile(ctx, p.c.adminAddr, secs, fmt.Sprintf("%s-%s-%d.pprof", p.prefix, mode, rate))
+			}()
+		} else {
+			profiled <- nil
+		}
 	}
 	body, _ := json.Marshal(pushSendCmd{Rate: float64(rate) / float64(send.size()), Seconds: cfg.Step.Seconds(), StartNS: start.UnixNano(), Batch: batch})
 	if err := send.send(Command{Cmd: "push", Step: step, Body: body}); err != nil {
@@ -366,7 +373,7 @@ func runPushStep(ctx context.Context, cfg PushBenchConfig, st *apiStack, send, r
 	if err != nil {
 		return s, err
 	}
-	if err := <-profiled; err != nil {
+	if err := errors.Join(<-profiled, <-profiled); err != nil {
 		return s, err
 	}
 	accepted := map[int64]bool{}
