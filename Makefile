@@ -52,6 +52,7 @@ BENCH_SMOKE   ?= $(or $(TMPDIR),/tmp)/tether-bench-smoke
 bench: build
 	-$(BENCH) idle --n 15000 --results $(BENCH_RESULTS) >/dev/null
 	-$(BENCH) broadcast --n 15000 --results $(BENCH_RESULTS) >/dev/null
+	-$(BENCH) push --results $(BENCH_RESULTS) >/dev/null
 	-$(BENCH) chat --results $(BENCH_RESULTS) >/dev/null
 	-$(BENCH) group --results $(BENCH_RESULTS) >/dev/null
 	-$(BENCH) storm --n 15000 --results $(BENCH_RESULTS) >/dev/null
@@ -63,6 +64,7 @@ bench-smoke: build
 	rm -rf $(BENCH_SMOKE)
 	$(BENCH) idle --n 600 --workers 2 --heartbeat 1s --settle 500ms --cpu-window 1s --results $(BENCH_SMOKE) >/dev/null
 	$(BENCH) broadcast --n 300 --workers 2 --rounds 2 --results $(BENCH_SMOKE) >/dev/null
+	$(BENCH) push --users 20 --senders 1 --receivers 2 --concurrency 4 --rates 50,100 --batch-rates 200 --batch 10 --step 1s --grace 10s --max-p99 10s --results $(BENCH_SMOKE) >/dev/null
 	$(BENCH) chat --users 10 --senders 1 --receivers 2 --rates 20,40 --step 1s --grace 10s --max-p99 10s --results $(BENCH_SMOKE) >/dev/null
 	$(BENCH) group --members 30 --online 10 --receivers 2 --messages 5 --rate 20 --grace 20s --results $(BENCH_SMOKE) >/dev/null
 	$(BENCH) storm --n 30 --workers 3 --targets 6 --rate 40 --before 500ms --after 300ms --wait 30s --results $(BENCH_SMOKE) >/dev/null
