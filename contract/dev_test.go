@@ -18,6 +18,7 @@ func startDev(t *testing.T) string {
 	cfg := config.DefaultDev()
 	cfg.HTTPAddr, cfg.PushAddr, cfg.WSAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
+	cfg.PushAPI.AdminKey = flowAdminKey
 	d, err := stack.StartDev(context.Background(), cfg, stack.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)

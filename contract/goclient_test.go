@@ -41,5 +41,6 @@ func TestGoClient_FlowAgainstDev(t *testing.T) {
 	t.Parallel()
 	base := startDev(t)
 	runFlow(t, base, base)
+	runBreadthFlow(t, base, base)
 	noRoute(t, base)
 }

@@ -79,6 +79,7 @@ func TestPrismProxy_FlowHasNoContractViolations(t *testing.T) {
 		t.Fatalf("prism did not come up: %v\n%s", err, log)
 	}
 	runFlow(t, proxy, api)
+	runBreadthFlow(t, proxy, api)
 	noRoute(t, api)
 
 	out := log.String()
