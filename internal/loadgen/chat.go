@@ -804,24 +804,8 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	startClients(ctx, clients, &wg, runErr)
-	// Ready once every client completed its first handshake.
-	for {
-		n := 0
-		for _, c := range clients {
-			if c.Stats().Connects > 0 {
-				n++
-			}
-		}
-		if n == len(clients) {
-			break
-		}
-		select {
-		case err := <-runErr:
-			return err
-		case <-ctx.Done():
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
+	if up, err := allConnected(ctx, clients, runErr); !up {
+		return err
 	}
 	if err := w.emit("ready", 0, nil); err != nil {
 		return err
@@ -871,11 +855,35 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 	}
 }
 
+// allConnected waits until every client completed its first handshake. It
+// reports false, with the error that ended a client's Run or nil when ctx
+// ended first, if that never happens.
+func allConnected(ctx context.Context, clients []*client.Client, runErr <-chan error) (bool, error) {
+	for {
+		n := 0
+		for _, c := range clients {
+			if c.Stats().Connects > 0 {
+				n++
+			}
+		}
+		if n == len(clients) {
+			return true, nil
+		}
+		select {
+		case err := <-runErr:
+			return false, err
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // startClients runs every client, with at most 64 first handshakes in
 // flight: thousands at once only measure the node's accept queue, and a
-// handshake that times out in such a pile-up makes the client retry while
-// the node still completes the first attempt, whose session then replaces
-// the retry (Kick "replaced"), and a kicked client stops.
+// handshake that times out in such a pile-up only makes the client retry
+// (before the fix of the node's stale-handshake bug, the late first attempt
+// kicked the retry).
 func startClients(ctx context.Context, clients []*client.Client, wg *sync.WaitGroup, runErr chan<- error) {
 	sem := make(chan struct{}, 64)
 	for i, c := range clients {

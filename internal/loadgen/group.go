@@ -355,23 +355,8 @@ func runGroupReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	startClients(ctx, clients, &wg, runErr)
-	for {
-		n := 0
-		for _, c := range clients {
-			if c.Stats().Connects > 0 {
-				n++
-			}
-		}
-		if n == len(clients) {
-			break
-		}
-		select {
-		case err := <-runErr:
-			return err
-		case <-ctx.Done():
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
+	if up, err := allConnected(ctx, clients, runErr); !up {
+		return err
 	}
 	if err := w.emit("ready", 0, nil); err != nil {
 		return err
