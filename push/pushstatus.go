@@ -86,36 +86,28 @@ func (n *Node) flushPushCounts(ctx context.Context) {
 }
 
 // countBroadcasts counts, for each broadcast of a fan-out pass, the local
-// sessions on its platforms: one read-only pass over the hub per fan-out
-// pass (not per broadcast), outside the writers' loop. A session that
-// closed during the pass is still counted.
+// sessions on its platforms, from the hub's per-platform session counts: a
+// few atomic loads per broadcast instead of a walk over every session on
+// the fan-out path. A session that closed during the pass is still counted.
 func (n *Node) countBroadcasts(entries []encodedPush) {
-	if len(entries) == 0 {
-		return
-	}
-	perPlatform := map[string]int{}
-	total := 0
-	h := n.hub
-	for i := range h.shards {
-		sh := &h.shards[i]
-		sh.mu.RLock()
-		for _, list := range sh.users {
-			for _, c := range list {
-				perPlatform[c.sess.Platform]++
-				total++
-			}
-		}
-		sh.mu.RUnlock()
+	plat := &n.hub.plat
+	var total int64
+	for i := range plat.n {
+		total += plat.n[i].Load()
 	}
 	for i := range entries {
 		e := &entries[i]
 		sent := total
 		if len(e.platforms) > 0 {
 			sent = 0
+			var seen [len(platformCounts{}.n)]bool // a platform named twice counts once
 			for _, p := range e.platforms {
-				sent += perPlatform[p]
+				if k := platformIndex(p); !seen[k] {
+					seen[k] = true
+					sent += plat.n[k].Load()
+				}
 			}
 		}
-		n.fan.counts.add(e.pushID, route.PushDelivered, sent)
+		n.fan.counts.add(e.pushID, route.PushDelivered, int(sent))
 	}
 }
