@@ -59,3 +59,8 @@ func ConversationForTest(ctx context.Context, db *DB, uid int64, conv string) (r
 func HideConversationForTest(ctx context.Context, db *DB, uid int64, conv string) error {
 	return db.g.WithContext(ctx).Model(&conversationRow{}).Where("user_id = ? AND conversation_id = ?", uid, conv).Update("hidden", true).Error
 }
+
+// DeleteTimelineHeadForTest simulates one account created without a head.
+func DeleteTimelineHeadForTest(ctx context.Context, db *DB, uid int64) error {
+	return db.g.WithContext(ctx).Exec("DELETE FROM timeline_heads WHERE user_id = ?", uid).Error
+}

@@ -190,11 +190,17 @@ func lockHeads(tx *gorm.DB, uids []int64) ([]headRow, error) {
 	return heads, nil
 }
 
-// createHeads creates the heads of uids that have none.
+// createHeads creates the heads of uids that have none. Both uids and
+// have are in ascending user id order (lockHeads), so one merge pass finds
+// the missing ones.
 func createHeads(tx *gorm.DB, uids []int64, have []headRow) error {
 	var missing []headRow
+	j := 0
 	for _, uid := range uids {
-		if !slices.ContainsFunc(have, func(h headRow) bool { return h.UserID == uid }) {
+		for j < len(have) && have[j].UserID < uid {
+			j++
+		}
+		if j == len(have) || have[j].UserID != uid {
 			missing = append(missing, headRow{UserID: uid})
 		}
 	}

@@ -113,3 +113,34 @@ func TestDirectSend_KeepsBothConversationListsAndMessageIDOrder(t *testing.T) {
 		wantCode(t, err, api.EINVALID)
 	})
 }
+
+func TestGroupSend_CreatesTheMissingHeadsOfSomeMembers(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, nil)
+		ctx := testCtx(t)
+		owner := f.user(t, "owner")
+		var members []int64
+		for i := range 5 {
+			members = append(members, f.user(t, fmt.Sprintf("member%d", i)).ID)
+		}
+		gid, err := store.MakeGroupForTest(ctx, db, owner.ID, members...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Heads missing in the middle and at the end of the locked range.
+		for _, uid := range []int64{members[1], members[4]} {
+			if err := store.DeleteTimelineHeadForTest(ctx, db, uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := f.msgs.Send(ctx, api.Caller{UserID: owner.ID}, api.NewMessage{GroupID: gid, ClientMsgID: "g", Type: api.MessageText, Content: []byte(`{"text":"hi"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, uid := range append(members, owner.ID) {
+			page, err := f.msgs.Sync(ctx, uid, 0, 10)
+			if err != nil || len(page.Entries) != 1 || page.Entries[0].Version != 1 {
+				t.Fatalf("user %d: %+v %v", uid, page, err)
+			}
+		}
+	})
+}
