@@ -41,7 +41,7 @@ type Deps struct {
 	// Conversations serves the conversation list, read receipts, mute and
 	// delete (conversations.go); without it those routes answer 503.
 	Conversations api.ConversationService
-	// The push API for third-party services (pushapi.go): both or neither;
+	// The push API for third-party services (apikeys.go, pushes.go): both or neither;
 	// without them its routes answer 503.
 	APIKeys api.APIKeyService
 	Push    api.PushService
@@ -68,8 +68,8 @@ type Server struct {
 	groups        api.GroupService        // groups.go
 	conversations api.ConversationService // conversations.go
 	presence      api.PresenceService     // presence.go
-	apiKeys       api.APIKeyService       // push API (pushapi.go)
-	push          api.PushService         // push API (pushapi.go)
+	apiKeys       api.APIKeyService       // push API (apikeys.go)
+	push          api.PushService         // push API (pushes.go)
 
 	metrics    *metrics.Metrics
 	revoked    *revocationCache
@@ -231,7 +231,7 @@ func (s *Server) routes() error {
 	handle(http.MethodPut, "/v1/conversations/:conversation_id/mute", protected, s.muteConversation)
 	handle(http.MethodPost, "/v1/messages/:message_id/recall", protected, s.recall)
 	// Push API for third-party services: an API key with a scope, never a
-	// Bearer token (pushapi.go). gin routes POST /v1/push/batch and
+	// Bearer token (apikeys.go). gin routes POST /v1/push/batch and
 	// /v1/push/broadcast beside GET /v1/push/:push_id (different methods).
 	handleKey := func(method, path string, h gin.HandlerFunc, scopes ...string) {
 		route, err := specRoute(s.doc, method, path)
