@@ -20,7 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/stack"
 	"github.com/tetherim/tether/internal/testenv"
@@ -130,11 +130,11 @@ type receiver struct {
 	id     int64
 	c      *client.Client
 	mu     sync.Mutex
-	got    []api.Entry
+	got    []tether.Entry
 	pushes map[string]int
 }
 
-func (r *receiver) add(e api.Entry) {
+func (r *receiver) add(e tether.Entry) {
 	r.mu.Lock()
 	r.got = append(r.got, e)
 	r.mu.Unlock()
@@ -238,7 +238,7 @@ func TestCluster_ThreeNodesDeliverBroadcastAndKickAcrossNodes_Kill9LosesNothing(
 			for _, r := range rs {
 				id := fmt.Sprintf("%s-%s-%d", r.name, round, i)
 				body, _ := json.Marshal(map[string]string{"text": id})
-				if _, _, err := rest.Send(ctx, alice.AccessToken, r.id, id, api.MessageText, body); err != nil {
+				if _, _, err := rest.Send(ctx, alice.AccessToken, r.id, id, tether.MessageText, body); err != nil {
 					t.Fatalf("send %s: %v", id, err)
 				}
 				sent[r.id] = append(sent[r.id], id)
@@ -333,7 +333,7 @@ func TestCluster_ThreeNodesDeliverBroadcastAndKickAcrossNodes_Kill9LosesNothing(
 	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
 	for _, r := range rs {
 		r.mu.Lock()
-		got := append([]api.Entry(nil), r.got...)
+		got := append([]tether.Entry(nil), r.got...)
 		r.mu.Unlock()
 		want := sent[r.id]
 		if len(got) != len(want) {
@@ -409,7 +409,7 @@ func TestCluster_DrainMovesEveryClientToTheOtherNodeWithoutLoss(t *testing.T) {
 			r := rs[i%receivers]
 			id := fmt.Sprintf("%s-%d", r.name, i)
 			body, _ := json.Marshal(map[string]string{"text": id})
-			if _, _, err := rest.Send(ctx, alice.AccessToken, r.id, id, api.MessageText, body); err != nil {
+			if _, _, err := rest.Send(ctx, alice.AccessToken, r.id, id, tether.MessageText, body); err != nil {
 				sendDone <- err
 				return
 			}
@@ -451,7 +451,7 @@ func TestCluster_DrainMovesEveryClientToTheOtherNodeWithoutLoss(t *testing.T) {
 	moved := 0
 	for _, r := range rs {
 		r.mu.Lock()
-		got := append([]api.Entry(nil), r.got...)
+		got := append([]tether.Entry(nil), r.got...)
 		r.mu.Unlock()
 		want := sent[r.id]
 		if len(got) != len(want) {

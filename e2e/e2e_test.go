@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/stack"
 	"github.com/tetherim/tether/internal/testenv"
@@ -111,10 +111,10 @@ func TestE2E_NoLossNoDuplicatesInOrderAcrossDisconnect_Dev(t *testing.T) {
 // inbox records what bob's application is handed.
 type inbox struct {
 	mu      sync.Mutex
-	entries []api.Entry
+	entries []tether.Entry
 }
 
-func (b *inbox) add(e api.Entry) {
+func (b *inbox) add(e tether.Entry) {
 	b.mu.Lock()
 	b.entries = append(b.entries, e)
 	b.mu.Unlock()
@@ -167,7 +167,7 @@ func noLossAcrossDisconnect(t *testing.T, d deployment) {
 	send := func(from, to int) {
 		for i := from; i < to; i++ {
 			body, _ := json.Marshal(map[string]string{"text": fmt.Sprintf("hello %d", i)})
-			if _, _, err := rest.Send(ctx, alice.AccessToken, bob.ID, fmt.Sprintf("m-%d", i), api.MessageText, body); err != nil {
+			if _, _, err := rest.Send(ctx, alice.AccessToken, bob.ID, fmt.Sprintf("m-%d", i), tether.MessageText, body); err != nil {
 				t.Fatalf("send %d: %v", i, err)
 			}
 		}
@@ -202,7 +202,7 @@ func noLossAcrossDisconnect(t *testing.T, d deployment) {
 		if e.Version != uint64(i+1) {
 			t.Fatalf("entry %d has version %d, want %d (order or duplicate broken)", i, e.Version, i+1)
 		}
-		if e.Kind != api.EntryMessage || e.Message == nil || e.Message.ClientMsgID != fmt.Sprintf("m-%d", i) || e.Message.SenderID != alice.UserID {
+		if e.Kind != tether.EntryMessage || e.Message == nil || e.Message.ClientMsgID != fmt.Sprintf("m-%d", i) || e.Message.SenderID != alice.UserID {
 			t.Fatalf("entry %d is %+v, want alice's m-%d", i, e, i)
 		}
 	}

@@ -5,14 +5,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // platformLabels are the values of the platform label of
 // tether_push_sessions: the platforms the API lets a device declare. Any
 // other value a token carries is counted as "other", so a client cannot mint
 // metric series.
-var platformLabels = api.Platforms
+var platformLabels = tether.Platforms
 
 // otherPlatform is the index of "other" in platformLabels.
 var otherPlatform = func() int {

@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
@@ -80,11 +80,11 @@ type PersistedPush struct {
 	Collapse map[int64]uint64
 }
 
-// Service implements api.APIKeyService (with the admin key and the cache in
-// front of the store) and api.PushService.
+// Service implements tether.APIKeyService (with the admin key and the cache in
+// front of the store) and tether.PushService.
 type Service struct {
 	cfg     Config
-	keys    api.APIKeyService
+	keys    tether.APIKeyService
 	persist Persister // nil: persisted pushes are unavailable
 	rdb     redis.UniversalClient
 	reg     *route.Registry
@@ -100,18 +100,18 @@ type Service struct {
 }
 
 type cachedKey struct {
-	caller *api.KeyCaller // nil: no such live key
+	caller *tether.KeyCaller // nil: no such live key
 	at     time.Time
 }
 
 var (
-	_ api.APIKeyService = (*Service)(nil)
-	_ api.PushService   = (*Service)(nil)
+	_ tether.APIKeyService = (*Service)(nil)
+	_ tether.PushService   = (*Service)(nil)
 )
 
 // New returns the service. persist may be nil (persisted pushes then answer
 // unavailable); m and log may be nil.
-func New(cfg Config, keys api.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, m *metrics.Metrics, log *slog.Logger) *Service {
+func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, m *metrics.Metrics, log *slog.Logger) *Service {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
@@ -139,10 +139,10 @@ func New(cfg Config, keys api.APIKeyService, persist Persister, rdb redis.Univer
 // ---- API keys ----
 
 // KeyBySecret checks a secret: the admin key, else the cache, else the store.
-func (s *Service) KeyBySecret(ctx context.Context, secret string) (*api.KeyCaller, error) {
+func (s *Service) KeyBySecret(ctx context.Context, secret string) (*tether.KeyCaller, error) {
 	h := sha256.Sum256([]byte(secret))
 	if s.admin != nil && subtle.ConstantTimeCompare(h[:], s.admin) == 1 {
-		return &api.KeyCaller{KeyID: AdminKeyID, Scopes: []string{api.ScopeAdmin}}, nil
+		return &tether.KeyCaller{KeyID: AdminKeyID, Scopes: []string{tether.ScopeAdmin}}, nil
 	}
 	id := hex.EncodeToString(h[:])
 	now := time.Now()
@@ -156,9 +156,9 @@ func (s *Service) KeyBySecret(ctx context.Context, secret string) (*api.KeyCalle
 		return c.caller, nil
 	}
 	k, err := s.keys.KeyBySecret(ctx, secret)
-	if err != nil && api.ErrorCode(err) != api.EUNAUTHORIZED {
+	if err != nil && tether.ErrorCode(err) != tether.EUNAUTHORIZED {
 		s.log.Warn("push api: key lookup failed", "err", err)
-		return nil, api.Errorf(api.EUNAVAILABLE, "API keys cannot be checked right now; retry later")
+		return nil, tether.Errorf(tether.EUNAVAILABLE, "API keys cannot be checked right now; retry later")
 	}
 	s.mu.Lock()
 	if len(s.cache) >= maxCachedKeys {
@@ -172,15 +172,15 @@ func (s *Service) KeyBySecret(ctx context.Context, secret string) (*api.KeyCalle
 	return k, nil
 }
 
-var errBadKey = api.Errorf(api.EUNAUTHORIZED, "the API key is invalid or revoked")
+var errBadKey = tether.Errorf(tether.EUNAUTHORIZED, "the API key is invalid or revoked")
 
 // CreateKey creates a key in the store.
-func (s *Service) CreateKey(ctx context.Context, k api.NewAPIKey) (*api.CreatedAPIKey, error) {
+func (s *Service) CreateKey(ctx context.Context, k tether.NewAPIKey) (*tether.CreatedAPIKey, error) {
 	return s.keys.CreateKey(ctx, k)
 }
 
 // Keys lists keys from the store.
-func (s *Service) Keys(ctx context.Context, cursor string, limit int) (*api.APIKeyPage, error) {
+func (s *Service) Keys(ctx context.Context, cursor string, limit int) (*tether.APIKeyPage, error) {
 	return s.keys.Keys(ctx, cursor, limit)
 }
 
@@ -188,7 +188,7 @@ func (s *Service) Keys(ctx context.Context, cursor string, limit int) (*api.APIK
 // cache at once; other replicas drop it within KeyCacheTTL.
 func (s *Service) RevokeKey(ctx context.Context, id string) error {
 	if id == AdminKeyID {
-		return api.Errorf(api.EINVALID, "the bootstrap admin key is revoked by removing TETHER_ADMIN_KEY")
+		return tether.Errorf(tether.EINVALID, "the bootstrap admin key is revoked by removing TETHER_ADMIN_KEY")
 	}
 	if err := s.keys.RevokeKey(ctx, id); err != nil {
 		return err
@@ -210,7 +210,7 @@ func (s *Service) RevokeKey(ctx context.Context, id string) error {
 // batch. Redis is a weak dependency here: if it does not answer, the request
 // is let through and counted (fail open), so a Redis hiccup does not stop
 // pushes that would mostly fail to route anyway.
-func (s *Service) Allow(ctx context.Context, by api.KeyCaller, n int) error {
+func (s *Service) Allow(ctx context.Context, by tether.KeyCaller, n int) error {
 	rate := by.RateLimit
 	if rate == 0 {
 		rate = s.cfg.DefaultRateLimit
@@ -218,7 +218,7 @@ func (s *Service) Allow(ctx context.Context, by api.KeyCaller, n int) error {
 	if rate <= 0 || n <= 0 {
 		return nil
 	}
-	limit := redis_rate.Limit{Rate: rate, Burst: max(rate, api.MaxPushBatch), Period: time.Second}
+	limit := redis_rate.Limit{Rate: rate, Burst: max(rate, tether.MaxPushBatch), Period: time.Second}
 	res, err := s.lim.AllowN(ctx, s.rk.Prefix+"pushrate:"+by.KeyID, limit, n)
 	if err != nil {
 		s.limiterDown.Inc()
@@ -228,7 +228,7 @@ func (s *Service) Allow(ctx context.Context, by api.KeyCaller, n int) error {
 	if res.Allowed > 0 {
 		return nil
 	}
-	e := api.Errorf(api.ERATELIMITED, "over the key's rate limit of %d pushes per second", rate)
+	e := tether.Errorf(tether.ERATELIMITED, "over the key's rate limit of %d pushes per second", rate)
 	e.RetryAfter = max(res.RetryAfter, time.Millisecond)
 	return e
 }
@@ -237,7 +237,7 @@ func (s *Service) Allow(ctx context.Context, by api.KeyCaller, n int) error {
 
 // push is one validated push request.
 type push struct {
-	req      api.PushRequest // normalised: users and platforms sorted and unique, payload compact
+	req      tether.PushRequest // normalised: users and platforms sorted and unique, payload compact
 	ttl      time.Duration
 	hash     string // of the normalised request, for idempotency conflicts
 	id       string
@@ -249,21 +249,21 @@ type push struct {
 }
 
 // Push sends one push.
-func (s *Service) Push(ctx context.Context, by api.KeyCaller, p api.PushRequest) (*api.PushResult, error) {
-	items := s.pushMany(ctx, by, []api.PushRequest{p})
+func (s *Service) Push(ctx context.Context, by tether.KeyCaller, p tether.PushRequest) (*tether.PushResult, error) {
+	items := s.pushMany(ctx, by, []tether.PushRequest{p})
 	return items[0].Result, items[0].Err
 }
 
-// PushBatch sends up to api.MaxPushBatch pushes; each succeeds or fails alone.
-func (s *Service) PushBatch(ctx context.Context, by api.KeyCaller, ps []api.PushRequest) ([]api.PushBatchItem, error) {
-	if len(ps) == 0 || len(ps) > api.MaxPushBatch {
-		return nil, api.Errorf(api.EINVALID, "pushes must hold 1 to %d pushes", api.MaxPushBatch)
+// PushBatch sends up to tether.MaxPushBatch pushes; each succeeds or fails alone.
+func (s *Service) PushBatch(ctx context.Context, by tether.KeyCaller, ps []tether.PushRequest) ([]tether.PushBatchItem, error) {
+	if len(ps) == 0 || len(ps) > tether.MaxPushBatch {
+		return nil, tether.Errorf(tether.EINVALID, "pushes must hold 1 to %d pushes", tether.MaxPushBatch)
 	}
 	return s.pushMany(ctx, by, ps), nil
 }
 
-func (s *Service) pushMany(ctx context.Context, by api.KeyCaller, reqs []api.PushRequest) []api.PushBatchItem {
-	out := make([]api.PushBatchItem, len(reqs))
+func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []tether.PushRequest) []tether.PushBatchItem {
+	out := make([]tether.PushBatchItem, len(reqs))
 	now := time.Now()
 	var transient []*push
 	var pos []int // index in reqs of each transient push
@@ -280,7 +280,7 @@ func (s *Service) pushMany(ctx context.Context, by api.KeyCaller, reqs []api.Pus
 		}
 		if p.req.Persist {
 			res, err := s.persisted(ctx, by, p, now)
-			out[i] = api.PushBatchItem{Result: res, Err: err}
+			out[i] = tether.PushBatchItem{Result: res, Err: err}
 			continue
 		}
 		transient = append(transient, p)
@@ -297,8 +297,8 @@ func (s *Service) pushMany(ctx context.Context, by api.KeyCaller, reqs []api.Pus
 // transient sends transient pushes: one round trip for the idempotency
 // records and the route lookup, one for the statuses and the stream entries,
 // and one more only to read the status of repeated idempotency keys.
-func (s *Service) transient(ctx context.Context, by api.KeyCaller, ps []*push, now time.Time) []api.PushBatchItem {
-	out := make([]api.PushBatchItem, len(ps))
+func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push, now time.Time) []tether.PushBatchItem {
+	out := make([]tether.PushBatchItem, len(ps))
 	var uids []int64
 	for _, p := range ps {
 		uids = append(uids, p.req.UserIDs...)
@@ -308,7 +308,7 @@ func (s *Service) transient(ctx context.Context, by api.KeyCaller, ps []*push, n
 	live, err := s.reg.LookupWith(ctx, uids, func(pipe redis.Pipeliner) {
 		for _, p := range ps {
 			if p.idemKey != "" {
-				p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, api.PushIdempotencyWindow)
+				p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
 				p.get = pipe.Get(ctx, p.idemKey)
 			}
 		}
@@ -346,7 +346,7 @@ func (s *Service) transient(ctx context.Context, by api.KeyCaller, ps []*push, n
 	}
 	err = s.reg.PublishWith(ctx, jobs, s.cfg.StreamMaxLen, func(pipe redis.Pipeliner) {
 		for _, p := range fresh {
-			s.queueStatus(ctx, pipe, by, p.id, api.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
+			s.queueStatus(ctx, pipe, by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
 		}
 	})
 	if err != nil {
@@ -361,7 +361,7 @@ func (s *Service) transient(ctx context.Context, by api.KeyCaller, ps []*push, n
 		case err != nil:
 			out[i].Err = err
 		default:
-			out[i].Result = &api.PushResult{PushID: p.id, Targeted: p.targeted}
+			out[i].Result = &tether.PushResult{PushID: p.id, Targeted: p.targeted}
 		}
 	}
 	s.fillDuplicates(ctx, ps, out)
@@ -380,14 +380,14 @@ func (s *Service) claimed(p *push) error {
 	}
 	id, hash, _ := strings.Cut(v, "|")
 	if hash != p.hash {
-		return api.Errorf(api.ECONFLICT, "idempotency_key was used within 24 h for a different push (%s)", id)
+		return tether.Errorf(tether.ECONFLICT, "idempotency_key was used within 24 h for a different push (%s)", id)
 	}
 	p.dupOf = id
 	return nil
 }
 
 // fillDuplicates answers repeated idempotency keys with the original push.
-func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []api.PushBatchItem) {
+func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []tether.PushBatchItem) {
 	pipe := s.rdb.Pipeline()
 	gets := map[int]*redis.StringCmd{}
 	for i, p := range ps {
@@ -401,7 +401,7 @@ func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []api.Push
 	_, _ = pipe.Exec(ctx) // a missing status (the original is still being sent) reads as 0 targeted
 	for i, g := range gets {
 		n, _ := strconv.Atoi(g.Val())
-		out[i].Result = &api.PushResult{PushID: ps[i].dupOf, Targeted: n, Duplicate: true}
+		out[i].Result = &tether.PushResult{PushID: ps[i].dupOf, Targeted: n, Duplicate: true}
 	}
 }
 
@@ -424,22 +424,22 @@ func (s *Service) forget(ps []*push) {
 
 // queueStatus writes a push's status hash. It lives as long as the push can
 // still be delivered, and at least as long as its idempotency record.
-func (s *Service) queueStatus(ctx context.Context, pipe redis.Pipeliner, by api.KeyCaller, id, mode, collapse string, now time.Time, ttl time.Duration, targeted int) {
+func (s *Service) queueStatus(ctx context.Context, pipe redis.Pipeliner, by tether.KeyCaller, id, mode, collapse string, now time.Time, ttl time.Duration, targeted int) {
 	key := s.rk.PushStatus(id)
 	pipe.HSet(ctx, key, "k", by.KeyID, "m", mode, "c", now.UnixMilli(), "x", now.Add(ttl).UnixMilli(), "ck", collapse, "t", targeted)
-	pipe.Expire(ctx, key, max(api.PushIdempotencyWindow, ttl+time.Hour))
+	pipe.Expire(ctx, key, max(tether.PushIdempotencyWindow, ttl+time.Hour))
 }
 
 // persisted stores a push in the targets' timelines. Its idempotency record
 // is claimed first, in its own round trip: persisted pushes write to the
 // database anyway.
-func (s *Service) persisted(ctx context.Context, by api.KeyCaller, p *push, now time.Time) (*api.PushResult, error) {
+func (s *Service) persisted(ctx context.Context, by tether.KeyCaller, p *push, now time.Time) (*tether.PushResult, error) {
 	if s.persist == nil {
-		return nil, api.Errorf(api.EUNAVAILABLE, "persisted pushes are not available on this server")
+		return nil, tether.Errorf(tether.EUNAVAILABLE, "persisted pushes are not available on this server")
 	}
 	if p.idemKey != "" {
 		pipe := s.rdb.Pipeline()
-		p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, api.PushIdempotencyWindow)
+		p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
 		p.get = pipe.Get(ctx, p.idemKey)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, unavailable(s.log, err)
@@ -448,7 +448,7 @@ func (s *Service) persisted(ctx context.Context, by api.KeyCaller, p *push, now 
 			return nil, err
 		}
 		if p.dupOf != "" {
-			out := []api.PushBatchItem{{}}
+			out := []tether.PushBatchItem{{}}
 			s.fillDuplicates(ctx, []*push{p}, out)
 			return out[0].Result, nil
 		}
@@ -474,20 +474,20 @@ func (s *Service) persisted(ctx context.Context, by api.KeyCaller, p *push, now 
 	}
 	n := len(versions)
 	pipe := s.rdb.Pipeline()
-	s.queueStatus(ctx, pipe, by, p.id, api.PushPersisted, p.req.CollapseKey, now, p.ttl, n)
+	s.queueStatus(ctx, pipe, by, p.id, tether.PushPersisted, p.req.CollapseKey, now, p.ttl, n)
 	if ckKey != "" && n > 0 {
 		args := make([]any, 0, 2*n)
 		for uid, v := range versions {
 			args = append(args, strconv.FormatInt(uid, 10), v)
 		}
 		pipe.HSet(ctx, ckKey, args...)
-		pipe.Expire(ctx, ckKey, time.Duration(api.MaxPushTTL)*time.Second+time.Hour)
+		pipe.Expire(ctx, ckKey, time.Duration(tether.MaxPushTTL)*time.Second+time.Hour)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		// Stored and on its way; only its status (or collapse index) is missing.
 		s.log.Warn("push api: status of a persisted push not written", "push", p.id, "err", err)
 	}
-	return &api.PushResult{PushID: p.id, Targeted: n}, nil
+	return &tether.PushResult{PushID: p.id, Targeted: n}, nil
 }
 
 // collapseIndex reads the versions of the users' newest push entries of a
@@ -517,7 +517,7 @@ func (s *Service) collapseIndex(ctx context.Context, key string, users []int64) 
 // its status and the broadcast stream entry in one round trip. Nodes report
 // how many sessions they queued it to, which is both its targeted and its
 // delivered count.
-func (s *Service) Broadcast(ctx context.Context, by api.KeyCaller, b api.BroadcastRequest) (*api.PushResult, error) {
+func (s *Service) Broadcast(ctx context.Context, by tether.KeyCaller, b tether.BroadcastRequest) (*tether.PushResult, error) {
 	platforms, err := checkPlatforms(b.Platforms)
 	if err != nil {
 		return nil, err
@@ -526,7 +526,7 @@ func (s *Service) Broadcast(ctx context.Context, by api.KeyCaller, b api.Broadca
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := checkTTL(b.TTLSeconds, api.DefaultTransientTTL)
+	ttl, err := checkTTL(b.TTLSeconds, tether.DefaultTransientTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -540,45 +540,45 @@ func (s *Service) Broadcast(ctx context.Context, by api.KeyCaller, b api.Broadca
 		return nil, err
 	}
 	pipe := s.rdb.Pipeline()
-	s.queueStatus(ctx, pipe, by, id, api.PushBroadcast, "", now, ttl, 0)
+	s.queueStatus(ctx, pipe, by, id, tether.PushBroadcast, "", now, ttl, 0)
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.rk.Broadcast(), MaxLen: route.DefaultBroadcastMaxLen, Approx: true, Values: []any{job.Field, enc}})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, unavailable(s.log, err)
 	}
-	return &api.PushResult{PushID: id}, nil
+	return &tether.PushResult{PushID: id}, nil
 }
 
 // Status reads a push's status hash. Pushes of other keys are not found.
-func (s *Service) Status(ctx context.Context, by api.KeyCaller, id string) (*api.PushStatus, error) {
+func (s *Service) Status(ctx context.Context, by tether.KeyCaller, id string) (*tether.PushStatus, error) {
 	if !validPushID(id) {
-		return nil, api.Errorf(api.ENOTFOUND, "push not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "push not found")
 	}
 	h, err := s.rdb.HGetAll(ctx, s.rk.PushStatus(id)).Result()
 	if err != nil {
 		return nil, unavailable(s.log, err)
 	}
 	if len(h) == 0 || h["k"] != by.KeyID {
-		return nil, api.Errorf(api.ENOTFOUND, "push not found (unknown, another key's, or its status expired)")
+		return nil, tether.Errorf(tether.ENOTFOUND, "push not found (unknown, another key's, or its status expired)")
 	}
 	num := func(f string) int64 { v, _ := strconv.ParseInt(h[f], 10, 64); return v }
-	st := &api.PushStatus{
+	st := &tether.PushStatus{
 		PushID: id, Mode: h["m"],
 		CreatedAt: time.UnixMilli(num("c")).UTC(), ExpiresAt: time.UnixMilli(num("x")).UTC(),
 		Targeted: num("t"), Delivered: num(route.PushDelivered), Acknowledged: num(route.PushAcknowledged),
 	}
-	if st.Mode == api.PushBroadcast {
+	if st.Mode == tether.PushBroadcast {
 		st.Targeted = st.Delivered
 	}
 	return st, nil
 }
 
 func unavailable(log *slog.Logger, err error) error {
-	var e *api.Error
+	var e *tether.Error
 	if errors.As(err, &e) {
 		return err
 	}
 	log.Warn("push api: redis failed", "err", err)
-	return api.Errorf(api.EUNAVAILABLE, "the push service cannot reach Redis; retry later")
+	return tether.Errorf(tether.EUNAVAILABLE, "the push service cannot reach Redis; retry later")
 }
 
 // newPushID returns "p_" and 24 hex digits (96 random bits).

@@ -9,14 +9,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
 )
 
 // noKeys is an APIKeyService with no keys; these tests need none.
-type noKeys struct{ api.APIKeyService }
+type noKeys struct{ tether.APIKeyService }
 
 func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
@@ -31,9 +31,9 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 		}
 	}
 	s := New(Config{}, noKeys{}, nil, rdb, reg, nil, nil)
-	by := api.KeyCaller{KeyID: "k_1", Scopes: []string{api.ScopePush}}
+	by := tether.KeyCaller{KeyID: "k_1", Scopes: []string{tether.ScopePush}}
 	before := time.Now()
-	res, err := s.Push(ctx, by, api.PushRequest{UserIDs: []int64{7, 8}, Platforms: []string{"ios"}, Payload: json.RawMessage(`{"a": 1}`), TTLSeconds: 30})
+	res, err := s.Push(ctx, by, tether.PushRequest{UserIDs: []int64{7, 8}, Platforms: []string{"ios"}, Payload: json.RawMessage(`{"a": 1}`), TTLSeconds: 30})
 	if err != nil || res.Targeted != 1 {
 		t.Fatalf("push: %+v %v", res, err)
 	}
@@ -69,7 +69,7 @@ func TestAllow_FailsOpenWhenRedisIsDown(t *testing.T) {
 	defer rdb.Close()
 	s := New(Config{DefaultRateLimit: 1}, noKeys{}, nil, rdb, route.NewRegistry(rdb, "x:", time.Second), nil, nil)
 	for range 3 {
-		if err := s.Allow(context.Background(), api.KeyCaller{KeyID: "k_1"}, api.MaxPushBatch); err != nil {
+		if err := s.Allow(context.Background(), tether.KeyCaller{KeyID: "k_1"}, tether.MaxPushBatch); err != nil {
 			t.Fatalf("Allow with Redis down: %v", err)
 		}
 	}

@@ -9,21 +9,21 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // normalise checks a push request against the limits and returns it in a
 // canonical form: users and platforms sorted and unique, payload compact,
 // TTL defaulted. Two requests meaning the same push hash the same.
-func normalise(r api.PushRequest) (*push, error) {
-	if len(r.UserIDs) == 0 || len(r.UserIDs) > api.MaxPushTargets {
-		return nil, api.Errorf(api.EINVALID, "user_ids must hold 1 to %d user ids", api.MaxPushTargets)
+func normalise(r tether.PushRequest) (*push, error) {
+	if len(r.UserIDs) == 0 || len(r.UserIDs) > tether.MaxPushTargets {
+		return nil, tether.Errorf(tether.EINVALID, "user_ids must hold 1 to %d user ids", tether.MaxPushTargets)
 	}
 	users := slices.Clone(r.UserIDs)
 	slices.Sort(users)
 	users = slices.Compact(users)
 	if users[0] <= 0 {
-		return nil, api.Errorf(api.EINVALID, "user_ids must be positive user ids")
+		return nil, tether.Errorf(tether.EINVALID, "user_ids must be positive user ids")
 	}
 	platforms, err := checkPlatforms(r.Platforms)
 	if err != nil {
@@ -33,21 +33,21 @@ func normalise(r api.PushRequest) (*push, error) {
 	if err != nil {
 		return nil, err
 	}
-	def := api.DefaultTransientTTL
+	def := tether.DefaultTransientTTL
 	if r.Persist {
-		def = api.DefaultPersistedTTL
+		def = tether.DefaultPersistedTTL
 	}
 	ttl, err := checkTTL(r.TTLSeconds, def)
 	if err != nil {
 		return nil, err
 	}
-	if !printable(r.CollapseKey, api.MaxCollapseKeyLen) {
-		return nil, api.Errorf(api.EINVALID, "collapse_key must be at most %d bytes of printable UTF-8", api.MaxCollapseKeyLen)
+	if !printable(r.CollapseKey, tether.MaxCollapseKeyLen) {
+		return nil, tether.Errorf(tether.EINVALID, "collapse_key must be at most %d bytes of printable UTF-8", tether.MaxCollapseKeyLen)
 	}
-	if !printable(r.IdempotencyKey, api.MaxIdempotencyKeyLen) {
-		return nil, api.Errorf(api.EINVALID, "idempotency_key must be at most %d bytes of printable UTF-8", api.MaxIdempotencyKeyLen)
+	if !printable(r.IdempotencyKey, tether.MaxIdempotencyKeyLen) {
+		return nil, tether.Errorf(tether.EINVALID, "idempotency_key must be at most %d bytes of printable UTF-8", tether.MaxIdempotencyKeyLen)
 	}
-	n := api.PushRequest{
+	n := tether.PushRequest{
 		UserIDs: users, Platforms: platforms, Payload: payload, TTLSeconds: int(ttl / time.Second),
 		CollapseKey: r.CollapseKey, IdempotencyKey: r.IdempotencyKey, Persist: r.Persist,
 	}
@@ -65,8 +65,8 @@ func checkPlatforms(ps []string) ([]string, error) {
 		return nil, nil
 	}
 	for _, p := range ps {
-		if !slices.Contains(api.Platforms, p) {
-			return nil, api.Errorf(api.EINVALID, "platforms: %q is not a platform (want one of %v)", cut(p, 16), api.Platforms)
+		if !slices.Contains(tether.Platforms, p) {
+			return nil, tether.Errorf(tether.EINVALID, "platforms: %q is not a platform (want one of %v)", cut(p, 16), tether.Platforms)
 		}
 	}
 	out := slices.Clone(ps)
@@ -74,19 +74,19 @@ func checkPlatforms(ps []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// checkPayload requires a JSON object of at most api.MaxPushPayload bytes
+// checkPayload requires a JSON object of at most tether.MaxPushPayload bytes
 // (compacted) and returns it compacted.
 func checkPayload(p json.RawMessage) (json.RawMessage, error) {
 	t := bytes.TrimSpace(p)
 	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
-		return nil, api.Errorf(api.EINVALID, "payload must be a JSON object")
+		return nil, tether.Errorf(tether.EINVALID, "payload must be a JSON object")
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, t); err != nil {
-		return nil, api.Errorf(api.EINVALID, "payload must be a JSON object")
+		return nil, tether.Errorf(tether.EINVALID, "payload must be a JSON object")
 	}
-	if buf.Len() > api.MaxPushPayload {
-		return nil, api.Errorf(api.ETOOLARGE, "payload is over %d bytes", api.MaxPushPayload)
+	if buf.Len() > tether.MaxPushPayload {
+		return nil, tether.Errorf(tether.ETOOLARGE, "payload is over %d bytes", tether.MaxPushPayload)
 	}
 	return buf.Bytes(), nil
 }
@@ -96,8 +96,8 @@ func checkTTL(sec, def int) (time.Duration, error) {
 	if sec == 0 {
 		sec = def
 	}
-	if sec < 1 || sec > api.MaxPushTTL {
-		return 0, api.Errorf(api.EINVALID, "ttl_seconds must be 1 to %d", api.MaxPushTTL)
+	if sec < 1 || sec > tether.MaxPushTTL {
+		return 0, tether.Errorf(tether.EINVALID, "ttl_seconds must be 1 to %d", tether.MaxPushTTL)
 	}
 	return time.Duration(sec) * time.Second, nil
 }

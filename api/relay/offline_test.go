@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/store"
 )
@@ -44,7 +44,7 @@ func TestRelay_NotifyOfflineQueuesOneDeliveryPerOfflineRecipientNeverTheSender(t
 	if !slices.Equal(got, want) {
 		t.Fatalf("deliveries (message, user) = %v, want %v", got, want)
 	}
-	var msg api.Message
+	var msg tether.Message
 	if err := json.Unmarshal(ds[0].Message, &msg); err != nil || msg.ID != m1.ID || msg.SenderID != a || string(msg.Content) != `{"text":"hi"}` {
 		t.Fatalf("queued message %s: %v", ds[0].Message, err)
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
@@ -306,7 +306,7 @@ type messageHeader struct {
 // no live session, except the message's sender. Rows of other kinds (recall,
 // read, group events, ...) notify no one.
 func (r *Relay) offline(d decoded, sessions map[int64][]route.Session, out []store.OfflineNotice) []store.OfflineNotice {
-	if d.p.Kind != api.EntryMessage {
+	if d.p.Kind != tether.EntryMessage {
 		return out
 	}
 	var body struct {
@@ -314,7 +314,7 @@ func (r *Relay) offline(d decoded, sessions map[int64][]route.Session, out []sto
 		Message json.RawMessage `json:"message"`
 	}
 	var h messageHeader
-	if err := json.Unmarshal(d.p.Body, &body); err != nil || body.Kind != api.EntryMessage || json.Unmarshal(body.Message, &h) != nil || h.ID <= 0 {
+	if err := json.Unmarshal(d.p.Body, &body); err != nil || body.Kind != tether.EntryMessage || json.Unmarshal(body.Message, &h) != nil || h.ID <= 0 {
 		r.log.Warn("message outbox row without a readable message; no offline notice", "outbox_id", d.id)
 		return out
 	}

@@ -15,7 +15,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
@@ -28,8 +28,8 @@ import (
 type env struct {
 	dsn   string
 	db    *store.DB
-	auth  api.AuthService
-	msgs  api.MessageService
+	auth  tether.AuthService
+	msgs  tether.MessageService
 	rdb   *redis.Client
 	reg   *route.Registry
 	ctx   context.Context
@@ -79,10 +79,10 @@ func (e *env) online(t *testing.T, uid int64, device, node string) {
 	}
 }
 
-func (e *env) send(t *testing.T, from, to int64, cid string) *api.Message {
+func (e *env) send(t *testing.T, from, to int64, cid string) *tether.Message {
 	t.Helper()
-	m, _, err := e.msgs.Send(e.ctx, api.Caller{UserID: from}, api.NewMessage{
-		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(`{"text":"hi"}`),
+	m, _, err := e.msgs.Send(e.ctx, tether.Caller{UserID: from}, tether.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: tether.MessageText, Content: []byte(`{"text":"hi"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -158,10 +158,10 @@ func TestRelay_PublishesEachRowToTheNodesOfLiveSessionsWithTheirVersions(t *test
 	}
 	for _, j := range n1 {
 		var body struct {
-			Kind    string      `json:"kind"`
-			Message api.Message `json:"message"`
+			Kind    string         `json:"kind"`
+			Message tether.Message `json:"message"`
 		}
-		if err := json.Unmarshal(j.Body, &body); err != nil || body.Kind != api.EntryMessage {
+		if err := json.Unmarshal(j.Body, &body); err != nil || body.Kind != tether.EntryMessage {
 			t.Fatalf("body %s: %v", j.Body, err)
 		}
 		if got := sortTargets(j.Targets); !slices.Equal(got, sortTargets(want[body.Message.ID])) {
@@ -186,7 +186,7 @@ func idOf(t *testing.T, jobs []job.Job, msgID int64) int64 {
 	t.Helper()
 	for _, j := range jobs {
 		var body struct {
-			Message api.Message `json:"message"`
+			Message tether.Message `json:"message"`
 		}
 		_ = json.Unmarshal(j.Body, &body)
 		if body.Message.ID == msgID {
@@ -283,8 +283,8 @@ func TestRelay_TwoRelaysPublishEveryRowExactlyOnce(t *testing.T) {
 	for k, s := range senders {
 		sends.Go(func() {
 			for i := range n / len(senders) {
-				if _, _, err := e.msgs.Send(e.ctx, api.Caller{UserID: s}, api.NewMessage{
-					RecipientID: rcpt, ClientMsgID: fmt.Sprint(k, "-", i), Type: api.MessageText, Content: []byte(`{"text":"x"}`),
+				if _, _, err := e.msgs.Send(e.ctx, tether.Caller{UserID: s}, tether.NewMessage{
+					RecipientID: rcpt, ClientMsgID: fmt.Sprint(k, "-", i), Type: tether.MessageText, Content: []byte(`{"text":"x"}`),
 				}); err != nil {
 					t.Error(err)
 					return

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 type registerRequest struct {
@@ -45,7 +45,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, api.Device{ID: req.DeviceID, Platform: req.Platform})
+	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, tether.Device{ID: req.DeviceID, Platform: req.Platform})
 	if err != nil {
 		fail(c, err)
 		return

@@ -15,19 +15,18 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/shared/token"
 )
 
 func TestAccounts_RegisterLoginRefreshMe(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
-		var u api.User
+		var u tether.User
 		e.do(req{Method: "POST", Path: "/v1/accounts", Body: map[string]string{"username": "alice", "password": "correct horse"}}).
 			decode(t, 201, &u)
 		if u.ID <= 0 || u.Username != "alice" || u.CreatedAt.IsZero() {
 			t.Fatalf("user = %+v", u)
 		}
-		var tok api.Tokens
+		var tok tether.Tokens
 		e.do(req{Method: "POST", Path: "/v1/sessions", Body: map[string]string{
 			"username": "alice", "password": "correct horse", "device_id": "phone-1", "platform": "ios",
 		}}).decode(t, 201, &tok)
@@ -35,13 +34,13 @@ func TestAccounts_RegisterLoginRefreshMe(t *testing.T) {
 			t.Fatalf("tokens = %+v", tok)
 		}
 
-		var me api.User
+		var me tether.User
 		e.do(req{Method: "GET", Path: "/v1/users/me", Token: tok.AccessToken}).decode(t, 200, &me)
 		if me != u {
 			t.Fatalf("me = %+v, want %+v", me, u)
 		}
 
-		var next api.Tokens
+		var next tether.Tokens
 		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: map[string]string{"refresh_token": tok.RefreshToken}}).
 			decode(t, 200, &next)
 		if next.RefreshToken == tok.RefreshToken || next.SessionID != tok.SessionID {
@@ -56,9 +55,9 @@ func TestRefresh_RotatedTokenIsUnauthorized(t *testing.T) {
 		u := e.signup("alice")
 		body := map[string]string{"refresh_token": u.Tokens.RefreshToken}
 		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: body}).decode(t, 200, nil)
-		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: body}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: body}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		e.do(req{Method: "POST", Path: "/v1/sessions/refresh", Body: map[string]string{"refresh_token": "garbage"}}).
-			wantProblem(t, 401, api.EUNAUTHORIZED)
+			wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -66,7 +65,7 @@ func TestRegister_TakenUsernameIsConflict(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		e.signup("alice")
 		e.do(req{Method: "POST", Path: "/v1/accounts", Body: map[string]string{"username": "Alice", "password": "another pw"}}).
-			wantProblem(t, 409, api.ECONFLICT)
+			wantProblem(t, 409, tether.ECONFLICT)
 	})
 }
 
@@ -77,7 +76,7 @@ func TestLogin_WrongPasswordAndUnknownUserAreUnauthorized(t *testing.T) {
 			{"username": "alice", "password": "wrong password", "device_id": "d", "platform": "web"},
 			{"username": "nobody", "password": "wrong password", "device_id": "d", "platform": "web"},
 		} {
-			e.do(req{Method: "POST", Path: "/v1/sessions", Body: b}).wantProblem(t, 401, api.EUNAUTHORIZED)
+			e.do(req{Method: "POST", Path: "/v1/sessions", Body: b}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		}
 	})
 }
@@ -85,26 +84,26 @@ func TestLogin_WrongPasswordAndUnknownUserAreUnauthorized(t *testing.T) {
 func TestUserByName_FindsUserOrNotFound(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")
-		var got api.User
+		var got tether.User
 		e.do(req{Method: "GET", Path: "/v1/users/by-name/bob", Token: a.Tokens.AccessToken}).decode(t, 200, &got)
 		if got != b.User {
 			t.Fatalf("by-name = %+v, want %+v", got, b.User)
 		}
-		e.do(req{Method: "GET", Path: "/v1/users/by-name/carol", Token: a.Tokens.AccessToken}).wantProblem(t, 404, api.ENOTFOUND)
-		e.do(req{Method: "GET", Path: "/v1/users/by-name/bob"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/users/by-name/carol", Token: a.Tokens.AccessToken}).wantProblem(t, 404, tether.ENOTFOUND)
+		e.do(req{Method: "GET", Path: "/v1/users/by-name/bob"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
 func TestUser_FindsUserByIDOrNotFound(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")
-		var got api.User
+		var got tether.User
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID), Token: a.Tokens.AccessToken}).decode(t, 200, &got)
 		if got != b.User {
 			t.Fatalf("user = %+v, want %+v", got, b.User)
 		}
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID+1000), Token: a.Tokens.AccessToken}).
-			wantProblem(t, 404, api.ENOTFOUND)
+			wantProblem(t, 404, tether.ENOTFOUND)
 	})
 }
 
@@ -114,7 +113,7 @@ func TestUser_IDRouteDoesNotShadowMeOrByName(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")
 		tok := a.Tokens.AccessToken
-		var got api.User
+		var got tether.User
 		e.do(req{Method: "GET", Path: "/v1/users/me", Token: tok}).decode(t, 200, &got)
 		if got != a.User {
 			t.Fatalf("me = %+v, want %+v", got, a.User)
@@ -135,7 +134,7 @@ func TestUser_BadIDIsInvalid(t *testing.T) {
 		tok := e.signup("alice").Tokens.AccessToken
 		for _, id := range []string{"abc", "0", "-1", "1.5", "1e3", "99999999999999999999", "by-name", "%20"} {
 			t.Run(id, func(t *testing.T) {
-				p := e.withT(t).do(req{Method: "GET", Path: "/v1/users/" + id, Token: tok}).wantProblem(t, 400, api.EINVALID)
+				p := e.withT(t).do(req{Method: "GET", Path: "/v1/users/" + id, Token: tok}).wantProblem(t, 400, tether.EINVALID)
 				if !strings.Contains(p.Detail, `"id"`) {
 					t.Fatalf("detail does not name the parameter: %q", p.Detail)
 				}
@@ -147,9 +146,9 @@ func TestUser_BadIDIsInvalid(t *testing.T) {
 func TestUser_AnonymousIsUnauthorized(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		b := e.signup("bob")
-		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID)}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/users/%d", b.ID)}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		// Authentication comes before validation: a bad id says nothing either.
-		e.do(req{Method: "GET", Path: "/v1/users/abc"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/users/abc"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -168,7 +167,7 @@ func TestSend_RetryCreatesNoSecondMessage(t *testing.T) {
 			t.Fatalf("retry: status %d id %d, want 200 and id %d", status, again.ID, first.ID)
 		}
 		for _, u := range []user{a, b} {
-			var page api.SyncPage
+			var page tether.SyncPage
 			e.do(req{Method: "GET", Path: "/v1/sync?since=0", Token: u.Tokens.AccessToken}).decode(t, 200, &page)
 			if len(page.Entries) != 1 || page.Entries[0].Message == nil || page.Entries[0].Message.ID != first.ID || page.HeadVersion != page.Entries[0].Version {
 				t.Fatalf("%s sync after retry = %+v", u.Username, page)
@@ -201,7 +200,7 @@ func TestSend_ConcurrentRetriesCreateOneMessage(t *testing.T) {
 			if err := e.checkResponse(r, out); err != nil {
 				t.Fatalf("response %d: %v: %s", i, err, out.Body)
 			}
-			var m api.Message
+			var m tether.Message
 			out.decode(t, out.Status, &m)
 			if out.Status == 201 {
 				created++
@@ -211,7 +210,7 @@ func TestSend_ConcurrentRetriesCreateOneMessage(t *testing.T) {
 		if created != 1 || len(ids) != 1 {
 			t.Fatalf("%d created, ids %v; want 1 created and one id", created, ids)
 		}
-		var page api.SyncPage
+		var page tether.SyncPage
 		e.do(req{Method: "GET", Path: "/v1/sync", Token: b.Tokens.AccessToken}).decode(t, 200, &page)
 		if len(page.Entries) != 1 {
 			t.Fatalf("recipient timeline has %d entries, want 1", len(page.Entries))
@@ -236,7 +235,7 @@ func TestSync_PagesThroughTimelineGapFree(t *testing.T) {
 			if pages > n {
 				t.Fatal("sync does not terminate")
 			}
-			var page api.SyncPage
+			var page tether.SyncPage
 			e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/sync?since=%d&limit=3", since), Token: b.Tokens.AccessToken}).
 				decode(t, 200, &page)
 			if len(page.Entries) > 3 {
@@ -258,7 +257,7 @@ func TestSync_PagesThroughTimelineGapFree(t *testing.T) {
 				t.Fatalf("versions not gap-free: %v", versions)
 			}
 		}
-		var empty api.SyncPage
+		var empty tether.SyncPage
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/sync?since=%d", since), Token: b.Tokens.AccessToken}).decode(t, 200, &empty)
 		if len(empty.Entries) != 0 || empty.HasMore || empty.HeadVersion != versions[n-1] {
 			t.Fatalf("sync at head = %+v", empty)
@@ -275,19 +274,19 @@ func TestHistory_PagesBackwardsAndForwards(t *testing.T) {
 			ids = append(ids, m.ID)
 		}
 		conv := url.PathEscape(fmt.Sprintf("d:%d:%d", a.ID, b.ID))
-		var newest api.HistoryPage
+		var newest tether.HistoryPage
 		e.do(req{Method: "GET", Path: "/v1/conversations/" + conv + "/messages?limit=3", Token: b.Tokens.AccessToken}).
 			decode(t, 200, &newest)
 		if len(newest.Messages) != 3 || newest.Messages[0].ID != ids[4] || newest.Messages[2].ID != ids[2] || newest.NextCursor == "" {
 			t.Fatalf("newest page = %+v", newest)
 		}
-		var older api.HistoryPage
+		var older tether.HistoryPage
 		e.do(req{Method: "GET", Path: "/v1/conversations/" + conv + "/messages?limit=3&before=" + url.QueryEscape(newest.NextCursor),
 			Token: b.Tokens.AccessToken}).decode(t, 200, &older)
 		if len(older.Messages) != 2 || older.Messages[0].ID != ids[1] || older.Messages[1].ID != ids[0] || older.NextCursor != "" {
 			t.Fatalf("older page = %+v", older)
 		}
-		var newer api.HistoryPage
+		var newer tether.HistoryPage
 		e.do(req{Method: "GET", Path: "/v1/conversations/" + conv + "/messages?after=" + url.QueryEscape(newest.NextCursor),
 			Token: a.Tokens.AccessToken}).decode(t, 200, &newer)
 		if len(newer.Messages) != 2 || newer.Messages[0].ID != ids[3] || newer.Messages[1].ID != ids[4] || newer.NextCursor != "" {
@@ -302,7 +301,7 @@ func TestHistory_ForeignConversationIsNotFound(t *testing.T) {
 		e.send(a, b.ID, "x", "secret")
 		conv := url.PathEscape(fmt.Sprintf("d:%d:%d", a.ID, b.ID))
 		e.do(req{Method: "GET", Path: "/v1/conversations/" + conv + "/messages", Token: c.Tokens.AccessToken}).
-			wantProblem(t, 404, api.ENOTFOUND)
+			wantProblem(t, 404, tether.ENOTFOUND)
 	})
 }
 
@@ -312,10 +311,10 @@ func TestHistory_BadCursorIsInvalid(t *testing.T) {
 		conv := url.PathEscape(fmt.Sprintf("d:%d:%d", a.ID, b.ID))
 		base := "/v1/conversations/" + conv + "/messages?"
 		for _, q := range []string{"before=%21%21not-a-cursor", "after=zzz", "before=a&after=b", "limit=0", "limit=9999"} {
-			e.do(req{Method: "GET", Path: base + q, Token: a.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
+			e.do(req{Method: "GET", Path: base + q, Token: a.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
 		}
 		e.do(req{Method: "GET", Path: "/v1/conversations/garbage/messages", Token: a.Tokens.AccessToken}).
-			wantProblem(t, 400, api.EINVALID)
+			wantProblem(t, 400, tether.EINVALID)
 	})
 }
 
@@ -349,34 +348,34 @@ func TestErrors_AreProblemsWithTheRightStatus(t *testing.T) {
 			status int
 			code   string
 		}{
-			{"malformed JSON", req{Method: "POST", Path: "/v1/accounts", Body: `{"username":`}, 400, api.EINVALID},
-			{"not an object", req{Method: "POST", Path: "/v1/accounts", Body: `[1,2]`}, 400, api.EINVALID},
-			{"empty body", req{Method: "POST", Path: "/v1/accounts", Body: ``}, 400, api.EINVALID},
-			{"unknown field", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "bob1", "password": "password1", "admin": true}}, 400, api.EINVALID},
-			{"wrong field type", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": 12345, "password": "password1"}}, 400, api.EINVALID},
-			{"short password", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "bob1", "password": "short"}}, 400, api.EINVALID},
-			{"bad username", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "b o b", "password": "password1"}}, 400, api.EINVALID},
-			{"wrong content type", req{Method: "POST", Path: "/v1/accounts", Body: `{"username":"bob1","password":"password1"}`, Header: map[string]string{"Content-Type": "text/plain"}}, 400, api.EINVALID},
-			{"oversized body", req{Method: "POST", Path: "/v1/accounts", Body: big}, 413, api.ETOOLARGE},
-			{"oversized body without length", req{Method: "POST", Path: "/v1/accounts", Body: io.MultiReader(strings.NewReader(big))}, 413, api.ETOOLARGE},
-			{"bad platform", req{Method: "POST", Path: "/v1/sessions", Body: map[string]any{"username": "alice", "password": "password-alice", "device_id": "d", "platform": "toaster"}}, 400, api.EINVALID},
-			{"missing token", req{Method: "GET", Path: "/v1/users/me"}, 401, api.EUNAUTHORIZED},
-			{"garbage token", req{Method: "GET", Path: "/v1/users/me", Token: "garbage"}, 401, api.EUNAUTHORIZED},
-			{"expired token", req{Method: "GET", Path: "/v1/users/me", Token: expired}, 401, api.EUNAUTHORIZED},
-			{"forged token", req{Method: "GET", Path: "/v1/users/me", Token: forged}, 401, api.EUNAUTHORIZED},
-			{"basic auth", req{Method: "GET", Path: "/v1/sync", Header: map[string]string{"Authorization": "Basic YTpi"}}, 401, api.EUNAUTHORIZED},
-			{"unauthenticated send with bad body", req{Method: "POST", Path: "/v1/messages", Body: `{`}, 401, api.EUNAUTHORIZED},
-			{"unknown recipient", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(nil)}, 404, api.ENOTFOUND},
-			{"message to self", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"recipient_id": a.ID})}, 400, api.EINVALID},
-			{"bad message type", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"type": "video"})}, 400, api.EINVALID},
-			{"null content", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: `{"recipient_id":2,"client_msg_id":"c","type":"text","content":null}`}, 400, api.EINVALID},
-			{"missing content", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"content": nil})}, 400, api.EINVALID},
-			{"string recipient", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"recipient_id": "2"})}, 400, api.EINVALID},
-			{"content over limit", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"content": map[string]string{"text": strings.Repeat("x", api.MaxContentBytes)}})}, 413, api.ETOOLARGE},
-			{"negative since", req{Method: "GET", Path: "/v1/sync?since=-1", Token: tok}, 400, api.EINVALID},
-			{"text since", req{Method: "GET", Path: "/v1/sync?since=abc", Token: tok}, 400, api.EINVALID},
-			{"unknown route", req{Method: "GET", Path: "/v1/nope"}, 404, api.ENOTFOUND},
-			{"trailing slash", req{Method: "GET", Path: "/v1/users/me/", Token: tok}, 404, api.ENOTFOUND},
+			{"malformed JSON", req{Method: "POST", Path: "/v1/accounts", Body: `{"username":`}, 400, tether.EINVALID},
+			{"not an object", req{Method: "POST", Path: "/v1/accounts", Body: `[1,2]`}, 400, tether.EINVALID},
+			{"empty body", req{Method: "POST", Path: "/v1/accounts", Body: ``}, 400, tether.EINVALID},
+			{"unknown field", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "bob1", "password": "password1", "admin": true}}, 400, tether.EINVALID},
+			{"wrong field type", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": 12345, "password": "password1"}}, 400, tether.EINVALID},
+			{"short password", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "bob1", "password": "short"}}, 400, tether.EINVALID},
+			{"bad username", req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "b o b", "password": "password1"}}, 400, tether.EINVALID},
+			{"wrong content type", req{Method: "POST", Path: "/v1/accounts", Body: `{"username":"bob1","password":"password1"}`, Header: map[string]string{"Content-Type": "text/plain"}}, 400, tether.EINVALID},
+			{"oversized body", req{Method: "POST", Path: "/v1/accounts", Body: big}, 413, tether.ETOOLARGE},
+			{"oversized body without length", req{Method: "POST", Path: "/v1/accounts", Body: io.MultiReader(strings.NewReader(big))}, 413, tether.ETOOLARGE},
+			{"bad platform", req{Method: "POST", Path: "/v1/sessions", Body: map[string]any{"username": "alice", "password": "password-alice", "device_id": "d", "platform": "toaster"}}, 400, tether.EINVALID},
+			{"missing token", req{Method: "GET", Path: "/v1/users/me"}, 401, tether.EUNAUTHORIZED},
+			{"garbage token", req{Method: "GET", Path: "/v1/users/me", Token: "garbage"}, 401, tether.EUNAUTHORIZED},
+			{"expired token", req{Method: "GET", Path: "/v1/users/me", Token: expired}, 401, tether.EUNAUTHORIZED},
+			{"forged token", req{Method: "GET", Path: "/v1/users/me", Token: forged}, 401, tether.EUNAUTHORIZED},
+			{"basic auth", req{Method: "GET", Path: "/v1/sync", Header: map[string]string{"Authorization": "Basic YTpi"}}, 401, tether.EUNAUTHORIZED},
+			{"unauthenticated send with bad body", req{Method: "POST", Path: "/v1/messages", Body: `{`}, 401, tether.EUNAUTHORIZED},
+			{"unknown recipient", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(nil)}, 404, tether.ENOTFOUND},
+			{"message to self", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"recipient_id": a.ID})}, 400, tether.EINVALID},
+			{"bad message type", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"type": "video"})}, 400, tether.EINVALID},
+			{"null content", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: `{"recipient_id":2,"client_msg_id":"c","type":"text","content":null}`}, 400, tether.EINVALID},
+			{"missing content", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"content": nil})}, 400, tether.EINVALID},
+			{"string recipient", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"recipient_id": "2"})}, 400, tether.EINVALID},
+			{"content over limit", req{Method: "POST", Path: "/v1/messages", Token: tok, Body: send(map[string]any{"content": map[string]string{"text": strings.Repeat("x", tether.MaxContentBytes)}})}, 413, tether.ETOOLARGE},
+			{"negative since", req{Method: "GET", Path: "/v1/sync?since=-1", Token: tok}, 400, tether.EINVALID},
+			{"text since", req{Method: "GET", Path: "/v1/sync?since=abc", Token: tok}, 400, tether.EINVALID},
+			{"unknown route", req{Method: "GET", Path: "/v1/nope"}, 404, tether.ENOTFOUND},
+			{"trailing slash", req{Method: "GET", Path: "/v1/users/me/", Token: tok}, 404, tether.ENOTFOUND},
 			{"wrong method", req{Method: "DELETE", Path: "/v1/messages", Token: tok}, 405, codeMethodNotAllowed},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -406,12 +405,12 @@ func TestMethodNotAllowed_ListsAllowedMethods(t *testing.T) {
 func TestValidation_DetailNamesTheField(t *testing.T) {
 	e := newEnv(t, drivers[1])
 	p := e.do(req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "ab", "password": "password1"}}).
-		wantProblem(t, 400, api.EINVALID)
+		wantProblem(t, 400, tether.EINVALID)
 	if !strings.Contains(p.Detail, "/username") {
 		t.Fatalf("detail %q does not name the field", p.Detail)
 	}
 	p = e.do(req{Method: "POST", Path: "/v1/accounts", Body: map[string]any{"username": "abc", "password": "password1", "extra": 1}}).
-		wantProblem(t, 400, api.EINVALID)
+		wantProblem(t, 400, tether.EINVALID)
 	if !strings.Contains(p.Detail, "extra") {
 		t.Fatalf("detail %q does not name the unknown field", p.Detail)
 	}
@@ -427,7 +426,7 @@ func TestMeta_HealthReadyAndSpec(t *testing.T) {
 	e.do(req{Method: "GET", Path: "/readyz"}).decode(t, 200, &st)
 
 	e.ready = errors.New("dial tcp 10.1.2.3:3306: connection refused")
-	p := e.do(req{Method: "GET", Path: "/readyz"}).wantProblem(t, 503, api.EUNAVAILABLE)
+	p := e.do(req{Method: "GET", Path: "/readyz"}).wantProblem(t, 503, tether.EUNAVAILABLE)
 	if strings.Contains(p.Detail, "10.1.2.3") {
 		t.Fatalf("readyz leaks the cause: %q", p.Detail)
 	}

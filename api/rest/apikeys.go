@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // The push API for third-party services authenticates with an API key in
@@ -20,7 +20,7 @@ const APIKeyHeader = "X-API-Key"
 // keyChallenge is the WWW-Authenticate challenge of API key routes.
 const keyChallenge = `APIKey realm="tether", header="X-API-Key"`
 
-// ctxKeyCaller holds the api.KeyCaller of an API key route.
+// ctxKeyCaller holds the tether.KeyCaller of an API key route.
 const ctxKeyCaller = "tether.key_caller"
 
 // authenticateKey checks the API key (through the service's short cache)
@@ -30,25 +30,25 @@ func (s *Server) authenticateKey(scopes ...string) gin.HandlerFunc {
 	need := strings.Join(scopes, " or ")
 	return func(c *gin.Context) {
 		if s.apiKeys == nil || s.push == nil {
-			writeProblem(c, api.EUNAVAILABLE, "The push API is not configured on this server.")
+			writeProblem(c, tether.EUNAVAILABLE, "The push API is not configured on this server.")
 			return
 		}
 		secret := c.GetHeader(APIKeyHeader)
 		if secret == "" {
 			c.Header("WWW-Authenticate", keyChallenge)
-			writeProblem(c, api.EUNAUTHORIZED, "An API key is required (X-API-Key header); user access tokens are not accepted here.")
+			writeProblem(c, tether.EUNAUTHORIZED, "An API key is required (X-API-Key header); user access tokens are not accepted here.")
 			return
 		}
 		k, err := s.apiKeys.KeyBySecret(c.Request.Context(), secret)
 		if err != nil {
-			if api.ErrorCode(err) == api.EUNAUTHORIZED {
+			if tether.ErrorCode(err) == tether.EUNAUTHORIZED {
 				c.Header("WWW-Authenticate", keyChallenge)
 			}
 			fail(c, err)
 			return
 		}
 		if !slices.ContainsFunc(scopes, k.Has) {
-			writeProblem(c, api.EFORBIDDEN, "The API key lacks the "+need+" scope.")
+			writeProblem(c, tether.EFORBIDDEN, "The API key lacks the "+need+" scope.")
 			return
 		}
 		c.Set(ctxKeyCaller, *k)
@@ -56,12 +56,12 @@ func (s *Server) authenticateKey(scopes ...string) gin.HandlerFunc {
 	}
 }
 
-func keyCallerOf(c *gin.Context) (api.KeyCaller, bool) {
+func keyCallerOf(c *gin.Context) (tether.KeyCaller, bool) {
 	v, ok := c.Get(ctxKeyCaller)
 	if !ok {
-		return api.KeyCaller{}, false
+		return tether.KeyCaller{}, false
 	}
-	k, ok := v.(api.KeyCaller)
+	k, ok := v.(tether.KeyCaller)
 	return k, ok
 }
 
@@ -80,7 +80,7 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	k, err := s.apiKeys.CreateKey(c.Request.Context(), api.NewAPIKey{Name: req.Name, Scopes: req.Scopes, RateLimit: req.RateLimit})
+	k, err := s.apiKeys.CreateKey(c.Request.Context(), tether.NewAPIKey{Name: req.Name, Scopes: req.Scopes, RateLimit: req.RateLimit})
 	if err != nil {
 		fail(c, err)
 		return

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -16,28 +16,28 @@ import (
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	if h == "" {
-		writeProblem(c, api.EUNAUTHORIZED, "An access token is required (Authorization: Bearer <token>).")
+		writeProblem(c, tether.EUNAUTHORIZED, "An access token is required (Authorization: Bearer <token>).")
 		return
 	}
 	scheme, raw, ok := strings.Cut(h, " ")
 	raw = strings.TrimSpace(raw)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		writeProblem(c, api.EUNAUTHORIZED, `The Authorization header must be "Bearer <token>".`)
+		writeProblem(c, tether.EUNAUTHORIZED, `The Authorization header must be "Bearer <token>".`)
 		return
 	}
 	claims, err := s.verifier.Verify(raw)
 	if errors.Is(err, token.ErrExpired) {
-		writeProblem(c, api.EUNAUTHORIZED, "The access token has expired.")
+		writeProblem(c, tether.EUNAUTHORIZED, "The access token has expired.")
 		return
 	} else if err != nil {
-		writeProblem(c, api.EUNAUTHORIZED, "The access token is invalid.")
+		writeProblem(c, tether.EUNAUTHORIZED, "The access token is invalid.")
 		return
 	}
 	if s.revoked.isRevoked(c.Request.Context(), claims.SessionID) {
-		writeProblem(c, api.EUNAUTHORIZED, "The login session of this access token was revoked.")
+		writeProblem(c, tether.EUNAUTHORIZED, "The login session of this access token was revoked.")
 		return
 	}
-	c.Set(ctxCaller, api.Caller{
+	c.Set(ctxCaller, tether.Caller{
 		UserID:    claims.UserID,
 		DeviceID:  claims.DeviceID,
 		Platform:  claims.Platform,
@@ -49,11 +49,11 @@ func (s *Server) authenticate(c *gin.Context) {
 // callerOf returns the caller authenticate put on the context. The second
 // result is false on a route registered without authentication, a wiring
 // bug that the handler must answer as an internal error.
-func callerOf(c *gin.Context) (api.Caller, bool) {
+func callerOf(c *gin.Context) (tether.Caller, bool) {
 	v, ok := c.Get(ctxCaller)
 	if !ok {
-		return api.Caller{}, false
+		return tether.Caller{}, false
 	}
-	caller, ok := v.(api.Caller)
+	caller, ok := v.(tether.Caller)
 	return caller, ok
 }

@@ -5,19 +5,19 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // conversationCall runs the part of a conversation handler before its
 // service call: the caller and the configured service.
-func (s *Server) conversationCall(c *gin.Context) (api.Caller, bool) {
+func (s *Server) conversationCall(c *gin.Context) (tether.Caller, bool) {
 	caller, ok := callerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
 		return caller, false
 	}
 	if s.conversations == nil {
-		writeProblem(c, api.EUNAVAILABLE, "Conversations are not configured on this server.")
+		writeProblem(c, tether.EUNAVAILABLE, "Conversations are not configured on this server.")
 		return caller, false
 	}
 	return caller, true
@@ -40,7 +40,7 @@ func (s *Server) listConversations(c *gin.Context) {
 		return
 	}
 	if page.Conversations == nil {
-		page.Conversations = []api.Conversation{}
+		page.Conversations = []tether.Conversation{}
 	}
 	c.JSON(http.StatusOK, page)
 }
@@ -75,7 +75,7 @@ func (s *Server) markConversationRead(c *gin.Context) {
 		return
 	}
 	if req.Version == nil {
-		fail(c, api.Errorf(api.EINVALID, "request body: version is required"))
+		fail(c, tether.Errorf(tether.EINVALID, "request body: version is required"))
 		return
 	}
 	conv, err := s.conversations.MarkRead(c.Request.Context(), caller.UserID, c.Param("conversation_id"), *req.Version)
@@ -102,7 +102,7 @@ func (s *Server) muteConversation(c *gin.Context) {
 		return
 	}
 	if req.Muted == nil {
-		fail(c, api.Errorf(api.EINVALID, "request body: muted is required"))
+		fail(c, tether.Errorf(tether.EINVALID, "request body: muted is required"))
 		return
 	}
 	conv, err := s.conversations.SetMuted(c.Request.Context(), caller.UserID, c.Param("conversation_id"), *req.Muted)
@@ -136,7 +136,7 @@ func (s *Server) recall(c *gin.Context) {
 	}
 	id, err := strconv.ParseInt(c.Param("message_id"), 10, 64)
 	if err != nil || id < 1 {
-		fail(c, api.Errorf(api.EINVALID, "path parameter \"message_id\" must be an integer from 1 to %d", int64(1<<63-1)))
+		fail(c, tether.Errorf(tether.EINVALID, "path parameter \"message_id\" must be an integer from 1 to %d", int64(1<<63-1)))
 		return
 	}
 	msg, err := s.messages.Recall(c.Request.Context(), caller, id)

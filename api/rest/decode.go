@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // decodeJSON decodes exactly one JSON object from r into v, rejecting
@@ -18,10 +18,10 @@ func decodeJSON(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.EINVALID, "request body: %s", jsonErrorText(err))
+		return tether.Errorf(tether.EINVALID, "request body: %s", jsonErrorText(err))
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return api.Errorf(api.EINVALID, "request body: unexpected data after the JSON value")
+		return tether.Errorf(tether.EINVALID, "request body: unexpected data after the JSON value")
 	}
 	return nil
 }
@@ -53,7 +53,7 @@ func jsonErrorText(err error) string {
 func parseUserID(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 1 {
-		return 0, api.Errorf(api.EINVALID, "path parameter \"id\" must be an integer from 1 to %d", int64(1<<63-1))
+		return 0, tether.Errorf(tether.EINVALID, "path parameter \"id\" must be an integer from 1 to %d", int64(1<<63-1))
 	}
 	return v, nil
 }
@@ -65,32 +65,32 @@ func parseSince(s string) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(s, 10, 63)
 	if err != nil {
-		return 0, api.Errorf(api.EINVALID, "query parameter \"since\" must be an integer from 0 to %d", uint64(1)<<63-1)
+		return 0, tether.Errorf(tether.EINVALID, "query parameter \"since\" must be an integer from 0 to %d", uint64(1)<<63-1)
 	}
 	return v, nil
 }
 
-// parseLimit parses a limit query parameter; absent means api.DefaultPageSize.
+// parseLimit parses a limit query parameter; absent means tether.DefaultPageSize.
 func parseLimit(s string) (int, error) {
 	if s == "" {
-		return api.DefaultPageSize, nil
+		return tether.DefaultPageSize, nil
 	}
 	v, err := strconv.Atoi(s)
-	if err != nil || v < 1 || v > api.MaxPageSize {
-		return 0, api.Errorf(api.EINVALID, "query parameter \"limit\" must be an integer from 1 to %d", api.MaxPageSize)
+	if err != nil || v < 1 || v > tether.MaxPageSize {
+		return 0, tether.Errorf(tether.EINVALID, "query parameter \"limit\" must be an integer from 1 to %d", tether.MaxPageSize)
 	}
 	return v, nil
 }
 
 // historyQuery builds the history query from its parameters; at most one
 // of before and after may be given.
-func historyQuery(before, after, limit string) (api.HistoryQuery, error) {
+func historyQuery(before, after, limit string) (tether.HistoryQuery, error) {
 	n, err := parseLimit(limit)
 	if err != nil {
-		return api.HistoryQuery{}, err
+		return tether.HistoryQuery{}, err
 	}
 	if before != "" && after != "" {
-		return api.HistoryQuery{}, api.Errorf(api.EINVALID, "query parameters \"before\" and \"after\" cannot be used together")
+		return tether.HistoryQuery{}, tether.Errorf(tether.EINVALID, "query parameters \"before\" and \"after\" cannot be used together")
 	}
-	return api.HistoryQuery{Before: before, After: after, Limit: n}, nil
+	return tether.HistoryQuery{Before: before, After: after, Limit: n}, nil
 }

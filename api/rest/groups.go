@@ -8,27 +8,27 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// Groups (issue 4): thin handlers over api.GroupService. Permissions, limits
+// Groups (issue 4): thin handlers over tether.GroupService. Permissions, limits
 // and events live in the service; here are only decoding and statuses.
 
 // pathID parses a positive integer path parameter.
 func pathID(c *gin.Context, name string) (int64, error) {
 	v, err := strconv.ParseInt(c.Param(name), 10, 64)
 	if err != nil || v < 1 {
-		return 0, api.Errorf(api.EINVALID, "path parameter %q must be an integer from 1 to %d", name, int64(1<<63-1))
+		return 0, tether.Errorf(tether.EINVALID, "path parameter %q must be an integer from 1 to %d", name, int64(1<<63-1))
 	}
 	return v, nil
 }
 
 // groupCall is the common start of a group handler: the caller and the
 // named path ids, or a problem already written.
-func (s *Server) groupCall(c *gin.Context, params ...string) (api.Caller, []int64, bool) {
+func (s *Server) groupCall(c *gin.Context, params ...string) (tether.Caller, []int64, bool) {
 	if s.groups == nil {
-		fail(c, api.Errorf(api.EUNAVAILABLE, "groups are not served by this server"))
-		return api.Caller{}, nil, false
+		fail(c, tether.Errorf(tether.EUNAVAILABLE, "groups are not served by this server"))
+		return tether.Caller{}, nil, false
 	}
 	caller, ok := callerOf(c)
 	if !ok {
@@ -83,7 +83,7 @@ func (s *Server) createGroup(c *gin.Context) {
 	if !ok || !decodeBody(c, &req) {
 		return
 	}
-	g, err := s.groups.CreateGroup(c.Request.Context(), caller.UserID, api.NewGroup{
+	g, err := s.groups.CreateGroup(c.Request.Context(), caller.UserID, tether.NewGroup{
 		Name: req.Name, AvatarURL: req.AvatarURL, Announcement: req.Announcement, MemberIDs: req.MemberIDs,
 	})
 	answer(c, http.StatusCreated, g, err)
@@ -127,7 +127,7 @@ func (s *Server) updateGroup(c *gin.Context) {
 	if !ok || !decodeBody(c, &req) {
 		return
 	}
-	g, err := s.groups.UpdateGroup(c.Request.Context(), caller.UserID, ids[0], api.GroupUpdate{
+	g, err := s.groups.UpdateGroup(c.Request.Context(), caller.UserID, ids[0], tether.GroupUpdate{
 		Name: req.Name, AvatarURL: req.AvatarURL, Announcement: req.Announcement,
 	})
 	answer(c, http.StatusOK, g, err)
@@ -229,11 +229,11 @@ type muteMemberRequest struct {
 func (r muteMemberRequest) muteUntil(at time.Time) (*time.Time, error) {
 	switch {
 	case (len(r.Until) > 0) == (r.DurationSeconds != nil):
-		return nil, api.Errorf(api.EINVALID, "set exactly one of until and duration_seconds")
+		return nil, tether.Errorf(tether.EINVALID, "set exactly one of until and duration_seconds")
 	case r.DurationSeconds != nil:
 		d := *r.DurationSeconds
-		if d < 1 || d > api.MaxGroupMuteSeconds {
-			return nil, api.Errorf(api.EINVALID, "duration_seconds must be 1 to %d", api.MaxGroupMuteSeconds)
+		if d < 1 || d > tether.MaxGroupMuteSeconds {
+			return nil, tether.Errorf(tether.EINVALID, "duration_seconds must be 1 to %d", tether.MaxGroupMuteSeconds)
 		}
 		u := at.Add(time.Duration(d) * time.Second)
 		return &u, nil
@@ -242,7 +242,7 @@ func (r muteMemberRequest) muteUntil(at time.Time) (*time.Time, error) {
 	}
 	var u time.Time
 	if err := json.Unmarshal(r.Until, &u); err != nil {
-		return nil, api.Errorf(api.EINVALID, "until must be an RFC 3339 date-time or null")
+		return nil, tether.Errorf(tether.EINVALID, "until must be an RFC 3339 date-time or null")
 	}
 	return &u, nil
 }
@@ -275,7 +275,7 @@ func (s *Server) muteGroup(c *gin.Context) {
 		return
 	}
 	if req.Muted == nil {
-		fail(c, api.Errorf(api.EINVALID, "request body: muted is required"))
+		fail(c, tether.Errorf(tether.EINVALID, "request body: muted is required"))
 		return
 	}
 	g, err := s.groups.MuteGroup(c.Request.Context(), caller.UserID, ids[0], *req.Muted)

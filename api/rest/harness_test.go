@@ -20,7 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
@@ -297,8 +297,8 @@ func (r resp) wantProblem(t *testing.T, status int, code string) Problem {
 
 // user is a registered, logged-in account.
 type user struct {
-	api.User
-	Tokens api.Tokens
+	tether.User
+	Tokens tether.Tokens
 }
 
 // signup registers name and logs it in on a device.
@@ -314,7 +314,7 @@ func (e *env) signup(name string) user {
 }
 
 // send posts a text message from u and returns it with the status.
-func (e *env) send(from user, to int64, clientID, text string) (api.Message, int) {
+func (e *env) send(from user, to int64, clientID, text string) (tether.Message, int) {
 	e.t.Helper()
 	r := e.do(req{Method: "POST", Path: "/v1/messages", Token: from.Tokens.AccessToken, Body: map[string]any{
 		"recipient_id": to, "client_msg_id": clientID, "type": "text", "content": map[string]string{"text": text},
@@ -322,7 +322,7 @@ func (e *env) send(from user, to int64, clientID, text string) (api.Message, int
 	if r.Status != 200 && r.Status != 201 {
 		e.t.Fatalf("send: status %d: %s", r.Status, r.Body)
 	}
-	var m api.Message
+	var m tether.Message
 	r.decode(e.t, r.Status, &m)
 	return m, r.Status
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // errNoCaller is the internal error of an authenticated handler reached
@@ -35,10 +35,10 @@ func (s *Server) send(c *gin.Context) {
 		return
 	}
 	if len(req.Content) == 0 {
-		fail(c, api.Errorf(api.EINVALID, "request body: content is required"))
+		fail(c, tether.Errorf(tether.EINVALID, "request body: content is required"))
 		return
 	}
-	msg, created, err := s.messages.Send(c.Request.Context(), caller, api.NewMessage{
+	msg, created, err := s.messages.Send(c.Request.Context(), caller, tether.NewMessage{
 		RecipientID: req.RecipientID,
 		GroupID:     req.GroupID,
 		ClientMsgID: req.ClientMsgID,
@@ -79,7 +79,7 @@ func (s *Server) sync(c *gin.Context) {
 		return
 	}
 	if page.Entries == nil {
-		page.Entries = []api.Entry{}
+		page.Entries = []tether.Entry{}
 	}
 	c.JSON(http.StatusOK, page)
 }
@@ -102,7 +102,7 @@ func (s *Server) history(c *gin.Context) {
 		return
 	}
 	if page.Messages == nil {
-		page.Messages = []api.Message{}
+		page.Messages = []tether.Message{}
 	}
 	c.JSON(http.StatusOK, page)
 }

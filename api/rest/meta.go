@@ -7,7 +7,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api"
 )
 
 // readyTimeout bounds the dependency checks of /readyz.
@@ -31,7 +30,7 @@ func (s *Server) readyz(c *gin.Context) {
 			// The cause is for the log line only; which dependency failed
 			// and how is no business of the caller.
 			_ = c.Error(err)
-			writeProblem(c, api.EUNAVAILABLE, "A dependency is unavailable.")
+			writeProblem(c, tether.EUNAVAILABLE, "A dependency is unavailable.")
 			return
 		}
 	}

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
 )
 
 // MaxBodyBytes caps a request body. A message's content is at most
-// api.MaxContentBytes; the rest is headroom for the envelope.
+// tether.MaxContentBytes; the rest is headroom for the envelope.
 const MaxBodyBytes = 64 << 10
 
 // MaxPushBatchBodyBytes caps the body of POST /v1/push/batch: 500 pushes
@@ -85,7 +85,7 @@ func (s *Server) observe(c *gin.Context) {
 			attrs = append(attrs, slog.String("code", code))
 		}
 		if caller, ok := c.Get(ctxCaller); ok {
-			attrs = append(attrs, slog.Int64("user_id", caller.(api.Caller).UserID))
+			attrs = append(attrs, slog.Int64("user_id", caller.(tether.Caller).UserID))
 		}
 		if err != nil {
 			attrs = append(attrs, slog.String("err", err.Error()))
@@ -113,7 +113,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		writeProblem(c, api.EINTERNAL, "Internal error.")
+		writeProblem(c, tether.EINTERNAL, "Internal error.")
 	}()
 	c.Next()
 }
@@ -131,17 +131,17 @@ func limitBody(c *gin.Context) {
 	}
 	limit := bodyLimit(c)
 	if r.ContentLength > limit {
-		writeProblem(c, api.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", limit))
+		writeProblem(c, tether.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", limit))
 		return
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeProblem(c, api.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", limit))
+			writeProblem(c, tether.ETOOLARGE, fmt.Sprintf("The request body is over %d bytes.", limit))
 			return
 		}
-		writeProblem(c, api.EINVALID, "The request body could not be read.")
+		writeProblem(c, tether.EINVALID, "The request body could not be read.")
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))

@@ -6,11 +6,11 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 type presenceResponse struct {
-	Users []api.Presence `json:"users"`
+	Users []tether.Presence `json:"users"`
 }
 
 // getPresence handles GET /v1/presence?user_ids=1,2,3.
@@ -21,7 +21,7 @@ func (s *Server) getPresence(c *gin.Context) {
 		return
 	}
 	if s.presence == nil {
-		writeProblem(c, api.EUNAVAILABLE, "Presence is not configured on this server.")
+		writeProblem(c, tether.EUNAVAILABLE, "Presence is not configured on this server.")
 		return
 	}
 	ids, err := parseUserIDs(c.Query("user_ids"))
@@ -37,19 +37,19 @@ func (s *Server) getPresence(c *gin.Context) {
 	c.JSON(http.StatusOK, presenceResponse{Users: users})
 }
 
-// parseUserIDs parses a comma-separated list of 1 to api.MaxPresenceUsers
+// parseUserIDs parses a comma-separated list of 1 to tether.MaxPresenceUsers
 // positive user ids. The spec validator checks the same first; this keeps
 // the handler safe on its own.
 func parseUserIDs(q string) ([]int64, error) {
 	parts := strings.Split(q, ",")
-	if q == "" || len(parts) > api.MaxPresenceUsers {
-		return nil, api.Errorf(api.EINVALID, "query parameter \"user_ids\" must list 1 to %d user ids, comma-separated", api.MaxPresenceUsers)
+	if q == "" || len(parts) > tether.MaxPresenceUsers {
+		return nil, tether.Errorf(tether.EINVALID, "query parameter \"user_ids\" must list 1 to %d user ids, comma-separated", tether.MaxPresenceUsers)
 	}
 	ids := make([]int64, len(parts))
 	for i, p := range parts {
 		v, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
 		if err != nil || v < 1 {
-			return nil, api.Errorf(api.EINVALID, "query parameter \"user_ids\": %q is not a user id (an integer from 1)", p)
+			return nil, tether.Errorf(tether.EINVALID, "query parameter \"user_ids\": %q is not a user id (an integer from 1)", p)
 		}
 		ids[i] = v
 	}

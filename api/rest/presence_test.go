@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"
 )
 
 type presenceList struct {
-	Users []api.Presence `json:"users"`
+	Users []tether.Presence `json:"users"`
 }
 
 // online registers a live session of uid on node, as a push node would.
@@ -43,12 +43,12 @@ func TestPresence_OnlineDevicesOfAliveNodesInRequestOrderHidingBlockers(t *testi
 		var got presenceList
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/presence?user_ids=%d,%d,%d,%d,%d", dave.ID, carol.ID, bob.ID, 424242, me.ID), Token: me.Tokens.AccessToken}).
 			decode(t, 200, &got)
-		want := []api.Presence{
-			{UserID: dave.ID, Devices: []api.Device{}},
-			{UserID: carol.ID, Devices: []api.Device{}},
-			{UserID: bob.ID, Online: true, Devices: []api.Device{{ID: "bob-phone", Platform: "ios"}, {ID: "bob-web", Platform: "web"}}},
-			{UserID: 424242, Devices: []api.Device{}},
-			{UserID: me.ID, Devices: []api.Device{}},
+		want := []tether.Presence{
+			{UserID: dave.ID, Devices: []tether.Device{}},
+			{UserID: carol.ID, Devices: []tether.Device{}},
+			{UserID: bob.ID, Online: true, Devices: []tether.Device{{ID: "bob-phone", Platform: "ios"}, {ID: "bob-web", Platform: "web"}}},
+			{UserID: 424242, Devices: []tether.Device{}},
+			{UserID: me.ID, Devices: []tether.Device{}},
 		}
 		if len(got.Users) != len(want) {
 			t.Fatalf("users: %+v", got.Users)
@@ -61,7 +61,7 @@ func TestPresence_OnlineDevicesOfAliveNodesInRequestOrderHidingBlockers(t *testi
 		}
 		// Bob sees dave, who did not block him.
 		e.do(req{Method: "GET", Path: fmt.Sprintf("/v1/presence?user_ids=%d", dave.ID), Token: bob.Tokens.AccessToken}).decode(t, 200, &got)
-		if len(got.Users) != 1 || !got.Users[0].Online || !slices.Equal(got.Users[0].Devices, []api.Device{{ID: "dave-phone", Platform: "android"}}) {
+		if len(got.Users) != 1 || !got.Users[0].Online || !slices.Equal(got.Users[0].Devices, []tether.Device{{ID: "dave-phone", Platform: "android"}}) {
 			t.Fatalf("dave as bob sees him: %+v", got.Users)
 		}
 	})
@@ -70,23 +70,23 @@ func TestPresence_OnlineDevicesOfAliveNodesInRequestOrderHidingBlockers(t *testi
 func TestPresence_RefusesBadListsAndAnonymousCallers(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		me := e.signup("alice")
-		ids := make([]string, api.MaxPresenceUsers+1)
+		ids := make([]string, tether.MaxPresenceUsers+1)
 		for i := range ids {
 			ids[i] = fmt.Sprint(i + 1)
 		}
 		for _, q := range []string{
 			"", "?user_ids=", "?user_ids=" + strings.Join(ids, ","), "?user_ids=1,x", "?user_ids=0", "?user_ids=-3", "?user_ids=1,,2",
 		} {
-			e.do(req{Method: "GET", Path: "/v1/presence" + q, Token: me.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
+			e.do(req{Method: "GET", Path: "/v1/presence" + q, Token: me.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
 		}
 		// Exactly 200 is fine.
 		var got presenceList
-		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=" + strings.Join(ids[:api.MaxPresenceUsers], ","), Token: me.Tokens.AccessToken}).decode(t, 200, &got)
-		if len(got.Users) != api.MaxPresenceUsers {
-			t.Fatalf("%d users, want %d", len(got.Users), api.MaxPresenceUsers)
+		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=" + strings.Join(ids[:tether.MaxPresenceUsers], ","), Token: me.Tokens.AccessToken}).decode(t, 200, &got)
+		if len(got.Users) != tether.MaxPresenceUsers {
+			t.Fatalf("%d users, want %d", len(got.Users), tether.MaxPresenceUsers)
 		}
-		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=1"}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=1", Token: "garbage"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=1"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/presence?user_ids=1", Token: "garbage"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -109,7 +109,7 @@ func TestPresence_WithoutAServiceAnswers503(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+tok)
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, r)
-	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), api.EUNAVAILABLE) {
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), tether.EUNAVAILABLE) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }

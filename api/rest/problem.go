@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Error codes that only the HTTP layer produces. They sit next to the api
 // codes in the "code" member of a problem document.
 const (
 	codeMethodNotAllowed = "method_not_allowed" // the path exists, the method does not
-	codeRateLimited      = api.ERATELIMITED     // the push API's per-key limiter (api.Error.RetryAfter)
+	codeRateLimited      = tether.ERATELIMITED  // the push API's per-key limiter (tether.Error.RetryAfter)
 )
 
 // ProblemTypeBase prefixes the code of an error to form the "type" URI of its
@@ -38,23 +38,23 @@ type Problem struct {
 // does: handlers return codes, never statuses of errors.
 func statusOf(code string) int {
 	switch code {
-	case api.EINVALID:
+	case tether.EINVALID:
 		return http.StatusBadRequest
-	case api.EUNAUTHORIZED:
+	case tether.EUNAUTHORIZED:
 		return http.StatusUnauthorized
-	case api.EFORBIDDEN:
+	case tether.EFORBIDDEN:
 		return http.StatusForbidden
-	case api.ENOTFOUND:
+	case tether.ENOTFOUND:
 		return http.StatusNotFound
 	case codeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case api.ECONFLICT:
+	case tether.ECONFLICT:
 		return http.StatusConflict
-	case api.ETOOLARGE:
+	case tether.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case codeRateLimited:
 		return http.StatusTooManyRequests
-	case api.EUNAVAILABLE:
+	case tether.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -67,7 +67,7 @@ func statusOf(code string) int {
 func newProblem(code, detail string) Problem {
 	status := statusOf(code)
 	if status == http.StatusInternalServerError {
-		code = api.EINTERNAL
+		code = tether.EINTERNAL
 	}
 	return Problem{
 		Type:   ProblemTypeBase + code,
@@ -102,14 +102,14 @@ func writeProblem(c *gin.Context, code, detail string) {
 // their cause on the context for the request log line and show the client
 // only a generic message.
 func fail(c *gin.Context, err error) {
-	code := api.ErrorCode(err)
+	code := tether.ErrorCode(err)
 	if statusOf(code) >= http.StatusInternalServerError {
 		_ = c.Error(err)
 	}
-	var e *api.Error
+	var e *tether.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		// Whole seconds, rounded up: a client retrying at once would be refused again.
 		c.Header("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
-	writeProblem(c, code, api.ErrorMessage(err))
+	writeProblem(c, code, tether.ErrorMessage(err))
 }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // profileUpdateRequest is the body of PATCH /v1/users/me/profile; absent
@@ -43,7 +43,7 @@ func (s *Server) updateMyProfile(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	p, err := s.profiles.UpdateProfile(c.Request.Context(), caller.UserID, api.ProfileUpdate{
+	p, err := s.profiles.UpdateProfile(c.Request.Context(), caller.UserID, tether.ProfileUpdate{
 		DisplayName: req.DisplayName, AvatarURL: req.AvatarURL, Attributes: req.Attributes,
 	})
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 func TestProfile_UpdateMineAndReadItAsAnotherUser(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a, b := e.signup("alice"), e.signup("bob")
-		var p api.Profile
+		var p tether.Profile
 		e.do(req{Method: "GET", Path: "/v1/users/me/profile", Token: a.Tokens.AccessToken}).decode(t, 200, &p)
 		if p.ID != a.ID || p.Username != "alice" || p.DisplayName != "" || string(p.Attributes) != "{}" {
 			t.Fatalf("empty profile = %+v", p)
@@ -24,7 +24,7 @@ func TestProfile_UpdateMineAndReadItAsAnotherUser(t *testing.T) {
 		}
 		// Absent fields are kept.
 		e.do(req{Method: "PATCH", Path: "/v1/users/me/profile", Token: a.Tokens.AccessToken, Body: map[string]any{"display_name": "Al"}}).decode(t, 200, &p)
-		var seen api.Profile
+		var seen tether.Profile
 		e.do(req{Method: "GET", Path: userPath(a.ID) + "/profile", Token: b.Tokens.AccessToken}).decode(t, 200, &seen)
 		if seen.ID != a.ID || seen.Username != "alice" || seen.DisplayName != "Al" || seen.AvatarURL != "https://cdn.example.com/a.png" || string(seen.Attributes) != `{"lang":"en"}` {
 			t.Fatalf("bob sees %+v", seen)
@@ -44,11 +44,11 @@ func TestProfile_UpdateMineAndReadItAsAnotherUser(t *testing.T) {
 func TestProfile_UnknownUserIsNotFoundAndAnonymousIsUnauthorized(t *testing.T) {
 	eachDriver(t, func(t *testing.T, e *env) {
 		a := e.signup("alice")
-		e.do(req{Method: "GET", Path: "/v1/users/999999/profile", Token: a.Tokens.AccessToken}).wantProblem(t, 404, api.ENOTFOUND)
-		e.do(req{Method: "GET", Path: "/v1/users/0/profile", Token: a.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
-		e.do(req{Method: "GET", Path: "/v1/users/me/profile"}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.do(req{Method: "PATCH", Path: "/v1/users/me/profile", Body: map[string]any{"display_name": "x"}}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.do(req{Method: "GET", Path: userPath(a.ID) + "/profile"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/users/999999/profile", Token: a.Tokens.AccessToken}).wantProblem(t, 404, tether.ENOTFOUND)
+		e.do(req{Method: "GET", Path: "/v1/users/0/profile", Token: a.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
+		e.do(req{Method: "GET", Path: "/v1/users/me/profile"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.do(req{Method: "PATCH", Path: "/v1/users/me/profile", Body: map[string]any{"display_name": "x"}}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: userPath(a.ID) + "/profile"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -62,14 +62,14 @@ func TestProfile_InvalidUpdatesAreClearProblems(t *testing.T) {
 			code   string
 			detail string
 		}{
-			{"long display name", map[string]any{"display_name": strings.Repeat("a", 65)}, 400, api.EINVALID, "display_name"},
-			{"control char", map[string]any{"display_name": "a\u0007b"}, 400, api.EINVALID, "display_name"},
-			{"ftp avatar", map[string]any{"avatar_url": "ftp://x.example/a.png"}, 400, api.EINVALID, "avatar_url"},
-			{"relative avatar", map[string]any{"avatar_url": "a.png"}, 400, api.EINVALID, "avatar_url"},
-			{"long avatar", map[string]any{"avatar_url": "https://x.example/" + strings.Repeat("a", 512)}, 400, api.EINVALID, "avatar_url"},
-			{"array attributes", map[string]any{"attributes": []int{1}}, 400, api.EINVALID, "attributes"},
-			{"unknown field", map[string]any{"nickname": "x"}, 400, api.EINVALID, "nickname"},
-			{"large attributes", map[string]any{"attributes": map[string]string{"a": strings.Repeat("x", 4<<10)}}, 413, api.ETOOLARGE, "attributes"},
+			{"long display name", map[string]any{"display_name": strings.Repeat("a", 65)}, 400, tether.EINVALID, "display_name"},
+			{"control char", map[string]any{"display_name": "a\u0007b"}, 400, tether.EINVALID, "display_name"},
+			{"ftp avatar", map[string]any{"avatar_url": "ftp://x.example/a.png"}, 400, tether.EINVALID, "avatar_url"},
+			{"relative avatar", map[string]any{"avatar_url": "a.png"}, 400, tether.EINVALID, "avatar_url"},
+			{"long avatar", map[string]any{"avatar_url": "https://x.example/" + strings.Repeat("a", 512)}, 400, tether.EINVALID, "avatar_url"},
+			{"array attributes", map[string]any{"attributes": []int{1}}, 400, tether.EINVALID, "attributes"},
+			{"unknown field", map[string]any{"nickname": "x"}, 400, tether.EINVALID, "nickname"},
+			{"large attributes", map[string]any{"attributes": map[string]string{"a": strings.Repeat("x", 4<<10)}}, 413, tether.ETOOLARGE, "attributes"},
 		} {
 			p := e.do(req{Method: "PATCH", Path: "/v1/users/me/profile", Token: tok, Body: c.body}).wantProblem(t, c.status, c.code)
 			if !strings.Contains(p.Detail, c.detail) {
@@ -86,7 +86,7 @@ func TestProfileRoutes_CoexistWithUserRoutes(t *testing.T) {
 		a, b := e.signup("alice"), e.signup("bob")
 		tok := a.Tokens.AccessToken
 		e.do(req{Method: "PATCH", Path: "/v1/users/me/profile", Token: b.Tokens.AccessToken, Body: map[string]any{"display_name": "Bob"}}).decode(t, 200, nil)
-		var u api.User
+		var u tether.User
 		e.do(req{Method: "GET", Path: "/v1/users/me", Token: tok}).decode(t, 200, &u)
 		if u.ID != a.ID {
 			t.Fatalf("me = %+v", u)
@@ -99,7 +99,7 @@ func TestProfileRoutes_CoexistWithUserRoutes(t *testing.T) {
 		if u.ID != b.ID {
 			t.Fatalf("by id = %+v", u)
 		}
-		var p api.Profile
+		var p tether.Profile
 		e.do(req{Method: "GET", Path: "/v1/users/me/profile", Token: tok}).decode(t, 200, &p)
 		if p.ID != a.ID || p.DisplayName != "" {
 			t.Fatalf("my profile = %+v", p)
@@ -110,7 +110,7 @@ func TestProfileRoutes_CoexistWithUserRoutes(t *testing.T) {
 		}
 		// "me" is no user id: PATCH of another user's profile is no route.
 		e.do(req{Method: "PATCH", Path: userPath(b.ID) + "/profile", Token: tok, Body: map[string]any{"display_name": "x"}}).wantProblem(t, 405, "method_not_allowed")
-		e.do(req{Method: "GET", Path: "/v1/users/me/profile/", Token: tok}).wantProblem(t, 404, api.ENOTFOUND)
+		e.do(req{Method: "GET", Path: "/v1/users/me/profile/", Token: tok}).wantProblem(t, 404, tether.ENOTFOUND)
 	})
 }
 

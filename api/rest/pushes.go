@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Pushes, batches, broadcasts and push status of the push API, for callers
@@ -21,8 +21,8 @@ type pushRequest struct {
 	Persist        bool            `json:"persist"`
 }
 
-func (r pushRequest) domain() api.PushRequest {
-	return api.PushRequest{
+func (r pushRequest) domain() tether.PushRequest {
+	return tether.PushRequest{
 		UserIDs: r.UserIDs, Platforms: r.Platforms, Payload: r.Payload, TTLSeconds: r.TTLSeconds,
 		CollapseKey: r.CollapseKey, IdempotencyKey: r.IdempotencyKey, Persist: r.Persist,
 	}
@@ -86,7 +86,7 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ps := make([]api.PushRequest, len(req.Pushes))
+	ps := make([]tether.PushRequest, len(req.Pushes))
 	for i, p := range req.Pushes {
 		ps[i] = p.domain()
 	}
@@ -98,8 +98,8 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 	out := make([]pushBatchResult, len(items))
 	for i, it := range items {
 		if it.Err != nil {
-			p := newProblem(api.ErrorCode(it.Err), api.ErrorMessage(it.Err))
-			if p.Code == api.EINTERNAL {
+			p := newProblem(tether.ErrorCode(it.Err), tether.ErrorMessage(it.Err))
+			if p.Code == tether.EINTERNAL {
 				_ = c.Error(it.Err)
 			}
 			out[i] = pushBatchResult{Status: p.Status, Code: p.Code, Detail: p.Detail}
@@ -134,7 +134,7 @@ func (s *Server) sendBroadcast(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	res, err := s.push.Broadcast(ctx, k, api.BroadcastRequest{Platforms: req.Platforms, Payload: req.Payload, TTLSeconds: req.TTLSeconds})
+	res, err := s.push.Broadcast(ctx, k, tether.BroadcastRequest{Platforms: req.Platforms, Payload: req.Payload, TTLSeconds: req.TTLSeconds})
 	if err != nil {
 		fail(c, err)
 		return

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/pushapi"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
@@ -114,9 +114,9 @@ func (e *pushEnv) doKey(key string, r req) resp {
 }
 
 // newKey creates an API key with the admin key.
-func (e *pushEnv) newKey(name string, rate int, scopes ...string) api.CreatedAPIKey {
+func (e *pushEnv) newKey(name string, rate int, scopes ...string) tether.CreatedAPIKey {
 	e.t.Helper()
-	var k api.CreatedAPIKey
+	var k tether.CreatedAPIKey
 	e.doKey(testAdminKey, req{Method: "POST", Path: "/v1/admin/api-keys", Body: map[string]any{"name": name, "scopes": scopes, "rate_limit": rate}}).
 		decode(e.t, 201, &k)
 	return k
@@ -131,7 +131,7 @@ func TestPushAPI_AdminCreatesListsAndRevokesKeys(t *testing.T) {
 		// A key created by the admin key can itself be an admin.
 		admin2 := e.newKey("ops", 0, "admin")
 		r := e.doKey(admin2.Secret, req{Method: "GET", Path: "/v1/admin/api-keys?limit=1"})
-		var page api.APIKeyPage
+		var page tether.APIKeyPage
 		r.decode(t, 200, &page)
 		if len(page.Keys) != 1 || page.Keys[0].ID != k.ID || page.NextCursor == "" || strings.Contains(string(r.Body), "secret") {
 			t.Fatalf("page = %s", r.Body)
@@ -140,9 +140,9 @@ func TestPushAPI_AdminCreatesListsAndRevokesKeys(t *testing.T) {
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: push}).decode(t, 202, nil)
 		e.doKey(admin2.Secret, req{Method: "DELETE", Path: "/v1/admin/api-keys/" + k.ID}).decode(t, 204, nil)
 		e.doKey(admin2.Secret, req{Method: "DELETE", Path: "/v1/admin/api-keys/" + k.ID}).decode(t, 204, nil)
-		e.doKey(admin2.Secret, req{Method: "DELETE", Path: "/v1/admin/api-keys/k_nope"}).wantProblem(t, 404, api.ENOTFOUND)
+		e.doKey(admin2.Secret, req{Method: "DELETE", Path: "/v1/admin/api-keys/k_nope"}).wantProblem(t, 404, tether.ENOTFOUND)
 		// This replica forgets the revoked key at once.
-		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: push}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: push}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		e.doKey(admin2.Secret, req{Method: "GET", Path: "/v1/admin/api-keys"}).decode(t, 200, &page)
 		if len(page.Keys) != 2 || page.Keys[0].RevokedAt == nil || page.Keys[1].RevokedAt != nil {
 			t.Fatalf("after revoking: %+v", page)
@@ -153,7 +153,7 @@ func TestPushAPI_AdminCreatesListsAndRevokesKeys(t *testing.T) {
 			{"name": "", "scopes": []string{"push"}},
 			{"name": "x", "scopes": []string{"push"}, "rate_limit": -1},
 		} {
-			e.doKey(testAdminKey, req{Method: "POST", Path: "/v1/admin/api-keys", Body: bad}).wantProblem(t, 400, api.EINVALID)
+			e.doKey(testAdminKey, req{Method: "POST", Path: "/v1/admin/api-keys", Body: bad}).wantProblem(t, 400, tether.EINVALID)
 		}
 	})
 }
@@ -164,12 +164,12 @@ func TestPushAPI_KeysAndTokensDoNotMix(t *testing.T) {
 		k := e.newKey("crm", 0, "push")
 		push := map[string]any{"user_ids": []int64{u.ID}, "payload": map[string]any{"a": 1}}
 		// A user's Bearer token is no API key.
-		e.doKey("", req{Method: "POST", Path: "/v1/push", Token: u.Tokens.AccessToken, Body: push}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.doKey("", req{Method: "POST", Path: "/v1/push", Body: push, Header: map[string]string{APIKeyHeader: u.Tokens.AccessToken}}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.doKey("", req{Method: "POST", Path: "/v1/push", Token: u.Tokens.AccessToken, Body: push}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.doKey("", req{Method: "POST", Path: "/v1/push", Body: push, Header: map[string]string{APIKeyHeader: u.Tokens.AccessToken}}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		// An API key is no user token, in either header.
-		e.do(req{Method: "GET", Path: "/v1/users/me", Header: map[string]string{APIKeyHeader: k.Secret}}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.do(req{Method: "GET", Path: "/v1/users/me", Token: k.Secret}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.doKey("tether_k_0000_made-up", req{Method: "POST", Path: "/v1/push", Body: push}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/users/me", Header: map[string]string{APIKeyHeader: k.Secret}}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/users/me", Token: k.Secret}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.doKey("tether_k_0000_made-up", req{Method: "POST", Path: "/v1/push", Body: push}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -199,7 +199,7 @@ func TestPushAPI_WrongScopeIsForbiddenOnEveryRoute(t *testing.T) {
 					t.Errorf("%s %s with %s: status %d", rt.r.Method, rt.r.Path, key[:12], r.Status)
 				}
 				if r.Status == 403 {
-					r.wantProblem(t, 403, api.EFORBIDDEN)
+					r.wantProblem(t, 403, tether.EFORBIDDEN)
 				}
 			}
 		}
@@ -211,7 +211,7 @@ func TestPushAPI_IdempotencyKeyAnswersTheOriginalAndRefusesADifferentPush(t *tes
 		k := e.newKey("crm", 0, "push")
 		other := e.newKey("other", 0, "push")
 		body := map[string]any{"user_ids": []int{2, 1}, "payload": map[string]any{"a": 1}, "idempotency_key": "order-7"}
-		var first, again, sameOrder, otherKey api.PushResult
+		var first, again, sameOrder, otherKey tether.PushResult
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: body}).decode(t, 202, &first)
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: body}).decode(t, 202, &again)
 		if first.Duplicate || !again.Duplicate || again.PushID != first.PushID {
@@ -223,20 +223,20 @@ func TestPushAPI_IdempotencyKeyAnswersTheOriginalAndRefusesADifferentPush(t *tes
 			t.Fatalf("reordered push got %+v", sameOrder)
 		}
 		body["payload"] = map[string]any{"a": 2}
-		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: body}).wantProblem(t, 409, api.ECONFLICT)
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: body}).wantProblem(t, 409, tether.ECONFLICT)
 		// Idempotency keys are per API key.
 		e.doKey(other.Secret, req{Method: "POST", Path: "/v1/push", Body: body}).decode(t, 202, &otherKey)
 		if otherKey.Duplicate || otherKey.PushID == first.PushID {
 			t.Fatalf("another key's push %+v", otherKey)
 		}
 		// Status: only for the key that created the push.
-		var st api.PushStatus
+		var st tether.PushStatus
 		e.doKey(k.Secret, req{Method: "GET", Path: "/v1/push/" + first.PushID}).decode(t, 200, &st)
-		if st.Mode != api.PushTransient || st.Targeted != 0 || st.ExpiresAt.Sub(st.CreatedAt) != time.Minute {
+		if st.Mode != tether.PushTransient || st.Targeted != 0 || st.ExpiresAt.Sub(st.CreatedAt) != time.Minute {
 			t.Fatalf("status %+v", st)
 		}
-		e.doKey(other.Secret, req{Method: "GET", Path: "/v1/push/" + first.PushID}).wantProblem(t, 404, api.ENOTFOUND)
-		e.doKey(k.Secret, req{Method: "GET", Path: "/v1/push/nope"}).wantProblem(t, 404, api.ENOTFOUND)
+		e.doKey(other.Secret, req{Method: "GET", Path: "/v1/push/" + first.PushID}).wantProblem(t, 404, tether.ENOTFOUND)
+		e.doKey(k.Secret, req{Method: "GET", Path: "/v1/push/nope"}).wantProblem(t, 404, tether.ENOTFOUND)
 	})
 }
 
@@ -252,21 +252,21 @@ func TestPushAPI_InvalidPushesAreClearProblems(t *testing.T) {
 			status int
 			code   string
 		}{
-			{map[string]any{"user_ids": []int{}, "payload": map[string]any{}}, 400, api.EINVALID},
-			{map[string]any{"user_ids": many, "payload": map[string]any{}}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{0}, "payload": map[string]any{}}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": []int{1}}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "ttl_seconds": 0}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "ttl_seconds": 2419201}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "platforms": []string{"tv"}}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "collapse_key": strings.Repeat("c", 65)}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "extra": 1}, 400, api.EINVALID},
-			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{"x": strings.Repeat("y", 4<<10)}}, 413, api.ETOOLARGE},
-			{`{"user_ids":[1],"payload":`, 400, api.EINVALID},
+			{map[string]any{"user_ids": []int{}, "payload": map[string]any{}}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": many, "payload": map[string]any{}}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{0}, "payload": map[string]any{}}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": []int{1}}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "ttl_seconds": 0}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "ttl_seconds": 2419201}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "platforms": []string{"tv"}}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "collapse_key": strings.Repeat("c", 65)}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "extra": 1}, 400, tether.EINVALID},
+			{map[string]any{"user_ids": []int{1}, "payload": map[string]any{"x": strings.Repeat("y", 4<<10)}}, 413, tether.ETOOLARGE},
+			{`{"user_ids":[1],"payload":`, 400, tether.EINVALID},
 		} {
 			e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: c.body}).wantProblem(t, c.status, c.code)
 		}
-		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/broadcast", Body: map[string]any{"payload": "x"}}).wantProblem(t, 400, api.EINVALID)
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/broadcast", Body: map[string]any{"payload": "x"}}).wantProblem(t, 400, tether.EINVALID)
 		// In a batch, each bad push fails alone.
 		var out struct {
 			Results []struct {
@@ -279,7 +279,7 @@ func TestPushAPI_InvalidPushesAreClearProblems(t *testing.T) {
 			map[string]any{"user_ids": []int{1}, "payload": map[string]any{"ok": true}},
 			map[string]any{"user_ids": []int{1}, "payload": map[string]any{"x": strings.Repeat("y", 4<<10)}},
 		}}}).decode(t, 202, &out)
-		if len(out.Results) != 2 || out.Results[0].Status != 202 || out.Results[0].PushID == "" || out.Results[1].Status != 413 || out.Results[1].Code != api.ETOOLARGE {
+		if len(out.Results) != 2 || out.Results[0].Status != 202 || out.Results[0].PushID == "" || out.Results[1].Status != 413 || out.Results[1].Code != tether.ETOOLARGE {
 			t.Fatalf("batch results %+v", out)
 		}
 	})
@@ -288,14 +288,14 @@ func TestPushAPI_InvalidPushesAreClearProblems(t *testing.T) {
 func TestPushAPI_RateLimitIs429WithRetryAfter(t *testing.T) {
 	eachDriverPush(t, func(t *testing.T, e *pushEnv) {
 		k := e.newKey("slow", 1, "push")
-		pushes := make([]any, api.MaxPushBatch)
+		pushes := make([]any, tether.MaxPushBatch)
 		for i := range pushes {
 			pushes[i] = map[string]any{"user_ids": []int{1}, "payload": map[string]any{"i": i}}
 		}
 		// The burst is one full batch; then one push a second.
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/batch", Body: map[string]any{"pushes": pushes}}).decode(t, 202, nil)
 		r := e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: map[string]any{"user_ids": []int{1}, "payload": map[string]any{}}})
-		r.wantProblem(t, 429, api.ERATELIMITED)
+		r.wantProblem(t, 429, tether.ERATELIMITED)
 		ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
 		if err != nil || ra < 1 || ra > 2 {
 			t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
@@ -322,7 +322,7 @@ func TestPushAPI_WithoutTheServiceRoutesAreUnavailable(t *testing.T) {
 func TestPushAPI_BatchBodiesMayExceedTheGeneralBodyCap(t *testing.T) {
 	eachDriverPush(t, func(t *testing.T, e *pushEnv) {
 		k := e.newKey("bulk", 0, "push")
-		pushes := make([]any, api.MaxPushBatch)
+		pushes := make([]any, tether.MaxPushBatch)
 		for i := range pushes {
 			pushes[i] = map[string]any{"user_ids": []int{i + 1}, "payload": map[string]any{"text": strings.Repeat("x", 200)}}
 		}
@@ -333,10 +333,10 @@ func TestPushAPI_BatchBodiesMayExceedTheGeneralBodyCap(t *testing.T) {
 		}
 		// About 130 KiB: over MaxBodyBytes, under MaxPushBatchBodyBytes.
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/batch", Body: map[string]any{"pushes": pushes}}).decode(t, 202, &out)
-		if len(out.Results) != api.MaxPushBatch || out.Results[499].Status != 202 {
+		if len(out.Results) != tether.MaxPushBatch || out.Results[499].Status != 202 {
 			t.Fatalf("%d results", len(out.Results))
 		}
 		big := map[string]any{"user_ids": []int{1}, "payload": map[string]any{"text": strings.Repeat("x", MaxBodyBytes)}}
-		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: big}).wantProblem(t, 413, api.ETOOLARGE)
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: big}).wantProblem(t, 413, tether.ETOOLARGE)
 	})
 }

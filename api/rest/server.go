@@ -18,7 +18,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -26,25 +25,25 @@ import (
 // Deps are what the server needs. Auth, Messages, Verifier and Metrics are
 // required; Log defaults to discarding and Ready to always ready.
 type Deps struct {
-	Auth     api.AuthService
-	Messages api.MessageService
-	Verifier *token.Verifier    // verifies Bearer access tokens locally
-	Sessions api.SessionService // logout and device management
-	Profiles api.ProfileService // profiles
-	Social   api.SocialService  // contacts and blocks
+	Auth     tether.AuthService
+	Messages tether.MessageService
+	Verifier *token.Verifier       // verifies Bearer access tokens locally
+	Sessions tether.SessionService // logout and device management
+	Profiles tether.ProfileService // profiles
+	Social   tether.SocialService  // contacts and blocks
 	// Groups serves groups, their members and invitations (groups.go);
 	// without it those routes answer 503.
-	Groups api.GroupService
+	Groups tether.GroupService
 	// Presence serves GET /v1/presence (presence.go); without it that
 	// route answers 503.
-	Presence api.PresenceService
+	Presence tether.PresenceService
 	// Conversations serves the conversation list, read receipts, mute and
 	// delete (conversations.go); without it those routes answer 503.
-	Conversations api.ConversationService
+	Conversations tether.ConversationService
 	// The push API for third-party services (apikeys.go, pushes.go): both or neither;
 	// without them its routes answer 503.
-	APIKeys api.APIKeyService
-	Push    api.PushService
+	APIKeys tether.APIKeyService
+	Push    tether.PushService
 	Metrics *metrics.Metrics
 	// Revocations, when set, refuses access tokens of revoked login
 	// sessions (logout, removed device, password change) before they
@@ -57,19 +56,19 @@ type Deps struct {
 // Server is the REST API. It holds no per-request state; one Server serves
 // any number of concurrent requests.
 type Server struct {
-	auth     api.AuthService
-	messages api.MessageService
+	auth     tether.AuthService
+	messages tether.MessageService
 	verifier *token.Verifier
-	sessions api.SessionService
-	profiles api.ProfileService
-	social   api.SocialService
+	sessions tether.SessionService
+	profiles tether.ProfileService
+	social   tether.SocialService
 
 	// Optional services: nil answers their routes with 503.
-	groups        api.GroupService        // groups.go
-	conversations api.ConversationService // conversations.go
-	presence      api.PresenceService     // presence.go
-	apiKeys       api.APIKeyService       // push API (apikeys.go)
-	push          api.PushService         // push API (pushes.go)
+	groups        tether.GroupService        // groups.go
+	conversations tether.ConversationService // conversations.go
+	presence      tether.PresenceService     // presence.go
+	apiKeys       tether.APIKeyService       // push API (apikeys.go)
+	push          tether.PushService         // push API (pushes.go)
 
 	metrics    *metrics.Metrics
 	revoked    *revocationCache
@@ -152,7 +151,7 @@ func (s *Server) routes() error {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.Use(s.observe, s.recoverPanic, limitBody)
-	e.NoRoute(func(c *gin.Context) { writeProblem(c, api.ENOTFOUND, "No such route.") })
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, tether.ENOTFOUND, "No such route.") })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, codeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")
 	})
@@ -195,12 +194,12 @@ func (s *Server) routes() error {
 	handle(http.MethodGet, "/v1/users/me/profile", protected, s.myProfile)
 	handle(http.MethodPatch, "/v1/users/me/profile", protected, s.updateMyProfile)
 	handle(http.MethodGet, "/v1/users/:id/profile", protected, s.userProfile)
-	handle(http.MethodGet, "/v1/contacts", protected, s.socialList(func(x api.SocialService) listFunc { return x.Contacts }))
-	handle(http.MethodPut, "/v1/contacts/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.AddContact }))
-	handle(http.MethodDelete, "/v1/contacts/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.RemoveContact }))
-	handle(http.MethodGet, "/v1/blocks", protected, s.socialList(func(x api.SocialService) listFunc { return x.Blocks }))
-	handle(http.MethodPut, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Block }))
-	handle(http.MethodDelete, "/v1/blocks/:user_id", protected, s.socialEdit(func(x api.SocialService) editFunc { return x.Unblock }))
+	handle(http.MethodGet, "/v1/contacts", protected, s.socialList(func(x tether.SocialService) listFunc { return x.Contacts }))
+	handle(http.MethodPut, "/v1/contacts/:user_id", protected, s.socialEdit(func(x tether.SocialService) editFunc { return x.AddContact }))
+	handle(http.MethodDelete, "/v1/contacts/:user_id", protected, s.socialEdit(func(x tether.SocialService) editFunc { return x.RemoveContact }))
+	handle(http.MethodGet, "/v1/blocks", protected, s.socialList(func(x tether.SocialService) listFunc { return x.Blocks }))
+	handle(http.MethodPut, "/v1/blocks/:user_id", protected, s.socialEdit(func(x tether.SocialService) editFunc { return x.Block }))
+	handle(http.MethodDelete, "/v1/blocks/:user_id", protected, s.socialEdit(func(x tether.SocialService) editFunc { return x.Unblock }))
 	// Groups (groups.go).
 	handle(http.MethodPost, "/v1/groups", protected, s.createGroup)
 	handle(http.MethodGet, "/v1/groups", protected, s.listGroups)
@@ -241,13 +240,13 @@ func (s *Server) routes() error {
 		}
 		e.Handle(method, path, s.authenticateKey(scopes...), s.validate(route), h)
 	}
-	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, api.ScopeAdmin)
-	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, api.ScopeAdmin)
-	handleKey(http.MethodDelete, "/v1/admin/api-keys/:key_id", s.revokeAPIKey, api.ScopeAdmin)
-	handleKey(http.MethodPost, "/v1/push", s.sendPush, api.ScopePush)
-	handleKey(http.MethodPost, "/v1/push/batch", s.sendPushBatch, api.ScopePush)
-	handleKey(http.MethodPost, "/v1/push/broadcast", s.sendBroadcast, api.ScopeBroadcast)
-	handleKey(http.MethodGet, "/v1/push/:push_id", s.pushStatus, api.ScopePush, api.ScopeBroadcast)
+	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, tether.ScopeAdmin)
+	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, tether.ScopeAdmin)
+	handleKey(http.MethodDelete, "/v1/admin/api-keys/:key_id", s.revokeAPIKey, tether.ScopeAdmin)
+	handleKey(http.MethodPost, "/v1/push", s.sendPush, tether.ScopePush)
+	handleKey(http.MethodPost, "/v1/push/batch", s.sendPushBatch, tether.ScopePush)
+	handleKey(http.MethodPost, "/v1/push/broadcast", s.sendBroadcast, tether.ScopeBroadcast)
+	handleKey(http.MethodGet, "/v1/push/:push_id", s.pushStatus, tether.ScopePush, tether.ScopeBroadcast)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // logout handles POST /v1/sessions/logout.
@@ -22,7 +22,7 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 type devicesResponse struct {
-	Devices []api.DeviceSession `json:"devices"`
+	Devices []tether.DeviceSession `json:"devices"`
 }
 
 // devices handles GET /v1/devices.

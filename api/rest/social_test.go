@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 func sendStatus(e *env, from user, to int64, cid string) resp {
@@ -20,13 +20,13 @@ func TestBlock_BlockedSenderGets403UntilUnblockedAndOnlyOneWay(t *testing.T) {
 		blockPath := "/v1/blocks/" + strconv.FormatInt(b.ID, 10)
 		e.do(req{Method: "PUT", Path: blockPath, Token: a.Tokens.AccessToken}).decode(t, 204, nil)
 		e.do(req{Method: "PUT", Path: blockPath, Token: a.Tokens.AccessToken}).decode(t, 204, nil)
-		p := sendStatus(e, b, a.ID, "b1").wantProblem(t, 403, api.EFORBIDDEN)
+		p := sendStatus(e, b, a.ID, "b1").wantProblem(t, 403, tether.EFORBIDDEN)
 		if p.Detail != "you cannot message this user" {
 			t.Fatalf("detail %q", p.Detail)
 		}
 		// Blocking is one-directional: alice still reaches bob.
 		e.send(a, b.ID, "a1", "hi bob")
-		var page api.UserPage
+		var page tether.UserPage
 		e.do(req{Method: "GET", Path: "/v1/blocks", Token: a.Tokens.AccessToken}).decode(t, 200, &page)
 		if len(page.Users) != 1 || page.Users[0].ID != b.ID || page.Users[0].Username != "bob" {
 			t.Fatalf("blocks = %+v", page)
@@ -46,13 +46,13 @@ func TestSocial_SelfIsInvalidUnknownUserNotFoundAnonymousUnauthorized(t *testing
 		a := e.signup("alice")
 		me := strconv.FormatInt(a.ID, 10)
 		for _, base := range []string{"/v1/blocks/", "/v1/contacts/"} {
-			e.do(req{Method: "PUT", Path: base + me, Token: a.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
-			e.do(req{Method: "PUT", Path: base + "999999", Token: a.Tokens.AccessToken}).wantProblem(t, 404, api.ENOTFOUND)
-			e.do(req{Method: "PUT", Path: base + "abc", Token: a.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
-			e.do(req{Method: "PUT", Path: base + "999999"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+			e.do(req{Method: "PUT", Path: base + me, Token: a.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
+			e.do(req{Method: "PUT", Path: base + "999999", Token: a.Tokens.AccessToken}).wantProblem(t, 404, tether.ENOTFOUND)
+			e.do(req{Method: "PUT", Path: base + "abc", Token: a.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
+			e.do(req{Method: "PUT", Path: base + "999999"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 		}
-		e.do(req{Method: "GET", Path: "/v1/contacts"}).wantProblem(t, 401, api.EUNAUTHORIZED)
-		e.do(req{Method: "GET", Path: "/v1/blocks"}).wantProblem(t, 401, api.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/contacts"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		e.do(req{Method: "GET", Path: "/v1/blocks"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -70,7 +70,7 @@ func TestContacts_PagedByCursorAddIdempotentRemove(t *testing.T) {
 		var got []int64
 		path := "/v1/contacts?limit=2"
 		for range 5 {
-			var page api.UserPage
+			var page tether.UserPage
 			e.do(req{Method: "GET", Path: path, Token: a.Tokens.AccessToken}).decode(t, 200, &page)
 			for _, u := range page.Users {
 				got = append(got, u.ID)
@@ -84,11 +84,11 @@ func TestContacts_PagedByCursorAddIdempotentRemove(t *testing.T) {
 			t.Fatalf("contacts %v, want %v", got, want)
 		}
 		e.do(req{Method: "DELETE", Path: "/v1/contacts/" + strconv.FormatInt(want[0], 10), Token: a.Tokens.AccessToken}).decode(t, 204, nil)
-		var page api.UserPage
+		var page tether.UserPage
 		e.do(req{Method: "GET", Path: "/v1/contacts", Token: a.Tokens.AccessToken}).decode(t, 200, &page)
 		if len(page.Users) != 4 || page.Users[0].ID != want[1] || page.NextCursor != "" {
 			t.Fatalf("after remove: %+v", page)
 		}
-		e.do(req{Method: "GET", Path: "/v1/contacts?cursor=zz", Token: a.Tokens.AccessToken}).wantProblem(t, 400, api.EINVALID)
+		e.do(req{Method: "GET", Path: "/v1/contacts?cursor=zz", Token: a.Tokens.AccessToken}).wantProblem(t, 400, tether.EINVALID)
 	})
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/gin-gonic/gin"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // loadSpec parses and validates an OpenAPI document (examples included).
@@ -91,7 +91,7 @@ func (s *Server) validate(route *routers.Route) gin.HandlerFunc {
 			Options:    s.validation,
 		}
 		if err := openapi3filter.ValidateRequest(c.Request.Context(), in); err != nil {
-			writeProblem(c, api.EINVALID, validationDetail(err))
+			writeProblem(c, tether.EINVALID, validationDetail(err))
 			return
 		}
 		c.Next()

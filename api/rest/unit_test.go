@@ -14,18 +14,17 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/token"
 )
 
 // unusedAuth and unusedMessages satisfy Deps for tests that only look at
 // routing; calling any method panics, which these tests never do.
-type unusedAuth struct{ api.AuthService }
-type unusedMessages struct{ api.MessageService }
-type unusedSessions struct{ api.SessionService }
-type unusedProfiles struct{ api.ProfileService }
-type unusedSocial struct{ api.SocialService }
+type unusedAuth struct{ tether.AuthService }
+type unusedMessages struct{ tether.MessageService }
+type unusedSessions struct{ tether.SessionService }
+type unusedProfiles struct{ tether.ProfileService }
+type unusedSocial struct{ tether.SocialService }
 
 func routingDeps(t *testing.T) Deps {
 	pub, _, err := token.GenerateKey()
@@ -46,16 +45,16 @@ func routingDeps(t *testing.T) Deps {
 
 func TestStatusOf_MapsEveryCodeToItsStatus(t *testing.T) {
 	for code, want := range map[string]int{
-		api.EINVALID:         400,
-		api.EUNAUTHORIZED:    401,
-		api.EFORBIDDEN:       403,
-		api.ENOTFOUND:        404,
+		tether.EINVALID:      400,
+		tether.EUNAUTHORIZED: 401,
+		tether.EFORBIDDEN:    403,
+		tether.ENOTFOUND:     404,
 		codeMethodNotAllowed: 405,
-		api.ECONFLICT:        409,
-		api.ETOOLARGE:        413,
+		tether.ECONFLICT:     409,
+		tether.ETOOLARGE:     413,
 		codeRateLimited:      429,
-		api.EINTERNAL:        500,
-		api.EUNAVAILABLE:     503,
+		tether.EINTERNAL:     500,
+		tether.EUNAVAILABLE:  503,
 		"no_such_code":       500,
 	} {
 		if got := statusOf(code); got != want {
@@ -66,7 +65,7 @@ func TestStatusOf_MapsEveryCodeToItsStatus(t *testing.T) {
 
 func TestNewProblem_UnknownCodeBecomesInternal(t *testing.T) {
 	p := newProblem("made_up", "x")
-	if p.Code != api.EINTERNAL || p.Status != 500 || p.Type != ProblemTypeBase+api.EINTERNAL || p.Title != "Internal Server Error" {
+	if p.Code != tether.EINTERNAL || p.Status != 500 || p.Type != ProblemTypeBase+tether.EINTERNAL || p.Title != "Internal Server Error" {
 		t.Fatalf("problem = %+v", p)
 	}
 }
@@ -81,8 +80,8 @@ func TestProblemCodes_AreAllInSpec(t *testing.T) {
 	for _, v := range doc.Components.Schemas["Problem"].Value.Properties["code"].Value.Enum {
 		enum = append(enum, v.(string))
 	}
-	for _, code := range []string{api.ECONFLICT, api.EINTERNAL, api.EINVALID, api.ENOTFOUND, api.EUNAUTHORIZED,
-		api.EFORBIDDEN, api.ETOOLARGE, api.EUNAVAILABLE, codeMethodNotAllowed, codeRateLimited} {
+	for _, code := range []string{tether.ECONFLICT, tether.EINTERNAL, tether.EINVALID, tether.ENOTFOUND, tether.EUNAUTHORIZED,
+		tether.EFORBIDDEN, tether.ETOOLARGE, tether.EUNAVAILABLE, codeMethodNotAllowed, codeRateLimited} {
 		if !slices.Contains(enum, code) {
 			t.Errorf("code %q is missing from the Problem.code enum %v", code, enum)
 		}
@@ -110,12 +109,12 @@ func TestFail_UnauthorizedSetsWWWAuthenticate(t *testing.T) {
 	w := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(w)
 	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
-	fail(c, api.Errorf(api.EUNAUTHORIZED, "no"))
+	fail(c, tether.Errorf(tether.EUNAUTHORIZED, "no"))
 	var p Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatal(err)
 	}
-	if w.Code != 401 || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer") || p.Code != api.EUNAUTHORIZED || p.Detail != "no" {
+	if w.Code != 401 || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer") || p.Code != tether.EUNAUTHORIZED || p.Detail != "no" {
 		t.Fatalf("status %d headers %v problem %+v", w.Code, w.Header(), p)
 	}
 }
@@ -127,7 +126,7 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"-1", "x", "1.5", "9223372036854775808", " 1"} {
-		if _, err := parseSince(in); api.ErrorCode(err) != api.EINVALID {
+		if _, err := parseSince(in); tether.ErrorCode(err) != tether.EINVALID {
 			t.Errorf("parseSince(%q) err = %v, want invalid", in, err)
 		}
 	}
@@ -141,31 +140,31 @@ func TestParseUserID(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "0", "-1", "x", "1.5", "9223372036854775808", " 1", "me"} {
-		if _, err := parseUserID(in); api.ErrorCode(err) != api.EINVALID {
+		if _, err := parseUserID(in); tether.ErrorCode(err) != tether.EINVALID {
 			t.Errorf("parseUserID(%q) err = %v, want invalid", in, err)
 		}
 	}
 }
 
 func TestParseLimit(t *testing.T) {
-	for in, want := range map[string]int{"": api.DefaultPageSize, "1": 1, "200": api.MaxPageSize} {
+	for in, want := range map[string]int{"": tether.DefaultPageSize, "1": 1, "200": tether.MaxPageSize} {
 		if got, err := parseLimit(in); err != nil || got != want {
 			t.Errorf("parseLimit(%q) = %d, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"0", "-3", "201", "ten", "1e2"} {
-		if _, err := parseLimit(in); api.ErrorCode(err) != api.EINVALID {
+		if _, err := parseLimit(in); tether.ErrorCode(err) != tether.EINVALID {
 			t.Errorf("parseLimit(%q) err = %v, want invalid", in, err)
 		}
 	}
 }
 
 func TestHistoryQuery_BeforeAndAfterTogetherAreInvalid(t *testing.T) {
-	if _, err := historyQuery("a", "b", ""); api.ErrorCode(err) != api.EINVALID {
+	if _, err := historyQuery("a", "b", ""); tether.ErrorCode(err) != tether.EINVALID {
 		t.Fatalf("err = %v", err)
 	}
 	q, err := historyQuery("c1", "", "7")
-	if err != nil || q != (api.HistoryQuery{Before: "c1", Limit: 7}) {
+	if err != nil || q != (tether.HistoryQuery{Before: "c1", Limit: 7}) {
 		t.Fatalf("q = %+v, %v", q, err)
 	}
 }
@@ -181,7 +180,7 @@ func TestDecodeJSON_RejectsUnknownFieldsTrailingDataAndWrongTypes(t *testing.T) 
 		``:                                             "a JSON object is required",
 	} {
 		err := decodeJSON(strings.NewReader(body), &v)
-		if api.ErrorCode(err) != api.EINVALID || !strings.Contains(api.ErrorMessage(err), want) {
+		if tether.ErrorCode(err) != tether.EINVALID || !strings.Contains(tether.ErrorMessage(err), want) {
 			t.Errorf("decodeJSON(%q) = %v, want invalid with %q", body, err, want)
 		}
 	}
@@ -258,7 +257,7 @@ func TestRecoverPanic_AnswersInternalProblem(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}
-	if w.Code != 500 || p.Code != api.EINTERNAL || strings.Contains(w.Body.String(), "boom") {
+	if w.Code != 500 || p.Code != tether.EINTERNAL || strings.Contains(w.Body.String(), "boom") {
 		t.Fatalf("status %d problem %+v", w.Code, p)
 	}
 }
@@ -277,28 +276,28 @@ func TestSpecLimits_MatchAPIConstants(t *testing.T) {
 			t.Errorf("%s: spec length %d..%v, api %d..%d", what, s.MinLength, s.MaxLength, lo, hi)
 		}
 	}
-	checkLen("username", schema("Username"), api.MinUsernameLen, api.MaxUsernameLen)
-	checkLen("password", schema("Password"), api.MinPasswordLen, api.MaxPasswordLen)
-	checkLen("device_id", prop("Login", "device_id"), 1, api.MaxDeviceIDLen)
-	checkLen("client_msg_id", prop("NewMessage", "client_msg_id"), 1, api.MaxClientMsgID)
+	checkLen("username", schema("Username"), tether.MinUsernameLen, tether.MaxUsernameLen)
+	checkLen("password", schema("Password"), tether.MinPasswordLen, tether.MaxPasswordLen)
+	checkLen("device_id", prop("Login", "device_id"), 1, tether.MaxDeviceIDLen)
+	checkLen("client_msg_id", prop("NewMessage", "client_msg_id"), 1, tether.MaxClientMsgID)
 
 	var platforms []string
 	for _, v := range prop("Login", "platform").Enum {
 		platforms = append(platforms, v.(string))
 	}
-	if !slices.Equal(platforms, api.Platforms) {
-		t.Errorf("platforms: spec %v, api %v", platforms, api.Platforms)
+	if !slices.Equal(platforms, tether.Platforms) {
+		t.Errorf("platforms: spec %v, api %v", platforms, tether.Platforms)
 	}
 	var types []string
 	for _, v := range schema("MessageType").Enum {
 		types = append(types, v.(string))
 	}
-	if want := []string{api.MessageText, api.MessageImage, api.MessageFile, api.MessageCustom}; !slices.Equal(types, want) {
+	if want := []string{tether.MessageText, tether.MessageImage, tether.MessageFile, tether.MessageCustom}; !slices.Equal(types, want) {
 		t.Errorf("message types: spec %v, api %v", types, want)
 	}
 	limit := doc.Components.Parameters["Limit"].Value.Schema.Value
-	if *limit.Max != api.MaxPageSize || limit.Default != float64(api.DefaultPageSize) {
-		t.Errorf("limit: spec max %v default %v, api %d %d", *limit.Max, limit.Default, api.MaxPageSize, api.DefaultPageSize)
+	if *limit.Max != tether.MaxPageSize || limit.Default != float64(tether.DefaultPageSize) {
+		t.Errorf("limit: spec max %v default %v, api %d %d", *limit.Max, limit.Default, tether.MaxPageSize, tether.DefaultPageSize)
 	}
 }
 

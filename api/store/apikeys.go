@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // apiKeyRow maps api_keys (sql/*/00005_push_api.sql).
@@ -30,8 +30,8 @@ type apiKeyRow struct {
 
 func (apiKeyRow) TableName() string { return "api_keys" }
 
-func (r apiKeyRow) key() api.APIKey {
-	k := api.APIKey{ID: r.KeyID, Name: r.Name, Scopes: strings.Split(r.Scopes, ","), RateLimit: r.RateLimit, CreatedAt: r.CreatedAt.UTC()}
+func (r apiKeyRow) key() tether.APIKey {
+	k := tether.APIKey{ID: r.KeyID, Name: r.Name, Scopes: strings.Split(r.Scopes, ","), RateLimit: r.RateLimit, CreatedAt: r.CreatedAt.UTC()}
 	if r.RevokedAt != nil {
 		t := r.RevokedAt.UTC()
 		k.RevokedAt = &t
@@ -53,36 +53,36 @@ func HashAPIKey(secret string) []byte {
 	return h[:]
 }
 
-// APIKeyService implements api.APIKeyService.
+// APIKeyService implements tether.APIKeyService.
 type APIKeyService struct{ db *DB }
 
-var _ api.APIKeyService = (*APIKeyService)(nil)
+var _ tether.APIKeyService = (*APIKeyService)(nil)
 
 // NewAPIKeyService returns the API key store.
 func NewAPIKeyService(db *DB) *APIKeyService { return &APIKeyService{db: db} }
 
 // CheckNewAPIKey validates a key to create.
-func CheckNewAPIKey(k api.NewAPIKey) error {
+func CheckNewAPIKey(k tether.NewAPIKey) error {
 	switch {
 	case strings.TrimSpace(k.Name) == "":
-		return api.Errorf(api.EINVALID, "name is required")
-	case utf8.RuneCountInString(k.Name) > api.MaxAPIKeyNameLen || !utf8.ValidString(k.Name):
-		return api.Errorf(api.EINVALID, "name must be at most %d characters of UTF-8", api.MaxAPIKeyNameLen)
+		return tether.Errorf(tether.EINVALID, "name is required")
+	case utf8.RuneCountInString(k.Name) > tether.MaxAPIKeyNameLen || !utf8.ValidString(k.Name):
+		return tether.Errorf(tether.EINVALID, "name must be at most %d characters of UTF-8", tether.MaxAPIKeyNameLen)
 	case len(k.Scopes) == 0:
-		return api.Errorf(api.EINVALID, "scopes must name at least one of %s", strings.Join(api.Scopes, ", "))
-	case k.RateLimit < 0 || k.RateLimit > api.MaxAPIKeyRateLimit:
-		return api.Errorf(api.EINVALID, "rate_limit must be 0 (server default) to %d pushes per second", api.MaxAPIKeyRateLimit)
+		return tether.Errorf(tether.EINVALID, "scopes must name at least one of %s", strings.Join(tether.Scopes, ", "))
+	case k.RateLimit < 0 || k.RateLimit > tether.MaxAPIKeyRateLimit:
+		return tether.Errorf(tether.EINVALID, "rate_limit must be 0 (server default) to %d pushes per second", tether.MaxAPIKeyRateLimit)
 	}
 	for _, s := range k.Scopes {
-		if !slices.Contains(api.Scopes, s) {
-			return api.Errorf(api.EINVALID, "scopes: unknown scope (want %s)", strings.Join(api.Scopes, ", "))
+		if !slices.Contains(tether.Scopes, s) {
+			return tether.Errorf(tether.EINVALID, "scopes: unknown scope (want %s)", strings.Join(tether.Scopes, ", "))
 		}
 	}
 	return nil
 }
 
 // CreateKey stores a new key and returns its secret, which is not kept.
-func (s *APIKeyService) CreateKey(ctx context.Context, k api.NewAPIKey) (*api.CreatedAPIKey, error) {
+func (s *APIKeyService) CreateKey(ctx context.Context, k tether.NewAPIKey) (*tether.CreatedAPIKey, error) {
 	if err := CheckNewAPIKey(k); err != nil {
 		return nil, err
 	}
@@ -103,19 +103,19 @@ func (s *APIKeyService) CreateKey(ctx context.Context, k api.NewAPIKey) (*api.Cr
 	if err := s.db.g.WithContext(ctx).Create(&row).Error; err != nil {
 		return nil, fmt.Errorf("store: create api key: %w", err)
 	}
-	return &api.CreatedAPIKey{APIKey: row.key(), Secret: secret}, nil
+	return &tether.CreatedAPIKey{APIKey: row.key(), Secret: secret}, nil
 }
 
 // Keys lists keys oldest first; the cursor is the last row id of the previous page.
-func (s *APIKeyService) Keys(ctx context.Context, cursor string, limit int) (*api.APIKeyPage, error) {
-	if limit <= 0 || limit > api.MaxPageSize {
-		return nil, api.Errorf(api.EINVALID, "limit must be 1 to %d", api.MaxPageSize)
+func (s *APIKeyService) Keys(ctx context.Context, cursor string, limit int) (*tether.APIKeyPage, error) {
+	if limit <= 0 || limit > tether.MaxPageSize {
+		return nil, tether.Errorf(tether.EINVALID, "limit must be 1 to %d", tether.MaxPageSize)
 	}
 	var after int64
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || v < 1 {
-			return nil, api.Errorf(api.EINVALID, "cursor is not one this API returned")
+			return nil, tether.Errorf(tether.EINVALID, "cursor is not one this API returned")
 		}
 		after = v
 	}
@@ -123,7 +123,7 @@ func (s *APIKeyService) Keys(ctx context.Context, cursor string, limit int) (*ap
 	if err := s.db.g.WithContext(ctx).Where("id > ?", after).Order("id").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: list api keys: %w", err)
 	}
-	page := &api.APIKeyPage{Keys: make([]api.APIKey, 0, min(len(rows), limit))}
+	page := &tether.APIKeyPage{Keys: make([]tether.APIKey, 0, min(len(rows), limit))}
 	for i, r := range rows {
 		if i == limit {
 			page.NextCursor = strconv.FormatInt(rows[limit-1].ID, 10)
@@ -150,15 +150,15 @@ func (s *APIKeyService) RevokeKey(ctx context.Context, id string) error {
 		return fmt.Errorf("store: revoke api key: %w", err)
 	}
 	if n == 0 {
-		return api.Errorf(api.ENOTFOUND, "api key not found")
+		return tether.Errorf(tether.ENOTFOUND, "api key not found")
 	}
 	return nil // revoked already
 }
 
 // KeyBySecret finds a live key by the hash of its secret: one unique-index read.
-func (s *APIKeyService) KeyBySecret(ctx context.Context, secret string) (*api.KeyCaller, error) {
+func (s *APIKeyService) KeyBySecret(ctx context.Context, secret string) (*tether.KeyCaller, error) {
 	if !strings.HasPrefix(secret, SecretPrefix) {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "the API key is invalid or revoked")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "the API key is invalid or revoked")
 	}
 	var rows []apiKeyRow
 	err := s.db.g.WithContext(ctx).Where("secret_hash = ? AND revoked_at IS NULL", HashAPIKey(secret)).Limit(1).Find(&rows).Error
@@ -166,8 +166,8 @@ func (s *APIKeyService) KeyBySecret(ctx context.Context, secret string) (*api.Ke
 		return nil, fmt.Errorf("store: api key lookup: %w", err)
 	}
 	if len(rows) == 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "the API key is invalid or revoked")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "the API key is invalid or revoked")
 	}
 	k := rows[0].key()
-	return &api.KeyCaller{KeyID: k.ID, Scopes: k.Scopes, RateLimit: k.RateLimit}, nil
+	return &tether.KeyCaller{KeyID: k.ID, Scopes: k.Scopes, RateLimit: k.RateLimit}, nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -13,7 +13,7 @@ func TestAPIKeys_StoredHashedAndRevocable(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		ctx := testCtx(t)
 		s := store.NewAPIKeyService(db)
-		k, err := s.CreateKey(ctx, api.NewAPIKey{Name: "crm", Scopes: []string{"push", "broadcast", "push"}, RateLimit: 50})
+		k, err := s.CreateKey(ctx, tether.NewAPIKey{Name: "crm", Scopes: []string{"push", "broadcast", "push"}, RateLimit: 50})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,13 +36,13 @@ func TestAPIKeys_StoredHashedAndRevocable(t *testing.T) {
 			}
 		}
 		got, err := s.KeyBySecret(ctx, k.Secret)
-		if err != nil || got.KeyID != k.ID || !got.Has(api.ScopePush) || got.Has(api.ScopeAdmin) || got.RateLimit != 50 {
+		if err != nil || got.KeyID != k.ID || !got.Has(tether.ScopePush) || got.Has(tether.ScopeAdmin) || got.RateLimit != 50 {
 			t.Fatalf("lookup = %+v, %v", got, err)
 		}
 		_, err = s.KeyBySecret(ctx, k.Secret+"x")
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		_, err = s.KeyBySecret(ctx, "not-a-key")
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 
 		if err := s.RevokeKey(ctx, k.ID); err != nil {
 			t.Fatal(err)
@@ -50,9 +50,9 @@ func TestAPIKeys_StoredHashedAndRevocable(t *testing.T) {
 		if err := s.RevokeKey(ctx, k.ID); err != nil {
 			t.Fatalf("revoking twice: %v", err)
 		}
-		wantCode(t, s.RevokeKey(ctx, "k_unknown"), api.ENOTFOUND)
+		wantCode(t, s.RevokeKey(ctx, "k_unknown"), tether.ENOTFOUND)
 		_, err = s.KeyBySecret(ctx, k.Secret)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -61,7 +61,7 @@ func TestAPIKeys_ListPagesAndValidates(t *testing.T) {
 		ctx := testCtx(t)
 		s := store.NewAPIKeyService(db)
 		for _, name := range []string{"a", "b", "c"} {
-			if _, err := s.CreateKey(ctx, api.NewAPIKey{Name: name, Scopes: []string{"admin"}}); err != nil {
+			if _, err := s.CreateKey(ctx, tether.NewAPIKey{Name: name, Scopes: []string{"admin"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -74,8 +74,8 @@ func TestAPIKeys_ListPagesAndValidates(t *testing.T) {
 			t.Fatalf("page 2 = %+v, %v", p, err)
 		}
 		_, err = s.Keys(ctx, "x", 2)
-		wantCode(t, err, api.EINVALID)
-		for _, bad := range []api.NewAPIKey{
+		wantCode(t, err, tether.EINVALID)
+		for _, bad := range []tether.NewAPIKey{
 			{Name: "", Scopes: []string{"push"}},
 			{Name: strings.Repeat("n", 65), Scopes: []string{"push"}},
 			{Name: "x"},
@@ -83,7 +83,7 @@ func TestAPIKeys_ListPagesAndValidates(t *testing.T) {
 			{Name: "x", Scopes: []string{"push"}, RateLimit: -1},
 		} {
 			_, err := s.CreateKey(ctx, bad)
-			wantCode(t, err, api.EINVALID)
+			wantCode(t, err, tether.EINVALID)
 		}
 	})
 }

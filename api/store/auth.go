@@ -13,14 +13,14 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/token"
 )
 
 // refreshTokenBytes is the entropy of a refresh token.
 const refreshTokenBytes = 32
 
-// AuthService implements api.AuthService.
+// AuthService implements tether.AuthService.
 type AuthService struct {
 	db         *DB
 	signer     *token.Signer
@@ -28,16 +28,16 @@ type AuthService struct {
 	dummyHash  string // compared against for unknown users, to even out login timing
 }
 
-var _ api.AuthService = (*AuthService)(nil)
+var _ tether.AuthService = (*AuthService)(nil)
 
 // NewAuthService returns the account and login-session service. Refresh
 // tokens live for refreshTTL after their last use (a sliding window).
-func NewAuthService(db *DB, signer *token.Signer, refreshTTL time.Duration) api.AuthService {
+func NewAuthService(db *DB, signer *token.Signer, refreshTTL time.Duration) tether.AuthService {
 	return &AuthService{db: db, signer: signer, refreshTTL: refreshTTL, dummyHash: hashPassword("tether-dummy-password")}
 }
 
 // Register creates an account and its (empty) timeline head.
-func (s *AuthService) Register(ctx context.Context, username, password string) (*api.User, error) {
+func (s *AuthService) Register(ctx context.Context, username, password string) (*tether.User, error) {
 	name, err := normalizeUsername(username)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (s *AuthService) Register(ctx context.Context, username, password string) (
 		return tx.Create(&headRow{UserID: u.ID}).Error
 	})
 	if isDuplicate(err) {
-		return nil, api.Errorf(api.ECONFLICT, "username %q is taken", name)
+		return nil, tether.Errorf(tether.ECONFLICT, "username %q is taken", name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: register: %w", err)
@@ -63,17 +63,17 @@ func (s *AuthService) Register(ctx context.Context, username, password string) (
 }
 
 func errBadCredentials() error {
-	return api.Errorf(api.EUNAUTHORIZED, "wrong username or password")
+	return tether.Errorf(tether.EUNAUTHORIZED, "wrong username or password")
 }
 
 // Login checks the password and opens a session for the device.
-func (s *AuthService) Login(ctx context.Context, username, password string, dev api.Device) (*api.Tokens, error) {
+func (s *AuthService) Login(ctx context.Context, username, password string, dev tether.Device) (*tether.Tokens, error) {
 	dev, err := normalizeDevice(dev)
 	if err != nil {
 		return nil, err
 	}
-	if len(password) > 4*api.MaxPasswordLen {
-		return nil, api.Errorf(api.EINVALID, "password must be %d to %d characters", api.MinPasswordLen, api.MaxPasswordLen)
+	if len(password) > 4*tether.MaxPasswordLen {
+		return nil, tether.Errorf(tether.EINVALID, "password must be %d to %d characters", tether.MinPasswordLen, tether.MaxPasswordLen)
 	}
 	var u userRow
 	name, nameErr := normalizeUsername(username)
@@ -112,8 +112,8 @@ func (s *AuthService) Login(ctx context.Context, username, password string, dev 
 
 // Refresh rotates a refresh token. Presenting the token rotated away last
 // revokes the session; older tokens are simply unknown.
-func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*api.Tokens, error) {
-	invalid := api.Errorf(api.EUNAUTHORIZED, "invalid or expired refresh token")
+func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*tether.Tokens, error) {
+	invalid := tether.Errorf(tether.EUNAUTHORIZED, "invalid or expired refresh token")
 	if refreshToken == "" || len(refreshToken) > 128 {
 		return nil, invalid
 	}
@@ -167,25 +167,25 @@ func (s *AuthService) revoke(ctx context.Context, sess sessionRow) error {
 	return nil
 }
 
-func (s *AuthService) tokens(sess sessionRow, refresh string) (*api.Tokens, error) {
+func (s *AuthService) tokens(sess sessionRow, refresh string) (*tether.Tokens, error) {
 	access, exp, err := s.signer.Sign(token.Claims{
 		UserID: sess.UserID, DeviceID: sess.DeviceID, Platform: sess.Platform, SessionID: sess.ID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: sign access token: %w", err)
 	}
-	return &api.Tokens{
+	return &tether.Tokens{
 		AccessToken: access, TokenType: "Bearer", ExpiresAt: exp,
 		RefreshToken: refresh, UserID: sess.UserID, SessionID: sess.ID,
 	}, nil
 }
 
 // User returns an account by id.
-func (s *AuthService) User(ctx context.Context, id int64) (*api.User, error) {
+func (s *AuthService) User(ctx context.Context, id int64) (*tether.User, error) {
 	var u userRow
 	err := s.db.g.WithContext(ctx).Where("id = ?", id).Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, api.Errorf(api.ENOTFOUND, "user not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "user not found")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: user %d: %w", id, err)
@@ -194,16 +194,16 @@ func (s *AuthService) User(ctx context.Context, id int64) (*api.User, error) {
 }
 
 // UserByName returns an account by username, case-insensitively.
-func (s *AuthService) UserByName(ctx context.Context, username string) (*api.User, error) {
+func (s *AuthService) UserByName(ctx context.Context, username string) (*tether.User, error) {
 	name, err := normalizeUsername(username)
 	if err != nil {
 		// No account can have a name that breaks the rules.
-		return nil, api.Errorf(api.ENOTFOUND, "user not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "user not found")
 	}
 	var u userRow
 	err = s.db.g.WithContext(ctx).Where("username = ?", name).Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, api.Errorf(api.ENOTFOUND, "user not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "user not found")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: user by name: %w", err)

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/shared/token"
 )
 
-var dev = api.Device{ID: "phone-1", Platform: "ios"}
+var dev = tether.Device{ID: "phone-1", Platform: "ios"}
 
 func TestRegister_LowercasesNameAndRefusesTakenName(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
@@ -23,7 +23,7 @@ func TestRegister_LowercasesNameAndRefusesTakenName(t *testing.T) {
 			t.Fatalf("user: %+v", u)
 		}
 		_, err = f.auth.Register(ctx, "ALICE.w", "another password")
-		wantCode(t, err, api.ECONFLICT)
+		wantCode(t, err, tether.ECONFLICT)
 	})
 }
 
@@ -36,11 +36,11 @@ func TestRegister_RejectsBadInput(t *testing.T) {
 			{"space", "bad name", "long enough pw"},
 			{"unicode", "bÿte", "long enough pw"},
 			{"short password", "carol", "short"},
-			{"long password", "carol", strings.Repeat("p", api.MaxPasswordLen+1)},
+			{"long password", "carol", strings.Repeat("p", tether.MaxPasswordLen+1)},
 			{"bad utf8 password", "carol", "abcdefgh\xff"},
 		} {
 			_, err := f.auth.Register(ctx, c.user, c.pw)
-			t.Run(c.name, func(t *testing.T) { wantCode(t, err, api.EINVALID) })
+			t.Run(c.name, func(t *testing.T) { wantCode(t, err, tether.EINVALID) })
 		}
 	})
 }
@@ -52,9 +52,9 @@ func TestLogin_UnknownUserAndWrongPasswordAreIndistinguishable(t *testing.T) {
 		_, errWrong := f.auth.Login(ctx, "bob", "wrong password!", dev)
 		_, errUnknown := f.auth.Login(ctx, "nobody", "wrong password!", dev)
 		_, errInvalidName := f.auth.Login(ctx, "x", "wrong password!", dev)
-		wantCode(t, errWrong, api.EUNAUTHORIZED)
-		wantCode(t, errUnknown, api.EUNAUTHORIZED)
-		wantCode(t, errInvalidName, api.EUNAUTHORIZED)
+		wantCode(t, errWrong, tether.EUNAUTHORIZED)
+		wantCode(t, errUnknown, tether.EUNAUTHORIZED)
+		wantCode(t, errInvalidName, tether.EUNAUTHORIZED)
 		if errWrong.Error() != errUnknown.Error() || errWrong.Error() != errInvalidName.Error() {
 			t.Fatalf("errors differ: %v / %v / %v", errWrong, errUnknown, errInvalidName)
 		}
@@ -84,14 +84,14 @@ func TestLogin_RejectsBadDevice(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		f.user(t, "bob")
-		for _, d := range []api.Device{
+		for _, d := range []tether.Device{
 			{ID: "", Platform: "ios"},
-			{ID: strings.Repeat("d", api.MaxDeviceIDLen+1), Platform: "ios"},
+			{ID: strings.Repeat("d", tether.MaxDeviceIDLen+1), Platform: "ios"},
 			{ID: "ok", Platform: "blackberry"},
 			{ID: "bad\nid", Platform: "web"},
 		} {
 			_, err := f.auth.Login(ctx, "bob", "correct horse battery", d)
-			wantCode(t, err, api.EINVALID)
+			wantCode(t, err, tether.EINVALID)
 		}
 	})
 }
@@ -116,12 +116,12 @@ func TestRefresh_RotatesAndReuseOfRotatedTokenRevokesSession(t *testing.T) {
 		}
 		// The rotated token comes back: the session is revoked...
 		_, err = f.auth.Refresh(ctx, t0.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		// ...so the current token stops working too.
 		_, err = f.auth.Refresh(ctx, t1.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		// Other sessions of the user are unaffected.
-		other, err := f.auth.Login(ctx, "bob", "correct horse battery", api.Device{ID: "laptop", Platform: "desktop"})
+		other, err := f.auth.Login(ctx, "bob", "correct horse battery", tether.Device{ID: "laptop", Platform: "desktop"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,9 +136,9 @@ func TestRefresh_RejectsUnknownAndExpiredTokens(t *testing.T) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		f.user(t, "bob")
 		_, err := f.auth.Refresh(ctx, "not-a-token")
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		_, err = f.auth.Refresh(ctx, "")
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 
 		_, priv, _ := token.GenerateKey()
 		expiring := store.NewAuthService(db, token.NewSigner(priv, time.Minute), 0) // refresh tokens expire at once
@@ -147,7 +147,7 @@ func TestRefresh_RejectsUnknownAndExpiredTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = expiring.Refresh(ctx, tok.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -164,10 +164,10 @@ func TestUserByName_IsCaseInsensitiveAndNotFoundOtherwise(t *testing.T) {
 			t.Fatalf("by id: %+v %v (want %+v)", got, err, u)
 		}
 		_, err = f.auth.UserByName(ctx, "dave")
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = f.auth.UserByName(ctx, "no such name!")
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = f.auth.User(ctx, u.ID+1000)
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 	})
 }

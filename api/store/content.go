@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Message content by type. text, image and file have a fixed shape that
@@ -15,17 +15,17 @@ import (
 // otherwise be stored and silently ignored by every reader); custom content
 // is any JSON object the clients agree on.
 var contentFields = map[string][]string{
-	api.MessageText:  {"text", "mentions"},
-	api.MessageImage: {"url", "width", "height", "size", "mime", "name", "thumbnail_url"},
-	api.MessageFile:  {"url", "name", "size", "mime"},
+	tether.MessageText:  {"text", "mentions"},
+	tether.MessageImage: {"url", "width", "height", "size", "mime", "name", "thumbnail_url"},
+	tether.MessageFile:  {"url", "name", "size", "mime"},
 }
 
-// validateContent checks content (valid JSON at most api.MaxContentBytes)
+// validateContent checks content (valid JSON at most tether.MaxContentBytes)
 // against the shape of its message type.
 func validateContent(typ string, content json.RawMessage) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(content, &fields); err != nil || fields == nil {
-		return api.Errorf(api.EINVALID, "content of %s message must be a JSON object", withArticle(typ))
+		return tether.Errorf(tether.EINVALID, "content of %s message must be a JSON object", withArticle(typ))
 	}
 	allowed, fixed := contentFields[typ]
 	if !fixed {
@@ -39,25 +39,25 @@ func validateContent(typ string, content json.RawMessage) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return api.Errorf(api.EINVALID, "content: unknown field %q in %s message (allowed: %s)", unknown[0], withArticle(typ), strings.Join(allowed, ", "))
+		return tether.Errorf(tether.EINVALID, "content: unknown field %q in %s message (allowed: %s)", unknown[0], withArticle(typ), strings.Join(allowed, ", "))
 	}
 	c := contentChecker{typ: typ, fields: fields}
 	switch typ {
-	case api.MessageText:
+	case tether.MessageText:
 		c.text()
-	case api.MessageImage:
+	case tether.MessageImage:
 		c.url("url", true)
 		c.url("thumbnail_url", false)
 		c.positive("width")
 		c.positive("height")
 		c.size()
-		c.label("mime", api.MaxMediaMIME, false)
-		c.label("name", api.MaxMediaName, false)
-	case api.MessageFile:
+		c.label("mime", tether.MaxMediaMIME, false)
+		c.label("name", tether.MaxMediaName, false)
+	case tether.MessageFile:
 		c.url("url", true)
-		c.label("name", api.MaxMediaName, true)
+		c.label("name", tether.MaxMediaName, true)
 		c.size()
-		c.label("mime", api.MaxMediaMIME, false)
+		c.label("mime", tether.MaxMediaMIME, false)
 	}
 	return c.err
 }
@@ -72,7 +72,7 @@ type contentChecker struct {
 
 func (c *contentChecker) failf(format string, args ...any) {
 	if c.err == nil {
-		c.err = api.Errorf(api.EINVALID, "content."+format, args...)
+		c.err = tether.Errorf(tether.EINVALID, "content."+format, args...)
 	}
 }
 
@@ -97,14 +97,14 @@ func (c *contentChecker) field(name string, required bool, v any, want string) b
 func (c *contentChecker) text() {
 	var s string
 	if c.field("text", true, &s, "a string") {
-		if n := utf8.RuneCountInString(s); n < 1 || n > api.MaxTextLen {
-			c.failf("text must be 1 to %d characters, not %d", api.MaxTextLen, n)
+		if n := utf8.RuneCountInString(s); n < 1 || n > tether.MaxTextLen {
+			c.failf("text must be 1 to %d characters, not %d", tether.MaxTextLen, n)
 		}
 	}
 	var ids []int64
 	if c.field("mentions", false, &ids, "an array of user ids") {
-		if len(ids) > api.MaxMentions {
-			c.failf("mentions must name at most %d users, not %d", api.MaxMentions, len(ids))
+		if len(ids) > tether.MaxMentions {
+			c.failf("mentions must name at most %d users, not %d", tether.MaxMentions, len(ids))
 		}
 		for _, id := range ids {
 			if id < 1 {
@@ -115,14 +115,14 @@ func (c *contentChecker) text() {
 	}
 }
 
-// url checks an absolute http or https URL of at most api.MaxMediaURLLen bytes.
+// url checks an absolute http or https URL of at most tether.MaxMediaURLLen bytes.
 func (c *contentChecker) url(name string, required bool) {
 	var s string
 	if !c.field(name, required, &s, "a string") {
 		return
 	}
-	if len(s) > api.MaxMediaURLLen {
-		c.failf("%s must be at most %d bytes, not %d", name, api.MaxMediaURLLen, len(s))
+	if len(s) > tether.MaxMediaURLLen {
+		c.failf("%s must be at most %d bytes, not %d", name, tether.MaxMediaURLLen, len(s))
 		return
 	}
 	p, err := url.Parse(s)

@@ -5,21 +5,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 func TestValidateContent_AcceptsEachTypesShape(t *testing.T) {
 	for _, tc := range []struct{ typ, content string }{
-		{api.MessageText, `{"text":"hi"}`},
-		{api.MessageText, `{"text":"` + strings.Repeat("é", api.MaxTextLen) + `"}`},
-		{api.MessageText, `{"text":"hi @bob","mentions":[2,3]}`},
-		{api.MessageText, `{"text":"line\nbreak","mentions":[]}`},
-		{api.MessageImage, `{"url":"https://cdn.example/a.png"}`},
-		{api.MessageImage, `{"url":"http://cdn.example/a.png","width":640,"height":480,"size":12345,"mime":"image/png","name":"a.png","thumbnail_url":"https://cdn.example/a_t.png"}`},
-		{api.MessageFile, `{"url":"https://cdn.example/r.pdf","name":"report.pdf"}`},
-		{api.MessageFile, `{"url":"https://cdn.example/r.pdf","name":"report.pdf","size":0,"mime":"application/pdf"}`},
-		{api.MessageCustom, `{}`},
-		{api.MessageCustom, `{"anything":{"goes":[1,2,3]}}`},
+		{tether.MessageText, `{"text":"hi"}`},
+		{tether.MessageText, `{"text":"` + strings.Repeat("é", tether.MaxTextLen) + `"}`},
+		{tether.MessageText, `{"text":"hi @bob","mentions":[2,3]}`},
+		{tether.MessageText, `{"text":"line\nbreak","mentions":[]}`},
+		{tether.MessageImage, `{"url":"https://cdn.example/a.png"}`},
+		{tether.MessageImage, `{"url":"http://cdn.example/a.png","width":640,"height":480,"size":12345,"mime":"image/png","name":"a.png","thumbnail_url":"https://cdn.example/a_t.png"}`},
+		{tether.MessageFile, `{"url":"https://cdn.example/r.pdf","name":"report.pdf"}`},
+		{tether.MessageFile, `{"url":"https://cdn.example/r.pdf","name":"report.pdf","size":0,"mime":"application/pdf"}`},
+		{tether.MessageCustom, `{}`},
+		{tether.MessageCustom, `{"anything":{"goes":[1,2,3]}}`},
 	} {
 		if err := validateContent(tc.typ, []byte(tc.content)); err != nil {
 			t.Errorf("%s %s: %v", tc.typ, tc.content, err)
@@ -28,38 +28,38 @@ func TestValidateContent_AcceptsEachTypesShape(t *testing.T) {
 }
 
 func TestValidateContent_RefusesEachViolationWithAClearMessage(t *testing.T) {
-	long := "https://cdn.example/" + strings.Repeat("a", api.MaxMediaURLLen)
+	long := "https://cdn.example/" + strings.Repeat("a", tether.MaxMediaURLLen)
 	for _, tc := range []struct{ typ, content, want string }{
-		{api.MessageText, `"hi"`, "content of a text message must be a JSON object"},
-		{api.MessageText, `null`, "content of a text message must be a JSON object"},
-		{api.MessageCustom, `[1]`, "content of a custom message must be a JSON object"},
-		{api.MessageText, `{}`, "content.text is required in a text message"},
-		{api.MessageText, `{"text":""}`, "content.text must be 1 to 4000 characters, not 0"},
-		{api.MessageText, `{"text":"` + strings.Repeat("x", api.MaxTextLen+1) + `"}`, "content.text must be 1 to 4000 characters, not 4001"},
-		{api.MessageText, `{"text":5}`, "content.text must be a string"},
-		{api.MessageText, `{"text":null}`, "content.text must be a string"},
-		{api.MessageText, `{"text":"hi","bold":true}`, `content: unknown field "bold" in a text message (allowed: text, mentions)`},
-		{api.MessageText, `{"text":"hi","mentions":"bob"}`, "content.mentions must be an array of user ids"},
-		{api.MessageText, `{"text":"hi","mentions":[1.5]}`, "content.mentions must be an array of user ids"},
-		{api.MessageText, `{"text":"hi","mentions":[0]}`, "content.mentions must hold user ids (positive integers), not 0"},
-		{api.MessageText, fmt.Sprintf(`{"text":"hi","mentions":[%s1]}`, strings.Repeat("1,", api.MaxMentions)), "content.mentions must name at most 50 users, not 51"},
-		{api.MessageImage, `{}`, "content.url is required in an image message"},
-		{api.MessageImage, `{"url":"ftp://x/a.png"}`, "content.url must be an absolute http or https URL"},
-		{api.MessageImage, `{"url":"/a.png"}`, "content.url must be an absolute http or https URL"},
-		{api.MessageImage, `{"url":"` + long + `"}`, fmt.Sprintf("content.url must be at most 2048 bytes, not %d", len(long))},
-		{api.MessageImage, `{"url":"https://x/a.png","width":0}`, "content.width must be a positive integer up to 2147483647, not 0"},
-		{api.MessageImage, `{"url":"https://x/a.png","height":"big"}`, "content.height must be a positive integer"},
-		{api.MessageImage, `{"url":"https://x/a.png","size":-1}`, "content.size must be a number of bytes >= 0, not -1"},
-		{api.MessageImage, `{"url":"https://x/a.png","thumbnail_url":"javascript:alert(1)"}`, "content.thumbnail_url must be an absolute http or https URL"},
-		{api.MessageImage, `{"url":"https://x/a.png","mime":""}`, "content.mime must be 1 to 255 printable characters"},
-		{api.MessageImage, `{"url":"https://x/a.png","caption":"x"}`, `content: unknown field "caption" in an image message (allowed: url, width, height, size, mime, name, thumbnail_url)`},
-		{api.MessageFile, `{"url":"https://x/r.pdf"}`, "content.name is required in a file message"},
-		{api.MessageFile, `{"name":"r.pdf"}`, "content.url is required in a file message"},
-		{api.MessageFile, `{"url":"https://x/r.pdf","name":"` + strings.Repeat("n", 256) + `"}`, "content.name must be 1 to 255 printable characters"},
-		{api.MessageFile, `{"url":"https://x/r.pdf","name":"r.pdf","width":3}`, `content: unknown field "width" in a file message (allowed: url, name, size, mime)`},
+		{tether.MessageText, `"hi"`, "content of a text message must be a JSON object"},
+		{tether.MessageText, `null`, "content of a text message must be a JSON object"},
+		{tether.MessageCustom, `[1]`, "content of a custom message must be a JSON object"},
+		{tether.MessageText, `{}`, "content.text is required in a text message"},
+		{tether.MessageText, `{"text":""}`, "content.text must be 1 to 4000 characters, not 0"},
+		{tether.MessageText, `{"text":"` + strings.Repeat("x", tether.MaxTextLen+1) + `"}`, "content.text must be 1 to 4000 characters, not 4001"},
+		{tether.MessageText, `{"text":5}`, "content.text must be a string"},
+		{tether.MessageText, `{"text":null}`, "content.text must be a string"},
+		{tether.MessageText, `{"text":"hi","bold":true}`, `content: unknown field "bold" in a text message (allowed: text, mentions)`},
+		{tether.MessageText, `{"text":"hi","mentions":"bob"}`, "content.mentions must be an array of user ids"},
+		{tether.MessageText, `{"text":"hi","mentions":[1.5]}`, "content.mentions must be an array of user ids"},
+		{tether.MessageText, `{"text":"hi","mentions":[0]}`, "content.mentions must hold user ids (positive integers), not 0"},
+		{tether.MessageText, fmt.Sprintf(`{"text":"hi","mentions":[%s1]}`, strings.Repeat("1,", tether.MaxMentions)), "content.mentions must name at most 50 users, not 51"},
+		{tether.MessageImage, `{}`, "content.url is required in an image message"},
+		{tether.MessageImage, `{"url":"ftp://x/a.png"}`, "content.url must be an absolute http or https URL"},
+		{tether.MessageImage, `{"url":"/a.png"}`, "content.url must be an absolute http or https URL"},
+		{tether.MessageImage, `{"url":"` + long + `"}`, fmt.Sprintf("content.url must be at most 2048 bytes, not %d", len(long))},
+		{tether.MessageImage, `{"url":"https://x/a.png","width":0}`, "content.width must be a positive integer up to 2147483647, not 0"},
+		{tether.MessageImage, `{"url":"https://x/a.png","height":"big"}`, "content.height must be a positive integer"},
+		{tether.MessageImage, `{"url":"https://x/a.png","size":-1}`, "content.size must be a number of bytes >= 0, not -1"},
+		{tether.MessageImage, `{"url":"https://x/a.png","thumbnail_url":"javascript:alert(1)"}`, "content.thumbnail_url must be an absolute http or https URL"},
+		{tether.MessageImage, `{"url":"https://x/a.png","mime":""}`, "content.mime must be 1 to 255 printable characters"},
+		{tether.MessageImage, `{"url":"https://x/a.png","caption":"x"}`, `content: unknown field "caption" in an image message (allowed: url, width, height, size, mime, name, thumbnail_url)`},
+		{tether.MessageFile, `{"url":"https://x/r.pdf"}`, "content.name is required in a file message"},
+		{tether.MessageFile, `{"name":"r.pdf"}`, "content.url is required in a file message"},
+		{tether.MessageFile, `{"url":"https://x/r.pdf","name":"` + strings.Repeat("n", 256) + `"}`, "content.name must be 1 to 255 printable characters"},
+		{tether.MessageFile, `{"url":"https://x/r.pdf","name":"r.pdf","width":3}`, `content: unknown field "width" in a file message (allowed: url, name, size, mime)`},
 	} {
 		err := validateContent(tc.typ, []byte(tc.content))
-		if api.ErrorCode(err) != api.EINVALID || api.ErrorMessage(err) != tc.want {
+		if tether.ErrorCode(err) != tether.EINVALID || tether.ErrorMessage(err) != tc.want {
 			t.Errorf("%s %.60s: got %v, want invalid %q", tc.typ, tc.content, err, tc.want)
 		}
 	}
@@ -67,11 +67,11 @@ func TestValidateContent_RefusesEachViolationWithAClearMessage(t *testing.T) {
 
 // Send runs the check: a bad content is refused before anything is stored.
 func TestValidateNew_ChecksContentByType(t *testing.T) {
-	_, err := validateNew(api.Caller{UserID: 1}, api.NewMessage{RecipientID: 2, ClientMsgID: "c", Type: api.MessageText, Content: []byte(`{"txt":"hi"}`)})
-	if api.ErrorCode(err) != api.EINVALID || !strings.Contains(api.ErrorMessage(err), `unknown field "txt"`) {
+	_, err := validateNew(tether.Caller{UserID: 1}, tether.NewMessage{RecipientID: 2, ClientMsgID: "c", Type: tether.MessageText, Content: []byte(`{"txt":"hi"}`)})
+	if tether.ErrorCode(err) != tether.EINVALID || !strings.Contains(tether.ErrorMessage(err), `unknown field "txt"`) {
 		t.Fatalf("got %v", err)
 	}
-	out, err := validateNew(api.Caller{UserID: 1}, api.NewMessage{RecipientID: 2, ClientMsgID: "c", Type: api.MessageText, Content: []byte(`{ "text" : "hi" }`)})
+	out, err := validateNew(tether.Caller{UserID: 1}, tether.NewMessage{RecipientID: 2, ClientMsgID: "c", Type: tether.MessageText, Content: []byte(`{ "text" : "hi" }`)})
 	if err != nil || string(out) != `{"text":"hi"}` {
 		t.Fatalf("got %s %v", out, err)
 	}

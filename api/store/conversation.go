@@ -12,10 +12,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// ConversationService implements api.ConversationService on the
+// ConversationService implements tether.ConversationService on the
 // conversations table that Send keeps current (touchConversations).
 //
 // Every write here locks the user's timeline head before the conversation
@@ -26,20 +26,20 @@ type ConversationService struct {
 	onCommit func()
 }
 
-var _ api.ConversationService = (*ConversationService)(nil)
+var _ tether.ConversationService = (*ConversationService)(nil)
 
 // NewConversationService returns the conversation service. onCommit (may be
 // nil) is called after every commit that wrote outbox rows, to wake the relay.
-func NewConversationService(db *DB, onCommit func()) api.ConversationService {
+func NewConversationService(db *DB, onCommit func()) tether.ConversationService {
 	return &ConversationService{db: db, onCommit: onCommit}
 }
 
 // Conversations lists the user's conversations that are not deleted, by
 // last message id descending (newest activity first). The page is one
 // query on ix_conversations_list and the last messages one more.
-func (s *ConversationService) Conversations(ctx context.Context, userID int64, cursor string, limit int) (*api.ConversationPage, error) {
+func (s *ConversationService) Conversations(ctx context.Context, userID int64, cursor string, limit int) (*tether.ConversationPage, error) {
 	if userID <= 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	limit = clampLimit(limit)
 	g := s.db.g.WithContext(ctx)
@@ -47,7 +47,7 @@ func (s *ConversationService) Conversations(ctx context.Context, userID int64, c
 	if cursor != "" {
 		lastID, convID, ok := decodeConversationCursor(cursor)
 		if !ok {
-			return nil, api.Errorf(api.EINVALID, "bad cursor")
+			return nil, tether.Errorf(tether.EINVALID, "bad cursor")
 		}
 		q = q.Where("(last_message_id < ? OR (last_message_id = ? AND conversation_id < ?))", lastID, lastID, convID)
 	}
@@ -55,7 +55,7 @@ func (s *ConversationService) Conversations(ctx context.Context, userID int64, c
 	if err := q.Order("last_message_id DESC, conversation_id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: conversations: %w", err)
 	}
-	page := &api.ConversationPage{Conversations: make([]api.Conversation, 0, min(len(rows), limit))}
+	page := &tether.ConversationPage{Conversations: make([]tether.Conversation, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[len(rows)-1]
@@ -72,7 +72,7 @@ func (s *ConversationService) Conversations(ctx context.Context, userID int64, c
 }
 
 // Conversation returns one conversation of the user's list.
-func (s *ConversationService) Conversation(ctx context.Context, userID int64, conversationID string) (*api.Conversation, error) {
+func (s *ConversationService) Conversation(ctx context.Context, userID int64, conversationID string) (*tether.Conversation, error) {
 	if _, err := conversationPeer(userID, conversationID); err != nil {
 		return nil, err
 	}
@@ -91,13 +91,13 @@ func (s *ConversationService) Conversation(ctx context.Context, userID int64, co
 // timeline). Group read receipts go to the reader's own devices only: one
 // read in a group of n members would otherwise append n entries and push n
 // frames, and members read all the time.
-func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conversationID string, version uint64) (*api.Conversation, error) {
+func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conversationID string, version uint64) (*tether.Conversation, error) {
 	peer, err := conversationPeer(userID, conversationID)
 	if err != nil {
 		return nil, err
 	}
 	if version == 0 {
-		return nil, api.Errorf(api.EINVALID, "version must be a version of your timeline (1 or more)")
+		return nil, tether.Errorf(tether.EINVALID, "version must be a version of your timeline (1 or more)")
 	}
 	var row *conversationRow
 	wrote := false
@@ -113,7 +113,7 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 			return err
 		}
 		if head := locked.head(userID); version > head {
-			return api.Errorf(api.EINVALID, "version %d is after the newest version of your timeline (%d)", version, head)
+			return tether.Errorf(tether.EINVALID, "version %d is after the newest version of your timeline (%d)", version, head)
 		}
 		if row, err = listedConversation(tx, userID, conversationID, true); err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 		var newest sql.NullInt64
 		err = tx.Model(&timelineRow{}).Select("MAX(message_id)").
 			Where("user_id = ? AND conversation_id = ? AND kind = ? AND version > ? AND version <= ?",
-				userID, conversationID, api.EntryMessage, row.ReadVersion, version).
+				userID, conversationID, tether.EntryMessage, row.ReadVersion, version).
 			Row().Scan(&newest)
 		if err != nil {
 			return err
@@ -134,7 +134,7 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 		var unread int64
 		err = tx.Table("timeline AS t").Joins("JOIN messages AS m ON m.id = t.message_id").
 			Where("t.user_id = ? AND t.conversation_id = ? AND t.kind = ? AND t.version > ? AND m.sender_id <> ? AND m.recalled_at IS NULL",
-				userID, conversationID, api.EntryMessage, version, userID).
+				userID, conversationID, tether.EntryMessage, version, userID).
 			Count(&unread).Error
 		if err != nil {
 			return err
@@ -146,17 +146,17 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 			return err
 		}
 		entries := make(map[int64]newEntry, 2)
-		mine, err := json.Marshal(api.ReadEvent{ReaderID: userID, MessageID: newest.Int64, Version: version})
+		mine, err := json.Marshal(tether.ReadEvent{ReaderID: userID, MessageID: newest.Int64, Version: version})
 		if err != nil {
 			return err
 		}
-		entries[userID] = newEntry{Kind: api.EntryRead, ConversationID: conversationID, Event: mine}
+		entries[userID] = newEntry{Kind: tether.EntryRead, ConversationID: conversationID, Event: mine}
 		if peer != 0 {
-			theirs, err := json.Marshal(api.ReadEvent{ReaderID: userID, MessageID: newest.Int64})
+			theirs, err := json.Marshal(tether.ReadEvent{ReaderID: userID, MessageID: newest.Int64})
 			if err != nil {
 				return err
 			}
-			entries[peer] = newEntry{Kind: api.EntryRead, ConversationID: conversationID, Event: theirs}
+			entries[peer] = newEntry{Kind: tether.EntryRead, ConversationID: conversationID, Event: theirs}
 		}
 		if _, err := locked.appendEach(tx, entries); err != nil {
 			return err
@@ -172,19 +172,19 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 }
 
 // SetMuted mutes or unmutes the conversation for the user.
-func (s *ConversationService) SetMuted(ctx context.Context, userID int64, conversationID string, muted bool) (*api.Conversation, error) {
+func (s *ConversationService) SetMuted(ctx context.Context, userID int64, conversationID string, muted bool) (*tether.Conversation, error) {
 	var row *conversationRow
-	wrote, err := s.ownChange(ctx, userID, conversationID, func(tx *gorm.DB, r *conversationRow) (*api.ConversationEvent, error) {
+	wrote, err := s.ownChange(ctx, userID, conversationID, func(tx *gorm.DB, r *conversationRow) (*tether.ConversationEvent, error) {
 		row = r
 		if r.Hidden {
-			return nil, api.Errorf(api.ENOTFOUND, "conversation not found")
+			return nil, tether.Errorf(tether.ENOTFOUND, "conversation not found")
 		}
 		if r.Muted == muted {
 			return nil, nil
 		}
 		r.Muted = muted
 		err := tx.Model(&conversationRow{}).Where("user_id = ? AND conversation_id = ?", userID, conversationID).Update("muted", muted).Error
-		return &api.ConversationEvent{Muted: muted}, err
+		return &tether.ConversationEvent{Muted: muted}, err
 	})
 	if err != nil {
 		return nil, wrapConversationErr("mute", err)
@@ -196,13 +196,13 @@ func (s *ConversationService) SetMuted(ctx context.Context, userID int64, conver
 // DeleteConversation hides the conversation from the user's list, read up
 // to its last message. Deleting a deleted conversation changes nothing.
 func (s *ConversationService) DeleteConversation(ctx context.Context, userID int64, conversationID string) error {
-	wrote, err := s.ownChange(ctx, userID, conversationID, func(tx *gorm.DB, r *conversationRow) (*api.ConversationEvent, error) {
+	wrote, err := s.ownChange(ctx, userID, conversationID, func(tx *gorm.DB, r *conversationRow) (*tether.ConversationEvent, error) {
 		if r.Hidden {
 			return nil, nil
 		}
 		err := tx.Model(&conversationRow{}).Where("user_id = ? AND conversation_id = ?", userID, conversationID).
 			Updates(map[string]any{"hidden": true, "unread_count": 0, "read_version": max(r.ReadVersion, r.LastVersion)}).Error
-		return &api.ConversationEvent{Muted: r.Muted, Deleted: true}, err
+		return &tether.ConversationEvent{Muted: r.Muted, Deleted: true}, err
 	})
 	if err != nil {
 		return wrapConversationErr("delete", err)
@@ -215,7 +215,7 @@ func (s *ConversationService) DeleteConversation(ctx context.Context, userID int
 // too, for delete's sake: change decides) and appends the event it returns
 // to the user's own timeline; a nil event means nothing changed.
 func (s *ConversationService) ownChange(ctx context.Context, userID int64, conversationID string,
-	change func(tx *gorm.DB, r *conversationRow) (*api.ConversationEvent, error)) (wrote bool, err error) {
+	change func(tx *gorm.DB, r *conversationRow) (*tether.ConversationEvent, error)) (wrote bool, err error) {
 	if _, err := conversationPeer(userID, conversationID); err != nil {
 		return false, err
 	}
@@ -232,7 +232,7 @@ func (s *ConversationService) ownChange(ctx context.Context, userID int64, conve
 			return err
 		}
 		if len(rows) == 0 {
-			return api.Errorf(api.ENOTFOUND, "conversation not found")
+			return tether.Errorf(tether.ENOTFOUND, "conversation not found")
 		}
 		ev, err := change(tx, &rows[0])
 		if err != nil || ev == nil {
@@ -242,7 +242,7 @@ func (s *ConversationService) ownChange(ctx context.Context, userID int64, conve
 		if err != nil {
 			return err
 		}
-		if _, err := locked.append(tx, newEntry{Kind: api.EntryConversation, ConversationID: conversationID, Event: body}); err != nil {
+		if _, err := locked.append(tx, newEntry{Kind: tether.EntryConversation, ConversationID: conversationID, Event: body}); err != nil {
 			return err
 		}
 		wrote = true
@@ -258,14 +258,14 @@ func (s *ConversationService) committed(wrote bool) {
 }
 
 func wrapConversationErr(op string, err error) error {
-	if api.ErrorCode(err) != api.EINTERNAL {
+	if tether.ErrorCode(err) != tether.EINTERNAL {
 		return err
 	}
 	return fmt.Errorf("store: %s conversation: %w", op, err)
 }
 
-// withLastMessage turns a row into an api.Conversation with its last message.
-func (s *ConversationService) withLastMessage(g *gorm.DB, row *conversationRow) (*api.Conversation, error) {
+// withLastMessage turns a row into an tether.Conversation with its last message.
+func (s *ConversationService) withLastMessage(g *gorm.DB, row *conversationRow) (*tether.Conversation, error) {
 	msgs, err := lastMessages(g, []conversationRow{*row})
 	if err != nil {
 		return nil, fmt.Errorf("store: conversation: %w", err)
@@ -285,20 +285,20 @@ func listedConversation(g *gorm.DB, userID int64, conversationID string, lock bo
 		return nil, fmt.Errorf("store: conversation: %w", err)
 	}
 	if len(rows) == 0 || rows[0].Hidden {
-		return nil, api.Errorf(api.ENOTFOUND, "conversation not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "conversation not found")
 	}
 	return &rows[0], nil
 }
 
 // lastMessages reads the last messages of rows in one query, by id.
-func lastMessages(g *gorm.DB, rows []conversationRow) (map[int64]*api.Message, error) {
+func lastMessages(g *gorm.DB, rows []conversationRow) (map[int64]*tether.Message, error) {
 	ids := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		if r.LastMessageID > 0 {
 			ids = append(ids, r.LastMessageID)
 		}
 	}
-	out := make(map[int64]*api.Message, len(ids))
+	out := make(map[int64]*tether.Message, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -313,14 +313,14 @@ func lastMessages(g *gorm.DB, rows []conversationRow) (map[int64]*api.Message, e
 	return out, nil
 }
 
-func (r conversationRow) conversation(last *api.Message) api.Conversation {
-	c := api.Conversation{
-		ID: r.ConversationID, Type: api.ConversationDirect, LastMessage: last,
+func (r conversationRow) conversation(last *tether.Message) tether.Conversation {
+	c := tether.Conversation{
+		ID: r.ConversationID, Type: tether.ConversationDirect, LastMessage: last,
 		LastVersion: r.LastVersion, ReadVersion: r.ReadVersion, UnreadCount: max(r.UnreadCount, 0),
 		Muted: r.Muted, UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.GroupID != nil {
-		c.Type, c.GroupID = api.ConversationGroup, *r.GroupID
+		c.Type, c.GroupID = tether.ConversationGroup, *r.GroupID
 	}
 	if r.PeerID != nil {
 		c.PeerID = *r.PeerID
@@ -333,7 +333,7 @@ func (r conversationRow) conversation(last *api.Message) api.Conversation {
 // for a 1:1 conversation of others.
 func conversationPeer(userID int64, conversationID string) (int64, error) {
 	if userID <= 0 {
-		return 0, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return 0, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	if _, ok := parseGroupConversation(conversationID); ok {
 		return 0, nil
@@ -341,13 +341,13 @@ func conversationPeer(userID int64, conversationID string) (int64, error) {
 	lo, hi, ok := parseDirectConversation(conversationID)
 	switch {
 	case !ok:
-		return 0, api.Errorf(api.EINVALID, `malformed conversation id (want "d:{low user id}:{high user id}" or "g:{group id}")`)
+		return 0, tether.Errorf(tether.EINVALID, `malformed conversation id (want "d:{low user id}:{high user id}" or "g:{group id}")`)
 	case userID == lo:
 		return hi, nil
 	case userID == hi:
 		return lo, nil
 	}
-	return 0, api.Errorf(api.ENOTFOUND, "conversation not found")
+	return 0, tether.Errorf(tether.ENOTFOUND, "conversation not found")
 }
 
 // Conversation list cursors are the last row's (last message id,

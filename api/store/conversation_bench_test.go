@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -77,12 +77,12 @@ func TestMeasure_Conversations(t *testing.T) {
 	}
 	var recalls []time.Duration
 	for i := range 30 {
-		m, _, err := msgs.Send(ctx, api.Caller{UserID: owner.ID}, api.NewMessage{GroupID: gid, ClientMsgID: fmt.Sprint(i), Type: api.MessageText, Content: []byte(`{"text":"x"}`)})
+		m, _, err := msgs.Send(ctx, tether.Caller{UserID: owner.ID}, tether.NewMessage{GroupID: gid, ClientMsgID: fmt.Sprint(i), Type: tether.MessageText, Content: []byte(`{"text":"x"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
-		if _, err := msgs.Recall(ctx, api.Caller{UserID: owner.ID}, m.ID); err != nil {
+		if _, err := msgs.Recall(ctx, tether.Caller{UserID: owner.ID}, m.ID); err != nil {
 			t.Fatal(err)
 		}
 		recalls = append(recalls, time.Since(t0))

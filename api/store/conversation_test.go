@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
 // entries returns every timeline entry of uid, checking that versions run
 // 1, 2, 3, ... without a gap.
-func (f *fixture) entries(t *testing.T, uid int64) []api.Entry {
+func (f *fixture) entries(t *testing.T, uid int64) []tether.Entry {
 	t.Helper()
-	var all []api.Entry
+	var all []tether.Entry
 	var since uint64
 	for {
 		page, err := f.msgs.Sync(testCtx(t), uid, since, 0)
@@ -38,7 +38,7 @@ func (f *fixture) entries(t *testing.T, uid int64) []api.Entry {
 func (f *fixture) versionOf(t *testing.T, uid, id int64) uint64 {
 	t.Helper()
 	for _, e := range f.entries(t, uid) {
-		if e.Kind == api.EntryMessage && e.Message != nil && e.Message.ID == id {
+		if e.Kind == tether.EntryMessage && e.Message != nil && e.Message.ID == id {
 			return e.Version
 		}
 	}
@@ -46,10 +46,10 @@ func (f *fixture) versionOf(t *testing.T, uid, id int64) uint64 {
 	return 0
 }
 
-func readEvent(t *testing.T, e api.Entry) api.ReadEvent {
+func readEvent(t *testing.T, e tether.Entry) tether.ReadEvent {
 	t.Helper()
-	var ev api.ReadEvent
-	if e.Kind != api.EntryRead || json.Unmarshal(e.Event, &ev) != nil {
+	var ev tether.ReadEvent
+	if e.Kind != tether.EntryRead || json.Unmarshal(e.Event, &ev) != nil {
 		t.Fatalf("not a read entry: %+v", e)
 	}
 	return ev
@@ -76,7 +76,7 @@ func TestConversations_NewestFirstPagedWithLastMessageAndUnread(t *testing.T) {
 			unread int
 			lastID int64
 		}{{c.ID, 3, cLast.ID}, {d.ID, 0, last.ID}, {a.ID, 2, 0}}
-		var got []api.Conversation
+		var got []tether.Conversation
 		cursor := ""
 		for range 10 {
 			page, err := convs.Conversations(ctx, bob.ID, cursor, 1)
@@ -93,7 +93,7 @@ func TestConversations_NewestFirstPagedWithLastMessageAndUnread(t *testing.T) {
 		}
 		for i, w := range want {
 			g := got[i]
-			if g.PeerID != w.peer || g.UnreadCount != w.unread || g.Type != api.ConversationDirect || g.ID != direct(bob.ID, w.peer) || g.LastMessage == nil {
+			if g.PeerID != w.peer || g.UnreadCount != w.unread || g.Type != tether.ConversationDirect || g.ID != direct(bob.ID, w.peer) || g.LastMessage == nil {
 				t.Fatalf("conversation %d: %+v, want %+v", i, g, w)
 			}
 			if w.lastID != 0 && g.LastMessage.ID != w.lastID {
@@ -109,7 +109,7 @@ func TestConversations_NewestFirstPagedWithLastMessageAndUnread(t *testing.T) {
 			t.Fatalf("one page: %+v %v", page, err)
 		}
 		_, err = convs.Conversations(ctx, bob.ID, "bm90LWEtY3Vyc29y", 10)
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 		// Nobody else sees bob's list; dave's has one conversation.
 		page, err = convs.Conversations(ctx, d.ID, "", 0)
 		if err != nil || len(page.Conversations) != 1 || page.Conversations[0].PeerID != bob.ID || page.Conversations[0].UnreadCount != 1 {
@@ -120,11 +120,11 @@ func TestConversations_NewestFirstPagedWithLastMessageAndUnread(t *testing.T) {
 			t.Fatalf("one: %+v %v", one, err)
 		}
 		_, err = convs.Conversation(ctx, d.ID, direct(bob.ID, a.ID))
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = convs.Conversation(ctx, d.ID, direct(d.ID, a.ID)) // a participant, but nothing was ever sent
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = convs.Conversation(ctx, d.ID, "d:2:1")
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 	})
 }
 
@@ -172,12 +172,12 @@ func TestMarkRead_DirectReceiptReachesReaderAndPeerWithGapFreeVersions(t *testin
 		}
 		// Past the head: invalid. Version 0: invalid. Not a participant: not found.
 		_, err = convs.MarkRead(ctx, b.ID, conv, 5)
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 		_, err = convs.MarkRead(ctx, b.ID, conv, 0)
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 		carol := f.user(t, "carol")
 		_, err = convs.MarkRead(ctx, carol.ID, conv, 1)
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 
 		// Read entries never count as unread: bob reads everything (his head
 		// is his own read entry), then alice's next message is his only unread.
@@ -209,14 +209,14 @@ func TestMarkRead_GroupReceiptGoesToTheReaderOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		conv := fmt.Sprintf("g:%d", gid)
-		var last *api.Message
+		var last *tether.Message
 		for i := range 3 {
-			if last, _, err = f.msgs.Send(ctx, api.Caller{UserID: owner.ID}, api.NewMessage{GroupID: gid, ClientMsgID: fmt.Sprint(i), Type: api.MessageText, Content: []byte(`{"text":"hi"}`)}); err != nil {
+			if last, _, err = f.msgs.Send(ctx, tether.Caller{UserID: owner.ID}, tether.NewMessage{GroupID: gid, ClientMsgID: fmt.Sprint(i), Type: tether.MessageText, Content: []byte(`{"text":"hi"}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		c, err := convs.MarkRead(ctx, m1.ID, conv, 3)
-		if err != nil || c.UnreadCount != 0 || c.Type != api.ConversationGroup || c.GroupID != gid {
+		if err != nil || c.UnreadCount != 0 || c.Type != tether.ConversationGroup || c.GroupID != gid {
 			t.Fatalf("mark read: %+v %v", c, err)
 		}
 		if e := f.entries(t, m1.ID); len(e) != 4 || readEvent(t, e[3]).MessageID != last.ID || readEvent(t, e[3]).Version != 3 {
@@ -233,10 +233,10 @@ func TestMarkRead_GroupReceiptGoesToTheReaderOnly(t *testing.T) {
 	})
 }
 
-func conversationEvent(t *testing.T, e api.Entry) api.ConversationEvent {
+func conversationEvent(t *testing.T, e tether.Entry) tether.ConversationEvent {
 	t.Helper()
-	var ev api.ConversationEvent
-	if e.Kind != api.EntryConversation || json.Unmarshal(e.Event, &ev) != nil {
+	var ev tether.ConversationEvent
+	if e.Kind != tether.EntryConversation || json.Unmarshal(e.Event, &ev) != nil {
 		t.Fatalf("not a conversation entry: %+v", e)
 	}
 	return ev
@@ -290,13 +290,13 @@ func TestMuteAndDelete_OwnDevicesLearnAndTheNextMessageBringsItBack(t *testing.T
 			t.Fatalf("deleted conversation still listed: %+v", page)
 		}
 		_, err = convs.Conversation(ctx, b.ID, conv)
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = convs.SetMuted(ctx, b.ID, conv, false)
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		_, err = convs.MarkRead(ctx, b.ID, conv, 4)
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
 		// History stays readable.
-		h, err := f.msgs.History(ctx, b.ID, conv, api.HistoryQuery{})
+		h, err := f.msgs.History(ctx, b.ID, conv, tether.HistoryQuery{})
 		if err != nil || len(h.Messages) != 2 {
 			t.Fatalf("history after delete: %+v %v", h, err)
 		}
@@ -319,9 +319,9 @@ func TestMuteAndDelete_OwnDevicesLearnAndTheNextMessageBringsItBack(t *testing.T
 		}
 		// Deleting a conversation one never had is not found.
 		carol := f.user(t, "carol")
-		wantCode(t, convs.DeleteConversation(ctx, carol.ID, direct(carol.ID, a.ID)), api.ENOTFOUND)
-		wantCode(t, convs.DeleteConversation(ctx, carol.ID, conv), api.ENOTFOUND)
-		wantCode(t, convs.DeleteConversation(ctx, carol.ID, "x"), api.EINVALID)
+		wantCode(t, convs.DeleteConversation(ctx, carol.ID, direct(carol.ID, a.ID)), tether.ENOTFOUND)
+		wantCode(t, convs.DeleteConversation(ctx, carol.ID, conv), tether.ENOTFOUND)
+		wantCode(t, convs.DeleteConversation(ctx, carol.ID, "x"), tether.EINVALID)
 	})
 }
 
@@ -338,7 +338,7 @@ func TestMarkRead_RacingSendsKeepsUnreadExact(t *testing.T) {
 		go func() {
 			defer close(done)
 			for i := range 20 {
-				if _, _, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, api.NewMessage{RecipientID: b.ID, ClientMsgID: fmt.Sprint(i), Type: api.MessageText, Content: []byte(`{"text":"x"}`)}); err != nil {
+				if _, _, err := f.msgs.Send(ctx, tether.Caller{UserID: a.ID}, tether.NewMessage{RecipientID: b.ID, ClientMsgID: fmt.Sprint(i), Type: tether.MessageText, Content: []byte(`{"text":"x"}`)}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -360,7 +360,7 @@ func TestMarkRead_RacingSendsKeepsUnreadExact(t *testing.T) {
 		}
 		want := 0
 		for _, e := range f.entries(t, b.ID) {
-			if e.Kind == api.EntryMessage && e.Version > c.ReadVersion {
+			if e.Kind == tether.EntryMessage && e.Version > c.ReadVersion {
 				want++
 			}
 		}

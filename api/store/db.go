@@ -1,4 +1,4 @@
-// Package store implements Tether's api.AuthService and api.MessageService on
+// Package store implements Tether's tether.AuthService and tether.MessageService on
 // gorm, over MySQL/MariaDB in production or SQLite in the embedded dev mode,
 // and hands committed outbox rows to the relay (ClaimOutbox).
 //

@@ -10,11 +10,11 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // fanoutChunk bounds the users one statement names. It is a whole group
-// (api.MaxGroupMembers): one statement per step of a group send, not four,
+// (tether.MaxGroupMembers): one statement per step of a group send, not four,
 // halved the send's p99 under load (TestGroupSend_AcceptLatency with
 // TETHER_GROUP_MEASURE=1: about 900 -> 500 ms on a shared 2-core machine),
 // since every statement is round trips the database and its client wait
@@ -24,20 +24,20 @@ const fanoutChunk = 2000
 
 // newEntry is one timeline entry to append to many users' timelines.
 type newEntry struct {
-	Kind           string          // an api.Entry* kind
+	Kind           string          // an tether.Entry* kind
 	ConversationID string          // "" for entries outside a conversation
 	MessageID      *int64          // EntryMessage
-	Message        *api.Message    // EntryMessage: pushed in the entry's body
+	Message        *tether.Message // EntryMessage: pushed in the entry's body
 	Event          json.RawMessage // every other kind: the entry's event object
 	PushID         string          // EntryPush: copied into push jobs for delivery status
 }
 
-// entryBody is a timeline entry as pushed to clients: api.Entry without the
+// entryBody is a timeline entry as pushed to clients: tether.Entry without the
 // version, which differs per recipient and travels beside the body.
 type entryBody struct {
 	Kind           string          `json:"kind"`
 	ConversationID string          `json:"conversation_id,omitempty"`
-	Message        *api.Message    `json:"message,omitempty"`
+	Message        *tether.Message `json:"message,omitempty"`
 	Event          json.RawMessage `json:"event,omitempty"`
 }
 
@@ -234,7 +234,7 @@ func bumpHeads(tx *gorm.DB, uids []int64) error {
 // timeline): it becomes the last message, the list entry reappears if it
 // was deleted, and it counts as unread for everyone but the sender, for
 // whom sending reads the conversation.
-func (db *DB) touchConversations(tx *gorm.DB, m *api.Message, versions map[int64]uint64) error {
+func (db *DB) touchConversations(tx *gorm.DB, m *tether.Message, versions map[int64]uint64) error {
 	rows := make([]conversationRow, 0, len(versions))
 	for uid, v := range versions {
 		r := conversationRow{

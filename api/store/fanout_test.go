@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -20,8 +20,8 @@ func TestGroupSend_ReachesEveryMembersTimelineAndConversationList(t *testing.T) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		send := func(from int64, cid string) (*api.Message, error) {
-			m, _, err := f.msgs.Send(ctx, api.Caller{UserID: from}, api.NewMessage{GroupID: gid, ClientMsgID: cid, Type: api.MessageText, Content: []byte(`{"text":"hi"}`)})
+		send := func(from int64, cid string) (*tether.Message, error) {
+			m, _, err := f.msgs.Send(ctx, tether.Caller{UserID: from}, tether.NewMessage{GroupID: gid, ClientMsgID: cid, Type: tether.MessageText, Content: []byte(`{"text":"hi"}`)})
 			return m, err
 		}
 		msg, err := send(owner.ID, "g1")
@@ -42,7 +42,7 @@ func TestGroupSend_ReachesEveryMembersTimelineAndConversationList(t *testing.T) 
 				t.Fatalf("user %d sync: %+v %v", tc.uid, page, err)
 			}
 			e := page.Entries[0]
-			if e.Version != tc.version || e.Kind != api.EntryMessage || e.ConversationID != conv || e.Message == nil || e.Message.ID != msg.ID {
+			if e.Version != tc.version || e.Kind != tether.EntryMessage || e.ConversationID != conv || e.Message == nil || e.Message.ID != msg.ID {
 				t.Fatalf("user %d entry %+v", tc.uid, e)
 			}
 			c, ok, err := store.ConversationForTest(ctx, db, tc.uid, conv)
@@ -68,18 +68,18 @@ func TestGroupSend_ReachesEveryMembersTimelineAndConversationList(t *testing.T) 
 		}
 		// Non-members learn nothing; muted members are refused.
 		_, err = send(outsider.ID, "x")
-		wantCode(t, err, api.ENOTFOUND)
-		if _, err := f.msgs.History(ctx, outsider.ID, conv, api.HistoryQuery{}); api.ErrorCode(err) != api.ENOTFOUND {
+		wantCode(t, err, tether.ENOTFOUND)
+		if _, err := f.msgs.History(ctx, outsider.ID, conv, tether.HistoryQuery{}); tether.ErrorCode(err) != tether.ENOTFOUND {
 			t.Fatalf("outsider history: %v", err)
 		}
-		if page, err := f.msgs.History(ctx, m2.ID, conv, api.HistoryQuery{}); err != nil || len(page.Messages) != 2 {
+		if page, err := f.msgs.History(ctx, m2.ID, conv, tether.HistoryQuery{}); err != nil || len(page.Messages) != 2 {
 			t.Fatalf("member history: %+v %v", page, err)
 		}
 		if err := store.MuteGroupMemberForTest(ctx, db, gid, m2.ID, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		_, err = send(m2.ID, "muted")
-		wantCode(t, err, api.EFORBIDDEN)
+		wantCode(t, err, tether.EFORBIDDEN)
 		// A deleted conversation comes back with the next message.
 		if err := store.HideConversationForTest(ctx, db, m2.ID, conv); err != nil {
 			t.Fatal(err)
@@ -109,8 +109,8 @@ func TestDirectSend_KeepsBothConversationListsAndMessageIDOrder(t *testing.T) {
 		if ca.UnreadCount != 1 || cb.UnreadCount != 0 || cb.ReadVersion != 2 {
 			t.Fatalf("unread: alice %+v bob %+v", ca, cb)
 		}
-		_, _, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, api.NewMessage{RecipientID: b.ID, GroupID: 1, ClientMsgID: "x", Type: api.MessageText, Content: []byte(`{}`)})
-		wantCode(t, err, api.EINVALID)
+		_, _, err := f.msgs.Send(ctx, tether.Caller{UserID: a.ID}, tether.NewMessage{RecipientID: b.ID, GroupID: 1, ClientMsgID: "x", Type: tether.MessageText, Content: []byte(`{}`)})
+		wantCode(t, err, tether.EINVALID)
 	})
 }
 
@@ -133,7 +133,7 @@ func TestGroupSend_CreatesTheMissingHeadsOfSomeMembers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, _, err := f.msgs.Send(ctx, api.Caller{UserID: owner.ID}, api.NewMessage{GroupID: gid, ClientMsgID: "g", Type: api.MessageText, Content: []byte(`{"text":"hi"}`)}); err != nil {
+		if _, _, err := f.msgs.Send(ctx, tether.Caller{UserID: owner.ID}, tether.NewMessage{GroupID: gid, ClientMsgID: "g", Type: tether.MessageText, Content: []byte(`{"text":"hi"}`)}); err != nil {
 			t.Fatal(err)
 		}
 		for _, uid := range append(members, owner.ID) {

@@ -14,10 +14,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// GroupService implements api.GroupService.
+// GroupService implements tether.GroupService.
 //
 // Every change of a group's members or settings runs in one transaction
 // that first locks the group's chat_groups row FOR UPDATE. Send locks the
@@ -30,22 +30,22 @@ type GroupService struct {
 	onCommit func()
 }
 
-var _ api.GroupService = (*GroupService)(nil)
+var _ tether.GroupService = (*GroupService)(nil)
 
 // NewGroupService returns the group service. onCommit (may be nil) is
 // called after every commit that queued outbox rows, to wake the relay.
-func NewGroupService(db *DB, onCommit func()) api.GroupService {
+func NewGroupService(db *DB, onCommit func()) tether.GroupService {
 	return &GroupService{db: db, onCommit: onCommit}
 }
 
-var errGroupNotFound = api.Errorf(api.ENOTFOUND, "group not found")
+var errGroupNotFound = tether.Errorf(tether.ENOTFOUND, "group not found")
 
 // write runs fn in a transaction and wakes the relay after it committed:
 // every successful write of this service appends timeline entries.
 func (s *GroupService) write(ctx context.Context, op string, fn func(tx *gorm.DB) error) error {
 	err := s.db.tx(ctx, fn)
 	if err != nil {
-		if api.ErrorCode(err) != api.EINTERNAL {
+		if tether.ErrorCode(err) != tether.EINTERNAL {
 			return err
 		}
 		return fmt.Errorf("store: %s: %w", op, err)
@@ -56,8 +56,8 @@ func (s *GroupService) write(ctx context.Context, op string, fn func(tx *gorm.DB
 	return nil
 }
 
-func (g groupRow) group(myRole string) *api.Group {
-	return &api.Group{
+func (g groupRow) group(myRole string) *tether.Group {
+	return &tether.Group{
 		ID: g.ID, Name: g.Name, AvatarURL: g.AvatarURL, Announcement: g.Announcement,
 		OwnerID: g.OwnerID, MutedAll: g.MutedAll, MemberCount: g.MemberCount, MyRole: myRole,
 		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
@@ -113,7 +113,7 @@ func targetMember(tx *gorm.DB, gid, uid int64) (groupMemberRow, error) {
 		return groupMemberRow{}, err
 	}
 	if m == nil {
-		return groupMemberRow{}, api.Errorf(api.ENOTFOUND, "user %d is not a member of this group", uid)
+		return groupMemberRow{}, tether.Errorf(tether.ENOTFOUND, "user %d is not a member of this group", uid)
 	}
 	return *m, nil
 }
@@ -128,16 +128,16 @@ func manager(role string) bool { return role == RoleOwner || role == RoleAdmin }
 
 // emit appends ev to the timelines of users with one fanout (one lock of
 // their heads, one outbox row).
-func emit(tx *gorm.DB, users []int64, ev api.GroupEvent) error {
+func emit(tx *gorm.DB, users []int64, ev tether.GroupEvent) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
 	conv := groupConversation(ev.GroupID)
-	if ev.Type == api.GroupInvited {
+	if ev.Type == tether.GroupInvited {
 		conv = "" // the invitee is not part of the conversation yet
 	}
-	_, err = fanout(tx, users, newEntry{Kind: api.EntryGroup, ConversationID: conv, Event: body})
+	_, err = fanout(tx, users, newEntry{Kind: tether.EntryGroup, ConversationID: conv, Event: body})
 	return err
 }
 
@@ -146,7 +146,7 @@ func uniqueIDs(ids []int64, skip int64) ([]int64, error) {
 	out := make([]int64, 0, len(ids))
 	for _, id := range ids {
 		if id <= 0 {
-			return nil, api.Errorf(api.EINVALID, "user ids must be positive")
+			return nil, tether.Errorf(tether.EINVALID, "user ids must be positive")
 		}
 		if id != skip {
 			out = append(out, id)
@@ -165,37 +165,37 @@ func checkJoinable(tx *gorm.DB, actor int64, ids []int64) error {
 			return err
 		}
 		if int(n) != len(chunk) {
-			return api.Errorf(api.ENOTFOUND, "some of the users do not exist")
+			return tether.Errorf(tether.ENOTFOUND, "some of the users do not exist")
 		}
 		var blockers int64
 		if err := tx.Model(&blockRow{}).Where("blocked_id = ? AND user_id IN ?", actor, chunk).Count(&blockers).Error; err != nil {
 			return err
 		}
 		if blockers > 0 {
-			return api.Errorf(api.EFORBIDDEN, "some users cannot be added")
+			return tether.Errorf(tether.EFORBIDDEN, "some users cannot be added")
 		}
 	}
 	return nil
 }
 
 func validateGroupFields(name, avatar, announcement *string) error {
-	if name != nil && (!printable(*name, api.MaxGroupNameLen) || strings.TrimSpace(*name) == "") {
-		return api.Errorf(api.EINVALID, "name must be 1 to %d printable characters", api.MaxGroupNameLen)
+	if name != nil && (!printable(*name, tether.MaxGroupNameLen) || strings.TrimSpace(*name) == "") {
+		return tether.Errorf(tether.EINVALID, "name must be 1 to %d printable characters", tether.MaxGroupNameLen)
 	}
 	if avatar != nil && *avatar != "" {
-		if _, err := validateProfileUpdate(api.ProfileUpdate{AvatarURL: avatar}); err != nil {
+		if _, err := validateProfileUpdate(tether.ProfileUpdate{AvatarURL: avatar}); err != nil {
 			return err
 		}
 	}
-	if announcement != nil && (!utf8.ValidString(*announcement) || utf8.RuneCountInString(*announcement) > api.MaxAnnouncementLen) {
-		return api.Errorf(api.EINVALID, "announcement must be valid UTF-8 of at most %d characters", api.MaxAnnouncementLen)
+	if announcement != nil && (!utf8.ValidString(*announcement) || utf8.RuneCountInString(*announcement) > tether.MaxAnnouncementLen) {
+		return tether.Errorf(tether.EINVALID, "announcement must be valid UTF-8 of at most %d characters", tether.MaxAnnouncementLen)
 	}
 	return nil
 }
 
-func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng api.NewGroup) (*api.Group, error) {
+func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng tether.NewGroup) (*tether.Group, error) {
 	if userID <= 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	if err := validateGroupFields(&ng.Name, &ng.AvatarURL, &ng.Announcement); err != nil {
 		return nil, err
@@ -204,8 +204,8 @@ func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng api.New
 	if err != nil {
 		return nil, err
 	}
-	if len(members)+1 > api.MaxGroupMembers {
-		return nil, api.Errorf(api.EINVALID, "a group has at most %d members: member_ids may name at most %d others", api.MaxGroupMembers, api.MaxGroupMembers-1)
+	if len(members)+1 > tether.MaxGroupMembers {
+		return nil, tether.Errorf(tether.EINVALID, "a group has at most %d members: member_ids may name at most %d others", tether.MaxGroupMembers, tether.MaxGroupMembers-1)
 	}
 	var g groupRow
 	err = s.write(ctx, "create group", func(tx *gorm.DB) error {
@@ -228,7 +228,7 @@ func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng api.New
 		}
 		// No user ids in the event: up to 2,000 of them in 2,000 timelines
 		// would be megabytes; members page GET .../members instead.
-		return emit(tx, append(members, userID), api.GroupEvent{GroupID: g.ID, Type: api.GroupCreated, ActorID: userID})
+		return emit(tx, append(members, userID), tether.GroupEvent{GroupID: g.ID, Type: tether.GroupCreated, ActorID: userID})
 	})
 	if err != nil {
 		return nil, err
@@ -243,19 +243,19 @@ func parseIDCursor(cursor string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(cursor, 10, 64)
 	if err != nil || v < 1 {
-		return 0, api.Errorf(api.EINVALID, "cursor is not one this API returned")
+		return 0, tether.Errorf(tether.EINVALID, "cursor is not one this API returned")
 	}
 	return v, nil
 }
 
 func checkLimit(limit int) error {
-	if limit <= 0 || limit > api.MaxPageSize {
-		return api.Errorf(api.EINVALID, "limit must be 1 to %d", api.MaxPageSize)
+	if limit <= 0 || limit > tether.MaxPageSize {
+		return tether.Errorf(tether.EINVALID, "limit must be 1 to %d", tether.MaxPageSize)
 	}
 	return nil
 }
 
-func (s *GroupService) Groups(ctx context.Context, userID int64, cursor string, limit int) (*api.GroupPage, error) {
+func (s *GroupService) Groups(ctx context.Context, userID int64, cursor string, limit int) (*tether.GroupPage, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (s *GroupService) Groups(ctx context.Context, userID int64, cursor string, 
 	if err != nil {
 		return nil, fmt.Errorf("store: list groups: %w", err)
 	}
-	page := &api.GroupPage{Groups: make([]api.Group, 0, min(len(mine), limit))}
+	page := &tether.GroupPage{Groups: make([]tether.Group, 0, min(len(mine), limit))}
 	if len(mine) > limit {
 		mine = mine[:limit]
 		page.NextCursor = strconv.FormatInt(mine[limit-1].GroupID, 10)
@@ -313,7 +313,7 @@ func (s *GroupService) readAsMember(ctx context.Context, userID, gid int64) (gro
 	return rows[0], *m, nil
 }
 
-func (s *GroupService) Group(ctx context.Context, userID, groupID int64) (*api.Group, error) {
+func (s *GroupService) Group(ctx context.Context, userID, groupID int64) (*tether.Group, error) {
 	g, me, err := s.readAsMember(ctx, userID, groupID)
 	if err != nil {
 		return nil, err
@@ -321,21 +321,21 @@ func (s *GroupService) Group(ctx context.Context, userID, groupID int64) (*api.G
 	return g.group(me.Role), nil
 }
 
-func (s *GroupService) UpdateGroup(ctx context.Context, userID, groupID int64, u api.GroupUpdate) (*api.Group, error) {
+func (s *GroupService) UpdateGroup(ctx context.Context, userID, groupID int64, u tether.GroupUpdate) (*tether.Group, error) {
 	if u.Name == nil && u.AvatarURL == nil && u.Announcement == nil {
-		return nil, api.Errorf(api.EINVALID, "set at least one of name, avatar_url and announcement")
+		return nil, tether.Errorf(tether.EINVALID, "set at least one of name, avatar_url and announcement")
 	}
 	if err := validateGroupFields(u.Name, u.AvatarURL, u.Announcement); err != nil {
 		return nil, err
 	}
-	var out *api.Group
+	var out *tether.Group
 	err := s.write(ctx, "update group", func(tx *gorm.DB) error {
 		g, me, err := lockAsMember(tx, groupID, userID)
 		if err != nil {
 			return err
 		}
 		if !manager(me.Role) {
-			return api.Errorf(api.EFORBIDDEN, "only the owner and admins may change the group")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may change the group")
 		}
 		if u.Name != nil {
 			g.Name = *u.Name
@@ -354,14 +354,14 @@ func (s *GroupService) UpdateGroup(ctx context.Context, userID, groupID int64, u
 			return err
 		}
 		out = g.group(me.Role)
-		return s.emitToMembers(tx, g.ID, nil, api.GroupEvent{GroupID: g.ID, Type: api.GroupUpdated, ActorID: userID})
+		return s.emitToMembers(tx, g.ID, nil, tether.GroupEvent{GroupID: g.ID, Type: tether.GroupUpdated, ActorID: userID})
 	})
 	return out, err
 }
 
 // emitToMembers appends ev to the timelines of the group's members now and
 // of extra (members who just left or were removed).
-func (s *GroupService) emitToMembers(tx *gorm.DB, gid int64, extra []int64, ev api.GroupEvent) error {
+func (s *GroupService) emitToMembers(tx *gorm.DB, gid int64, extra []int64, ev tether.GroupEvent) error {
 	ids, err := memberIDs(tx, gid)
 	if err != nil {
 		return err
@@ -380,7 +380,7 @@ func (s *GroupService) DissolveGroup(ctx context.Context, userID, groupID int64)
 			return err
 		}
 		if me.Role != RoleOwner {
-			return api.Errorf(api.EFORBIDDEN, "only the owner may dissolve the group")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner may dissolve the group")
 		}
 		ids, err := memberIDs(tx, groupID)
 		if err != nil {
@@ -401,11 +401,11 @@ func (s *GroupService) DissolveGroup(ctx context.Context, userID, groupID int64)
 		if err != nil {
 			return err
 		}
-		return emit(tx, ids, api.GroupEvent{GroupID: groupID, Type: api.GroupDissolved, ActorID: userID})
+		return emit(tx, ids, tether.GroupEvent{GroupID: groupID, Type: tether.GroupDissolved, ActorID: userID})
 	})
 }
 
-func (s *GroupService) Members(ctx context.Context, userID, groupID int64, cursor string, limit int) (*api.GroupMemberPage, error) {
+func (s *GroupService) Members(ctx context.Context, userID, groupID int64, cursor string, limit int) (*tether.GroupMemberPage, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
@@ -421,7 +421,7 @@ func (s *GroupService) Members(ctx context.Context, userID, groupID int64, curso
 	if err := g.Where("group_id = ? AND user_id > ?", groupID, after).Order("user_id").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: list group members: %w", err)
 	}
-	page := &api.GroupMemberPage{Members: make([]api.GroupMember, 0, min(len(rows), limit))}
+	page := &tether.GroupMemberPage{Members: make([]tether.GroupMember, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		page.NextCursor = strconv.FormatInt(rows[limit-1].UserID, 10)
@@ -449,8 +449,8 @@ func (s *GroupService) Members(ctx context.Context, userID, groupID int64, curso
 }
 
 // member is the api view of a member row at a time: a mute that ended is not shown.
-func (m groupMemberRow) member(username string, at time.Time) api.GroupMember {
-	out := api.GroupMember{UserID: m.UserID, Username: username, Role: m.Role, JoinedAt: m.JoinedAt.UTC()}
+func (m groupMemberRow) member(username string, at time.Time) tether.GroupMember {
+	out := tether.GroupMember{UserID: m.UserID, Username: username, Role: m.Role, JoinedAt: m.JoinedAt.UTC()}
 	if m.MutedUntil != nil && m.MutedUntil.After(at) {
 		u := m.MutedUntil.UTC()
 		out.MutedUntil = &u
@@ -458,22 +458,22 @@ func (m groupMemberRow) member(username string, at time.Time) api.GroupMember {
 	return out
 }
 
-func (s *GroupService) AddMembers(ctx context.Context, userID, groupID int64, userIDs []int64) (*api.Group, error) {
-	if len(userIDs) == 0 || len(userIDs) > api.MaxMembersPerCall {
-		return nil, api.Errorf(api.EINVALID, "user_ids must name 1 to %d users", api.MaxMembersPerCall)
+func (s *GroupService) AddMembers(ctx context.Context, userID, groupID int64, userIDs []int64) (*tether.Group, error) {
+	if len(userIDs) == 0 || len(userIDs) > tether.MaxMembersPerCall {
+		return nil, tether.Errorf(tether.EINVALID, "user_ids must name 1 to %d users", tether.MaxMembersPerCall)
 	}
 	ids, err := uniqueIDs(userIDs, 0)
 	if err != nil {
 		return nil, err
 	}
-	var out *api.Group
+	var out *tether.Group
 	err = s.write(ctx, "add group members", func(tx *gorm.DB) error {
 		g, me, err := lockAsMember(tx, groupID, userID)
 		if err != nil {
 			return err
 		}
 		if !manager(me.Role) {
-			return api.Errorf(api.EFORBIDDEN, "only the owner and admins may add members")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may add members")
 		}
 		var present []int64
 		if err := tx.Model(&groupMemberRow{}).Where("group_id = ? AND user_id IN ?", groupID, ids).Pluck("user_id", &present).Error; err != nil {
@@ -487,14 +487,14 @@ func (s *GroupService) AddMembers(ctx context.Context, userID, groupID int64, us
 		if err := checkJoinable(tx, userID, fresh); err != nil {
 			return err
 		}
-		if g.MemberCount+len(fresh) > api.MaxGroupMembers {
-			return api.Errorf(api.ECONFLICT, "the group has %d members; adding %d would pass the limit of %d", g.MemberCount, len(fresh), api.MaxGroupMembers)
+		if g.MemberCount+len(fresh) > tether.MaxGroupMembers {
+			return tether.Errorf(tether.ECONFLICT, "the group has %d members; adding %d would pass the limit of %d", g.MemberCount, len(fresh), tether.MaxGroupMembers)
 		}
 		if err := s.join(tx, &g, fresh); err != nil {
 			return err
 		}
 		out = g.group(me.Role)
-		return s.emitToMembers(tx, groupID, nil, api.GroupEvent{GroupID: groupID, Type: api.GroupMembersAdded, ActorID: userID, UserIDs: fresh})
+		return s.emitToMembers(tx, groupID, nil, tether.GroupEvent{GroupID: groupID, Type: tether.GroupMembersAdded, ActorID: userID, UserIDs: fresh})
 	})
 	return out, err
 }
@@ -535,7 +535,7 @@ func (s *GroupService) RemoveMember(ctx context.Context, userID, groupID, member
 		return s.LeaveGroup(ctx, userID, groupID)
 	}
 	if memberID <= 0 {
-		return api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	}
 	return s.write(ctx, "remove group member", func(tx *gorm.DB) error {
 		g, me, err := lockAsMember(tx, groupID, userID)
@@ -543,7 +543,7 @@ func (s *GroupService) RemoveMember(ctx context.Context, userID, groupID, member
 			return err
 		}
 		if !manager(me.Role) {
-			return api.Errorf(api.EFORBIDDEN, "only the owner and admins may remove members")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may remove members")
 		}
 		target, err := targetMember(tx, groupID, memberID)
 		if err != nil {
@@ -551,14 +551,14 @@ func (s *GroupService) RemoveMember(ctx context.Context, userID, groupID, member
 		}
 		switch {
 		case target.Role == RoleOwner:
-			return api.Errorf(api.EFORBIDDEN, "nobody can remove the owner")
+			return tether.Errorf(tether.EFORBIDDEN, "nobody can remove the owner")
 		case target.Role == RoleAdmin && me.Role != RoleOwner:
-			return api.Errorf(api.EFORBIDDEN, "only the owner may remove admins")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner may remove admins")
 		}
 		if err := drop(tx, &g, memberID); err != nil {
 			return err
 		}
-		return s.emitToMembers(tx, groupID, []int64{memberID}, api.GroupEvent{GroupID: groupID, Type: api.GroupMembersRemoved, ActorID: userID, UserIDs: []int64{memberID}})
+		return s.emitToMembers(tx, groupID, []int64{memberID}, tether.GroupEvent{GroupID: groupID, Type: tether.GroupMembersRemoved, ActorID: userID, UserIDs: []int64{memberID}})
 	})
 }
 
@@ -569,21 +569,21 @@ func (s *GroupService) LeaveGroup(ctx context.Context, userID, groupID int64) er
 			return err
 		}
 		if me.Role == RoleOwner {
-			return api.Errorf(api.ECONFLICT, "the owner cannot leave: transfer ownership first, or dissolve the group")
+			return tether.Errorf(tether.ECONFLICT, "the owner cannot leave: transfer ownership first, or dissolve the group")
 		}
 		if err := drop(tx, &g, userID); err != nil {
 			return err
 		}
-		return s.emitToMembers(tx, groupID, []int64{userID}, api.GroupEvent{GroupID: groupID, Type: api.GroupLeft, ActorID: userID, UserIDs: []int64{userID}})
+		return s.emitToMembers(tx, groupID, []int64{userID}, tether.GroupEvent{GroupID: groupID, Type: tether.GroupLeft, ActorID: userID, UserIDs: []int64{userID}})
 	})
 }
 
 func (s *GroupService) SetRole(ctx context.Context, userID, groupID, memberID int64, role string) error {
 	if role != RoleAdmin && role != RoleMember {
-		return api.Errorf(api.EINVALID, "role must be admin or member")
+		return tether.Errorf(tether.EINVALID, "role must be admin or member")
 	}
 	if memberID <= 0 {
-		return api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	}
 	return s.write(ctx, "set group role", func(tx *gorm.DB) error {
 		_, me, err := lockAsMember(tx, groupID, userID)
@@ -591,14 +591,14 @@ func (s *GroupService) SetRole(ctx context.Context, userID, groupID, memberID in
 			return err
 		}
 		if me.Role != RoleOwner {
-			return api.Errorf(api.EFORBIDDEN, "only the owner may change roles")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner may change roles")
 		}
 		target, err := targetMember(tx, groupID, memberID)
 		if err != nil {
 			return err
 		}
 		if target.Role == RoleOwner {
-			return api.Errorf(api.ECONFLICT, "the owner's role changes only by transferring ownership")
+			return tether.Errorf(tether.ECONFLICT, "the owner's role changes only by transferring ownership")
 		}
 		if target.Role == role {
 			return nil
@@ -606,16 +606,16 @@ func (s *GroupService) SetRole(ctx context.Context, userID, groupID, memberID in
 		if err := tx.Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", groupID, memberID).Update("role", role).Error; err != nil {
 			return err
 		}
-		return s.emitToMembers(tx, groupID, nil, api.GroupEvent{GroupID: groupID, Type: api.GroupRoleChanged, ActorID: userID, UserIDs: []int64{memberID}, Role: role})
+		return s.emitToMembers(tx, groupID, nil, tether.GroupEvent{GroupID: groupID, Type: tether.GroupRoleChanged, ActorID: userID, UserIDs: []int64{memberID}, Role: role})
 	})
 }
 
 func (s *GroupService) TransferOwnership(ctx context.Context, userID, groupID, newOwnerID int64) error {
 	if newOwnerID <= 0 {
-		return api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	}
 	if newOwnerID == userID {
-		return api.Errorf(api.EINVALID, "you are the owner already")
+		return tether.Errorf(tether.EINVALID, "you are the owner already")
 	}
 	return s.write(ctx, "transfer group", func(tx *gorm.DB) error {
 		_, me, err := lockAsMember(tx, groupID, userID)
@@ -623,7 +623,7 @@ func (s *GroupService) TransferOwnership(ctx context.Context, userID, groupID, n
 			return err
 		}
 		if me.Role != RoleOwner {
-			return api.Errorf(api.EFORBIDDEN, "only the owner may transfer ownership")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner may transfer ownership")
 		}
 		if _, err := targetMember(tx, groupID, newOwnerID); err != nil {
 			return err
@@ -640,33 +640,33 @@ func (s *GroupService) TransferOwnership(ctx context.Context, userID, groupID, n
 		if err := tx.Model(&groupRow{}).Where("id = ?", groupID).Updates(map[string]any{"owner_id": newOwnerID, "updated_at": now()}).Error; err != nil {
 			return err
 		}
-		return s.emitToMembers(tx, groupID, nil, api.GroupEvent{GroupID: groupID, Type: api.GroupOwnerTransferred, ActorID: userID, UserIDs: []int64{newOwnerID}})
+		return s.emitToMembers(tx, groupID, nil, tether.GroupEvent{GroupID: groupID, Type: tether.GroupOwnerTransferred, ActorID: userID, UserIDs: []int64{newOwnerID}})
 	})
 }
 
-func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID int64, until *time.Time) (*api.GroupMember, error) {
+func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID int64, until *time.Time) (*tether.GroupMember, error) {
 	if memberID <= 0 {
-		return nil, api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return nil, tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	}
 	at := now()
 	if until != nil {
 		u := until.UTC().Truncate(time.Millisecond)
-		if !u.After(at) || u.Sub(at) > api.MaxGroupMuteSeconds*time.Second {
-			return nil, api.Errorf(api.EINVALID, "a mute must end in the future and within %d days", api.MaxGroupMuteSeconds/86400)
+		if !u.After(at) || u.Sub(at) > tether.MaxGroupMuteSeconds*time.Second {
+			return nil, tether.Errorf(tether.EINVALID, "a mute must end in the future and within %d days", tether.MaxGroupMuteSeconds/86400)
 		}
 		until = &u
 	}
-	var out api.GroupMember
+	var out tether.GroupMember
 	err := s.write(ctx, "mute group member", func(tx *gorm.DB) error {
 		_, me, err := lockAsMember(tx, groupID, userID)
 		if err != nil {
 			return err
 		}
 		if memberID == userID {
-			return api.Errorf(api.EFORBIDDEN, "you cannot mute yourself")
+			return tether.Errorf(tether.EFORBIDDEN, "you cannot mute yourself")
 		}
 		if !manager(me.Role) {
-			return api.Errorf(api.EFORBIDDEN, "only the owner and admins may mute members")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may mute members")
 		}
 		target, err := targetMember(tx, groupID, memberID)
 		if err != nil {
@@ -674,9 +674,9 @@ func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID
 		}
 		switch {
 		case target.Role == RoleOwner:
-			return api.Errorf(api.EFORBIDDEN, "nobody can mute the owner")
+			return tether.Errorf(tether.EFORBIDDEN, "nobody can mute the owner")
 		case target.Role == RoleAdmin && me.Role != RoleOwner:
-			return api.Errorf(api.EFORBIDDEN, "only the owner may mute admins")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner may mute admins")
 		}
 		if err := tx.Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", groupID, memberID).Update("muted_until", until).Error; err != nil {
 			return err
@@ -691,9 +691,9 @@ func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID
 			name = names[0]
 		}
 		out = target.member(name, at)
-		ev := api.GroupEvent{GroupID: groupID, Type: api.GroupUnmuted, ActorID: userID, UserIDs: []int64{memberID}}
+		ev := tether.GroupEvent{GroupID: groupID, Type: tether.GroupUnmuted, ActorID: userID, UserIDs: []int64{memberID}}
 		if until != nil {
-			ev.Type, ev.Until = api.GroupMuted, until
+			ev.Type, ev.Until = tether.GroupMuted, until
 		}
 		return s.emitToMembers(tx, groupID, nil, ev)
 	})
@@ -703,15 +703,15 @@ func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID
 	return &out, nil
 }
 
-func (s *GroupService) MuteGroup(ctx context.Context, userID, groupID int64, muted bool) (*api.Group, error) {
-	var out *api.Group
+func (s *GroupService) MuteGroup(ctx context.Context, userID, groupID int64, muted bool) (*tether.Group, error) {
+	var out *tether.Group
 	err := s.write(ctx, "mute group", func(tx *gorm.DB) error {
 		g, me, err := lockAsMember(tx, groupID, userID)
 		if err != nil {
 			return err
 		}
 		if !manager(me.Role) {
-			return api.Errorf(api.EFORBIDDEN, "only the owner and admins may mute the group")
+			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may mute the group")
 		}
 		out = g.group(me.Role)
 		if g.MutedAll == muted {
@@ -722,21 +722,21 @@ func (s *GroupService) MuteGroup(ctx context.Context, userID, groupID int64, mut
 			return err
 		}
 		out = g.group(me.Role)
-		ev := api.GroupEvent{GroupID: groupID, Type: api.GroupUnmuted, ActorID: userID}
+		ev := tether.GroupEvent{GroupID: groupID, Type: tether.GroupUnmuted, ActorID: userID}
 		if muted {
-			ev.Type = api.GroupMuted
+			ev.Type = tether.GroupMuted
 		}
 		return s.emitToMembers(tx, groupID, nil, ev)
 	})
 	return out, err
 }
 
-func (s *GroupService) Invite(ctx context.Context, userID, groupID, inviteeID int64) (*api.Invitation, error) {
+func (s *GroupService) Invite(ctx context.Context, userID, groupID, inviteeID int64) (*tether.Invitation, error) {
 	if inviteeID <= 0 {
-		return nil, api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return nil, tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	}
 	if inviteeID == userID {
-		return nil, api.Errorf(api.EINVALID, "you cannot invite yourself")
+		return nil, tether.Errorf(tether.EINVALID, "you cannot invite yourself")
 	}
 	var inv groupInvitationRow
 	var name string
@@ -751,29 +751,29 @@ func (s *GroupService) Invite(ctx context.Context, userID, groupID, inviteeID in
 			return err
 		}
 		if users == 0 {
-			return api.Errorf(api.ENOTFOUND, "user not found")
+			return tether.Errorf(tether.ENOTFOUND, "user not found")
 		}
 		if refused, err := blocked(tx, inviteeID, userID); err != nil {
 			return err
 		} else if refused {
-			return api.Errorf(api.EFORBIDDEN, "you cannot invite this user")
+			return tether.Errorf(tether.EFORBIDDEN, "you cannot invite this user")
 		}
 		if m, err := member(tx, groupID, inviteeID); err != nil {
 			return err
 		} else if m != nil {
-			return api.Errorf(api.ECONFLICT, "the user is a member already")
+			return tether.Errorf(tether.ECONFLICT, "the user is a member already")
 		}
-		if g.MemberCount >= api.MaxGroupMembers {
-			return api.Errorf(api.ECONFLICT, "the group is full (%d members)", api.MaxGroupMembers)
+		if g.MemberCount >= tether.MaxGroupMembers {
+			return tether.Errorf(tether.ECONFLICT, "the group is full (%d members)", tether.MaxGroupMembers)
 		}
 		inv = groupInvitationRow{GroupID: groupID, InviterID: userID, InviteeID: inviteeID, CreatedAt: now()}
 		if err := tx.Create(&inv).Error; err != nil {
 			if isDuplicate(err) {
-				return api.Errorf(api.ECONFLICT, "the user is invited already")
+				return tether.Errorf(tether.ECONFLICT, "the user is invited already")
 			}
 			return err
 		}
-		return emit(tx, []int64{inviteeID}, api.GroupEvent{GroupID: groupID, Type: api.GroupInvited, ActorID: userID, UserIDs: []int64{inviteeID}})
+		return emit(tx, []int64{inviteeID}, tether.GroupEvent{GroupID: groupID, Type: tether.GroupInvited, ActorID: userID, UserIDs: []int64{inviteeID}})
 	})
 	if err != nil {
 		return nil, err
@@ -781,11 +781,11 @@ func (s *GroupService) Invite(ctx context.Context, userID, groupID, inviteeID in
 	return inv.invitation(name), nil
 }
 
-func (r groupInvitationRow) invitation(groupName string) *api.Invitation {
-	return &api.Invitation{ID: r.ID, GroupID: r.GroupID, GroupName: groupName, InviterID: r.InviterID, InviteeID: r.InviteeID, CreatedAt: r.CreatedAt.UTC()}
+func (r groupInvitationRow) invitation(groupName string) *tether.Invitation {
+	return &tether.Invitation{ID: r.ID, GroupID: r.GroupID, GroupName: groupName, InviterID: r.InviterID, InviteeID: r.InviteeID, CreatedAt: r.CreatedAt.UTC()}
 }
 
-func (s *GroupService) Invitations(ctx context.Context, userID int64, cursor string, limit int) (*api.InvitationPage, error) {
+func (s *GroupService) Invitations(ctx context.Context, userID int64, cursor string, limit int) (*tether.InvitationPage, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
@@ -799,7 +799,7 @@ func (s *GroupService) Invitations(ctx context.Context, userID int64, cursor str
 	if err := g.Where("invitee_id = ? AND id > ?", userID, after).Order("id").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: list invitations: %w", err)
 	}
-	page := &api.InvitationPage{Invitations: make([]api.Invitation, 0, min(len(rows), limit))}
+	page := &tether.InvitationPage{Invitations: make([]tether.Invitation, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		page.NextCursor = strconv.FormatInt(rows[limit-1].ID, 10)
@@ -837,10 +837,10 @@ func invitationRow(tx *gorm.DB, id int64) (*groupInvitationRow, error) {
 	return &rows[0], nil
 }
 
-var errInvitationNotFound = api.Errorf(api.ENOTFOUND, "invitation not found")
+var errInvitationNotFound = tether.Errorf(tether.ENOTFOUND, "invitation not found")
 
-func (s *GroupService) AcceptInvitation(ctx context.Context, userID, invitationID int64) (*api.Group, error) {
-	var out *api.Group
+func (s *GroupService) AcceptInvitation(ctx context.Context, userID, invitationID int64) (*tether.Group, error) {
+	var out *tether.Group
 	err := s.write(ctx, "accept invitation", func(tx *gorm.DB) error {
 		inv, err := invitationRow(tx, invitationID)
 		if err != nil {
@@ -862,14 +862,14 @@ func (s *GroupService) AcceptInvitation(ctx context.Context, userID, invitationI
 			out = g.group(m.Role)
 			return tx.Where("id = ?", invitationID).Delete(&groupInvitationRow{}).Error
 		}
-		if g.MemberCount >= api.MaxGroupMembers {
-			return api.Errorf(api.ECONFLICT, "the group is full (%d members)", api.MaxGroupMembers)
+		if g.MemberCount >= tether.MaxGroupMembers {
+			return tether.Errorf(tether.ECONFLICT, "the group is full (%d members)", tether.MaxGroupMembers)
 		}
 		if err := s.join(tx, &g, []int64{userID}); err != nil {
 			return err
 		}
 		out = g.group(RoleMember)
-		return s.emitToMembers(tx, g.ID, nil, api.GroupEvent{GroupID: g.ID, Type: api.GroupMembersAdded, ActorID: userID, UserIDs: []int64{userID}})
+		return s.emitToMembers(tx, g.ID, nil, tether.GroupEvent{GroupID: g.ID, Type: tether.GroupMembersAdded, ActorID: userID, UserIDs: []int64{userID}})
 	})
 	return out, err
 }
@@ -895,7 +895,7 @@ func (s *GroupService) DeleteInvitation(ctx context.Context, userID, invitationI
 		}
 		return tx.Where("id = ?", invitationID).Delete(&groupInvitationRow{}).Error
 	})
-	if err != nil && api.ErrorCode(err) == api.EINTERNAL {
+	if err != nil && tether.ErrorCode(err) == tether.EINTERNAL {
 		return fmt.Errorf("store: delete invitation: %w", err)
 	}
 	return err

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -23,14 +23,14 @@ func TestGroupSend_AcceptLatency(t *testing.T) {
 	const target, bound = 100 * time.Millisecond, 2 * time.Second
 	members, sends := 200, 30
 	if os.Getenv("TETHER_GROUP_MEASURE") == "1" {
-		members, sends = api.MaxGroupMembers, 50
+		members, sends = tether.MaxGroupMembers, 50
 	}
 	db := openDB(t, store.DriverMySQL)
 	f := newGroupFixture(t, db)
 	ctx := testCtx(t)
 	ids := f.users(t, "m", members)
 	start := time.Now()
-	g, err := f.groups.CreateGroup(ctx, ids[0], api.NewGroup{Name: "big", MemberIDs: ids[1:]})
+	g, err := f.groups.CreateGroup(ctx, ids[0], tether.NewGroup{Name: "big", MemberIDs: ids[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +60,13 @@ func TestGroupSend_AcceptLatency(t *testing.T) {
 		t.Errorf("accept p99 %v is over the sanity bound of %v", p99, bound)
 	}
 	// Every member has every message: the last one is in each timeline.
-	page, err := f.msgs.Sync(ctx, ids[members-1], 0, api.MaxPageSize)
+	page, err := f.msgs.Sync(ctx, ids[members-1], 0, tether.MaxPageSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
 	for _, e := range page.Entries {
-		if e.Kind == api.EntryMessage {
+		if e.Kind == tether.EntryMessage {
 			n++
 		}
 	}

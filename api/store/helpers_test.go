@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
@@ -57,8 +57,8 @@ func testCtx(t *testing.T) context.Context {
 
 type fixture struct {
 	db     *store.DB
-	auth   api.AuthService
-	msgs   api.MessageService
+	auth   tether.AuthService
+	msgs   tether.MessageService
 	verify *token.Verifier
 }
 
@@ -76,7 +76,7 @@ func newFixture(t *testing.T, db *store.DB, onCommit func()) *fixture {
 	}
 }
 
-func (f *fixture) user(t *testing.T, name string) *api.User {
+func (f *fixture) user(t *testing.T, name string) *tether.User {
 	t.Helper()
 	u, err := f.auth.Register(testCtx(t), name, "correct horse battery")
 	if err != nil {
@@ -85,10 +85,10 @@ func (f *fixture) user(t *testing.T, name string) *api.User {
 	return u
 }
 
-func (f *fixture) send(t *testing.T, from, to int64, cid string) *api.Message {
+func (f *fixture) send(t *testing.T, from, to int64, cid string) *tether.Message {
 	t.Helper()
-	m, created, err := f.msgs.Send(testCtx(t), api.Caller{UserID: from, DeviceID: "d1"}, api.NewMessage{
-		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(fmt.Sprintf(`{"text":%q}`, cid)),
+	m, created, err := f.msgs.Send(testCtx(t), tether.Caller{UserID: from, DeviceID: "d1"}, tether.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: tether.MessageText, Content: []byte(fmt.Sprintf(`{"text":%q}`, cid)),
 	})
 	if err != nil {
 		t.Fatalf("send %s: %v", cid, err)
@@ -104,7 +104,7 @@ func wantCode(t *testing.T, err error, code string) {
 	if err == nil {
 		t.Fatalf("want error %s, got nil", code)
 	}
-	var e *api.Error
+	var e *tether.Error
 	if !errors.As(err, &e) || e.Code != code {
 		t.Fatalf("want error %s, got %v", code, err)
 	}

@@ -13,17 +13,17 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// MessageService implements api.MessageService.
+// MessageService implements tether.MessageService.
 type MessageService struct {
 	db           *DB
 	onCommit     func()
 	recallWindow time.Duration // how long after sending a message its sender may recall it
 }
 
-var _ api.MessageService = (*MessageService)(nil)
+var _ tether.MessageService = (*MessageService)(nil)
 
 // DefaultRecallWindow is the recall window without WithRecallWindow.
 const DefaultRecallWindow = 2 * time.Minute
@@ -43,7 +43,7 @@ func WithRecallWindow(d time.Duration) MessageOption {
 
 // NewMessageService returns the message service. onCommit (may be nil) is
 // called after every commit that wrote outbox rows, to wake the relay.
-func NewMessageService(db *DB, onCommit func(), opts ...MessageOption) api.MessageService {
+func NewMessageService(db *DB, onCommit func(), opts ...MessageOption) tether.MessageService {
 	s := &MessageService{db: db, onCommit: onCommit, recallWindow: DefaultRecallWindow}
 	for _, o := range opts {
 		o(s)
@@ -63,29 +63,29 @@ var errDuplicateMsg = errors.New("store: duplicate client message id")
 func groupConversation(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
 
 // validateNew checks a new message and returns its content compacted.
-func validateNew(from api.Caller, m api.NewMessage) (json.RawMessage, error) {
+func validateNew(from tether.Caller, m tether.NewMessage) (json.RawMessage, error) {
 	switch {
 	case from.UserID <= 0:
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated sender")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated sender")
 	case (m.RecipientID > 0) == (m.GroupID > 0) || m.RecipientID < 0 || m.GroupID < 0:
-		return nil, api.Errorf(api.EINVALID, "set exactly one of recipient_id and group_id, a positive id")
+		return nil, tether.Errorf(tether.EINVALID, "set exactly one of recipient_id and group_id, a positive id")
 	case m.RecipientID == from.UserID:
 		// Notes-to-self would append one entry to one timeline twice; refuse.
-		return nil, api.Errorf(api.EINVALID, "cannot send a message to yourself")
-	case !printable(m.ClientMsgID, api.MaxClientMsgID):
-		return nil, api.Errorf(api.EINVALID, "client_msg_id must be 1 to %d printable characters", api.MaxClientMsgID)
+		return nil, tether.Errorf(tether.EINVALID, "cannot send a message to yourself")
+	case !printable(m.ClientMsgID, tether.MaxClientMsgID):
+		return nil, tether.Errorf(tether.EINVALID, "client_msg_id must be 1 to %d printable characters", tether.MaxClientMsgID)
 	case !slices.Contains(messageTypes, m.Type):
-		return nil, api.Errorf(api.EINVALID, "type must be one of text, image, file, custom")
+		return nil, tether.Errorf(tether.EINVALID, "type must be one of text, image, file, custom")
 	case len(m.Content) == 0:
-		return nil, api.Errorf(api.EINVALID, "content is required")
-	case len(m.Content) > api.MaxContentBytes:
-		return nil, api.Errorf(api.ETOOLARGE, "content is larger than %d bytes", api.MaxContentBytes)
+		return nil, tether.Errorf(tether.EINVALID, "content is required")
+	case len(m.Content) > tether.MaxContentBytes:
+		return nil, tether.Errorf(tether.ETOOLARGE, "content is larger than %d bytes", tether.MaxContentBytes)
 	case !json.Valid(m.Content):
-		return nil, api.Errorf(api.EINVALID, "content must be valid JSON")
+		return nil, tether.Errorf(tether.EINVALID, "content must be valid JSON")
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, m.Content); err != nil {
-		return nil, api.Errorf(api.EINVALID, "content must be valid JSON")
+		return nil, tether.Errorf(tether.EINVALID, "content must be valid JSON")
 	}
 	if err := validateContent(m.Type, buf.Bytes()); err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func validateNew(from api.Caller, m api.NewMessage) (json.RawMessage, error) {
 // push in one transaction. A message is identified by (sender,
 // ClientMsgID): a retry, even one racing the original, returns the stored
 // message with created=false and does not compare contents.
-func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMessage) (*api.Message, bool, error) {
+func (s *MessageService) Send(ctx context.Context, from tether.Caller, nm tether.NewMessage) (*tether.Message, bool, error) {
 	content, err := validateNew(from, nm)
 	if err != nil {
 		return nil, false, err
@@ -131,7 +131,7 @@ func (s *MessageService) Send(ctx context.Context, from api.Caller, nm api.NewMe
 		return m, false, err
 	}
 	if err != nil {
-		if api.ErrorCode(err) != api.EINTERNAL {
+		if tether.ErrorCode(err) != tether.EINTERNAL {
 			return nil, false, err
 		}
 		return nil, false, fmt.Errorf("store: send: %w", err)
@@ -151,14 +151,14 @@ func (s *MessageService) checkPeer(ctx context.Context, sender, recipient int64)
 		return fmt.Errorf("store: send: %w", err)
 	}
 	if !exists {
-		return api.Errorf(api.ENOTFOUND, "recipient not found")
+		return tether.Errorf(tether.ENOTFOUND, "recipient not found")
 	}
 	// A user who blocked the sender does not get the message; the sender
 	// learns no more than that it is refused.
 	if refused, err := blocked(s.db.g.WithContext(ctx), recipient, sender); err != nil {
 		return fmt.Errorf("store: send: %w", err)
 	} else if refused {
-		return api.Errorf(api.EFORBIDDEN, "you cannot message this user")
+		return tether.Errorf(tether.EFORBIDDEN, "you cannot message this user")
 	}
 	return nil
 }
@@ -179,7 +179,7 @@ func (s *MessageService) insertGroup(tx *gorm.DB, row *messageRow) error {
 		return err
 	}
 	if len(groups) == 0 || groups[0].DissolvedAt != nil {
-		return api.Errorf(api.ENOTFOUND, "group not found")
+		return tether.Errorf(tether.ENOTFOUND, "group not found")
 	}
 	var me []groupMemberRow
 	if err := tx.Where("group_id = ? AND user_id = ?", gid, row.SenderID).Limit(1).Find(&me).Error; err != nil {
@@ -187,7 +187,7 @@ func (s *MessageService) insertGroup(tx *gorm.DB, row *messageRow) error {
 	}
 	if len(me) == 0 {
 		// Non-members learn nothing about the group.
-		return api.Errorf(api.ENOTFOUND, "group not found")
+		return tether.Errorf(tether.ENOTFOUND, "group not found")
 	}
 	if err := canSpeak(groups[0], me[0], now()); err != nil {
 		return err
@@ -203,10 +203,10 @@ func (s *MessageService) insertGroup(tx *gorm.DB, row *messageRow) error {
 // while the whole group is muted (owner and admins may still speak).
 func canSpeak(g groupRow, m groupMemberRow, at time.Time) error {
 	if m.MutedUntil != nil && m.MutedUntil.After(at) {
-		return api.Errorf(api.EFORBIDDEN, "you are muted in this group until %s", m.MutedUntil.UTC().Format(time.RFC3339))
+		return tether.Errorf(tether.EFORBIDDEN, "you are muted in this group until %s", m.MutedUntil.UTC().Format(time.RFC3339))
 	}
 	if g.MutedAll && m.Role == RoleMember {
-		return api.Errorf(api.EFORBIDDEN, "the group is muted: only the owner and admins may speak")
+		return tether.Errorf(tether.EFORBIDDEN, "the group is muted: only the owner and admins may speak")
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (s *MessageService) insertMessage(tx *gorm.DB, row *messageRow, users []int
 		return err
 	}
 	m := row.message()
-	versions, err := locked.append(tx, newEntry{Kind: api.EntryMessage, ConversationID: m.ConversationID, MessageID: &row.ID, Message: &m})
+	versions, err := locked.append(tx, newEntry{Kind: tether.EntryMessage, ConversationID: m.ConversationID, MessageID: &row.ID, Message: &m})
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (s *MessageService) insertMessage(tx *gorm.DB, row *messageRow, users []int
 }
 
 // existing returns the message a sender already sent with clientMsgID, or nil.
-func (s *MessageService) existing(ctx context.Context, sender int64, clientMsgID string) (*api.Message, error) {
+func (s *MessageService) existing(ctx context.Context, sender int64, clientMsgID string) (*tether.Message, error) {
 	var rows []messageRow
 	err := s.db.g.WithContext(ctx).Where("sender_id = ? AND client_msg_id = ?", sender, clientMsgID).Limit(1).Find(&rows).Error
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -19,8 +19,8 @@ func TestSend_RetryCreatesNoSecondMessage(t *testing.T) {
 		f, ctx := newFixture(t, db, func() { commits.Add(1) }), testCtx(t)
 		a, b := f.user(t, "alice"), f.user(t, "bob")
 		first := f.send(t, a.ID, b.ID, "c1")
-		again, created, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, api.NewMessage{
-			RecipientID: b.ID, ClientMsgID: "c1", Type: api.MessageText, Content: []byte(`{"text":"c1"}`),
+		again, created, err := f.msgs.Send(ctx, tether.Caller{UserID: a.ID}, tether.NewMessage{
+			RecipientID: b.ID, ClientMsgID: "c1", Type: tether.MessageText, Content: []byte(`{"text":"c1"}`),
 		})
 		if err != nil || created {
 			t.Fatalf("retry: created=%v err=%v", created, err)
@@ -52,8 +52,8 @@ func TestSend_ConcurrentRetriesCreateOneMessage(t *testing.T) {
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				m, c, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, api.NewMessage{
-					RecipientID: b.ID, ClientMsgID: "same", Type: api.MessageText, Content: []byte(`{"text":"hi"}`),
+				m, c, err := f.msgs.Send(ctx, tether.Caller{UserID: a.ID}, tether.NewMessage{
+					RecipientID: b.ID, ClientMsgID: "same", Type: tether.MessageText, Content: []byte(`{"text":"hi"}`),
 				})
 				errs[i], created[i] = err, c
 				if m != nil {
@@ -91,7 +91,7 @@ func TestSend_VersionsAreGapFreePerUserUnderConcurrentSenders(t *testing.T) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		const senders, each = 8, 50
 		rcpt := f.user(t, "rcpt")
-		from := make([]*api.User, senders)
+		from := make([]*tether.User, senders)
 		for i := range from {
 			from[i] = f.user(t, fmt.Sprintf("sender%d", i))
 		}
@@ -100,8 +100,8 @@ func TestSend_VersionsAreGapFreePerUserUnderConcurrentSenders(t *testing.T) {
 		for _, s := range from {
 			wg.Go(func() {
 				for j := range each {
-					_, _, err := f.msgs.Send(ctx, api.Caller{UserID: s.ID}, api.NewMessage{
-						RecipientID: rcpt.ID, ClientMsgID: fmt.Sprint(j), Type: api.MessageText, Content: []byte(`{"text":"x"}`),
+					_, _, err := f.msgs.Send(ctx, tether.Caller{UserID: s.ID}, tether.NewMessage{
+						RecipientID: rcpt.ID, ClientMsgID: fmt.Sprint(j), Type: tether.MessageText, Content: []byte(`{"text":"x"}`),
 					})
 					if err != nil {
 						errs <- err
@@ -121,7 +121,7 @@ func TestSend_VersionsAreGapFreePerUserUnderConcurrentSenders(t *testing.T) {
 			seenMsg := map[int64]bool{}
 			since := uint64(0)
 			for {
-				page, err := f.msgs.Sync(ctx, uid, since, api.MaxPageSize)
+				page, err := f.msgs.Sync(ctx, uid, since, tether.MaxPageSize)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -160,32 +160,32 @@ func TestSend_RejectsBadInput(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		f, ctx := newFixture(t, db, nil), testCtx(t)
 		a, b := f.user(t, "alice"), f.user(t, "bob")
-		ok := api.NewMessage{RecipientID: b.ID, ClientMsgID: "c", Type: api.MessageText, Content: []byte(`{"text":"x"}`)}
+		ok := tether.NewMessage{RecipientID: b.ID, ClientMsgID: "c", Type: tether.MessageText, Content: []byte(`{"text":"x"}`)}
 		for _, c := range []struct {
 			name string
-			edit func(m *api.NewMessage)
+			edit func(m *tether.NewMessage)
 			code string
 		}{
-			{"unknown recipient", func(m *api.NewMessage) { m.RecipientID = b.ID + 1000 }, api.ENOTFOUND},
-			{"zero recipient", func(m *api.NewMessage) { m.RecipientID = 0 }, api.EINVALID},
-			{"to self", func(m *api.NewMessage) { m.RecipientID = a.ID }, api.EINVALID},
-			{"empty client id", func(m *api.NewMessage) { m.ClientMsgID = "" }, api.EINVALID},
-			{"long client id", func(m *api.NewMessage) { m.ClientMsgID = strings.Repeat("c", api.MaxClientMsgID+1) }, api.EINVALID},
-			{"control char client id", func(m *api.NewMessage) { m.ClientMsgID = "a\x00b" }, api.EINVALID},
-			{"unknown type", func(m *api.NewMessage) { m.Type = "video" }, api.EINVALID},
-			{"empty content", func(m *api.NewMessage) { m.Content = nil }, api.EINVALID},
-			{"invalid json", func(m *api.NewMessage) { m.Content = []byte(`{"text":`) }, api.EINVALID},
-			{"too large", func(m *api.NewMessage) {
-				m.Content = []byte(`"` + strings.Repeat("x", api.MaxContentBytes) + `"`)
-			}, api.ETOOLARGE},
+			{"unknown recipient", func(m *tether.NewMessage) { m.RecipientID = b.ID + 1000 }, tether.ENOTFOUND},
+			{"zero recipient", func(m *tether.NewMessage) { m.RecipientID = 0 }, tether.EINVALID},
+			{"to self", func(m *tether.NewMessage) { m.RecipientID = a.ID }, tether.EINVALID},
+			{"empty client id", func(m *tether.NewMessage) { m.ClientMsgID = "" }, tether.EINVALID},
+			{"long client id", func(m *tether.NewMessage) { m.ClientMsgID = strings.Repeat("c", tether.MaxClientMsgID+1) }, tether.EINVALID},
+			{"control char client id", func(m *tether.NewMessage) { m.ClientMsgID = "a\x00b" }, tether.EINVALID},
+			{"unknown type", func(m *tether.NewMessage) { m.Type = "video" }, tether.EINVALID},
+			{"empty content", func(m *tether.NewMessage) { m.Content = nil }, tether.EINVALID},
+			{"invalid json", func(m *tether.NewMessage) { m.Content = []byte(`{"text":`) }, tether.EINVALID},
+			{"too large", func(m *tether.NewMessage) {
+				m.Content = []byte(`"` + strings.Repeat("x", tether.MaxContentBytes) + `"`)
+			}, tether.ETOOLARGE},
 		} {
 			m := ok
 			c.edit(&m)
-			_, _, err := f.msgs.Send(ctx, api.Caller{UserID: a.ID}, m)
+			_, _, err := f.msgs.Send(ctx, tether.Caller{UserID: a.ID}, m)
 			t.Run(c.name, func(t *testing.T) { wantCode(t, err, c.code) })
 		}
-		_, _, err := f.msgs.Send(ctx, api.Caller{}, ok)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		_, _, err := f.msgs.Send(ctx, tether.Caller{}, ok)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		if n, _ := db.OutboxLen(ctx); n != 0 {
 			t.Fatalf("rejected sends left %d outbox rows", n)
 		}
@@ -219,16 +219,16 @@ func TestSend_QueuesOneOutboxRowWithTheClientEntryAndBothTargets(t *testing.T) {
 			t.Fatalf("sync: %+v %v", page, err)
 		}
 		want, _ := json.Marshal(struct {
-			Kind           string       `json:"kind"`
-			ConversationID string       `json:"conversation_id"`
-			Message        *api.Message `json:"message"`
-		}{api.EntryMessage, page.Entries[0].ConversationID, page.Entries[0].Message})
+			Kind           string          `json:"kind"`
+			ConversationID string          `json:"conversation_id"`
+			Message        *tether.Message `json:"message"`
+		}{tether.EntryMessage, page.Entries[0].ConversationID, page.Entries[0].Message})
 		if string(p.Body) != string(want) {
 			t.Fatalf("body\n got %s\nwant %s", p.Body, want)
 		}
 		slices.SortFunc(p.Targets, func(x, y store.OutboxTarget) int { return int(x.UserID - y.UserID) })
 		wantTargets := []store.OutboxTarget{{UserID: a.ID, Version: 2}, {UserID: b.ID, Version: 2}}
-		if !slices.Equal(p.Targets, wantTargets) || p.Kind != api.EntryMessage {
+		if !slices.Equal(p.Targets, wantTargets) || p.Kind != tether.EntryMessage {
 			t.Fatalf("payload %+v, want targets %+v", p, wantTargets)
 		}
 		if n, _ := db.OutboxLen(ctx); n != 0 {
@@ -261,7 +261,7 @@ func TestSync_PagingReturnsEveryEntryExactlyOnceInOrder(t *testing.T) {
 				t.Fatalf("page %+v", page)
 			}
 			for _, e := range page.Entries {
-				if e.Version != since+1 || e.Kind != api.EntryMessage {
+				if e.Version != since+1 || e.Kind != tether.EntryMessage {
 					t.Fatalf("entry version %d after %d", e.Version, since)
 				}
 				since = e.Version
@@ -310,7 +310,7 @@ func TestHistory_PagesBackwardsAndForwards(t *testing.T) {
 			f.send(t, a.ID, c.ID, fmt.Sprint("other", i)) // another conversation, never returned
 		}
 		conv := fmt.Sprintf("d:%d:%d", min(a.ID, b.ID), max(a.ID, b.ID))
-		read := func(q api.HistoryQuery) ([]int64, string) {
+		read := func(q tether.HistoryQuery) ([]int64, string) {
 			t.Helper()
 			p, err := f.msgs.History(ctx, b.ID, conv, q)
 			if err != nil {
@@ -327,10 +327,10 @@ func TestHistory_PagesBackwardsAndForwards(t *testing.T) {
 		}
 		// Newest page, then backwards.
 		var back []int64
-		page, cur := read(api.HistoryQuery{Limit: 3})
+		page, cur := read(tether.HistoryQuery{Limit: 3})
 		back = append(back, page...)
 		for cur != "" {
-			page, cur = read(api.HistoryQuery{Before: cur, Limit: 3})
+			page, cur = read(tether.HistoryQuery{Before: cur, Limit: 3})
 			back = append(back, page...)
 		}
 		rev := slices.Clone(ids)
@@ -339,12 +339,12 @@ func TestHistory_PagesBackwardsAndForwards(t *testing.T) {
 			t.Fatalf("backwards %v, want %v", back, rev)
 		}
 		// Forwards from a cursor: the newest 6 end at ids[1], whose cursor continues after it.
-		_, atSecond := read(api.HistoryQuery{Limit: 6})
+		_, atSecond := read(tether.HistoryQuery{Limit: 6})
 		var fwd []int64
-		page, cur = read(api.HistoryQuery{After: atSecond, Limit: 2})
+		page, cur = read(tether.HistoryQuery{After: atSecond, Limit: 2})
 		fwd = append(fwd, page...)
 		for cur != "" {
-			page, cur = read(api.HistoryQuery{After: cur, Limit: 2})
+			page, cur = read(tether.HistoryQuery{After: cur, Limit: 2})
 			fwd = append(fwd, page...)
 		}
 		if !slices.Equal(fwd, ids[2:]) {
@@ -359,10 +359,10 @@ func TestHistory_OnlyParticipantsMayRead(t *testing.T) {
 		a, b, c := f.user(t, "alice"), f.user(t, "bob"), f.user(t, "carol")
 		f.send(t, a.ID, b.ID, "secret")
 		conv := fmt.Sprintf("d:%d:%d", min(a.ID, b.ID), max(a.ID, b.ID))
-		_, err := f.msgs.History(ctx, c.ID, conv, api.HistoryQuery{})
-		wantCode(t, err, api.ENOTFOUND)
+		_, err := f.msgs.History(ctx, c.ID, conv, tether.HistoryQuery{})
+		wantCode(t, err, tether.ENOTFOUND)
 		for _, uid := range []int64{a.ID, b.ID} {
-			p, err := f.msgs.History(ctx, uid, conv, api.HistoryQuery{})
+			p, err := f.msgs.History(ctx, uid, conv, tether.HistoryQuery{})
 			if err != nil || len(p.Messages) != 1 || p.NextCursor != "" {
 				t.Fatalf("participant %d: %+v %v", uid, p, err)
 			}
@@ -376,17 +376,17 @@ func TestHistory_RejectsBadConversationAndCursor(t *testing.T) {
 		a, b := f.user(t, "alice"), f.user(t, "bob")
 		conv := fmt.Sprintf("d:%d:%d", min(a.ID, b.ID), max(a.ID, b.ID))
 		for _, bad := range []string{"", "d:1", "g:1:2", fmt.Sprintf("d:%d:%d", max(a.ID, b.ID), min(a.ID, b.ID)), fmt.Sprintf("d:0%d:%d", min(a.ID, b.ID), max(a.ID, b.ID))} {
-			_, err := f.msgs.History(ctx, a.ID, bad, api.HistoryQuery{})
-			wantCode(t, err, api.EINVALID)
+			_, err := f.msgs.History(ctx, a.ID, bad, tether.HistoryQuery{})
+			wantCode(t, err, tether.EINVALID)
 		}
-		for _, q := range []api.HistoryQuery{
+		for _, q := range []tether.HistoryQuery{
 			{Before: "!!!"},
 			{After: "bm90LWEtY3Vyc29y"}, // base64 of a non-cursor
 			{Before: strings.Repeat("A", 100)},
 			{Before: "bTE", After: "bTE"},
 		} {
 			_, err := f.msgs.History(ctx, a.ID, conv, q)
-			wantCode(t, err, api.EINVALID)
+			wantCode(t, err, tether.EINVALID)
 		}
 	})
 }

@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // OutboxRow is one committed unit of push work.
@@ -30,14 +30,14 @@ type OutboxTarget struct {
 
 // OutboxPayload is what an outbox row holds.
 type OutboxPayload struct {
-	Kind    string          `json:"kind"`              // the entry kind (api.EntryMessage, ...)
+	Kind    string          `json:"kind"`              // the entry kind (tether.EntryMessage, ...)
 	Body    json.RawMessage `json:"body"`              // the entry exactly as clients receive it, without version
 	Targets []OutboxTarget  `json:"targets"`           //
-	PushID  string          `json:"push_id,omitempty"` // api.EntryPush: the third-party push it delivers
+	PushID  string          `json:"push_id,omitempty"` // tether.EntryPush: the third-party push it delivers
 }
 
 // entryKinds are the timeline entry kinds an outbox row may carry.
-var entryKinds = []string{api.EntryMessage, api.EntryRecall, api.EntryRead, api.EntryConversation, api.EntryGroup, api.EntryPush}
+var entryKinds = []string{tether.EntryMessage, tether.EntryRecall, tether.EntryRead, tether.EntryConversation, tether.EntryGroup, tether.EntryPush}
 
 // Decode parses and checks the row's payload. An error means the row can
 // never be published.

@@ -6,38 +6,38 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// PresenceService implements api.PresenceService: live devices come from the
+// PresenceService implements tether.PresenceService: live devices come from the
 // push routing registry (src), and the store hides the presence of users who
 // blocked the caller.
 type PresenceService struct {
 	db  *DB
-	src api.PresenceSource
+	src tether.PresenceSource
 }
 
-var _ api.PresenceService = (*PresenceService)(nil)
+var _ tether.PresenceService = (*PresenceService)(nil)
 
 // NewPresenceService returns the presence service reading live devices from src.
-func NewPresenceService(db *DB, src api.PresenceSource) api.PresenceService {
+func NewPresenceService(db *DB, src tether.PresenceSource) tether.PresenceService {
 	return &PresenceService{db: db, src: src}
 }
 
 // Presence answers with one database query (who of userIDs blocked the
 // caller) and one registry read for all the others.
-func (s *PresenceService) Presence(ctx context.Context, caller api.Caller, userIDs []int64) ([]api.Presence, error) {
+func (s *PresenceService) Presence(ctx context.Context, caller tether.Caller, userIDs []int64) ([]tether.Presence, error) {
 	switch {
 	case caller.UserID <= 0:
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated caller")
-	case len(userIDs) == 0 || len(userIDs) > api.MaxPresenceUsers:
-		return nil, api.Errorf(api.EINVALID, "user_ids must list 1 to %d user ids, got %d", api.MaxPresenceUsers, len(userIDs))
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated caller")
+	case len(userIDs) == 0 || len(userIDs) > tether.MaxPresenceUsers:
+		return nil, tether.Errorf(tether.EINVALID, "user_ids must list 1 to %d user ids, got %d", tether.MaxPresenceUsers, len(userIDs))
 	}
 	ids := make([]int64, 0, len(userIDs))
 	seen := make(map[int64]bool, len(userIDs))
 	for _, id := range userIDs {
 		if id <= 0 {
-			return nil, api.Errorf(api.EINVALID, "user_ids must be positive integers, got %d", id)
+			return nil, tether.Errorf(tether.EINVALID, "user_ids must be positive integers, got %d", id)
 		}
 		if !seen[id] {
 			seen[id] = true
@@ -55,17 +55,17 @@ func (s *PresenceService) Presence(ctx context.Context, caller api.Caller, userI
 	online := map[int64]map[string]string{}
 	if len(ids) > 0 {
 		if online, err = s.src.OnlineDevicesOf(ctx, ids); err != nil {
-			return nil, api.Errorf(api.EUNAVAILABLE, "presence is unavailable; retry later")
+			return nil, tether.Errorf(tether.EUNAVAILABLE, "presence is unavailable; retry later")
 		}
 	}
-	out := make([]api.Presence, len(userIDs))
+	out := make([]tether.Presence, len(userIDs))
 	for i, id := range userIDs {
-		devs := make([]api.Device, 0, len(online[id]))
+		devs := make([]tether.Device, 0, len(online[id]))
 		for dev, plat := range online[id] {
-			devs = append(devs, api.Device{ID: dev, Platform: plat})
+			devs = append(devs, tether.Device{ID: dev, Platform: plat})
 		}
-		slices.SortFunc(devs, func(a, b api.Device) int { return strings.Compare(a.ID, b.ID) })
-		out[i] = api.Presence{UserID: id, Online: len(devs) > 0, Devices: devs}
+		slices.SortFunc(devs, func(a, b tether.Device) int { return strings.Compare(a.ID, b.ID) })
+		out[i] = tether.Presence{UserID: id, Online: len(devs) > 0, Devices: devs}
 	}
 	return out, nil
 }

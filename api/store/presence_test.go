@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -49,16 +49,16 @@ func TestPresence_InRequestOrderHidingUsersWhoBlockedTheCaller(t *testing.T) {
 		}}
 		svc := store.NewPresenceService(db, src)
 		unknown := int64(999999)
-		got, err := svc.Presence(ctx, api.Caller{UserID: me.ID}, []int64{blocker.ID, on.ID, unknown, off.ID, on.ID})
+		got, err := svc.Presence(ctx, tether.Caller{UserID: me.ID}, []int64{blocker.ID, on.ID, unknown, off.ID, on.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []api.Presence{
-			{UserID: blocker.ID, Online: false, Devices: []api.Device{}},
-			{UserID: on.ID, Online: true, Devices: []api.Device{{ID: "phone", Platform: "ios"}, {ID: "web-1", Platform: "web"}}},
-			{UserID: unknown, Online: false, Devices: []api.Device{}},
-			{UserID: off.ID, Online: false, Devices: []api.Device{}},
-			{UserID: on.ID, Online: true, Devices: []api.Device{{ID: "phone", Platform: "ios"}, {ID: "web-1", Platform: "web"}}},
+		want := []tether.Presence{
+			{UserID: blocker.ID, Online: false, Devices: []tether.Device{}},
+			{UserID: on.ID, Online: true, Devices: []tether.Device{{ID: "phone", Platform: "ios"}, {ID: "web-1", Platform: "web"}}},
+			{UserID: unknown, Online: false, Devices: []tether.Device{}},
+			{UserID: off.ID, Online: false, Devices: []tether.Device{}},
+			{UserID: on.ID, Online: true, Devices: []tether.Device{{ID: "phone", Platform: "ios"}, {ID: "web-1", Platform: "web"}}},
 		}
 		if len(got) != len(want) {
 			t.Fatalf("got %+v", got)
@@ -82,23 +82,23 @@ func TestPresence_RefusesBadListsAndReportsAnUnavailableRegistry(t *testing.T) {
 	ctx := testCtx(t)
 	src := &fakeSource{}
 	svc := store.NewPresenceService(db, src)
-	me := api.Caller{UserID: 1}
+	me := tether.Caller{UserID: 1}
 	_, err := svc.Presence(ctx, me, nil)
-	wantCode(t, err, api.EINVALID)
-	_, err = svc.Presence(ctx, me, make([]int64, api.MaxPresenceUsers+1))
-	wantCode(t, err, api.EINVALID)
+	wantCode(t, err, tether.EINVALID)
+	_, err = svc.Presence(ctx, me, make([]int64, tether.MaxPresenceUsers+1))
+	wantCode(t, err, tether.EINVALID)
 	_, err = svc.Presence(ctx, me, []int64{3, 0})
-	wantCode(t, err, api.EINVALID)
-	_, err = svc.Presence(ctx, api.Caller{}, []int64{3})
-	wantCode(t, err, api.EUNAUTHORIZED)
-	ids := make([]int64, api.MaxPresenceUsers)
+	wantCode(t, err, tether.EINVALID)
+	_, err = svc.Presence(ctx, tether.Caller{}, []int64{3})
+	wantCode(t, err, tether.EUNAUTHORIZED)
+	ids := make([]int64, tether.MaxPresenceUsers)
 	for i := range ids {
 		ids[i] = int64(i + 1)
 	}
-	if got, err := svc.Presence(ctx, me, ids); err != nil || len(got) != api.MaxPresenceUsers {
+	if got, err := svc.Presence(ctx, me, ids); err != nil || len(got) != tether.MaxPresenceUsers {
 		t.Fatalf("%d users: %d answers, %v", len(ids), len(got), err)
 	}
 	src.err = errors.New("redis down")
 	_, err = svc.Presence(ctx, me, []int64{3})
-	wantCode(t, err, api.EUNAVAILABLE)
+	wantCode(t, err, tether.EUNAVAILABLE)
 }

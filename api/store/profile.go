@@ -13,7 +13,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // profileRow maps user_profiles (sql/*/00003_social.sql).
@@ -27,22 +27,22 @@ type profileRow struct {
 
 func (profileRow) TableName() string { return "user_profiles" }
 
-// ProfileService implements api.ProfileService.
+// ProfileService implements tether.ProfileService.
 type ProfileService struct{ db *DB }
 
-var _ api.ProfileService = (*ProfileService)(nil)
+var _ tether.ProfileService = (*ProfileService)(nil)
 
 // NewProfileService returns the profile service.
-func NewProfileService(db *DB) api.ProfileService { return &ProfileService{db: db} }
+func NewProfileService(db *DB) tether.ProfileService { return &ProfileService{db: db} }
 
 // Profile returns a user's profile; a user who never set one has an empty one.
-func (s *ProfileService) Profile(ctx context.Context, userID int64) (*api.Profile, error) {
+func (s *ProfileService) Profile(ctx context.Context, userID int64) (*tether.Profile, error) {
 	return s.read(s.db.g.WithContext(ctx), userID, false)
 }
 
 // read loads a profile; lock takes the user's row lock first, which
 // serializes the updates of one profile.
-func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*api.Profile, error) {
+func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*tether.Profile, error) {
 	var u userRow
 	q := g.Where("id = ?", userID)
 	if lock {
@@ -50,7 +50,7 @@ func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*api.Profile
 	}
 	err := q.Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, api.Errorf(api.ENOTFOUND, "user not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "user not found")
 	} else if err != nil {
 		return nil, fmt.Errorf("store: profile: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*api.Profile
 	if err := g.Where("user_id = ?", userID).Limit(1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: profile: %w", err)
 	}
-	p := &api.Profile{ID: u.ID, Username: u.Username, Attributes: json.RawMessage(`{}`)}
+	p := &tether.Profile{ID: u.ID, Username: u.Username, Attributes: json.RawMessage(`{}`)}
 	if len(rows) == 1 {
 		p.DisplayName, p.AvatarURL, p.Attributes = rows[0].DisplayName, rows[0].AvatarURL, json.RawMessage(rows[0].Attributes)
 	}
@@ -66,12 +66,12 @@ func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*api.Profile
 }
 
 // UpdateProfile validates u, then applies it under the profile row's lock.
-func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u api.ProfileUpdate) (*api.Profile, error) {
+func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u tether.ProfileUpdate) (*tether.Profile, error) {
 	attrs, err := validateProfileUpdate(u)
 	if err != nil {
 		return nil, err
 	}
-	var out *api.Profile
+	var out *tether.Profile
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		p, err := s.read(tx, userID, true)
 		if err != nil {
@@ -101,33 +101,33 @@ func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u api.
 
 // validateProfileUpdate checks u against the limits and returns its
 // attributes compacted (nil when u leaves them alone).
-func validateProfileUpdate(u api.ProfileUpdate) (json.RawMessage, error) {
-	if u.DisplayName != nil && *u.DisplayName != "" && !printable(*u.DisplayName, api.MaxDisplayNameLen) {
-		return nil, api.Errorf(api.EINVALID, "display_name must be at most %d printable characters", api.MaxDisplayNameLen)
+func validateProfileUpdate(u tether.ProfileUpdate) (json.RawMessage, error) {
+	if u.DisplayName != nil && *u.DisplayName != "" && !printable(*u.DisplayName, tether.MaxDisplayNameLen) {
+		return nil, tether.Errorf(tether.EINVALID, "display_name must be at most %d printable characters", tether.MaxDisplayNameLen)
 	}
 	if u.AvatarURL != nil && *u.AvatarURL != "" {
 		a := *u.AvatarURL
-		if len(a) > api.MaxAvatarURLLen {
-			return nil, api.Errorf(api.EINVALID, "avatar_url must be at most %d bytes", api.MaxAvatarURLLen)
+		if len(a) > tether.MaxAvatarURLLen {
+			return nil, tether.Errorf(tether.EINVALID, "avatar_url must be at most %d bytes", tether.MaxAvatarURLLen)
 		}
 		p, err := url.Parse(a)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || strings.ContainsAny(a, " \t\r\n") {
-			return nil, api.Errorf(api.EINVALID, "avatar_url must be an absolute http or https URL")
+			return nil, tether.Errorf(tether.EINVALID, "avatar_url must be an absolute http or https URL")
 		}
 	}
 	if u.Attributes == nil {
 		return nil, nil
 	}
-	if len(u.Attributes) > api.MaxProfileAttributes {
-		return nil, api.Errorf(api.ETOOLARGE, "attributes is larger than %d bytes", api.MaxProfileAttributes)
+	if len(u.Attributes) > tether.MaxProfileAttributes {
+		return nil, tether.Errorf(tether.ETOOLARGE, "attributes is larger than %d bytes", tether.MaxProfileAttributes)
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(u.Attributes, &obj); err != nil || obj == nil {
-		return nil, api.Errorf(api.EINVALID, "attributes must be a JSON object")
+		return nil, tether.Errorf(tether.EINVALID, "attributes must be a JSON object")
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, u.Attributes); err != nil {
-		return nil, api.Errorf(api.EINVALID, "attributes must be a JSON object")
+		return nil, tether.Errorf(tether.EINVALID, "attributes must be a JSON object")
 	}
 	return buf.Bytes(), nil
 }

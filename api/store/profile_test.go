@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -24,7 +24,7 @@ func TestProfile_EmptyUntilSetThenUpdatedFieldByField(t *testing.T) {
 		if p.ID != alice.ID || p.Username != "alice" || p.DisplayName != "" || p.AvatarURL != "" || string(p.Attributes) != "{}" {
 			t.Fatalf("empty profile: %+v", p)
 		}
-		p, err = ps.UpdateProfile(ctx, alice.ID, api.ProfileUpdate{DisplayName: strp("Alice ✨"), Attributes: json.RawMessage(`{ "lang": "en" }`)})
+		p, err = ps.UpdateProfile(ctx, alice.ID, tether.ProfileUpdate{DisplayName: strp("Alice ✨"), Attributes: json.RawMessage(`{ "lang": "en" }`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestProfile_EmptyUntilSetThenUpdatedFieldByField(t *testing.T) {
 			t.Fatalf("after update: %+v", p)
 		}
 		// Only the avatar changes; the rest is kept.
-		if _, err := ps.UpdateProfile(ctx, alice.ID, api.ProfileUpdate{AvatarURL: strp("https://cdn.example.com/a.png")}); err != nil {
+		if _, err := ps.UpdateProfile(ctx, alice.ID, tether.ProfileUpdate{AvatarURL: strp("https://cdn.example.com/a.png")}); err != nil {
 			t.Fatal(err)
 		}
 		p, err = ps.Profile(ctx, alice.ID)
@@ -49,9 +49,9 @@ func TestProfile_UnknownUserIsNotFound(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		ps := store.NewProfileService(db)
 		_, err := ps.Profile(testCtx(t), 999999)
-		wantCode(t, err, api.ENOTFOUND)
-		_, err = ps.UpdateProfile(testCtx(t), 999999, api.ProfileUpdate{DisplayName: strp("x")})
-		wantCode(t, err, api.ENOTFOUND)
+		wantCode(t, err, tether.ENOTFOUND)
+		_, err = ps.UpdateProfile(testCtx(t), 999999, tether.ProfileUpdate{DisplayName: strp("x")})
+		wantCode(t, err, tether.ENOTFOUND)
 	})
 }
 
@@ -62,20 +62,20 @@ func TestProfile_UpdateRejectsInputOverTheLimits(t *testing.T) {
 		alice := f.user(t, "alice")
 		for _, c := range []struct {
 			name string
-			u    api.ProfileUpdate
+			u    tether.ProfileUpdate
 			code string
 		}{
-			{"long display name", api.ProfileUpdate{DisplayName: strp(strings.Repeat("a", api.MaxDisplayNameLen+1))}, api.EINVALID},
-			{"control char in display name", api.ProfileUpdate{DisplayName: strp("a\nb")}, api.EINVALID},
-			{"ftp avatar", api.ProfileUpdate{AvatarURL: strp("ftp://x.example/a.png")}, api.EINVALID},
-			{"relative avatar", api.ProfileUpdate{AvatarURL: strp("/a.png")}, api.EINVALID},
-			{"long avatar", api.ProfileUpdate{AvatarURL: strp("https://x.example/" + strings.Repeat("a", api.MaxAvatarURLLen))}, api.EINVALID},
-			{"array attributes", api.ProfileUpdate{Attributes: json.RawMessage(`[1]`)}, api.EINVALID},
-			{"null attributes", api.ProfileUpdate{Attributes: json.RawMessage(`null`)}, api.EINVALID},
-			{"large attributes", api.ProfileUpdate{Attributes: json.RawMessage(`{"a":"` + strings.Repeat("x", api.MaxProfileAttributes) + `"}`)}, api.ETOOLARGE},
+			{"long display name", tether.ProfileUpdate{DisplayName: strp(strings.Repeat("a", tether.MaxDisplayNameLen+1))}, tether.EINVALID},
+			{"control char in display name", tether.ProfileUpdate{DisplayName: strp("a\nb")}, tether.EINVALID},
+			{"ftp avatar", tether.ProfileUpdate{AvatarURL: strp("ftp://x.example/a.png")}, tether.EINVALID},
+			{"relative avatar", tether.ProfileUpdate{AvatarURL: strp("/a.png")}, tether.EINVALID},
+			{"long avatar", tether.ProfileUpdate{AvatarURL: strp("https://x.example/" + strings.Repeat("a", tether.MaxAvatarURLLen))}, tether.EINVALID},
+			{"array attributes", tether.ProfileUpdate{Attributes: json.RawMessage(`[1]`)}, tether.EINVALID},
+			{"null attributes", tether.ProfileUpdate{Attributes: json.RawMessage(`null`)}, tether.EINVALID},
+			{"large attributes", tether.ProfileUpdate{Attributes: json.RawMessage(`{"a":"` + strings.Repeat("x", tether.MaxProfileAttributes) + `"}`)}, tether.ETOOLARGE},
 		} {
 			_, err := ps.UpdateProfile(testCtx(t), alice.ID, c.u)
-			if api.ErrorCode(err) != c.code {
+			if tether.ErrorCode(err) != c.code {
 				t.Errorf("%s: want %s, got %v", c.name, c.code, err)
 			}
 		}

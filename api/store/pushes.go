@@ -9,10 +9,10 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// PushEvent is the event of a timeline entry of kind api.EntryPush: a
+// PushEvent is the event of a timeline entry of kind tether.EntryPush: a
 // persisted push from a third-party service. Clients drop one whose
 // ExpiresAt has passed (push/client does), and may drop one meant for other
 // platforms than their own.
@@ -58,7 +58,7 @@ func (s *PushService) PersistPush(ctx context.Context, pushID string, users []in
 			return nil
 		}
 		var err error
-		if versions, err = fanout(tx, known, newEntry{Kind: api.EntryPush, Event: body, PushID: pushID}); err != nil {
+		if versions, err = fanout(tx, known, newEntry{Kind: tether.EntryPush, Event: body, PushID: pushID}); err != nil {
 			return err
 		}
 		return collapsePushes(tx, collapse, ev.CollapseKey)
@@ -74,7 +74,7 @@ func (s *PushService) PersistPush(ctx context.Context, pushID string, users []in
 func collapsePushes(tx *gorm.DB, entries map[int64]uint64, key string) error {
 	for uid, v := range entries {
 		var rows []timelineRow
-		if err := tx.Where("user_id = ? AND version = ? AND kind = ?", uid, v, api.EntryPush).Limit(1).Find(&rows).Error; err != nil {
+		if err := tx.Where("user_id = ? AND version = ? AND kind = ?", uid, v, tether.EntryPush).Limit(1).Find(&rows).Error; err != nil {
 			return err
 		}
 		if len(rows) == 0 || rows[0].Event == nil {

@@ -9,15 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 func clampLimit(n int) int {
 	switch {
 	case n <= 0:
-		return api.DefaultPageSize
-	case n > api.MaxPageSize:
-		return api.MaxPageSize
+		return tether.DefaultPageSize
+	case n > tether.MaxPageSize:
+		return tether.MaxPageSize
 	}
 	return n
 }
@@ -46,8 +46,8 @@ const syncColumns = "t.version, t.kind, t.conversation_id, t.event, m.id AS m_id
 	"m.client_msg_id AS m_client_msg_id, m.type AS m_type, m.content AS m_content, " +
 	"m.created_at AS m_created_at, m.recalled_at AS m_recalled_at"
 
-func (r syncRow) entry() api.Entry {
-	e := api.Entry{Version: r.Version, Kind: r.Kind, Message: r.message()}
+func (r syncRow) entry() tether.Entry {
+	e := tether.Entry{Version: r.Version, Kind: r.Kind, Message: r.message()}
 	if r.EntryConvID != nil {
 		e.ConversationID = *r.EntryConvID
 	}
@@ -57,7 +57,7 @@ func (r syncRow) entry() api.Entry {
 	return e
 }
 
-func (r syncRow) message() *api.Message {
+func (r syncRow) message() *tether.Message {
 	if r.MessageID == nil || r.ConversationID == nil || r.SenderID == nil ||
 		r.ClientMsgID == nil || r.Type == nil || r.Content == nil || r.CreatedAt == nil {
 		return nil
@@ -73,9 +73,9 @@ func (r syncRow) message() *api.Message {
 // Sync returns the user's timeline entries with version > since, oldest
 // first. Entries are read up to the head version read first, so HeadVersion,
 // HasMore and the entries agree even while messages are being sent.
-func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, limit int) (*api.SyncPage, error) {
+func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, limit int) (*tether.SyncPage, error) {
 	if userID <= 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	limit = clampLimit(limit)
 	g := s.db.g.WithContext(ctx)
@@ -83,7 +83,7 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 	if err := g.Where("user_id = ?", userID).Limit(1).Find(&heads).Error; err != nil {
 		return nil, fmt.Errorf("store: sync: %w", err)
 	}
-	page := &api.SyncPage{Entries: []api.Entry{}, NextSince: since}
+	page := &tether.SyncPage{Entries: []tether.Entry{}, NextSince: since}
 	if len(heads) == 1 {
 		page.HeadVersion = heads[0].Version
 	}
@@ -112,15 +112,15 @@ func (s *MessageService) Sync(ctx context.Context, userID int64, since uint64, l
 // History returns a page of a 1:1 conversation the user takes part in.
 // Cursors are opaque: a Before page's NextCursor continues backwards (pass it
 // as Before), an After page's continues forwards (pass it as After).
-func (s *MessageService) History(ctx context.Context, userID int64, conversationID string, q api.HistoryQuery) (*api.HistoryPage, error) {
+func (s *MessageService) History(ctx context.Context, userID int64, conversationID string, q tether.HistoryQuery) (*tether.HistoryPage, error) {
 	if userID <= 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	if err := s.db.canRead(ctx, userID, conversationID); err != nil {
 		return nil, err
 	}
 	if q.Before != "" && q.After != "" {
-		return nil, api.Errorf(api.EINVALID, "set at most one of before and after")
+		return nil, tether.Errorf(tether.EINVALID, "set at most one of before and after")
 	}
 	limit := clampLimit(q.Limit)
 	tx := s.db.g.WithContext(ctx).Where("conversation_id = ?", conversationID)
@@ -128,13 +128,13 @@ func (s *MessageService) History(ctx context.Context, userID int64, conversation
 	case q.Before != "":
 		id, ok := decodeCursor(q.Before)
 		if !ok {
-			return nil, api.Errorf(api.EINVALID, "bad cursor")
+			return nil, tether.Errorf(tether.EINVALID, "bad cursor")
 		}
 		tx = tx.Where("id < ?", id).Order("id DESC")
 	case q.After != "":
 		id, ok := decodeCursor(q.After)
 		if !ok {
-			return nil, api.Errorf(api.EINVALID, "bad cursor")
+			return nil, tether.Errorf(tether.EINVALID, "bad cursor")
 		}
 		tx = tx.Where("id > ?", id).Order("id ASC")
 	default:
@@ -144,7 +144,7 @@ func (s *MessageService) History(ctx context.Context, userID int64, conversation
 	if err := tx.Limit(limit + 1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: history: %w", err)
 	}
-	page := &api.HistoryPage{Messages: make([]api.Message, 0, min(len(rows), limit))}
+	page := &tether.HistoryPage{Messages: make([]tether.Message, 0, min(len(rows), limit))}
 	more := len(rows) > limit
 	if more {
 		rows = rows[:limit]
@@ -169,16 +169,16 @@ func (db *DB) canRead(ctx context.Context, userID int64, conversationID string) 
 			return fmt.Errorf("store: %w", err)
 		}
 		if n == 0 {
-			return api.Errorf(api.ENOTFOUND, "conversation not found")
+			return tether.Errorf(tether.ENOTFOUND, "conversation not found")
 		}
 		return nil
 	}
 	a, b, ok := parseDirectConversation(conversationID)
 	if !ok {
-		return api.Errorf(api.EINVALID, "malformed conversation id")
+		return tether.Errorf(tether.EINVALID, "malformed conversation id")
 	}
 	if userID != a && userID != b {
-		return api.Errorf(api.ENOTFOUND, "conversation not found")
+		return tether.Errorf(tether.ENOTFOUND, "conversation not found")
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Recall retracts one of the caller's messages within the recall window.
@@ -17,38 +17,38 @@ import (
 // sync can show it again), appends an EntryRecall to the timeline of every
 // participant (1:1: both; group: the current members and the sender), and
 // takes the message off the unread counts of those who had not read it.
-func (s *MessageService) Recall(ctx context.Context, from api.Caller, messageID int64) (*api.Message, error) {
+func (s *MessageService) Recall(ctx context.Context, from tether.Caller, messageID int64) (*tether.Message, error) {
 	if from.UserID <= 0 {
-		return nil, api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
 	if messageID <= 0 {
-		return nil, api.Errorf(api.EINVALID, "message_id must be a positive integer")
+		return nil, tether.Errorf(tether.EINVALID, "message_id must be a positive integer")
 	}
 	row, err := s.messageByID(s.db.g.WithContext(ctx), messageID, false)
 	if err != nil {
 		return nil, fmt.Errorf("store: recall: %w", err)
 	}
 	if row == nil {
-		return nil, api.Errorf(api.ENOTFOUND, "message not found")
+		return nil, tether.Errorf(tether.ENOTFOUND, "message not found")
 	}
 	if row.SenderID != from.UserID {
 		// Whoever cannot see the message learns nothing about it.
 		if err := s.db.canRead(ctx, from.UserID, row.ConversationID); err != nil {
-			if api.ErrorCode(err) == api.EINTERNAL {
+			if tether.ErrorCode(err) == tether.EINTERNAL {
 				return nil, err
 			}
-			return nil, api.Errorf(api.ENOTFOUND, "message not found")
+			return nil, tether.Errorf(tether.ENOTFOUND, "message not found")
 		}
-		return nil, api.Errorf(api.EFORBIDDEN, "you can recall only your own messages")
+		return nil, tether.Errorf(tether.EFORBIDDEN, "you can recall only your own messages")
 	}
 	if row.RecalledAt != nil {
 		m := row.message()
 		return &m, nil
 	}
 	if now().Sub(row.CreatedAt) > s.recallWindow {
-		return nil, api.Errorf(api.EFORBIDDEN, "a message can be recalled only within %s of sending it", s.recallWindow)
+		return nil, tether.Errorf(tether.EFORBIDDEN, "a message can be recalled only within %s of sending it", s.recallWindow)
 	}
-	var out api.Message
+	var out tether.Message
 	recalled := false
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		recalled = false
@@ -67,7 +67,7 @@ func (s *MessageService) Recall(ctx context.Context, from api.Caller, messageID 
 			return err
 		}
 		if cur == nil {
-			return api.Errorf(api.ENOTFOUND, "message not found")
+			return tether.Errorf(tether.ENOTFOUND, "message not found")
 		}
 		if cur.RecalledAt != nil {
 			out = cur.message()
@@ -81,11 +81,11 @@ func (s *MessageService) Recall(ctx context.Context, from api.Caller, messageID 
 		if err := uncountUnread(tx, cur, users); err != nil {
 			return err
 		}
-		event, err := json.Marshal(api.RecallEvent{MessageID: cur.ID, SenderID: cur.SenderID, RecalledAt: at})
+		event, err := json.Marshal(tether.RecallEvent{MessageID: cur.ID, SenderID: cur.SenderID, RecalledAt: at})
 		if err != nil {
 			return err
 		}
-		if _, err := locked.append(tx, newEntry{Kind: api.EntryRecall, ConversationID: cur.ConversationID, Event: event}); err != nil {
+		if _, err := locked.append(tx, newEntry{Kind: tether.EntryRecall, ConversationID: cur.ConversationID, Event: event}); err != nil {
 			return err
 		}
 		cur.RecalledAt = &at
@@ -93,7 +93,7 @@ func (s *MessageService) Recall(ctx context.Context, from api.Caller, messageID 
 		return nil
 	})
 	if err != nil {
-		if api.ErrorCode(err) != api.EINTERNAL {
+		if tether.ErrorCode(err) != tether.EINTERNAL {
 			return nil, err
 		}
 		return nil, fmt.Errorf("store: recall: %w", err)
@@ -156,7 +156,7 @@ func uncountUnread(tx *gorm.DB, m *messageRow, users []int64) error {
 			"AND EXISTS (SELECT 1 FROM timeline AS t WHERE t.user_id = conversations.user_id "+
 			"AND t.conversation_id = conversations.conversation_id AND t.version > conversations.read_version "+
 			"AND t.kind = ? AND t.message_id = ?)",
-			m.ConversationID, chunk, m.SenderID, api.EntryMessage, m.ID).Error
+			m.ConversationID, chunk, m.SenderID, tether.EntryMessage, m.ID).Error
 		if err != nil {
 			return err
 		}

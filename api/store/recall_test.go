@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
-func recallEvent(t *testing.T, e api.Entry) api.RecallEvent {
+func recallEvent(t *testing.T, e tether.Entry) tether.RecallEvent {
 	t.Helper()
-	var ev api.RecallEvent
-	if e.Kind != api.EntryRecall || json.Unmarshal(e.Event, &ev) != nil {
+	var ev tether.RecallEvent
+	if e.Kind != tether.EntryRecall || json.Unmarshal(e.Event, &ev) != nil {
 		t.Fatalf("not a recall entry: %+v", e)
 	}
 	return ev
@@ -31,7 +31,7 @@ func TestRecall_ErasesContentEverywhereAndTellsBothTimelinesOnce(t *testing.T) {
 		secret := f.send(t, a.ID, b.ID, "the-secret-text")
 		other := f.send(t, a.ID, b.ID, "kept")
 
-		m, err := msgs.Recall(ctx, api.Caller{UserID: a.ID}, secret.ID)
+		m, err := msgs.Recall(ctx, tether.Caller{UserID: a.ID}, secret.ID)
 		if err != nil || m.RecalledAt == nil || string(m.Content) != `{}` || m.ID != secret.ID {
 			t.Fatalf("recall: %+v %v", m, err)
 		}
@@ -50,7 +50,7 @@ func TestRecall_ErasesContentEverywhereAndTellsBothTimelinesOnce(t *testing.T) {
 			if got := es[0].Message; got == nil || got.RecalledAt == nil || string(got.Content) != `{}` {
 				t.Fatalf("user %d: sync still shows %+v", uid, got)
 			}
-			h, err := f.msgs.History(ctx, uid, conv, api.HistoryQuery{})
+			h, err := f.msgs.History(ctx, uid, conv, tether.HistoryQuery{})
 			if err != nil || len(h.Messages) != 2 || string(h.Messages[1].Content) != `{}` || h.Messages[1].RecalledAt == nil || string(h.Messages[0].Content) != `{"text":"kept"}` {
 				t.Fatalf("user %d history %+v %v", uid, h, err)
 			}
@@ -60,7 +60,7 @@ func TestRecall_ErasesContentEverywhereAndTellsBothTimelinesOnce(t *testing.T) {
 			t.Fatalf("bob's conversation %+v %v", c, err)
 		}
 		// Twice: the same message, no second event, no commit.
-		again, err := msgs.Recall(ctx, api.Caller{UserID: a.ID}, secret.ID)
+		again, err := msgs.Recall(ctx, tether.Caller{UserID: a.ID}, secret.ID)
 		if err != nil || !again.RecalledAt.Equal(*m.RecalledAt) {
 			t.Fatalf("second recall: %+v %v", again, err)
 		}
@@ -68,7 +68,7 @@ func TestRecall_ErasesContentEverywhereAndTellsBothTimelinesOnce(t *testing.T) {
 			t.Fatalf("second recall appended (%d entries) or committed (%d)", n, commits)
 		}
 		// The last message recalled shows as recalled in the list.
-		if _, err := msgs.Recall(ctx, api.Caller{UserID: a.ID}, other.ID); err != nil {
+		if _, err := msgs.Recall(ctx, tether.Caller{UserID: a.ID}, other.ID); err != nil {
 			t.Fatal(err)
 		}
 		c, err := convs.Conversation(ctx, b.ID, conv)
@@ -87,23 +87,23 @@ func TestRecall_OnlyTheSenderWithinTheWindow(t *testing.T) {
 		m := f.send(t, a.ID, b.ID, "1")
 		time.Sleep(20 * time.Millisecond)
 
-		_, err := short.Recall(ctx, api.Caller{UserID: a.ID}, m.ID)
-		wantCode(t, err, api.EFORBIDDEN)
-		if want := "a message can be recalled only within 1ms of sending it"; api.ErrorMessage(err) != want {
-			t.Fatalf("message %q, want %q", api.ErrorMessage(err), want)
+		_, err := short.Recall(ctx, tether.Caller{UserID: a.ID}, m.ID)
+		wantCode(t, err, tether.EFORBIDDEN)
+		if want := "a message can be recalled only within 1ms of sending it"; tether.ErrorMessage(err) != want {
+			t.Fatalf("message %q, want %q", tether.ErrorMessage(err), want)
 		}
-		_, err = long.Recall(ctx, api.Caller{UserID: b.ID}, m.ID) // the recipient
-		wantCode(t, err, api.EFORBIDDEN)
-		_, err = long.Recall(ctx, api.Caller{UserID: c.ID}, m.ID) // cannot see it at all
-		wantCode(t, err, api.ENOTFOUND)
-		_, err = long.Recall(ctx, api.Caller{UserID: a.ID}, m.ID+1000)
-		wantCode(t, err, api.ENOTFOUND)
-		_, err = long.Recall(ctx, api.Caller{UserID: a.ID}, 0)
-		wantCode(t, err, api.EINVALID)
+		_, err = long.Recall(ctx, tether.Caller{UserID: b.ID}, m.ID) // the recipient
+		wantCode(t, err, tether.EFORBIDDEN)
+		_, err = long.Recall(ctx, tether.Caller{UserID: c.ID}, m.ID) // cannot see it at all
+		wantCode(t, err, tether.ENOTFOUND)
+		_, err = long.Recall(ctx, tether.Caller{UserID: a.ID}, m.ID+1000)
+		wantCode(t, err, tether.ENOTFOUND)
+		_, err = long.Recall(ctx, tether.Caller{UserID: a.ID}, 0)
+		wantCode(t, err, tether.EINVALID)
 		if n := len(f.entries(t, b.ID)); n != 1 {
 			t.Fatalf("refused recalls appended entries: %d", n)
 		}
-		if _, err := long.Recall(ctx, api.Caller{UserID: a.ID}, m.ID); err != nil {
+		if _, err := long.Recall(ctx, tether.Caller{UserID: a.ID}, m.ID); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -120,7 +120,7 @@ func TestRecall_GroupReachesCurrentMembersAndUncountsOnlyUnread(t *testing.T) {
 			t.Fatal(err)
 		}
 		conv := fmt.Sprintf("g:%d", gid)
-		m, _, err := msgs.Send(ctx, api.Caller{UserID: m1.ID}, api.NewMessage{GroupID: gid, ClientMsgID: "x", Type: api.MessageText, Content: []byte(`{"text":"oops"}`)})
+		m, _, err := msgs.Send(ctx, tether.Caller{UserID: m1.ID}, tether.NewMessage{GroupID: gid, ClientMsgID: "x", Type: tether.MessageText, Content: []byte(`{"text":"oops"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,11 +128,11 @@ func TestRecall_GroupReachesCurrentMembersAndUncountsOnlyUnread(t *testing.T) {
 		if _, err := convs.MarkRead(ctx, owner.ID, conv, 1); err != nil {
 			t.Fatal(err)
 		}
-		_, err = msgs.Recall(ctx, api.Caller{UserID: out.ID}, m.ID)
-		wantCode(t, err, api.ENOTFOUND)
-		_, err = msgs.Recall(ctx, api.Caller{UserID: m2.ID}, m.ID)
-		wantCode(t, err, api.EFORBIDDEN)
-		if _, err := msgs.Recall(ctx, api.Caller{UserID: m1.ID}, m.ID); err != nil {
+		_, err = msgs.Recall(ctx, tether.Caller{UserID: out.ID}, m.ID)
+		wantCode(t, err, tether.ENOTFOUND)
+		_, err = msgs.Recall(ctx, tether.Caller{UserID: m2.ID}, m.ID)
+		wantCode(t, err, tether.EFORBIDDEN)
+		if _, err := msgs.Recall(ctx, tether.Caller{UserID: m1.ID}, m.ID); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -166,7 +166,7 @@ func TestRecall_ConcurrentRecallsAppendOneEntry(t *testing.T) {
 		errs := make([]error, 8)
 		for i := range errs {
 			wg.Go(func() {
-				got, err := msgs.Recall(ctx, api.Caller{UserID: a.ID}, m.ID)
+				got, err := msgs.Recall(ctx, tether.Caller{UserID: a.ID}, m.ID)
 				if err == nil && got.RecalledAt == nil {
 					err = fmt.Errorf("recall %d returned %+v", i, got)
 				}
@@ -180,7 +180,7 @@ func TestRecall_ConcurrentRecallsAppendOneEntry(t *testing.T) {
 			}
 		}
 		for _, uid := range []int64{a.ID, b.ID} {
-			if es := f.entries(t, uid); len(es) != 2 || es[1].Kind != api.EntryRecall {
+			if es := f.entries(t, uid); len(es) != 2 || es[1].Kind != tether.EntryRecall {
 				t.Fatalf("user %d: %+v", uid, es)
 			}
 		}

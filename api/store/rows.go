@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Row types map the tables of sql/*/00001_init.sql one to one.
@@ -18,8 +18,8 @@ type userRow struct {
 
 func (userRow) TableName() string { return "users" }
 
-func (u userRow) user() *api.User {
-	return &api.User{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt.UTC()}
+func (u userRow) user() *tether.User {
+	return &tether.User{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt.UTC()}
 }
 
 type sessionRow struct {
@@ -51,8 +51,8 @@ type messageRow struct {
 
 func (messageRow) TableName() string { return "messages" }
 
-func (m messageRow) message() api.Message {
-	msg := api.Message{
+func (m messageRow) message() tether.Message {
+	msg := tether.Message{
 		ID:             m.ID,
 		ConversationID: m.ConversationID,
 		SenderID:       m.SenderID,

@@ -8,34 +8,34 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-// SessionService implements api.SessionService.
+// SessionService implements tether.SessionService.
 type SessionService struct {
 	db         *DB
-	revoker    api.SessionRevoker // may be nil: no push side to tell
-	online     api.OnlineDevices  // may be nil: every device shows offline
-	refreshTTL time.Duration      // the sliding refresh window: last use = expires_at - refreshTTL
+	revoker    tether.SessionRevoker // may be nil: no push side to tell
+	online     tether.OnlineDevices  // may be nil: every device shows offline
+	refreshTTL time.Duration         // the sliding refresh window: last use = expires_at - refreshTTL
 }
 
-var _ api.SessionService = (*SessionService)(nil)
+var _ tether.SessionService = (*SessionService)(nil)
 
 // NewSessionService returns the login-session service. revoker, if not nil,
 // is told about every revoked session after the database has recorded it;
 // online, if not nil, tells which devices have a live push connection.
 // refreshTTL must be the AuthService's: a session's last use is derived from
 // its sliding expiry.
-func NewSessionService(db *DB, revoker api.SessionRevoker, online api.OnlineDevices, refreshTTL time.Duration) api.SessionService {
+func NewSessionService(db *DB, revoker tether.SessionRevoker, online tether.OnlineDevices, refreshTTL time.Duration) tether.SessionService {
 	return &SessionService{db: db, revoker: revoker, online: online, refreshTTL: refreshTTL}
 }
 
 // Logout revokes the caller's session. The database is written first, so a
 // failure to reach the push side leaves the refresh token dead; the caller
 // may retry, and the retry tells the push side again.
-func (s *SessionService) Logout(ctx context.Context, caller api.Caller) error {
+func (s *SessionService) Logout(ctx context.Context, caller tether.Caller) error {
 	if caller.SessionID == "" {
-		return api.Errorf(api.EUNAUTHORIZED, "the access token names no login session")
+		return tether.Errorf(tether.EUNAUTHORIZED, "the access token names no login session")
 	}
 	var sess sessionRow
 	res := s.db.g.WithContext(ctx).Where("id = ? AND user_id = ?", caller.SessionID, caller.UserID).Limit(1).Find(&sess)
@@ -65,11 +65,11 @@ func (s *SessionService) revoke(ctx context.Context, sess sessionRow) error {
 
 // Devices lists the caller's live sessions, newest first. Online status is
 // best effort: if the registry does not answer, every device shows offline.
-func (s *SessionService) Devices(ctx context.Context, caller api.Caller) ([]api.DeviceSession, error) {
+func (s *SessionService) Devices(ctx context.Context, caller tether.Caller) ([]tether.DeviceSession, error) {
 	var rows []sessionRow
 	err := s.db.g.WithContext(ctx).
 		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", caller.UserID, now()).
-		Order("created_at DESC, id").Limit(api.MaxPageSize).Find(&rows).Error
+		Order("created_at DESC, id").Limit(tether.MaxPageSize).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: devices: %w", err)
 	}
@@ -77,14 +77,14 @@ func (s *SessionService) Devices(ctx context.Context, caller api.Caller) ([]api.
 	if s.online != nil {
 		online, _ = s.online.OnlineDevices(ctx, caller.UserID)
 	}
-	out := make([]api.DeviceSession, 0, len(rows))
+	out := make([]tether.DeviceSession, 0, len(rows))
 	for _, r := range rows {
 		p, on := online[r.DeviceID]
 		last := r.ExpiresAt.Add(-s.refreshTTL)
 		if last.Before(r.CreatedAt) {
 			last = r.CreatedAt
 		}
-		out = append(out, api.DeviceSession{
+		out = append(out, tether.DeviceSession{
 			SessionID: r.ID, DeviceID: r.DeviceID, Platform: r.Platform,
 			CreatedAt: r.CreatedAt.UTC(), LastUsedAt: last.UTC(),
 			Current: r.ID == caller.SessionID,
@@ -96,7 +96,7 @@ func (s *SessionService) Devices(ctx context.Context, caller api.Caller) ([]api.
 
 // RevokeDevice revokes one of the caller's live sessions. Another user's
 // session is indistinguishable from one that does not exist.
-func (s *SessionService) RevokeDevice(ctx context.Context, caller api.Caller, sessionID string) error {
+func (s *SessionService) RevokeDevice(ctx context.Context, caller tether.Caller, sessionID string) error {
 	var sess sessionRow
 	res := s.db.g.WithContext(ctx).
 		Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, caller.UserID, now()).
@@ -105,7 +105,7 @@ func (s *SessionService) RevokeDevice(ctx context.Context, caller api.Caller, se
 		return fmt.Errorf("store: revoke device: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return api.Errorf(api.ENOTFOUND, "no such session")
+		return tether.Errorf(tether.ENOTFOUND, "no such session")
 	}
 	return s.revoke(ctx, sess)
 }
@@ -113,7 +113,7 @@ func (s *SessionService) RevokeDevice(ctx context.Context, caller api.Caller, se
 // ChangePassword checks the old password, stores the new one and revokes
 // the caller's other live sessions in one transaction, then tells the push
 // side about each revoked session.
-func (s *SessionService) ChangePassword(ctx context.Context, caller api.Caller, oldPassword, newPassword string) error {
+func (s *SessionService) ChangePassword(ctx context.Context, caller tether.Caller, oldPassword, newPassword string) error {
 	if err := validatePassword(newPassword); err != nil {
 		return err
 	}
@@ -123,14 +123,14 @@ func (s *SessionService) ChangePassword(ctx context.Context, caller api.Caller, 
 		return fmt.Errorf("store: change password: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return api.Errorf(api.EUNAUTHORIZED, "the account no longer exists")
+		return tether.Errorf(tether.EUNAUTHORIZED, "the account no longer exists")
 	}
 	ok, err := checkPassword(oldPassword, u.PasswordHash)
 	if err != nil {
 		return fmt.Errorf("store: change password: %w", err)
 	}
 	if !ok {
-		return api.Errorf(api.EFORBIDDEN, "the old password is wrong")
+		return tether.Errorf(tether.EFORBIDDEN, "the old password is wrong")
 	}
 	var others []sessionRow
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {

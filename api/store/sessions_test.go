@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -26,13 +26,13 @@ func (r *fakeRevoker) Revoke(_ context.Context, uid int64, sid, device, platform
 	return r.err
 }
 
-func callerOf(t *testing.T, f *fixture, tok *api.Tokens) api.Caller {
+func callerOf(t *testing.T, f *fixture, tok *tether.Tokens) tether.Caller {
 	t.Helper()
 	c, err := f.verify.Verify(tok.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.Caller{UserID: c.UserID, DeviceID: c.DeviceID, Platform: c.Platform, SessionID: c.SessionID}
+	return tether.Caller{UserID: c.UserID, DeviceID: c.DeviceID, Platform: c.Platform, SessionID: c.SessionID}
 }
 
 func TestLogout_RevokesOnlyTheCallersSessionAndTellsThePushSide(t *testing.T) {
@@ -45,7 +45,7 @@ func TestLogout_RevokesOnlyTheCallersSessionAndTellsThePushSide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", api.Device{ID: "laptop", Platform: "desktop"})
+		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", tether.Device{ID: "laptop", Platform: "desktop"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestLogout_RevokesOnlyTheCallersSessionAndTellsThePushSide(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = f.auth.Refresh(ctx, phone.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		if _, err := f.auth.Refresh(ctx, laptop.RefreshToken); err != nil {
 			t.Fatalf("the other session's refresh: %v", err)
 		}
@@ -80,7 +80,7 @@ func TestLogout_CannotRevokeAnotherUsersSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A caller naming alice's session id with another user id.
-		err = sessions.Logout(ctx, api.Caller{UserID: mallory.ID, SessionID: tok.SessionID, DeviceID: dev.ID, Platform: dev.Platform})
+		err = sessions.Logout(ctx, tether.Caller{UserID: mallory.ID, SessionID: tok.SessionID, DeviceID: dev.ID, Platform: dev.Platform})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestLogout_RefreshTokenIsDeadEvenWhenThePushSideFails(t *testing.T) {
 			t.Fatal("logout reported success although the push side was not told")
 		}
 		_, err = f.auth.Refresh(ctx, tok.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 	})
 }
 
@@ -121,7 +121,7 @@ func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing
 		if err != nil {
 			t.Fatal(err)
 		}
-		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", api.Device{ID: "laptop", Platform: "desktop"})
+		laptop, err := f.auth.Login(ctx, "alice", "correct horse battery", tether.Device{ID: "laptop", Platform: "desktop"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,9 +130,9 @@ func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing
 			t.Fatal(err)
 		}
 		err = sessions.ChangePassword(ctx, callerOf(t, f, phone), "wrong password", "a brand new password")
-		wantCode(t, err, api.EFORBIDDEN)
+		wantCode(t, err, tether.EFORBIDDEN)
 		err = sessions.ChangePassword(ctx, callerOf(t, f, phone), "correct horse battery", "short")
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 		if len(rev.calls) != 0 {
 			t.Fatalf("a refused change revoked sessions: %v", rev.calls)
 		}
@@ -141,7 +141,7 @@ func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing
 			t.Fatal(err)
 		}
 		_, err = f.auth.Refresh(ctx, laptop.RefreshToken)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		if _, err := f.auth.Refresh(ctx, phone.RefreshToken); err != nil {
 			t.Fatalf("the current session was revoked: %v", err)
 		}
@@ -152,7 +152,7 @@ func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing
 			t.Fatalf("revoker calls %v, want [%s]", rev.calls, want)
 		}
 		_, err = f.auth.Login(ctx, "alice", "correct horse battery", dev)
-		wantCode(t, err, api.EUNAUTHORIZED)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 		if _, err := f.auth.Login(ctx, "alice", "a brand new password", dev); err != nil {
 			t.Fatalf("login with the new password: %v", err)
 		}

@@ -9,7 +9,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // contactRow and blockRow map contacts and blocks (sql/*/00003_social.sql).
@@ -29,13 +29,13 @@ type blockRow struct {
 
 func (blockRow) TableName() string { return "blocks" }
 
-// SocialService implements api.SocialService.
+// SocialService implements tether.SocialService.
 type SocialService struct{ db *DB }
 
-var _ api.SocialService = (*SocialService)(nil)
+var _ tether.SocialService = (*SocialService)(nil)
 
 // NewSocialService returns the contacts and blocks service.
-func NewSocialService(db *DB) api.SocialService { return &SocialService{db: db} }
+func NewSocialService(db *DB) tether.SocialService { return &SocialService{db: db} }
 
 // socialList describes one of the two lists: its table and other-user column.
 type socialList struct {
@@ -55,7 +55,7 @@ func (s *SocialService) RemoveContact(ctx context.Context, userID, contactID int
 	return s.remove(ctx, contactList, userID, contactID)
 }
 
-func (s *SocialService) Contacts(ctx context.Context, userID int64, cursor string, limit int) (*api.UserPage, error) {
+func (s *SocialService) Contacts(ctx context.Context, userID int64, cursor string, limit int) (*tether.UserPage, error) {
 	return s.list(ctx, contactList, userID, cursor, limit)
 }
 
@@ -67,7 +67,7 @@ func (s *SocialService) Unblock(ctx context.Context, userID, blockedID int64) er
 	return s.remove(ctx, blockList, userID, blockedID)
 }
 
-func (s *SocialService) Blocks(ctx context.Context, userID int64, cursor string, limit int) (*api.UserPage, error) {
+func (s *SocialService) Blocks(ctx context.Context, userID int64, cursor string, limit int) (*tether.UserPage, error) {
 	return s.list(ctx, blockList, userID, cursor, limit)
 }
 
@@ -82,7 +82,7 @@ func (s *SocialService) add(ctx context.Context, l socialList, userID, other int
 		return fmt.Errorf("store: add %s: %w", l.noun, err)
 	}
 	if !exists {
-		return api.Errorf(api.ENOTFOUND, "user not found")
+		return tether.Errorf(tether.ENOTFOUND, "user not found")
 	}
 	var row any = &contactRow{UserID: userID, ContactID: other, CreatedAt: now()}
 	if l == blockList {
@@ -109,27 +109,27 @@ func (s *SocialService) remove(ctx context.Context, l socialList, userID, other 
 func checkOther(l socialList, userID, other int64) error {
 	switch {
 	case userID <= 0:
-		return api.Errorf(api.EUNAUTHORIZED, "no authenticated user")
+		return tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	case other <= 0:
-		return api.Errorf(api.EINVALID, "user_id must be a positive user id")
+		return tether.Errorf(tether.EINVALID, "user_id must be a positive user id")
 	case other == userID && l == blockList:
-		return api.Errorf(api.EINVALID, "you cannot block yourself")
+		return tether.Errorf(tether.EINVALID, "you cannot block yourself")
 	case other == userID:
-		return api.Errorf(api.EINVALID, "you cannot add yourself as a contact")
+		return tether.Errorf(tether.EINVALID, "you cannot add yourself as a contact")
 	}
 	return nil
 }
 
 // list returns a page of l after cursor (the last user id of the previous page).
-func (s *SocialService) list(ctx context.Context, l socialList, userID int64, cursor string, limit int) (*api.UserPage, error) {
-	if limit <= 0 || limit > api.MaxPageSize {
-		return nil, api.Errorf(api.EINVALID, "limit must be 1 to %d", api.MaxPageSize)
+func (s *SocialService) list(ctx context.Context, l socialList, userID int64, cursor string, limit int) (*tether.UserPage, error) {
+	if limit <= 0 || limit > tether.MaxPageSize {
+		return nil, tether.Errorf(tether.EINVALID, "limit must be 1 to %d", tether.MaxPageSize)
 	}
 	var after int64
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || v < 1 {
-			return nil, api.Errorf(api.EINVALID, "cursor is not one this API returned")
+			return nil, tether.Errorf(tether.EINVALID, "cursor is not one this API returned")
 		}
 		after = v
 	}
@@ -148,13 +148,13 @@ func (s *SocialService) list(ctx context.Context, l socialList, userID int64, cu
 	if err != nil {
 		return nil, fmt.Errorf("store: list %ss: %w", l.noun, err)
 	}
-	page := &api.UserPage{Users: make([]api.ListedUser, 0, min(len(items), limit))}
+	page := &tether.UserPage{Users: make([]tether.ListedUser, 0, min(len(items), limit))}
 	for i, it := range items {
 		if i == limit {
 			page.NextCursor = strconv.FormatInt(items[limit-1].ID, 10)
 			break
 		}
-		page.Users = append(page.Users, api.ListedUser{ID: it.ID, Username: it.Username, AddedAt: it.CreatedAt.UTC()})
+		page.Users = append(page.Users, tether.ListedUser{ID: it.ID, Username: it.Username, AddedAt: it.CreatedAt.UTC()})
 	}
 	return page, nil
 }

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
 func sendErr(f *fixture, t *testing.T, from, to int64, cid string) error {
-	_, _, err := f.msgs.Send(testCtx(t), api.Caller{UserID: from, DeviceID: "d1"}, api.NewMessage{
-		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(`{"text":"hi"}`),
+	_, _, err := f.msgs.Send(testCtx(t), tether.Caller{UserID: from, DeviceID: "d1"}, tether.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: tether.MessageText, Content: []byte(`{"text":"hi"}`),
 	})
 	return err
 }
@@ -27,7 +27,7 @@ func TestBlock_RefusesTheBlockedSenderOnlyUntilUnblocked(t *testing.T) {
 		if err := soc.Block(ctx, alice.ID, bob.ID); err != nil {
 			t.Fatalf("blocking twice: %v", err)
 		}
-		wantCode(t, sendErr(f, t, bob.ID, alice.ID, "b1"), api.EFORBIDDEN)
+		wantCode(t, sendErr(f, t, bob.ID, alice.ID, "b1"), tether.EFORBIDDEN)
 		// One-directional: alice can still message bob.
 		f.send(t, alice.ID, bob.ID, "a1")
 		if err := soc.Unblock(ctx, alice.ID, bob.ID); err != nil {
@@ -46,10 +46,10 @@ func TestSocial_SelfIsInvalidAndUnknownUserIsNotFound(t *testing.T) {
 		soc := store.NewSocialService(db)
 		alice := f.user(t, "alice")
 		ctx := testCtx(t)
-		wantCode(t, soc.Block(ctx, alice.ID, alice.ID), api.EINVALID)
-		wantCode(t, soc.AddContact(ctx, alice.ID, alice.ID), api.EINVALID)
-		wantCode(t, soc.Block(ctx, alice.ID, 999999), api.ENOTFOUND)
-		wantCode(t, soc.AddContact(ctx, alice.ID, 999999), api.ENOTFOUND)
+		wantCode(t, soc.Block(ctx, alice.ID, alice.ID), tether.EINVALID)
+		wantCode(t, soc.AddContact(ctx, alice.ID, alice.ID), tether.EINVALID)
+		wantCode(t, soc.Block(ctx, alice.ID, 999999), tether.ENOTFOUND)
+		wantCode(t, soc.AddContact(ctx, alice.ID, 999999), tether.ENOTFOUND)
 	})
 }
 
@@ -98,6 +98,6 @@ func TestContacts_PagesInOrderAndAddIsIdempotent(t *testing.T) {
 			t.Fatalf("after remove: %+v %v", p, err)
 		}
 		_, err = soc.Contacts(ctx, alice.ID, "garbage", 50)
-		wantCode(t, err, api.EINVALID)
+		wantCode(t, err, tether.EINVALID)
 	})
 }

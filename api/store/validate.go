@@ -6,18 +6,18 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // normalizeUsername lowercases name and checks it against the api limits.
 func normalizeUsername(name string) (string, error) {
 	name = strings.ToLower(name)
-	if n := len(name); n < api.MinUsernameLen || n > api.MaxUsernameLen {
-		return "", api.Errorf(api.EINVALID, "username must be %d to %d characters", api.MinUsernameLen, api.MaxUsernameLen)
+	if n := len(name); n < tether.MinUsernameLen || n > tether.MaxUsernameLen {
+		return "", tether.Errorf(tether.EINVALID, "username must be %d to %d characters", tether.MinUsernameLen, tether.MaxUsernameLen)
 	}
 	for _, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return "", api.Errorf(api.EINVALID, "username may contain only letters, digits, '_', '.' and '-'")
+			return "", tether.Errorf(tether.EINVALID, "username may contain only letters, digits, '_', '.' and '-'")
 		}
 	}
 	return name, nil
@@ -25,10 +25,10 @@ func normalizeUsername(name string) (string, error) {
 
 func validatePassword(pw string) error {
 	if !utf8.ValidString(pw) {
-		return api.Errorf(api.EINVALID, "password must be valid UTF-8")
+		return tether.Errorf(tether.EINVALID, "password must be valid UTF-8")
 	}
-	if n := utf8.RuneCountInString(pw); n < api.MinPasswordLen || n > api.MaxPasswordLen {
-		return api.Errorf(api.EINVALID, "password must be %d to %d characters", api.MinPasswordLen, api.MaxPasswordLen)
+	if n := utf8.RuneCountInString(pw); n < tether.MinPasswordLen || n > tether.MaxPasswordLen {
+		return tether.Errorf(tether.EINVALID, "password must be %d to %d characters", tether.MinPasswordLen, tether.MaxPasswordLen)
 	}
 	return nil
 }
@@ -48,18 +48,18 @@ func printable(s string, max int) bool {
 }
 
 // normalizeDevice checks a device; an empty platform means "other".
-func normalizeDevice(d api.Device) (api.Device, error) {
-	if !printable(d.ID, api.MaxDeviceIDLen) {
-		return d, api.Errorf(api.EINVALID, "device_id must be 1 to %d printable characters", api.MaxDeviceIDLen)
+func normalizeDevice(d tether.Device) (tether.Device, error) {
+	if !printable(d.ID, tether.MaxDeviceIDLen) {
+		return d, tether.Errorf(tether.EINVALID, "device_id must be 1 to %d printable characters", tether.MaxDeviceIDLen)
 	}
 	if d.Platform == "" {
 		d.Platform = "other"
 	}
 	d.Platform = strings.ToLower(d.Platform)
-	if !slices.Contains(api.Platforms, d.Platform) {
-		return d, api.Errorf(api.EINVALID, "platform must be one of %s", strings.Join(api.Platforms, ", "))
+	if !slices.Contains(tether.Platforms, d.Platform) {
+		return d, tether.Errorf(tether.EINVALID, "platform must be one of %s", strings.Join(tether.Platforms, ", "))
 	}
 	return d, nil
 }
 
-var messageTypes = []string{api.MessageText, api.MessageImage, api.MessageFile, api.MessageCustom}
+var messageTypes = []string{tether.MessageText, tether.MessageImage, tether.MessageFile, tether.MessageCustom}

@@ -34,7 +34,7 @@ type OfflineNotice struct {
 	MessageID      int64
 	UserID         int64
 	ConversationID string          // no delivery if UserID muted this conversation
-	Message        json.RawMessage // the api.Message as JSON
+	Message        json.RawMessage // the tether.Message as JSON
 }
 
 // WebhookDelivery is one queued, sent or failed webhook call.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 )
 
@@ -207,7 +207,7 @@ func TestClaimOutboxNotify_SkipsRecipientsWhoMutedTheConversation(t *testing.T) 
 		if err := store.MuteConversationForTest(ctx, db, a.ID, toCarol.ConversationID, true); err != nil {
 			t.Fatal(err)
 		}
-		n := func(m *api.Message, uid int64) store.OfflineNotice {
+		n := func(m *tether.Message, uid int64) store.OfflineNotice {
 			return store.OfflineNotice{MessageID: m.ID, UserID: uid, ConversationID: m.ConversationID, Message: json.RawMessage(`{}`)}
 		}
 		claimNotify(t, db, n(toBob, b.ID), n(toCarol, c.ID))

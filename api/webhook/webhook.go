@@ -57,7 +57,7 @@ type Payload struct {
 	ID        string          `json:"id"`         // equals the Tether-Webhook-Id header
 	Type      string          `json:"type"`       // TypeMessageOffline
 	UserID    int64           `json:"user_id"`    // the offline recipient
-	Message   json.RawMessage `json:"message"`    // the api.Message
+	Message   json.RawMessage `json:"message"`    // the tether.Message
 	CreatedAt time.Time       `json:"created_at"` // when the delivery was queued
 }
 

@@ -21,7 +21,7 @@ import (
 	_ "github.com/glebarez/go-sqlite"
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/webhook"
@@ -36,8 +36,8 @@ const secret = "whsec-test-secret"
 type env struct {
 	cfg   store.Config
 	db    *store.DB
-	auth  api.AuthService
-	msgs  api.MessageService
+	auth  tether.AuthService
+	msgs  tether.MessageService
 	reg   *route.Registry
 	relay *relay.Relay
 	ctx   context.Context
@@ -101,10 +101,10 @@ func (e *env) online(t *testing.T, uid int64) {
 }
 
 // sendAndRelay sends a message and relays the outbox, queuing its offline notices.
-func (e *env) sendAndRelay(t *testing.T, from, to int64, cid string) *api.Message {
+func (e *env) sendAndRelay(t *testing.T, from, to int64, cid string) *tether.Message {
 	t.Helper()
-	m, _, err := e.msgs.Send(e.ctx, api.Caller{UserID: from}, api.NewMessage{
-		RecipientID: to, ClientMsgID: cid, Type: api.MessageText, Content: []byte(`{"text":"` + cid + `"}`),
+	m, _, err := e.msgs.Send(e.ctx, tether.Caller{UserID: from}, tether.NewMessage{
+		RecipientID: to, ClientMsgID: cid, Type: tether.MessageText, Content: []byte(`{"text":"` + cid + `"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -222,11 +222,11 @@ func TestWorker_MessageToOfflineUserCallsTheHookOnceSigned(t *testing.T) {
 			t.Fatalf("content type %q", ct)
 		}
 		var p struct {
-			ID        string      `json:"id"`
-			Type      string      `json:"type"`
-			UserID    int64       `json:"user_id"`
-			Message   api.Message `json:"message"`
-			CreatedAt time.Time   `json:"created_at"`
+			ID        string         `json:"id"`
+			Type      string         `json:"type"`
+			UserID    int64          `json:"user_id"`
+			Message   tether.Message `json:"message"`
+			CreatedAt time.Time      `json:"created_at"`
 		}
 		if err := json.Unmarshal(c.body, &p); err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/shared/metrics"
 )
@@ -43,7 +43,7 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 	scopes := fs.String("scopes", "", "")
 	rate := fs.Int("rate-limit", 0, "")
 	id := fs.String("id", "", "")
-	limit := fs.Int("limit", api.DefaultPageSize, "")
+	limit := fs.Int("limit", tether.DefaultPageSize, "")
 	cursor := fs.String("cursor", "", "")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprint(stdout, apikeyUsage)
@@ -77,15 +77,15 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 		if *scopes != "" {
 			sc = strings.Split(*scopes, ",")
 		}
-		k, err := keys.CreateKey(ctx, api.NewAPIKey{Name: *name, Scopes: sc, RateLimit: *rate})
+		k, err := keys.CreateKey(ctx, tether.NewAPIKey{Name: *name, Scopes: sc, RateLimit: *rate})
 		if err != nil {
-			return errors.New(api.ErrorMessage(err))
+			return errors.New(tether.ErrorMessage(err))
 		}
 		return enc.Encode(k)
 	case "list":
 		page, err := keys.Keys(ctx, *cursor, *limit)
 		if err != nil {
-			return errors.New(api.ErrorMessage(err))
+			return errors.New(tether.ErrorMessage(err))
 		}
 		return enc.Encode(page)
 	case "revoke":
@@ -93,7 +93,7 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 			return errors.New("--id is required")
 		}
 		if err := keys.RevokeKey(ctx, *id); err != nil {
-			return errors.New(api.ErrorMessage(err))
+			return errors.New(tether.ErrorMessage(err))
 		}
 		return nil
 	}

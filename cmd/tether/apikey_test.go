@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 func TestAPIKey_CreateListRevokeOnSQLite(t *testing.T) {
@@ -18,7 +18,7 @@ func TestAPIKey_CreateListRevokeOnSQLite(t *testing.T) {
 		t.Fatalf("migrate: %s", stderr)
 	}
 	code, out, stderr := runCmd(ctx, nil, "apikey", "create", "--sqlite", path, "--name", "crm", "--scopes", "push,broadcast", "--rate-limit", "20")
-	var k api.CreatedAPIKey
+	var k tether.CreatedAPIKey
 	if code != 0 || json.Unmarshal([]byte(out), &k) != nil || !strings.HasPrefix(k.Secret, "tether_"+k.ID) || len(k.Scopes) != 2 || k.RateLimit != 20 {
 		t.Fatalf("create: code %d out %q err %q", code, out, stderr)
 	}
@@ -29,7 +29,7 @@ func TestAPIKey_CreateListRevokeOnSQLite(t *testing.T) {
 		t.Fatalf("revoke: %s", stderr)
 	}
 	code, out, _ = runCmd(ctx, nil, "apikey", "list", "--sqlite", path)
-	var page api.APIKeyPage
+	var page tether.APIKeyPage
 	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || len(page.Keys) != 1 || page.Keys[0].RevokedAt == nil || strings.Contains(out, k.Secret) {
 		t.Fatalf("list: code %d %q", code, out)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/shared/config"
 )
@@ -63,13 +63,13 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		pending: map[int64]bool{},
 		echoed:  make(chan struct{}, 1),
 	}
-	if _, err := c.api.Register(ctx, cfg.User, cfg.Password); err != nil && client.ErrorCode(err) != api.ECONFLICT {
+	if _, err := c.api.Register(ctx, cfg.User, cfg.Password); err != nil && client.ErrorCode(err) != tether.ECONFLICT {
 		return fmt.Errorf("register %s: %w", cfg.User, err)
 	}
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	entries := make(chan api.Entry, 256)
+	entries := make(chan tether.Entry, 256)
 	c.cli = client.New(client.Config{
 		APIBase:  cfg.APIBase,
 		PushAddr: cfg.PushAddr,
@@ -80,7 +80,7 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		Logger:   log,
 		// The handler only queues: printing may need a name lookup over
 		// REST, which must not stall the push connection.
-		Handler: func(e api.Entry) {
+		Handler: func(e tether.Entry) {
 			select {
 			case entries <- e:
 			case <-runCtx.Done():
@@ -88,7 +88,7 @@ func runChat(ctx context.Context, cfg config.ChatConfig, in io.Reader, out io.Wr
 		},
 	})
 	if _, err := c.cli.AccessToken(ctx); err != nil {
-		if client.ErrorCode(err) == api.EUNAUTHORIZED {
+		if client.ErrorCode(err) == tether.EUNAUTHORIZED {
 			return fmt.Errorf("log in as %s: wrong password (the account exists already)", cfg.User)
 		}
 		return fmt.Errorf("log in as %s: %w", cfg.User, err)
@@ -150,7 +150,7 @@ func readLines(in io.Reader) <-chan string {
 	go func() {
 		defer close(ch)
 		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 0, 4096), api.MaxContentBytes)
+		sc.Buffer(make([]byte, 0, 4096), tether.MaxContentBytes)
 		for sc.Scan() {
 			ch <- sc.Text()
 		}
@@ -204,7 +204,7 @@ func (c *chat) handle(ctx context.Context, line string) (quit bool) {
 // isUsername tells "bob: hi" (a recipient prefix) from "note: ..." typed to
 // the default recipient only by shape; an unknown name is reported on send.
 func isUsername(s string) bool {
-	if len(s) < api.MinUsernameLen || len(s) > api.MaxUsernameLen {
+	if len(s) < tether.MinUsernameLen || len(s) > tether.MaxUsernameLen {
 		return false
 	}
 	return !strings.ContainsAny(s, " \t")
@@ -221,11 +221,11 @@ func (c *chat) send(ctx context.Context, to, text string) {
 		c.say("cannot encode message: %v", err)
 		return
 	}
-	if len(content) > api.MaxContentBytes {
-		c.say("message too long (at most %d bytes)", api.MaxContentBytes)
+	if len(content) > tether.MaxContentBytes {
+		c.say("message too long (at most %d bytes)", tether.MaxContentBytes)
 		return
 	}
-	msg, _, err := c.cli.Send(ctx, rid, uuid.NewString(), api.MessageText, content)
+	msg, _, err := c.cli.Send(ctx, rid, uuid.NewString(), tether.MessageText, content)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.say("send to %s failed: %v", to, err)
@@ -265,7 +265,7 @@ func (c *chat) lookup(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("look up %s: %w", name, err)
 	}
 	u, err := c.api.UserByName(ctx, tok, name)
-	if client.ErrorCode(err) == api.ENOTFOUND {
+	if client.ErrorCode(err) == tether.ENOTFOUND {
 		return 0, fmt.Errorf("no user named %s (they appear once they have run tether chat)", name)
 	}
 	if err != nil {
@@ -306,7 +306,7 @@ func (c *chat) name(ctx context.Context, id int64) string {
 	}
 	tok, err := c.cli.AccessToken(ctx)
 	if err == nil {
-		var u *api.User
+		var u *tether.User
 		if u, err = c.api.User(ctx, tok, id); err == nil {
 			c.remember(u.ID, u.Username)
 			return u.Username
@@ -319,15 +319,15 @@ func (c *chat) name(ctx context.Context, id int64) string {
 }
 
 // describe is the one-line text of an entry that is not a message.
-func (c *chat) describe(ctx context.Context, e api.Entry) string {
+func (c *chat) describe(ctx context.Context, e tether.Entry) string {
 	switch e.Kind {
-	case api.EntryRecall:
-		var ev api.RecallEvent
+	case tether.EntryRecall:
+		var ev tether.RecallEvent
 		if json.Unmarshal(e.Event, &ev) == nil && ev.MessageID > 0 {
 			return fmt.Sprintf("%s recalled message %d", c.name(ctx, ev.SenderID), ev.MessageID)
 		}
-	case api.EntryRead:
-		var ev api.ReadEvent
+	case tether.EntryRead:
+		var ev tether.ReadEvent
 		if json.Unmarshal(e.Event, &ev) == nil && ev.MessageID > 0 {
 			return fmt.Sprintf("%s read up to message %d", c.name(ctx, ev.ReaderID), ev.MessageID)
 		}
@@ -336,15 +336,15 @@ func (c *chat) describe(ctx context.Context, e api.Entry) string {
 }
 
 // print writes one entry and settles the echo of a message this session sent.
-func (c *chat) print(ctx context.Context, e api.Entry) {
-	if e.Kind != api.EntryMessage || e.Message == nil {
+func (c *chat) print(ctx context.Context, e tether.Entry) {
+	if e.Kind != tether.EntryMessage || e.Message == nil {
 		c.write(fmt.Sprintf("[v%d] %s", e.Version, c.describe(ctx, e)))
 		return
 	}
 	m := e.Message
 	var body chatContent
 	text := "(" + m.Type + ")"
-	if m.Type == api.MessageText && json.Unmarshal(m.Content, &body) == nil && body.Text != "" {
+	if m.Type == tether.MessageText && json.Unmarshal(m.Content, &body) == nil && body.Text != "" {
 		text = body.Text
 	}
 	from := c.name(ctx, m.SenderID)

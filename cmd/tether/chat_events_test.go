@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 )
 
@@ -17,13 +17,13 @@ func TestChatDescribe_ReadAndRecallEvents(t *testing.T) {
 	c.remember(2, "bob")
 	ctx := context.Background()
 	for _, tc := range []struct {
-		e    api.Entry
+		e    tether.Entry
 		want string
 	}{
-		{api.Entry{Kind: api.EntryRead, Event: []byte(`{"reader_id":2,"message_id":17}`)}, "bob read up to message 17"},
-		{api.Entry{Kind: api.EntryRecall, Event: []byte(`{"message_id":17,"sender_id":1,"recalled_at":"2025-01-02T03:04:05Z"}`)}, "alice recalled message 17"},
-		{api.Entry{Kind: api.EntryRecall, Event: []byte(`not json`)}, "(recall)"},
-		{api.Entry{Kind: api.EntryConversation, Event: []byte(`{"muted":true,"deleted":false}`)}, "(conversation)"},
+		{tether.Entry{Kind: tether.EntryRead, Event: []byte(`{"reader_id":2,"message_id":17}`)}, "bob read up to message 17"},
+		{tether.Entry{Kind: tether.EntryRecall, Event: []byte(`{"message_id":17,"sender_id":1,"recalled_at":"2025-01-02T03:04:05Z"}`)}, "alice recalled message 17"},
+		{tether.Entry{Kind: tether.EntryRecall, Event: []byte(`not json`)}, "(recall)"},
+		{tether.Entry{Kind: tether.EntryConversation, Event: []byte(`{"muted":true,"deleted":false}`)}, "(conversation)"},
 	} {
 		if got := c.describe(ctx, tc.e); got != tc.want {
 			t.Errorf("%s %s: %q, want %q", tc.e.Kind, tc.e.Event, got, tc.want)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/stack"
 	"github.com/tetherim/tether/internal/testenv"
@@ -229,7 +229,7 @@ func TestChat_NamesComeFromSenderIDAndContentIsPlainText(t *testing.T) {
 	}
 	// Carol never ran chat and claims to be alice in the content.
 	forged := json.RawMessage(`{"text":"it is me, alice"}`)
-	if _, _, err := a.Send(ctx, carol.AccessToken, bob.ID, "m-1", api.MessageText, forged); err != nil {
+	if _, _, err := a.Send(ctx, carol.AccessToken, bob.ID, "m-1", tether.MessageText, forged); err != nil {
 		t.Fatal(err)
 	}
 

@@ -17,7 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 )
 
@@ -685,7 +685,7 @@ func sendStep(ctx context.Context, a *client.API, cfg chatSendConfig, tokens []s
 				u := int(k % int64(len(cfg.Users)))
 				t0 := time.Now()
 				content, _ := json.Marshal(chatContent{Text: "bench", SentNS: t0.UnixNano(), Step: step})
-				msg, _, err := a.Send(ctx, tokens[u], cfg.Users[u].To, fmt.Sprintf("w%d-s%d-%d", id, step, k), api.MessageCustom, content)
+				msg, _, err := a.Send(ctx, tokens[u], cfg.Users[u].To, fmt.Sprintf("w%d-s%d-%d", id, step, k), tether.MessageCustom, content)
 				t1 := time.Now()
 				last = t1.UnixNano()
 				if err != nil {
@@ -772,7 +772,7 @@ func runChatReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 			Username: u.Name, Password: cfg.Password,
 			DeviceID: "bench-" + strconv.FormatInt(u.ID, 10), Platform: "desktop", AppVersion: "bench",
 			HTTPClient: hc, Logger: logger,
-			Handler: func(e api.Entry) {
+			Handler: func(e tether.Entry) {
 				now := time.Now()
 				if e.Message == nil {
 					return

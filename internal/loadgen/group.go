@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 )
 
@@ -82,7 +82,7 @@ type groupRecvFinal struct {
 
 func (c *GroupConfig) defaults() error {
 	if c.Members == 0 {
-		c.Members = api.MaxGroupMembers
+		c.Members = tether.MaxGroupMembers
 	}
 	if c.Online == 0 {
 		c.Online = min(500, c.Members)
@@ -106,8 +106,8 @@ func (c *GroupConfig) defaults() error {
 		c.Stderr = io.Discard
 	}
 	switch {
-	case c.Members < 2 || c.Members > api.MaxGroupMembers:
-		return fmt.Errorf("loadgen: group: --members must be 2 to %d", api.MaxGroupMembers)
+	case c.Members < 2 || c.Members > tether.MaxGroupMembers:
+		return fmt.Errorf("loadgen: group: --members must be 2 to %d", tether.MaxGroupMembers)
 	case c.Online < 1 || c.Online > c.Members:
 		return errors.New("loadgen: group: --online must be 1 to --members")
 	case c.Receivers < 1 || c.Messages < 1 || c.Rate <= 0:
@@ -190,7 +190,7 @@ func RunGroup(ctx context.Context, cfg GroupConfig) (res GroupResult, err error)
 		}
 		t0 := time.Now()
 		content, _ := json.Marshal(chatContent{Text: "group bench", SentNS: t0.UnixNano(), Step: 1})
-		msg, _, err := a.SendToGroup(ctx, owner.AccessToken, gid, "g"+strconv.Itoa(k), api.MessageCustom, content)
+		msg, _, err := a.SendToGroup(ctx, owner.AccessToken, gid, "g"+strconv.Itoa(k), tether.MessageCustom, content)
 		if err != nil {
 			res.Failed++
 			if res.FirstErr == "" {
@@ -264,7 +264,7 @@ func createGroup(ctx context.Context, apiBase, access string, members []int64) (
 	if resp.StatusCode != http.StatusCreated {
 		return 0, fmt.Errorf("loadgen: create group: %s: %s", resp.Status, raw)
 	}
-	var g api.Group
+	var g tether.Group
 	if err := json.Unmarshal(raw, &g); err != nil {
 		return 0, fmt.Errorf("loadgen: create group: %w", err)
 	}
@@ -327,7 +327,7 @@ func runGroupReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 			Username: u.Name, Password: cfg.Password,
 			DeviceID: "bench-" + strconv.FormatInt(u.ID, 10), Platform: "desktop", AppVersion: "bench",
 			HTTPClient: hc, Logger: logger,
-			Handler: func(e api.Entry) {
+			Handler: func(e tether.Entry) {
 				now := time.Now()
 				if e.Message == nil || e.Message.GroupID == 0 {
 					return

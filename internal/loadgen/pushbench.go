@@ -17,7 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -657,7 +657,7 @@ func postPush(ctx context.Context, hc *http.Client, url, key string, body []byte
 		return nil, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(out))
 	}
 	if !batch {
-		var r api.PushResult
+		var r tether.PushResult
 		if err := json.Unmarshal(out, &r); err != nil {
 			return nil, fmt.Errorf("answer: %w", err)
 		}
@@ -722,7 +722,7 @@ func runPushReceiver(ctx context.Context, w *roleWorker, raw []byte) error {
 		}
 		clients[i] = client.New(client.Config{
 			APIBase: cfg.APIBase, PushAddr: cfg.PushAddr,
-			Tokens:   &api.Tokens{AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp, UserID: u.ID, SessionID: dev},
+			Tokens:   &tether.Tokens{AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp, UserID: u.ID, SessionID: dev},
 			Username: u.Name, Password: cfg.Password,
 			DeviceID: dev, Platform: "desktop", AppVersion: "bench",
 			HTTPClient: hc, Logger: logger,

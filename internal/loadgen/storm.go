@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -477,13 +477,13 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 		return errors.New("loadgen: storm worker needs users and senders")
 	}
 	signer := token.NewSigner(key, 2*time.Hour)
-	mint := func(u benchUser) (*api.Tokens, error) {
+	mint := func(u benchUser) (*tether.Tokens, error) {
 		dev := "bench-" + strconv.FormatInt(u.ID, 10)
 		tok, exp, err := signer.Sign(token.Claims{UserID: u.ID, DeviceID: dev, Platform: "desktop", SessionID: dev})
 		if err != nil {
 			return nil, err
 		}
-		return &api.Tokens{AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp, UserID: u.ID, SessionID: dev}, nil
+		return &tether.Tokens{AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp, UserID: u.ID, SessionID: dev}, nil
 	}
 	var mu sync.Mutex
 	hc := benchHTTPClient(256)
@@ -500,7 +500,7 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 			Tokens: tok, Username: u.Name, Password: cfg.Password,
 			DeviceID: tok.SessionID, Platform: "desktop", AppVersion: "bench",
 			HTTPClient: hc, Logger: logger,
-			Handler: func(e api.Entry) {
+			Handler: func(e tether.Entry) {
 				if e.Message == nil {
 					return
 				}
@@ -585,7 +585,7 @@ func runStormWorker(ctx context.Context, w *roleWorker, raw []byte) error {
 					t := clients[int(k%int64(cfg.Targets))]
 					s := int(k % int64(len(cfg.Senders)))
 					content, _ := json.Marshal(chatContent{Text: "storm", SentNS: time.Now().UnixNano(), Step: 1})
-					msg, _, err := a.Send(sendCtx, senderTokens[s], t.c.UserID(), fmt.Sprintf("storm-w%d-%d", w.ID, k), api.MessageCustom, content)
+					msg, _, err := a.Send(sendCtx, senderTokens[s], t.c.UserID(), fmt.Sprintf("storm-w%d-%d", w.ID, k), tether.MessageCustom, content)
 					if err != nil {
 						if sendCtx.Err() != nil {
 							return // stopped mid-request: its fate is unknown, so it is not counted

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
 )
 
 // kindAt returns the entry of kind at version v, if the recorder has it.
-func (r *recorder) kindAt(kind string, v uint64) *api.Entry {
+func (r *recorder) kindAt(kind string, v uint64) *tether.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range r.entries {
@@ -61,7 +61,7 @@ func TestStartDev_ReadReceiptAndRecallReachThePeersPushConnection(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _, err := alice.Send(ctx, bob.UserID, "m-1", api.MessageText, json.RawMessage(`{"text":"hello bob"}`))
+	msg, _, err := alice.Send(ctx, bob.UserID, "m-1", tether.MessageText, json.RawMessage(`{"text":"hello bob"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func TestStartDev_ReadReceiptAndRecallReachThePeersPushConnection(t *testing.T) 
 	if err != nil || conv.UnreadCount != 0 || conv.ReadVersion != 1 {
 		t.Fatalf("bob marks read: %+v %v", conv, err)
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return rec.kindAt(api.EntryRead, 2) != nil }, "the read receipt on alice's connection")
-	var ev api.ReadEvent
-	if e := rec.kindAt(api.EntryRead, 2); json.Unmarshal(e.Event, &ev) != nil || ev.ReaderID != bob.UserID || ev.MessageID != msg.ID || ev.Version != 0 || e.ConversationID != msg.ConversationID {
+	testenv.Eventually(t, 10*time.Second, func() bool { return rec.kindAt(tether.EntryRead, 2) != nil }, "the read receipt on alice's connection")
+	var ev tether.ReadEvent
+	if e := rec.kindAt(tether.EntryRead, 2); json.Unmarshal(e.Event, &ev) != nil || ev.ReaderID != bob.UserID || ev.MessageID != msg.ID || ev.Version != 0 || e.ConversationID != msg.ConversationID {
 		t.Fatalf("receipt %+v (event %s)", ev, e.Event)
 	}
 	if s := alice.Stats().Syncs; s != syncs {
@@ -88,23 +88,23 @@ func TestStartDev_ReadReceiptAndRecallReachThePeersPushConnection(t *testing.T) 
 	if _, err := rest.Recall(ctx, tok, msg.ID); err != nil {
 		t.Fatalf("recall within the window: %v", err)
 	}
-	testenv.Eventually(t, 10*time.Second, func() bool { return rec.kindAt(api.EntryRecall, 3) != nil }, "the recall on alice's connection")
-	var rv api.RecallEvent
-	if e := rec.kindAt(api.EntryRecall, 3); json.Unmarshal(e.Event, &rv) != nil || rv.MessageID != msg.ID || rv.SenderID != alice.UserID() {
+	testenv.Eventually(t, 10*time.Second, func() bool { return rec.kindAt(tether.EntryRecall, 3) != nil }, "the recall on alice's connection")
+	var rv tether.RecallEvent
+	if e := rec.kindAt(tether.EntryRecall, 3); json.Unmarshal(e.Event, &rv) != nil || rv.MessageID != msg.ID || rv.SenderID != alice.UserID() {
 		t.Fatalf("recall event %s", e.Event)
 	}
-	history, err := rest.History(ctx, bob.AccessToken, msg.ConversationID, api.HistoryQuery{})
+	history, err := rest.History(ctx, bob.AccessToken, msg.ConversationID, tether.HistoryQuery{})
 	if err != nil || len(history.Messages) != 1 || string(history.Messages[0].Content) != `{}` {
 		t.Fatalf("bob's history after the recall: %+v %v", history, err)
 	}
 
 	// The configured window (1.5s), not the default (2m).
-	late, _, err := alice.Send(ctx, bob.UserID, "m-2", api.MessageText, json.RawMessage(`{"text":"too late"}`))
+	late, _, err := alice.Send(ctx, bob.UserID, "m-2", tether.MessageText, json.RawMessage(`{"text":"too late"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1600 * time.Millisecond)
-	if _, err := rest.Recall(ctx, tok, late.ID); client.ErrorCode(err) != api.EFORBIDDEN {
+	if _, err := rest.Recall(ctx, tok, late.ID); client.ErrorCode(err) != tether.EFORBIDDEN {
 		t.Fatalf("recall after the window: %v, want forbidden", err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
 )
@@ -37,7 +37,7 @@ func TestStartDev_PresenceSeesALivePushSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	presence := func() []api.Presence {
+	presence := func() []tether.Presence {
 		t.Helper()
 		p, err := rest.Presence(ctx, tok.AccessToken, []int64{bobUser.ID, tok.UserID})
 		if err != nil {
@@ -57,7 +57,7 @@ func TestStartDev_PresenceSeesALivePushSession(t *testing.T) {
 	go func() { done <- bob.Run(runCtx) }()
 	testenv.Eventually(t, 10*time.Second, func() bool { return d.Sessions() == 1 }, "bob's push session")
 	p := presence()
-	if !p[0].Online || !slices.Equal(p[0].Devices, []api.Device{{ID: "bob-phone", Platform: "ios"}}) || p[1].Online {
+	if !p[0].Online || !slices.Equal(p[0].Devices, []tether.Device{{ID: "bob-phone", Platform: "ios"}}) || p[1].Online {
 		t.Fatalf("bob connected: %+v", p)
 	}
 	stopBob()

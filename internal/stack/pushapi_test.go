@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
@@ -105,11 +105,11 @@ func (b *pushInbox) count(id string) int {
 }
 
 // connect runs a push client for user on platform until the test ends.
-func connect(t *testing.T, base, pushAddr, user, platform string, entries func(api.Entry)) *pushInbox {
+func connect(t *testing.T, base, pushAddr, user, platform string, entries func(tether.Entry)) *pushInbox {
 	t.Helper()
 	in := &pushInbox{}
 	if entries == nil {
-		entries = func(api.Entry) {}
+		entries = func(tether.Entry) {}
 	}
 	c := client.New(client.Config{
 		APIBase: base, PushAddr: pushAddr, Username: user, Password: password,
@@ -138,7 +138,7 @@ func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
 		}
 		ids[u] = usr.ID
 	}
-	var key api.CreatedAPIKey
+	var key tether.CreatedAPIKey
 	if st := keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "crm", "scopes": []string{"push", "broadcast"}}, &key); st != 201 {
 		t.Fatalf("create key: %d", st)
 	}
@@ -147,29 +147,29 @@ func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 2 }, "two push sessions")
 
 	body := map[string]any{"user_ids": []int64{ids["alice"], ids["bob"], ids["carol"]}, "payload": map[string]any{"title": "hi"}, "idempotency_key": "campaign-1"}
-	var res api.PushResult
+	var res tether.PushResult
 	if st := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &res); st != 202 || res.Targeted != 2 {
 		t.Fatalf("push: %d %+v", st, res)
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return alice.count(res.PushID) == 1 && bob.count(res.PushID) == 1 }, "the push at alice and bob")
 	// Delivered and acknowledged (each client sends PushAck after OnPush) reach the status.
-	var st api.PushStatus
+	var st tether.PushStatus
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		keyCall(t, base, key.Secret, "GET", "/v1/push/"+res.PushID, nil, &st)
 		return st.Targeted == 2 && st.Delivered == 2 && st.Acknowledged == 2
 	}, "status 2/2/2")
-	if st.Mode != api.PushTransient {
+	if st.Mode != tether.PushTransient {
 		t.Fatalf("status %+v", st)
 	}
 
 	// The same idempotency key: the original push, not sent again.
-	var again api.PushResult
+	var again tether.PushResult
 	if code := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &again); code != 202 || again.PushID != res.PushID || !again.Duplicate || again.Targeted != 2 {
 		t.Fatalf("repeat: %d %+v", code, again)
 	}
 
 	// Platform filter: only alice's ios session.
-	var ios api.PushResult
+	var ios tether.PushResult
 	keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{ids["alice"], ids["bob"]}, "platforms": []string{"ios"}, "payload": map[string]any{"n": 2}}, &ios)
 	if ios.Targeted != 1 {
 		t.Fatalf("ios push targeted %d", ios.Targeted)
@@ -186,7 +186,7 @@ func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool { return bob.count(bc.PushID) == 1 }, "the broadcast at bob")
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		keyCall(t, base, key.Secret, "GET", "/v1/push/"+bc.PushID, nil, &st)
-		return st.Mode == api.PushBroadcast && st.Delivered == 1 && st.Targeted == 1 && st.Acknowledged == 1
+		return st.Mode == tether.PushBroadcast && st.Delivered == 1 && st.Targeted == 1 && st.Acknowledged == 1
 	}, "broadcast status 1/1/1")
 
 	time.Sleep(300 * time.Millisecond) // a duplicate or stray delivery would have landed by now
@@ -213,10 +213,10 @@ func TestPushAPI_TransientPushReachesLiveSessionsOnlyWithStatus(t *testing.T) {
 // entryInbox records the timeline entries a client handed its application.
 type entryInbox struct {
 	mu      sync.Mutex
-	entries []api.Entry
+	entries []tether.Entry
 }
 
-func (b *entryInbox) add(e api.Entry) {
+func (b *entryInbox) add(e tether.Entry) {
 	b.mu.Lock()
 	b.entries = append(b.entries, e)
 	b.mu.Unlock()
@@ -228,7 +228,7 @@ func (b *entryInbox) pushes(t *testing.T) []string {
 	defer b.mu.Unlock()
 	var ids []string
 	for _, e := range b.entries {
-		if e.Kind != api.EntryPush {
+		if e.Kind != tether.EntryPush {
 			continue
 		}
 		var ev struct {
@@ -258,7 +258,7 @@ func TestPushAPI_PersistedPushReachesAnOfflineUserBySyncAndExpires(t *testing.T)
 		}
 		ids[u] = usr.ID
 	}
-	var key api.CreatedAPIKey
+	var key tether.CreatedAPIKey
 	if st := keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "crm", "scopes": []string{"push"}}, &key); st != 201 {
 		t.Fatalf("create key: %d", st)
 	}
@@ -267,16 +267,16 @@ func TestPushAPI_PersistedPushReachesAnOfflineUserBySyncAndExpires(t *testing.T)
 	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "alice's session")
 
 	// Carol is offline; 999999 is nobody and is skipped.
-	var res api.PushResult
+	var res tether.PushResult
 	body := map[string]any{"user_ids": []int64{ids["alice"], ids["carol"], 999999}, "payload": map[string]any{"title": "kept"}, "persist": true, "idempotency_key": "p-1"}
 	if st := keyCall(t, base, key.Secret, "POST", "/v1/push", body, &res); st != 202 || res.Targeted != 2 {
 		t.Fatalf("persisted push: %d %+v", st, res)
 	}
-	var again api.PushResult
+	var again tether.PushResult
 	if keyCall(t, base, key.Secret, "POST", "/v1/push", body, &again); again.PushID != res.PushID || !again.Duplicate {
 		t.Fatalf("repeat: %+v", again)
 	}
-	var expired api.PushResult
+	var expired tether.PushResult
 	keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{ids["carol"]}, "payload": map[string]any{"title": "late"}, "persist": true, "ttl_seconds": 1}, &expired)
 	testenv.Eventually(t, 10*time.Second, func() bool { return len(aliceGot.pushes(t)) == 1 }, "the push at alice, live")
 	time.Sleep(1500 * time.Millisecond) // the second push expires
@@ -291,10 +291,10 @@ func TestPushAPI_PersistedPushReachesAnOfflineUserBySyncAndExpires(t *testing.T)
 	if got := aliceGot.pushes(t); len(got) != 1 || got[0] != res.PushID {
 		t.Fatalf("alice got %v", got)
 	}
-	var st api.PushStatus
+	var st tether.PushStatus
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		keyCall(t, base, key.Secret, "GET", "/v1/push/"+res.PushID, nil, &st)
-		return st.Mode == api.PushPersisted && st.Targeted == 2 && st.Delivered >= 1 && st.Acknowledged == 2
+		return st.Mode == tether.PushPersisted && st.Targeted == 2 && st.Delivered >= 1 && st.Acknowledged == 2
 	}, "persisted status: 2 targeted, delivered live to alice, acknowledged by both")
 	if st.ExpiresAt.Sub(st.CreatedAt) != 24*time.Hour {
 		t.Fatalf("default persisted ttl: %+v", st)
@@ -312,11 +312,11 @@ func TestPushAPI_PersistedCollapseKeyLeavesOnlyTheNewestPayloadInSync(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	var key api.CreatedAPIKey
+	var key tether.CreatedAPIKey
 	keyCall(t, base, stackAdminKey, "POST", "/v1/admin/api-keys", map[string]any{"name": "scores", "scopes": []string{"push"}}, &key)
 	var ids []string
 	for _, p := range []struct{ ck, score string }{{"match-1", "1:0"}, {"match-1", "2:0"}, {"match-2", "0:0"}} {
-		var res api.PushResult
+		var res tether.PushResult
 		if st := keyCall(t, base, key.Secret, "POST", "/v1/push", map[string]any{"user_ids": []int64{dave.ID}, "payload": map[string]any{"score": p.score}, "persist": true, "collapse_key": p.ck}, &res); st != 202 || res.Targeted != 1 {
 			t.Fatalf("push %+v: %d %+v", p, st, res)
 		}
@@ -338,7 +338,7 @@ func TestPushAPI_PersistedCollapseKeyLeavesOnlyTheNewestPayloadInSync(t *testing
 	var got []ev
 	for _, e := range page.Entries {
 		var x ev
-		if e.Kind != api.EntryPush || json.Unmarshal(e.Event, &x) != nil {
+		if e.Kind != tether.EntryPush || json.Unmarshal(e.Event, &x) != nil {
 			t.Fatalf("entry %+v", e)
 		}
 		got = append(got, x)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
@@ -223,11 +223,11 @@ func TestRevokeDevice_ShowsItOnlineThenKicksItsLiveConnection(t *testing.T) {
 	go func() { phone <- pc.Run(ctx) }()
 	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "carol's phone push session")
 
-	var list struct{ Devices []api.DeviceSession }
+	var list struct{ Devices []tether.DeviceSession }
 	if code := call(t, ctx, http.MethodGet, base+"/v1/devices", laptopTok.AccessToken, &list); code != http.StatusOK {
 		t.Fatalf("list devices: %d", code)
 	}
-	seen := map[string]api.DeviceSession{}
+	seen := map[string]tether.DeviceSession{}
 	for _, d := range list.Devices {
 		seen[d.SessionID] = d
 	}

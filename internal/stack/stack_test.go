@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
@@ -72,16 +72,16 @@ func checkAdmin(t *testing.T, admin string) {
 // recorder collects the entries a push client hands its application.
 type recorder struct {
 	mu      sync.Mutex
-	entries []api.Entry
+	entries []tether.Entry
 }
 
-func (r *recorder) handle(e api.Entry) {
+func (r *recorder) handle(e tether.Entry) {
 	r.mu.Lock()
 	r.entries = append(r.entries, e)
 	r.mu.Unlock()
 }
 
-func (r *recorder) find(text string) *api.Entry {
+func (r *recorder) find(text string) *tether.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range r.entries {
@@ -128,7 +128,7 @@ func exchange(t *testing.T, httpAddr, pushAddr string, sessions func() int) {
 		t.Fatalf("look up bob: %v", err)
 	}
 	content := json.RawMessage(`{"text":"hello there"}`)
-	msg, created, err := rest.Send(ctx, tok.AccessToken, bobUser.ID, "m-1", api.MessageText, content)
+	msg, created, err := rest.Send(ctx, tok.AccessToken, bobUser.ID, "m-1", tether.MessageText, content)
 	if err != nil || !created {
 		t.Fatalf("send: %v (created %v)", err, created)
 	}
@@ -187,7 +187,7 @@ func TestStartDev_KeepsDataAndTokenKeyAcrossRestarts(t *testing.T) {
 	if u, err := rest.Me(ctx, tok.AccessToken); err != nil || u.Username != "carol" {
 		t.Fatalf("token from the first run: %v %+v", err, u)
 	}
-	if _, err := rest.Register(ctx, "carol", password); client.ErrorCode(err) != api.ECONFLICT {
+	if _, err := rest.Register(ctx, "carol", password); client.ErrorCode(err) != tether.ECONFLICT {
 		t.Fatalf("carol registered twice (database not kept): %v", err)
 	}
 }

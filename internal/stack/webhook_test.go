@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/webhook"
 	"github.com/tetherim/tether/internal/testenv"
@@ -55,7 +55,7 @@ func (r *hookReceiver) got() ([]webhook.Payload, []string) {
 }
 
 // sendToOffline registers alice and bob and sends bob, who never connects, a message.
-func sendToOffline(t *testing.T, httpAddr string) (msg *api.Message, bob int64) {
+func sendToOffline(t *testing.T, httpAddr string) (msg *tether.Message, bob int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -73,14 +73,14 @@ func sendToOffline(t *testing.T, httpAddr string) (msg *api.Message, bob int64) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _, err = rest.Send(ctx, tok.AccessToken, b.ID, "m-1", api.MessageText, json.RawMessage(`{"text":"are you there?"}`))
+	msg, _, err = rest.Send(ctx, tok.AccessToken, b.ID, "m-1", tether.MessageText, json.RawMessage(`{"text":"are you there?"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return msg, b.ID
 }
 
-func checkOneHook(t *testing.T, rcv *hookReceiver, msg *api.Message, bob int64) {
+func checkOneHook(t *testing.T, rcv *hookReceiver, msg *tether.Message, bob int64) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() bool { ok, bad := rcv.got(); return len(ok)+len(bad) > 0 }, "no webhook call")
 	time.Sleep(300 * time.Millisecond)
@@ -88,7 +88,7 @@ func checkOneHook(t *testing.T, rcv *hookReceiver, msg *api.Message, bob int64) 
 	if len(bad) != 0 || len(ok) != 1 {
 		t.Fatalf("webhook calls: %+v, refused: %v", ok, bad)
 	}
-	var m api.Message
+	var m tether.Message
 	if err := json.Unmarshal(ok[0].Message, &m); err != nil || ok[0].UserID != bob || m.ID != msg.ID || ok[0].Type != webhook.TypeMessageOffline {
 		t.Fatalf("payload %+v (%v)", ok[0], err)
 	}

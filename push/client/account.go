@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Logout revokes the login session of access: its refresh token stops
@@ -19,9 +19,9 @@ func (a *API) Logout(ctx context.Context, access string) error {
 }
 
 // Devices lists the caller's live login sessions, newest first.
-func (a *API) Devices(ctx context.Context, access string) ([]api.DeviceSession, error) {
+func (a *API) Devices(ctx context.Context, access string) ([]tether.DeviceSession, error) {
 	var out struct {
-		Devices []api.DeviceSession `json:"devices"`
+		Devices []tether.DeviceSession `json:"devices"`
 	}
 	if _, err := a.do(ctx, http.MethodGet, "/v1/devices", access, nil, &out); err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func (a *API) ChangePassword(ctx context.Context, access, oldPassword, newPasswo
 
 // SendToGroup sends a group message; like Send, a retry with the same
 // clientMsgID is the same message (created false).
-func (a *API) SendToGroup(ctx context.Context, access string, groupID int64, clientMsgID, typ string, content json.RawMessage) (msg *api.Message, created bool, err error) {
+func (a *API) SendToGroup(ctx context.Context, access string, groupID int64, clientMsgID, typ string, content json.RawMessage) (msg *tether.Message, created bool, err error) {
 	if !json.Valid(content) {
 		return nil, false, errors.New("tether api: message content is not valid JSON")
 	}
@@ -59,7 +59,7 @@ func (a *API) SendToGroup(ctx context.Context, access string, groupID int64, cli
 		Type        string          `json:"type"`
 		Content     json.RawMessage `json:"content"`
 	}{groupID, clientMsgID, typ, content}
-	var m api.Message
+	var m tether.Message
 	status, err := a.do(ctx, http.MethodPost, "/v1/messages", access, body, &m)
 	if err != nil {
 		return nil, false, err

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // maxResponseBytes bounds a response body: a full sync page of the largest
@@ -37,9 +37,9 @@ func NewAPI(baseURL string, httpClient *http.Client) *API {
 }
 
 // Register creates an account. A taken username is a *ProblemError with
-// code api.ECONFLICT.
-func (a *API) Register(ctx context.Context, username, password string) (*api.User, error) {
-	var u api.User
+// code tether.ECONFLICT.
+func (a *API) Register(ctx context.Context, username, password string) (*tether.User, error) {
+	var u tether.User
 	_, err := a.do(ctx, http.MethodPost, "/v1/accounts", "", map[string]string{
 		"username": username, "password": password,
 	}, &u)
@@ -50,8 +50,8 @@ func (a *API) Register(ctx context.Context, username, password string) (*api.Use
 }
 
 // Login opens a session for a device and returns its tokens.
-func (a *API) Login(ctx context.Context, username, password, deviceID, platform string) (*api.Tokens, error) {
-	var t api.Tokens
+func (a *API) Login(ctx context.Context, username, password, deviceID, platform string) (*tether.Tokens, error) {
+	var t tether.Tokens
 	_, err := a.do(ctx, http.MethodPost, "/v1/sessions", "", map[string]string{
 		"username": username, "password": password, "device_id": deviceID, "platform": platform,
 	}, &t)
@@ -63,8 +63,8 @@ func (a *API) Login(ctx context.Context, username, password, deviceID, platform 
 
 // Refresh exchanges a refresh token for new tokens. The old refresh token
 // stops working; reusing it revokes the session.
-func (a *API) Refresh(ctx context.Context, refreshToken string) (*api.Tokens, error) {
-	var t api.Tokens
+func (a *API) Refresh(ctx context.Context, refreshToken string) (*tether.Tokens, error) {
+	var t tether.Tokens
 	_, err := a.do(ctx, http.MethodPost, "/v1/sessions/refresh", "", map[string]string{
 		"refresh_token": refreshToken,
 	}, &t)
@@ -75,8 +75,8 @@ func (a *API) Refresh(ctx context.Context, refreshToken string) (*api.Tokens, er
 }
 
 // Me returns the account the access token belongs to.
-func (a *API) Me(ctx context.Context, access string) (*api.User, error) {
-	var u api.User
+func (a *API) Me(ctx context.Context, access string) (*tether.User, error) {
+	var u tether.User
 	if _, err := a.do(ctx, http.MethodGet, "/v1/users/me", access, nil, &u); err != nil {
 		return nil, err
 	}
@@ -84,9 +84,9 @@ func (a *API) Me(ctx context.Context, access string) (*api.User, error) {
 }
 
 // User looks an account up by id, e.g. the sender of a message. An unknown
-// id is a *ProblemError with code api.ENOTFOUND.
-func (a *API) User(ctx context.Context, access string, id int64) (*api.User, error) {
-	var u api.User
+// id is a *ProblemError with code tether.ENOTFOUND.
+func (a *API) User(ctx context.Context, access string, id int64) (*tether.User, error) {
+	var u tether.User
 	if _, err := a.do(ctx, http.MethodGet, "/v1/users/"+strconv.FormatInt(id, 10), access, nil, &u); err != nil {
 		return nil, err
 	}
@@ -94,9 +94,9 @@ func (a *API) User(ctx context.Context, access string, id int64) (*api.User, err
 }
 
 // UserByName looks an account up by username. An unknown name is a
-// *ProblemError with code api.ENOTFOUND.
-func (a *API) UserByName(ctx context.Context, access, username string) (*api.User, error) {
-	var u api.User
+// *ProblemError with code tether.ENOTFOUND.
+func (a *API) UserByName(ctx context.Context, access, username string) (*tether.User, error) {
+	var u tether.User
 	if _, err := a.do(ctx, http.MethodGet, "/v1/users/by-name/"+url.PathEscape(username), access, nil, &u); err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (a *API) UserByName(ctx context.Context, access, username string) (*api.Use
 // Send sends a 1:1 message. created is false when the server already had a
 // message with this clientMsgID from this sender (a retry): sending again
 // with the same clientMsgID is always safe.
-func (a *API) Send(ctx context.Context, access string, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *api.Message, created bool, err error) {
+func (a *API) Send(ctx context.Context, access string, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *tether.Message, created bool, err error) {
 	if !json.Valid(content) {
 		return nil, false, errors.New("tether api: message content is not valid JSON")
 	}
@@ -116,7 +116,7 @@ func (a *API) Send(ctx context.Context, access string, recipientID int64, client
 		Type        string          `json:"type"`
 		Content     json.RawMessage `json:"content"`
 	}{recipientID, clientMsgID, typ, content}
-	var m api.Message
+	var m tether.Message
 	status, err := a.do(ctx, http.MethodPost, "/v1/messages", access, body, &m)
 	if err != nil {
 		return nil, false, err
@@ -126,12 +126,12 @@ func (a *API) Send(ctx context.Context, access string, recipientID int64, client
 
 // Sync returns a page of the caller's timeline after version since. limit
 // <= 0 lets the server choose.
-func (a *API) Sync(ctx context.Context, access string, since uint64, limit int) (*api.SyncPage, error) {
+func (a *API) Sync(ctx context.Context, access string, since uint64, limit int) (*tether.SyncPage, error) {
 	q := url.Values{"since": {strconv.FormatUint(since, 10)}}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var p api.SyncPage
+	var p tether.SyncPage
 	if _, err := a.do(ctx, http.MethodGet, "/v1/sync?"+q.Encode(), access, nil, &p); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (a *API) Sync(ctx context.Context, access string, since uint64, limit int) 
 }
 
 // History returns a page of a conversation's messages.
-func (a *API) History(ctx context.Context, access, conversationID string, hq api.HistoryQuery) (*api.HistoryPage, error) {
+func (a *API) History(ctx context.Context, access, conversationID string, hq tether.HistoryQuery) (*tether.HistoryPage, error) {
 	q := url.Values{}
 	if hq.Before != "" {
 		q.Set("before", hq.Before)
@@ -154,7 +154,7 @@ func (a *API) History(ctx context.Context, access, conversationID string, hq api
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var p api.HistoryPage
+	var p tether.HistoryPage
 	if _, err := a.do(ctx, http.MethodGet, path, access, nil, &p); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // recordingServer answers every request with status and body and records
@@ -61,10 +61,10 @@ func TestAPI_ProblemResponseBecomesTypedProblemError(t *testing.T) {
 	if !errors.As(err, &p) {
 		t.Fatalf("err = %v, want *ProblemError", err)
 	}
-	if p.Status != 409 || p.Code != api.ECONFLICT || p.Title != "Conflict" || p.Detail != "username taken" || p.Type == "" {
+	if p.Status != 409 || p.Code != tether.ECONFLICT || p.Title != "Conflict" || p.Detail != "username taken" || p.Type == "" {
 		t.Fatalf("problem = %+v", p)
 	}
-	if p.Temporary() || ErrorCode(err) != api.ECONFLICT {
+	if p.Temporary() || ErrorCode(err) != tether.ECONFLICT {
 		t.Fatalf("Temporary %v ErrorCode %q", p.Temporary(), ErrorCode(err))
 	}
 }
@@ -73,7 +73,7 @@ func TestAPI_NonProblemErrorBodyStillTyped(t *testing.T) {
 	a, _ := serve(t, fixed(502), `<html>bad gateway</html>`)
 	_, err := a.Me(context.Background(), "tok")
 	var p *ProblemError
-	if !errors.As(err, &p) || p.Status != 502 || p.Code != api.EUNAVAILABLE || p.Title != "Bad Gateway" || !p.Temporary() {
+	if !errors.As(err, &p) || p.Status != 502 || p.Code != tether.EUNAVAILABLE || p.Title != "Bad Gateway" || !p.Temporary() {
 		t.Fatalf("err = %#v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestAPI_MalformedSuccessBodyIsAnError(t *testing.T) {
 func TestAPI_SendDistinguishesCreatedFromRetry(t *testing.T) {
 	code := 201
 	a, rs := serve(t, func(*http.Request) int { return code }, `{"id":5,"client_msg_id":"m-1","type":"text","content":{"text":"hi"}}`)
-	m, created, err := a.Send(context.Background(), "tok", 8, "m-1", api.MessageText, json.RawMessage(`{"text":"hi"}`))
+	m, created, err := a.Send(context.Background(), "tok", 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
 	if err != nil || !created || m.ID != 5 {
 		t.Fatalf("first Send = %+v, %v, %v", m, created, err)
 	}
@@ -101,7 +101,7 @@ func TestAPI_SendDistinguishesCreatedFromRetry(t *testing.T) {
 		t.Fatalf("content sent as %#v, want the JSON object itself", r.body["content"])
 	}
 	code = 200
-	if _, created, err := a.Send(context.Background(), "tok", 8, "m-1", api.MessageText, json.RawMessage(`{"text":"hi"}`)); err != nil || created {
+	if _, created, err := a.Send(context.Background(), "tok", 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`)); err != nil || created {
 		t.Fatalf("retry Send = created %v, %v; want false, nil", created, err)
 	}
 }
@@ -152,7 +152,7 @@ func TestAPI_RequestsUseContractPathsQueriesAndBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("GET", "/v1/sync", "limit=7&since=42", "Bearer tok")
-	if _, err := a.History(ctx, "tok", "d:1:2", api.HistoryQuery{Before: "cur", Limit: 5}); err != nil {
+	if _, err := a.History(ctx, "tok", "d:1:2", tether.HistoryQuery{Before: "cur", Limit: 5}); err != nil {
 		t.Fatal(err)
 	}
 	check("GET", "/v1/conversations/d:1:2/messages", "before=cur&limit=5", "Bearer tok")
@@ -160,7 +160,7 @@ func TestAPI_RequestsUseContractPathsQueriesAndBodies(t *testing.T) {
 
 func TestAPI_UserByNameNotFoundIsProblem(t *testing.T) {
 	a, _ := serve(t, fixed(404), `{"title":"Not Found","status":404,"detail":"no such user","code":"not_found"}`)
-	if _, err := a.UserByName(context.Background(), "tok", "nobody"); ErrorCode(err) != api.ENOTFOUND {
+	if _, err := a.UserByName(context.Background(), "tok", "nobody"); ErrorCode(err) != tether.ENOTFOUND {
 		t.Fatalf("err = %v, want not_found", err)
 	}
 }
@@ -181,7 +181,7 @@ func TestAPI_UserDecodesTheAccount(t *testing.T) {
 
 func TestAPI_UserNotFoundIsProblem(t *testing.T) {
 	a, _ := serve(t, fixed(404), `{"title":"Not Found","status":404,"detail":"No such user.","code":"not_found"}`)
-	if _, err := a.User(context.Background(), "tok", 99); ErrorCode(err) != api.ENOTFOUND {
+	if _, err := a.User(context.Background(), "tok", 99); ErrorCode(err) != tether.ENOTFOUND {
 		t.Fatalf("err = %v, want not_found", err)
 	}
 }

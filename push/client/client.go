@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/wire"
 )
 
@@ -93,7 +93,7 @@ func (c *Client) Close() error {
 // clientMsgID, so the message is stored at most once; created is false when
 // the server already had it (possibly from an earlier attempt whose answer
 // was lost).
-func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *api.Message, created bool, err error) {
+func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *tether.Message, created bool, err error) {
 	if clientMsgID == "" {
 		clientMsgID = uuid.NewString()
 	}
@@ -500,7 +500,7 @@ func (c *Client) syncAll(ctx context.Context, cn *conn) error {
 }
 
 // syncPage fetches one page, renewing the access token once if it is rejected.
-func (c *Client) syncPage(ctx context.Context, since uint64) (*api.SyncPage, error) {
+func (c *Client) syncPage(ctx context.Context, since uint64) (*tether.SyncPage, error) {
 	tok, err := c.sess.access(ctx)
 	if err != nil {
 		return nil, err
@@ -518,7 +518,7 @@ func (c *Client) syncPage(ctx context.Context, since uint64) (*api.SyncPage, err
 // onPush handles a pushed entry and reports whether the stream has a gap
 // that a sync must fill.
 func (c *Client) onPush(cn *conn, m wire.Message) (gap bool) {
-	var e api.Entry
+	var e tether.Entry
 	if err := json.Unmarshal(m.Body, &e); err != nil || e.Kind == "" {
 		if m.Version <= c.seq.Last() {
 			c.stats.duplicates.Add(1)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
 )
@@ -295,14 +295,14 @@ func TestClient_UnauthorizedWithFreshTokenStopsRun(t *testing.T) {
 
 func TestClient_WrongPasswordStopsRun(t *testing.T) {
 	h := start(t, func(c *Config) { c.Password = "wrong password" })
-	if err := h.runErr(); !errors.Is(err, ErrUnauthorized) || ErrorCode(err) != api.EUNAUTHORIZED {
+	if err := h.runErr(); !errors.Is(err, ErrUnauthorized) || ErrorCode(err) != tether.EUNAUTHORIZED {
 		t.Fatalf("Run = %v, want ErrUnauthorized wrapping the 401 problem", err)
 	}
 }
 
 func TestClient_InvalidLoginRequestStopsRun(t *testing.T) {
 	h := start(t, func(c *Config) { c.Username = "x" })
-	if err := h.runErr(); ErrorCode(err) != api.EINVALID {
+	if err := h.runErr(); ErrorCode(err) != tether.EINVALID {
 		t.Fatalf("Run = %v, want the invalid problem", err)
 	}
 	if s := h.c.Stats(); s.DialFailures != 0 {
@@ -473,7 +473,7 @@ func TestClientSend_RetryAfterUnavailableReusesClientMsgID(t *testing.T) {
 	h.api.mu.Lock()
 	h.api.failSends = 2 // the first attempt is stored but its answer lost
 	h.api.mu.Unlock()
-	m, created, err := h.c.Send(context.Background(), 8, "", api.MessageText, json.RawMessage(`{"text":"hi"}`))
+	m, created, err := h.c.Send(context.Background(), 8, "", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +495,7 @@ func TestClientSend_RejectedTokenRenewedOnce(t *testing.T) {
 	h.push.next().welcome(0, 0, 1000)
 	h.eventually(func() bool { return h.c.Stats().Connects == 1 }, "connected")
 	h.api.revokeAccess()
-	_, created, err := h.c.Send(context.Background(), 8, "m-1", api.MessageText, json.RawMessage(`{"text":"hi"}`))
+	_, created, err := h.c.Send(context.Background(), 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
 	if err != nil || !created {
 		t.Fatalf("Send = created %v, %v", created, err)
 	}
@@ -506,7 +506,7 @@ func TestClientSend_RejectedTokenRenewedOnce(t *testing.T) {
 
 func TestClientSend_InvalidContentRejectedLocally(t *testing.T) {
 	c := New(Config{APIBase: "http://127.0.0.1:1", PushAddr: "x", Username: "a", Password: "b"})
-	if _, _, err := c.Send(context.Background(), 8, "m", api.MessageText, json.RawMessage(`{nope`)); err == nil {
+	if _, _, err := c.Send(context.Background(), 8, "m", tether.MessageText, json.RawMessage(`{nope`)); err == nil {
 		t.Fatal("Send accepted invalid JSON content")
 	}
 }
@@ -538,7 +538,7 @@ func (l lazy) String() string { return fmt.Sprint(l()) }
 func TestClient_ProvidedTokensWithoutPasswordStopWhenRefreshRejected(t *testing.T) {
 	h := start(t, func(c *Config) {
 		c.Password = ""
-		c.Tokens = &api.Tokens{AccessToken: "stale", RefreshToken: "revoked", UserID: testUserID, ExpiresAt: time.Now().Add(time.Hour)}
+		c.Tokens = &tether.Tokens{AccessToken: "stale", RefreshToken: "revoked", UserID: testUserID, ExpiresAt: time.Now().Add(time.Hour)}
 	})
 	fc := h.push.next()
 	if fc.hello.Token != "stale" {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -16,7 +16,7 @@ const (
 	DefaultAckBatch         = 64
 	DefaultMinBackoff       = 250 * time.Millisecond
 	DefaultMaxBackoff       = 30 * time.Second
-	DefaultSyncPageSize     = api.MaxPageSize
+	DefaultSyncPageSize     = tether.MaxPageSize
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHeartbeat        = 25 * time.Second // used when the server's Welcome names none
@@ -42,7 +42,7 @@ type Config struct {
 	// its refresh token stops working, and Run then stops with an error.
 	Username string
 	Password string
-	Tokens   *api.Tokens
+	Tokens   *tether.Tokens
 
 	DeviceID   string // default: a random UUID for this Client
 	Platform   string // default "other"
@@ -55,7 +55,7 @@ type Config struct {
 	// Handler receives the timeline entries, one call at a time, in version
 	// order, exactly once per version. It runs on Run's goroutine: while it
 	// runs, nothing else is delivered (heartbeats continue), so keep it quick.
-	Handler func(api.Entry)
+	Handler func(tether.Entry)
 
 	// OnPush receives transient pushes (broadcasts, pushes to this user) and
 	// OnSignal ephemeral signals from peers (see SendSignal). Both run on
@@ -75,7 +75,7 @@ type Config struct {
 	MinBackoff time.Duration // reconnect backoff, exponential with full jitter (default 250ms)
 	MaxBackoff time.Duration // (default 30s)
 
-	SyncPageSize int // entries per REST sync page (default api.MaxPageSize)
+	SyncPageSize int // entries per REST sync page (default tether.MaxPageSize)
 
 	DialTimeout      time.Duration // default 10s
 	HandshakeTimeout time.Duration // Hello to Welcome, default 10s
@@ -101,7 +101,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
-	if c.SyncPageSize <= 0 || c.SyncPageSize > api.MaxPageSize {
+	if c.SyncPageSize <= 0 || c.SyncPageSize > tether.MaxPageSize {
 		c.SyncPageSize = DefaultSyncPageSize
 	}
 	if c.DialTimeout <= 0 {
@@ -133,7 +133,7 @@ func (c Config) validate() error {
 		return errors.New("tether client: Config.PushAddr or Config.PushAddrs is required")
 	case c.Tokens == nil && (c.Username == "" || c.Password == ""):
 		return errors.New("tether client: Config needs Username and Password, or Tokens")
-	case len(c.DeviceID) > api.MaxDeviceIDLen:
+	case len(c.DeviceID) > tether.MaxDeviceIDLen:
 		return errors.New("tether client: Config.DeviceID is too long")
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/client"
 )
 
@@ -23,7 +23,7 @@ func Example() {
 		DeviceID: "laptop-1",
 		Platform: "desktop",
 		// LastVersion: loaded from where the application persisted it.
-		Handler: func(e api.Entry) {
+		Handler: func(e tether.Entry) {
 			// Called once per version, in order. Persist e.Version with the
 			// entry to resume from it after a restart.
 			if e.Message != nil {
@@ -41,7 +41,7 @@ func Example() {
 			return
 		}
 		// An empty client message id gets a random one; retries reuse it.
-		_, _, _ = c.Send(ctx, bob.ID, "", api.MessageText, json.RawMessage(`{"text":"hi bob"}`))
+		_, _, _ = c.Send(ctx, bob.ID, "", tether.MessageText, json.RawMessage(`{"text":"hi bob"}`))
 	}()
 	if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Println("client stopped:", err)

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/wire"
 )
 
@@ -30,7 +30,7 @@ type fakeAPI struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
-	timeline    []api.Entry // timeline[i].Version == i+1
+	timeline    []tether.Entry // timeline[i].Version == i+1
 	access      map[string]bool
 	refresh     map[string]bool
 	ttl         time.Duration
@@ -41,12 +41,12 @@ type fakeAPI struct {
 	failSyncs   int      // answer this many syncs with 503 first
 	failSends   int      // answer this many sends with 503 first
 	sendIDs     []string // client_msg_id of every send request
-	messages    map[string]*api.Message
+	messages    map[string]*tether.Message
 	lastAuthHdr string
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{t: t, access: map[string]bool{}, refresh: map[string]bool{}, ttl: time.Hour, messages: map[string]*api.Message{}}
+	f := &fakeAPI{t: t, access: map[string]bool{}, refresh: map[string]bool{}, ttl: time.Hour, messages: map[string]*tether.Message{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions", f.login)
 	mux.HandleFunc("POST /v1/sessions/refresh", f.refreshHandler)
@@ -72,9 +72,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // issue mints a token pair; f.mu must be held.
-func (f *fakeAPI) issue() api.Tokens {
+func (f *fakeAPI) issue() tether.Tokens {
 	f.seq++
-	t := api.Tokens{
+	t := tether.Tokens{
 		AccessToken:  fmt.Sprintf("access-%d", f.seq),
 		TokenType:    "Bearer",
 		ExpiresAt:    time.Now().Add(f.ttl),
@@ -90,15 +90,15 @@ func (f *fakeAPI) issue() api.Tokens {
 func (f *fakeAPI) login(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Username, Password, DeviceID, Platform string }
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		problem(w, 400, api.EINVALID, "bad json")
+		problem(w, 400, tether.EINVALID, "bad json")
 		return
 	}
-	if len(in.Username) < api.MinUsernameLen {
-		problem(w, 400, api.EINVALID, "username too short")
+	if len(in.Username) < tether.MinUsernameLen {
+		problem(w, 400, tether.EINVALID, "username too short")
 		return
 	}
 	if in.Username != "alice" || in.Password != "correct horse" {
-		problem(w, 401, api.EUNAUTHORIZED, "wrong username or password")
+		problem(w, 401, tether.EUNAUTHORIZED, "wrong username or password")
 		return
 	}
 	f.mu.Lock()
@@ -115,7 +115,7 @@ func (f *fakeAPI) refreshHandler(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.refresh[in.RefreshToken] {
-		problem(w, 401, api.EUNAUTHORIZED, "refresh token not valid")
+		problem(w, 401, tether.EUNAUTHORIZED, "refresh token not valid")
 		return
 	}
 	delete(f.refresh, in.RefreshToken) // rotation: a refresh token works once
@@ -128,7 +128,7 @@ func (f *fakeAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	f.lastAuthHdr = tok
 	if !ok || !f.access[tok] {
-		problem(w, 401, api.EUNAUTHORIZED, "access token not valid")
+		problem(w, 401, tether.EUNAUTHORIZED, "access token not valid")
 		return false
 	}
 	return true
@@ -142,20 +142,20 @@ func (f *fakeAPI) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 	if err != nil {
-		problem(w, 400, api.EINVALID, "bad since")
+		problem(w, 400, tether.EINVALID, "bad since")
 		return
 	}
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	if limit <= 0 || limit > api.MaxPageSize {
-		limit = api.DefaultPageSize
+	if limit <= 0 || limit > tether.MaxPageSize {
+		limit = tether.DefaultPageSize
 	}
 	f.syncs = append(f.syncs, since)
 	if f.failSyncs > 0 {
 		f.failSyncs--
-		problem(w, 503, api.EUNAVAILABLE, "database unavailable")
+		problem(w, 503, tether.EUNAVAILABLE, "database unavailable")
 		return
 	}
-	page := api.SyncPage{Entries: []api.Entry{}, NextSince: since, HeadVersion: uint64(len(f.timeline))}
+	page := tether.SyncPage{Entries: []tether.Entry{}, NextSince: since, HeadVersion: uint64(len(f.timeline))}
 	for v := since + 1; v <= uint64(len(f.timeline)) && len(page.Entries) < limit; v++ {
 		page.Entries = append(page.Entries, f.timeline[v-1])
 		page.NextSince = v
@@ -172,7 +172,7 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		Content     json.RawMessage `json:"content"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		problem(w, 400, api.EINVALID, "bad json")
+		problem(w, 400, tether.EINVALID, "bad json")
 		return
 	}
 	f.mu.Lock()
@@ -185,16 +185,16 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		f.failSends--
 		// The first failure happens after storing, as when a response is lost.
 		if len(f.sendIDs) == 1 {
-			f.messages[in.ClientMsgID] = &api.Message{ID: int64(len(f.messages) + 1), SenderID: testUserID, RecipientID: in.RecipientID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content}
+			f.messages[in.ClientMsgID] = &tether.Message{ID: int64(len(f.messages) + 1), SenderID: testUserID, RecipientID: in.RecipientID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content}
 		}
-		problem(w, 503, api.EUNAVAILABLE, "try again")
+		problem(w, 503, tether.EUNAVAILABLE, "try again")
 		return
 	}
 	if m, ok := f.messages[in.ClientMsgID]; ok {
 		writeJSON(w, 200, m)
 		return
 	}
-	m := &api.Message{ID: int64(len(f.messages) + 1), SenderID: testUserID, RecipientID: in.RecipientID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content}
+	m := &tether.Message{ID: int64(len(f.messages) + 1), SenderID: testUserID, RecipientID: in.RecipientID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content}
 	f.messages[in.ClientMsgID] = m
 	writeJSON(w, 201, m)
 }
@@ -221,10 +221,10 @@ func (f *fakeAPI) counts() (logins, refreshes int, syncs []uint64) {
 	return f.logins, f.refreshes, append([]uint64(nil), f.syncs...)
 }
 
-func testEntry(v uint64) api.Entry {
-	return api.Entry{Version: v, Kind: api.EntryMessage, Message: &api.Message{
+func testEntry(v uint64) tether.Entry {
+	return tether.Entry{Version: v, Kind: tether.EntryMessage, Message: &tether.Message{
 		ID: int64(v), ConversationID: "d:7:8", SenderID: 8, RecipientID: testUserID,
-		ClientMsgID: fmt.Sprintf("c%d", v), Type: api.MessageText,
+		ClientMsgID: fmt.Sprintf("c%d", v), Type: tether.MessageText,
 		Content: json.RawMessage(fmt.Sprintf(`{"text":"m%d"}`, v)),
 	}}
 }
@@ -233,8 +233,8 @@ func testEntry(v uint64) api.Entry {
 func pushBody(v uint64) []byte {
 	e := testEntry(v)
 	b, _ := json.Marshal(struct {
-		Kind    string       `json:"kind"`
-		Message *api.Message `json:"message"`
+		Kind    string          `json:"kind"`
+		Message *tether.Message `json:"message"`
 	}{e.Kind, e.Message})
 	return b
 }
@@ -422,10 +422,10 @@ func (c *fakeConn) framesOf(t wire.Type) []wire.Frame {
 // recorder is a Handler that records what it is given.
 type recorder struct {
 	mu      sync.Mutex
-	entries []api.Entry
+	entries []tether.Entry
 }
 
-func (r *recorder) handle(e api.Entry) {
+func (r *recorder) handle(e tether.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries = append(r.entries, e)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // ProblemError is an error response of the REST API: an RFC 9457 problem
@@ -13,7 +13,7 @@ import (
 // (a proxy's error page, say).
 type ProblemError struct {
 	Status int    // HTTP status
-	Code   string // stable api error code (api.ECONFLICT, ...); derived from Status when absent
+	Code   string // stable api error code (tether.ECONFLICT, ...); derived from Status when absent
 	Type   string // problem type URI
 	Title  string
 	Detail string
@@ -28,7 +28,7 @@ func (e *ProblemError) Error() string {
 
 // Temporary reports whether retrying the same request later may succeed.
 func (e *ProblemError) Temporary() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Code == api.EUNAVAILABLE
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Code == tether.EUNAVAILABLE
 }
 
 // ErrorCode returns the api error code of err if it is (or wraps) a
@@ -45,21 +45,21 @@ func ErrorCode(err error) string {
 func codeForStatus(status int) string {
 	switch {
 	case status == http.StatusUnauthorized:
-		return api.EUNAUTHORIZED
+		return tether.EUNAUTHORIZED
 	case status == http.StatusForbidden:
-		return api.EFORBIDDEN
+		return tether.EFORBIDDEN
 	case status == http.StatusNotFound:
-		return api.ENOTFOUND
+		return tether.ENOTFOUND
 	case status == http.StatusConflict:
-		return api.ECONFLICT
+		return tether.ECONFLICT
 	case status == http.StatusRequestEntityTooLarge:
-		return api.ETOOLARGE
+		return tether.ETOOLARGE
 	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway,
 		status == http.StatusGatewayTimeout, status == http.StatusTooManyRequests:
-		return api.EUNAVAILABLE
+		return tether.EUNAVAILABLE
 	case status >= 500:
-		return api.EINTERNAL
+		return tether.EINTERNAL
 	default:
-		return api.EINVALID
+		return tether.EINVALID
 	}
 }

@@ -1,6 +1,6 @@
 package client
 
-import "github.com/tetherim/tether/api"
+import "github.com/tetherim/tether"
 
 // defaultWindow bounds how far ahead of the last released version the
 // sequencer buffers. Entries beyond it are dropped rather than held: they are
@@ -23,23 +23,23 @@ const (
 // every version exactly once. It is not safe for concurrent use: the
 // Client's run loop owns it.
 type sequencer struct {
-	last    uint64               // the highest version released
-	window  uint64               // how far past last entries are buffered
-	pending map[uint64]api.Entry // versions > last, not yet released
+	last    uint64                  // the highest version released
+	window  uint64                  // how far past last entries are buffered
+	pending map[uint64]tether.Entry // versions > last, not yet released
 }
 
 func newSequencer(last uint64, window int) *sequencer {
 	if window <= 0 {
 		window = defaultWindow
 	}
-	return &sequencer{last: last, window: uint64(window), pending: make(map[uint64]api.Entry)}
+	return &sequencer{last: last, window: uint64(window), pending: make(map[uint64]tether.Entry)}
 }
 
 // Last returns the highest version released so far.
 func (s *sequencer) Last() uint64 { return s.last }
 
 // Offer hands the sequencer an entry.
-func (s *sequencer) Offer(e api.Entry) offerResult {
+func (s *sequencer) Offer(e tether.Entry) offerResult {
 	v := e.Version
 	if v <= s.last {
 		return offerDuplicate
@@ -59,10 +59,10 @@ func (s *sequencer) Offer(e api.Entry) offerResult {
 
 // Next releases the entry after Last, if it has arrived. A released version
 // is never released again.
-func (s *sequencer) Next() (api.Entry, bool) {
+func (s *sequencer) Next() (tether.Entry, bool) {
 	e, ok := s.pending[s.last+1]
 	if !ok {
-		return api.Entry{}, false
+		return tether.Entry{}, false
 	}
 	delete(s.pending, s.last+1)
 	s.last++

@@ -4,10 +4,10 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
-func entry(v uint64) api.Entry { return api.Entry{Version: v, Kind: api.EntryMessage} }
+func entry(v uint64) tether.Entry { return tether.Entry{Version: v, Kind: tether.EntryMessage} }
 
 // drainAll releases everything the sequencer can and returns the versions.
 func drainAll(s *sequencer) []uint64 {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // ErrUnauthorized means the server rejected the client's credentials and
@@ -29,7 +29,7 @@ type session struct {
 	log                                    *slog.Logger
 
 	mu        sync.Mutex
-	tokens    *api.Tokens
+	tokens    *tether.Tokens
 	refreshAt time.Time // zero: never refresh ahead of a rejection
 }
 
@@ -46,7 +46,7 @@ func newSession(a *API, cfg Config, stats *counters) *session {
 }
 
 // set installs new tokens; s.mu must be held (or s not yet shared).
-func (s *session) set(t *api.Tokens) {
+func (s *session) set(t *tether.Tokens) {
 	s.tokens = t
 	s.refreshAt = time.Time{}
 	// A token that looks expired on arrival means the clocks disagree:
@@ -154,5 +154,5 @@ func (s *session) login(ctx context.Context) error {
 // rejected reports whether err is the server refusing credentials.
 func rejected(err error) bool {
 	var p *ProblemError
-	return errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Code == api.EUNAUTHORIZED)
+	return errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Code == tether.EUNAUTHORIZED)
 }

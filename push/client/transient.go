@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/push/wire"
 )
 
@@ -123,8 +123,8 @@ func (c *Client) ackPush(id string) {
 // push API): its push id, to answer with PushAck once handled, and whether
 // it expired (past its expires_at it is not handed to the Handler; its
 // version still counts as received).
-func pushEntry(e api.Entry) (id string, expired bool) {
-	if e.Kind != api.EntryPush || len(e.Event) == 0 {
+func pushEntry(e tether.Entry) (id string, expired bool) {
+	if e.Kind != tether.EntryPush || len(e.Event) == 0 {
 		return "", false
 	}
 	var ev struct {

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/tetherim/tether/api"
+	"github.com/tetherim/tether"
 )
 
 // DevPassword is the password `tether chat` uses when none is given. It is
@@ -57,11 +57,11 @@ func LoadChat(args []string, getenv func(string) string) (ChatConfig, error) {
 // Validate reports every invalid setting, each naming its flag and variable.
 func (c ChatConfig) Validate() error {
 	ck := &checker{set: c.declare()}
-	if ck.required(&c.User) && (len(c.User) < api.MinUsernameLen || len(c.User) > api.MaxUsernameLen) {
-		ck.failf(&c.User, "must be %d to %d characters", api.MinUsernameLen, api.MaxUsernameLen)
+	if ck.required(&c.User) && (len(c.User) < tether.MinUsernameLen || len(c.User) > tether.MaxUsernameLen) {
+		ck.failf(&c.User, "must be %d to %d characters", tether.MinUsernameLen, tether.MaxUsernameLen)
 	}
-	if len(c.Password) < api.MinPasswordLen || len(c.Password) > api.MaxPasswordLen {
-		ck.failf(&c.Password, "must be %d to %d characters", api.MinPasswordLen, api.MaxPasswordLen)
+	if len(c.Password) < tether.MinPasswordLen || len(c.Password) > tether.MaxPasswordLen {
+		ck.failf(&c.Password, "must be %d to %d characters", tether.MinPasswordLen, tether.MaxPasswordLen)
 	}
 	if ck.required(&c.APIBase) {
 		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -75,8 +75,8 @@ func (c ChatConfig) Validate() error {
 	} else {
 		ck.addr(&c.PushAddr)
 	}
-	if len(c.DeviceID) > api.MaxDeviceIDLen {
-		ck.failf(&c.DeviceID, "must be at most %d characters", api.MaxDeviceIDLen)
+	if len(c.DeviceID) > tether.MaxDeviceIDLen {
+		ck.failf(&c.DeviceID, "must be at most %d characters", tether.MaxDeviceIDLen)
 	}
 	if c.Linger < 0 {
 		ck.failf(&c.Linger, "must not be negative")

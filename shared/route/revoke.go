@@ -31,7 +31,7 @@ func (r *Registry) IsRevoked(ctx context.Context, sessionID string) (bool, error
 }
 
 // Revoker marks login sessions revoked and kicks their live connections. It
-// implements api.SessionRevoker.
+// implements tether.SessionRevoker.
 type Revoker struct {
 	reg *Registry
 	ttl time.Duration
@@ -76,7 +76,7 @@ func (v *Revoker) Revoke(ctx context.Context, userID int64, sessionID, deviceID,
 }
 
 // OnlineDevices returns the user's devices with a live session, as device id
-// -> platform. It implements api.OnlineDevices.
+// -> platform. It implements tether.OnlineDevices.
 func (v *Revoker) OnlineDevices(ctx context.Context, userID int64) (map[string]string, error) {
 	live, err := v.reg.Lookup(ctx, []int64{userID})
 	if err != nil {

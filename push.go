@@ -1,0 +1,89 @@
+package tether
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Push API limits. They are part of the contract (openapi.yaml).
+const (
+	MaxPushTargets        = 1000    // user_ids of one push
+	MaxPushPayload        = 4 << 10 // bytes of a push's payload JSON object
+	MaxPushBatch          = 500     // pushes of one POST /v1/push/batch
+	MaxPushTTL            = 2419200 // seconds (28 days)
+	DefaultTransientTTL   = 60      // seconds
+	DefaultPersistedTTL   = 86400   // seconds
+	MaxCollapseKeyLen     = 64
+	MaxIdempotencyKeyLen  = 128
+	PushIdempotencyWindow = 24 * time.Hour
+)
+
+// Push modes of a PushStatus.
+const (
+	PushTransient = "transient" // live connections only
+	PushPersisted = "persisted" // a timeline entry of kind "push" for each target
+	PushBroadcast = "broadcast" // every live session (of some platforms)
+)
+
+// PushRequest is one push to a list of users.
+type PushRequest struct {
+	UserIDs        []int64         `json:"user_ids"`
+	Platforms      []string        `json:"platforms,omitempty"`
+	Payload        json.RawMessage `json:"payload"`
+	TTLSeconds     int             `json:"ttl_seconds,omitempty"` // 0: the mode's default
+	CollapseKey    string          `json:"collapse_key,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Persist        bool            `json:"persist,omitempty"`
+}
+
+// PushResult is the answer to an accepted push.
+type PushResult struct {
+	PushID   string `json:"push_id"`
+	Targeted int    `json:"targeted"` // transient: live sessions routed to; persisted: users given an entry
+	// Duplicate is true when the idempotency key named an earlier push: it
+	// was not sent again and PushID is the original's.
+	Duplicate bool `json:"duplicate"`
+}
+
+// BroadcastRequest is a push to every live session, optionally only on some platforms.
+type BroadcastRequest struct {
+	Platforms  []string        `json:"platforms,omitempty"`
+	Payload    json.RawMessage `json:"payload"`
+	TTLSeconds int             `json:"ttl_seconds,omitempty"` // 0: DefaultTransientTTL
+}
+
+// PushStatus is a push's delivery report. Delivered and Acknowledged are
+// reported by push nodes in batches, so they lag by up to a second or so.
+type PushStatus struct {
+	PushID       string    `json:"push_id"`
+	Mode         string    `json:"mode"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Targeted     int64     `json:"targeted"`
+	Delivered    int64     `json:"delivered"`
+	Acknowledged int64     `json:"acknowledged"`
+}
+
+// PushService sends pushes on behalf of API keys.
+type PushService interface {
+	// Push sends one push. ECONFLICT when its idempotency key was used
+	// within PushIdempotencyWindow for a different push.
+	Push(ctx context.Context, by KeyCaller, p PushRequest) (*PushResult, error)
+	// PushBatch sends several pushes; each item fails or succeeds on its own.
+	PushBatch(ctx context.Context, by KeyCaller, ps []PushRequest) ([]PushBatchItem, error)
+	// Broadcast sends a push to every live session.
+	Broadcast(ctx context.Context, by KeyCaller, b BroadcastRequest) (*PushResult, error)
+	// Status reports a push created by the same key. ENOTFOUND otherwise,
+	// or once the status expired.
+	Status(ctx context.Context, by KeyCaller, pushID string) (*PushStatus, error)
+	// Allow spends n pushes of the key's rate limit: ERATELIMITED (an *Error
+	// with RetryAfter) when over it.
+	Allow(ctx context.Context, by KeyCaller, n int) error
+}
+
+// PushBatchItem is the outcome of one push of a batch: a result or an error.
+type PushBatchItem struct {
+	Result *PushResult
+	Err    error
+}
