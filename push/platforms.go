@@ -21,7 +21,7 @@ var otherPlatform = func() int {
 			return i
 		}
 	}
-	panic("push: api.Platforms lacks \"other\"")
+	panic("push: tether.Platforms lacks \"other\"")
 }()
 
 func platformIndex(p string) int {
@@ -40,7 +40,7 @@ type platformCounts struct {
 
 func init() {
 	if len(platformLabels) > len(platformCounts{}.n) {
-		panic("push: platformCounts is too small for api.Platforms")
+		panic("push: platformCounts is too small for tether.Platforms")
 	}
 }
 
