@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/stack"
-	"github.com/tetherim/tether/shared/config"
 )
 
 // startDev runs a fresh `tether dev` in-process on loopback ports and its own

@@ -16,7 +16,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/internal/config"
 )
 
 func yamlDocs(t *testing.T, path string) []map[string]any {

@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/config"
 )
 
 // chatEchoTimeout bounds how long chat waits, after its input ends, for the

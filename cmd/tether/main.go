@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/stack"
-	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/token"
 )

@@ -14,10 +14,10 @@ import (
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/stack"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/token"
 )

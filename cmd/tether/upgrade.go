@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/stack"
-	"github.com/tetherim/tether/shared/config"
 )
 
 // Hot restart of `tether push`: SIGUSR2 (or `tether push --upgrade`, which

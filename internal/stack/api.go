@@ -16,7 +16,7 @@ import (
 	"github.com/tetherim/tether/api/rest"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/webhook"
-	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"

@@ -18,8 +18,8 @@ import (
 
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
-	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"

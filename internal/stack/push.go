@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
-	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"

@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
-	"github.com/tetherim/tether/shared/config"
 	"github.com/tetherim/tether/shared/token"
 )
 

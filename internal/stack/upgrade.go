@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
-	"github.com/tetherim/tether/shared/config"
 )
 
 // Hot restart of `tether push` (see push/upgrade.go for the node's part):
