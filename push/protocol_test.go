@@ -3,6 +3,7 @@ package push
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -85,6 +86,47 @@ func TestProtocolDoc_HexExamplesMatchEncoder(t *testing.T) {
 	for ty := wire.TypeHello; ty <= wire.TypePushAck; ty++ { // every frame type up to the newest
 		if !types[ty] {
 			t.Errorf("no example for frame type %s", ty)
+		}
+	}
+}
+
+// TestProtocolDoc_CodesTableIsOneTableOfEveryCode keeps the Codes table
+// whole: one block of rows, in order, one per code push/wire knows, named
+// as the wire names it. A blank line inside it would split it in two.
+func TestProtocolDoc_CodesTableIsOneTableOfEveryCode(t *testing.T) {
+	doc, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Codes\n")
+	if !ok {
+		t.Fatal("PROTOCOL.md has no Codes section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var tables [][]string // consecutive "| n |" rows
+	inTable := false
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			inTable = false
+			continue
+		}
+		if !inTable {
+			tables = append(tables, nil)
+			inTable = true
+		}
+		tables[len(tables)-1] = append(tables[len(tables)-1], line)
+	}
+	if len(tables) != 1 {
+		t.Fatalf("the Codes section holds %d tables, want one", len(tables))
+	}
+	rows := tables[0][2:] // header and separator
+	for code := wire.CodeNormal; code.String() != fmt.Sprintf("code_%d", uint16(code)); code++ {
+		if int(code) >= len(rows) {
+			t.Fatalf("no row for code %d (%s)", code, code)
+		}
+		cells := strings.Split(rows[code], "|")
+		if len(cells) < 3 || strings.TrimSpace(cells[1]) != fmt.Sprint(uint16(code)) || strings.TrimSpace(cells[2]) != code.String() {
+			t.Errorf("row %d is %q, want code %d named %s", code, rows[code], code, code)
 		}
 	}
 }
