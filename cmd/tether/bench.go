@@ -14,9 +14,14 @@ import (
 	"github.com/tetherim/tether/shared/token"
 )
 
-// The bench commands are hidden from `tether help`: they are measurement
-// tools for developers (docs/memory.md), not part of running Tether.
+// benchUsage opens `tether bench`'s help; each scenario's file adds the
+// lines describing it (benchPersistUsage, benchGroupUsage, benchPushUsage)
+// and benchHelp puts them together, so every scenario the usage line names
+// is described.
 const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm|group|push|report [flags]
+       tether bench <scenario> --help   the scenario's flags
+
+Measurements of Tether (README, section Benchmarks; docs/benchmarks.md).
 
   idle       connect --n clients over --workers processes, deliver one message
              to each, let them idle, and measure the node: connect rate, RSS and
@@ -24,24 +29,44 @@ const benchUsage = `Usage: tether bench idle|broadcast|cluster|chat|frames|storm
   broadcast  connect --n clients and measure broadcast deliveries per second
   cluster    start --nodes push nodes sharing one Redis prefix, connect
              --per-node clients to each and time broadcasts until all have them
+
+idle, broadcast and cluster start a fresh "tether push" on free loopback
+ports (Redis at --redis-addr) unless --push names a running one.
+`
+
+// benchReportUsage closes `tether bench`'s help.
+const benchReportUsage = `
   report     write docs/benchmarks.md and its chart from the newest result of
              each scenario in --results
 
-The node is a fresh "tether push" on free loopback ports (Redis at
---redis-addr) unless --push names a running one. The result is printed as a
-table on stderr and one JSON document on stdout, which is also appended to
---results (default bench/results) as <scenario>-<UTC stamp>.json.
+Each scenario prints a table on stderr and one JSON document on stdout,
+which is also appended to --results (default bench/results) as
+<scenario>-<UTC stamp>.json.
 `
+
+// benchHelp is the whole help of `tether bench`.
+func benchHelp() string {
+	return benchUsage + benchPersistUsage + benchGroupUsage + benchPushUsage + benchReportUsage
+}
 
 // benchEnv is the environment bench children inherit: the parent's, so
 // that they find the same Go runtime settings and test hooks.
 var benchEnv = os.Environ
 
+// isHelpFlag reports whether arg asks for help, as the flag package reads it.
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h"
+}
+
 // runBench runs `tether bench <kind>`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, benchUsage+benchPersistUsage+benchGroupUsage+benchPushUsage)
-		return errors.New("bench: say idle or broadcast")
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			fmt.Fprint(stdout, benchHelp())
+			return nil
+		}
+		fmt.Fprint(stderr, benchHelp())
+		return errors.New("bench: name a scenario")
 	}
 	kind, args := args[0], args[1:]
 	if kind == "report" {
@@ -93,8 +118,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another, each to every node")
 		fs.DurationVar(&settle, "settle", 2*time.Second, "wait after the broadcasts before measuring memory")
 	default:
-		fmt.Fprint(stderr, benchUsage+benchPersistUsage)
-		return fmt.Errorf("bench: unknown kind %q", kind)
+		fmt.Fprint(stderr, benchHelp())
+		return fmt.Errorf("bench: unknown scenario %q", kind)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -41,6 +41,8 @@ Commands:
   keygen    print a new token key pair as environment variables
   apikey    create, list or revoke push API keys in the database (create|list|revoke)
   chat      terminal chat client
+  bench     measure Tether: idle connections, broadcasts, a cluster, chat,
+            groups, the push API ("tether help bench" describes each scenario)
   version   print the version
   help      this text; "tether help <command>" lists a command's flags
 
@@ -96,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = keygen(args, stdout)
 	case "apikey": // apikey.go
 		err = apikey(ctx, args, getenv, stdout)
-	case "bench": // hidden: a measurement tool, see docs/memory.md
+	case "bench": // bench.go
 		err = runBench(ctx, args, stdout, stderr)
 	case "bench-worker": // hidden: started by bench
 		err = runBenchWorker(ctx, args, getenv, stdin, stdout, stderr)
@@ -136,6 +138,9 @@ func help(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "apikey":
 		fmt.Fprint(stdout, apikeyUsage)
+		return 0
+	case "bench":
+		fmt.Fprint(stdout, benchHelp())
 		return 0
 	}
 	fmt.Fprintf(stderr, "tether help: unknown command %q\n", args[0])
