@@ -167,9 +167,23 @@ func (c *chat) handle(ctx context.Context, line string) (quit bool) {
 	case line == "/quit" || line == "/exit":
 		return true
 	case line == "/help":
-		c.say("commands: \"name: text\" sends to name; plain text goes to the default recipient; /to name sets it; /quit exits")
+		c.say("commands: \"name: text\" sends text to name; other lines go to the default recipient, set with /to name; " +
+			"/say text sends text to the default recipient as it is, even \"Note: at 3\"; /quit exits")
 		return false
-	case strings.HasPrefix(line, "/to"):
+	case line == "/say" || strings.HasPrefix(line, "/say "):
+		// A line starting with "word:" would go to a user named word; /say
+		// is how such a line reaches the default recipient.
+		text := strings.TrimSpace(strings.TrimPrefix(line, "/say"))
+		switch {
+		case text == "":
+			c.say("usage: /say text (sent to the default recipient as it is)")
+		case c.to == "":
+			c.say("no recipient: set one with /to name")
+		default:
+			c.send(ctx, c.to, text)
+		}
+		return false
+	case line == "/to" || strings.HasPrefix(line, "/to "):
 		name := strings.TrimSpace(strings.TrimPrefix(line, "/to"))
 		if name == "" {
 			c.say("usage: /to name")
