@@ -89,6 +89,16 @@ func runFlow(t *testing.T, base, direct string) {
 	if docs.StatusCode() != 200 || !strings.Contains(string(docs.Body), "<rapi-doc") {
 		t.Fatalf("docs: %v status %d", err, docs.StatusCode())
 	}
+	// /docs/ redirects; asked directly, without following, to see the 301
+	// itself (a proxy may or may not follow it for us).
+	noFollow := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	dn, err := goclient.NewClientWithResponses(direct, goclient.WithHTTPClient(noFollow))
+	noErr(t, err)
+	slash, err := dn.DocsSlashWithResponse(ctx)
+	noErr(t, err)
+	if slash.StatusCode() != 301 || slash.HTTPResponse.Header.Get("Location") != "../docs" {
+		t.Fatalf("docs/: status %d, Location %q", slash.StatusCode(), slash.HTTPResponse.Header.Get("Location"))
+	}
 	script, err := c.DocsScriptWithResponse(ctx)
 	noErr(t, err)
 	if script.StatusCode() != 200 || !strings.Contains(string(script.Body), "rapi-doc") {

@@ -51,6 +51,15 @@ func (s *Server) docs(c *gin.Context) {
 	c.Data(http.StatusOK, "text/html; charset=utf-8", docsPage)
 }
 
+// docsSlash handles GET /docs/: the page's relative links (docs/rapidoc-min.js,
+// openapi.yaml) would resolve under /docs/ and miss, so it redirects to
+// /docs. The relative Location keeps a path prefix a proxy may add.
+func (s *Server) docsSlash(c *gin.Context) {
+	// Not c.Redirect: http.Redirect would make the Location absolute.
+	c.Header("Location", "../docs")
+	c.Status(http.StatusMovedPermanently)
+}
+
 // docsBundle handles GET /docs/rapidoc-min.js: the renderer's script, sent
 // gzipped to clients that accept gzip and decompressed for the others.
 func (s *Server) docsBundle(c *gin.Context) {

@@ -121,3 +121,27 @@ func TestAcceptsGzip_HonoursQValuesAndWildcard(t *testing.T) {
 		}
 	}
 }
+
+// /docs/ (a trailing slash, as people type it) redirects to the page: served
+// there, the page's relative links would miss. The relative Location
+// resolves to /docs, and to /prefix/docs behind a proxy that adds a prefix.
+func TestDocs_TrailingSlashRedirectsToThePage(t *testing.T) {
+	w := serveDocs(t, "/docs/", "")
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusMovedPermanently || loc == "" {
+		t.Fatalf("GET /docs/: %d, Location %q", w.Code, loc)
+	}
+	ref, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for base, want := range map[string]string{"http://tether.test/docs/": "/docs", "http://tether.test/chat/docs/": "/chat/docs"} {
+		b, _ := url.Parse(base)
+		if got := b.ResolveReference(ref).Path; got != want {
+			t.Errorf("Location %q from %s goes to %s, want %s", loc, base, got, want)
+		}
+	}
+	if got := serveDocs(t, "/docs", ""); got.Code != http.StatusOK {
+		t.Fatalf("the redirect's target: %d", got.Code)
+	}
+}

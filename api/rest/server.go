@@ -175,6 +175,7 @@ func (s *Server) routes() error {
 	handle(http.MethodGet, "/readyz", public, s.readyz)
 	handle(http.MethodGet, "/openapi.yaml", public, s.openapi)
 	handle(http.MethodGet, "/docs", public, s.docs)
+	handle(http.MethodGet, "/docs/", public, s.docsSlash)
 	handle(http.MethodGet, "/docs/rapidoc-min.js", public, s.docsBundle)
 	handle(http.MethodPost, "/v1/accounts", public, s.register)
 	handle(http.MethodPost, "/v1/sessions", public, s.login)

@@ -1282,6 +1282,16 @@ type ClientInterface interface {
 	// Corresponds with GET /docs (the `Docs` operationId).
 	Docs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DocsSlash Redirect to /docs
+	//
+	// The documentation page is /docs; with a trailing slash its relative
+	// links would miss, so this answers a permanent redirect to it. The
+	// Location is relative (../docs), so it also works behind a proxy that
+	// mounts the API under a path prefix.
+	//
+	// Corresponds with GET /docs/ (the `DocsSlash` operationId).
+	DocsSlash(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DocsScript The renderer script of /docs
 	//
 	// RapiDoc's browser bundle, which /docs loads. Sent gzip-encoded to
@@ -2164,6 +2174,26 @@ type ClientInterface interface {
 // Corresponds with GET /docs (the `Docs` operationId).
 func (c *Client) Docs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDocsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DocsSlash Redirect to /docs
+//
+// The documentation page is /docs; with a trailing slash its relative
+// links would miss, so this answers a permanent redirect to it. The
+// Location is relative (../docs), so it also works behind a proxy that
+// mounts the API under a path prefix.
+//
+// Corresponds with GET /docs/ (the `DocsSlash` operationId).
+func (c *Client) DocsSlash(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDocsSlashRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3826,6 +3856,33 @@ func NewDocsRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDocsSlashRequest constructs an http.Request for the DocsSlash method
+func NewDocsSlashRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6318,6 +6375,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /docs (the `Docs` operationId).
 	DocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsResponse, error)
 
+	// DocsSlashWithResponse Redirect to /docs
+	//
+	// The documentation page is /docs; with a trailing slash its relative
+	// links would miss, so this answers a permanent redirect to it. The
+	// Location is relative (../docs), so it also works behind a proxy that
+	// mounts the API under a path prefix.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/ (the `DocsSlash` operationId).
+	DocsSlashWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsSlashResponse, error)
+
 	// DocsScriptWithResponse The renderer script of /docs
 	//
 	// RapiDoc's browser bundle, which /docs loads. Sent gzip-encoded to
@@ -7314,6 +7383,54 @@ func (r DocsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DocsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DocsSlashResponse301Headers the declared response headers of an HTTP 301 response for DocsSlash
+type DocsSlashResponse301Headers struct {
+	Location *string
+}
+
+type DocsSlashResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers301 the parsed response headers for an HTTP 301 response
+	Headers301 *DocsSlashResponse301Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DocsSlashResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r DocsSlashResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DocsSlashResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DocsSlashResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DocsSlashResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12439,6 +12556,24 @@ func (c *ClientWithResponses) DocsWithResponse(ctx context.Context, reqEditors .
 	return ParseDocsResponse(rsp)
 }
 
+// DocsSlashWithResponse Redirect to /docs
+//
+// The documentation page is /docs; with a trailing slash its relative
+// links would miss, so this answers a permanent redirect to it. The
+// Location is relative (../docs), so it also works behind a proxy that
+// mounts the API under a path prefix.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/ (the `DocsSlash` operationId).
+func (c *ClientWithResponses) DocsSlashWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsSlashResponse, error) {
+	rsp, err := c.DocsSlash(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocsSlashResponse(rsp)
+}
+
 // DocsScriptWithResponse The renderer script of /docs
 //
 // RapiDoc's browser bundle, which /docs loads. Sent gzip-encoded to
@@ -13888,6 +14023,48 @@ func ParseDocsResponse(rsp *http.Response) (*DocsResponse, error) {
 			headers.ContentSecurityPolicy = &value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDocsSlashResponse parses an HTTP response from a DocsSlashWithResponse call
+func ParseDocsSlashResponse(rsp *http.Response) (*DocsSlashResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DocsSlashResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 301:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 301:
+		var headers DocsSlashResponse301Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers301 = &headers
 	}
 
 	return response, nil

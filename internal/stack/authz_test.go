@@ -242,6 +242,7 @@ func authzCases() []authzCase {
 	add("GET", "/readyz", nil, map[principal]int{anon: 200})
 	add("GET", "/openapi.yaml", nil, map[principal]int{anon: 200})
 	add("GET", "/docs", nil, map[principal]int{anon: 200})
+	add("GET", "/docs/", nil, map[principal]int{anon: 200}) // a 301 to /docs, followed
 	add("GET", "/docs/rapidoc-min.js", nil, map[principal]int{anon: 200})
 	add("POST", "/v1/accounts", map[string]string{"username": "authz_new", "password": "correct horse battery"}, map[principal]int{anon: 201})
 	add("POST", "/v1/sessions", map[string]any{"username": "authz_owner", "password": "wrong password!", "device_id": "x", "platform": "ios"}, map[principal]int{anon: 401})
