@@ -9,11 +9,13 @@ RACE    ?= -race
 
 all: build
 
+# -v names each package as it compiles: the first build compiles every
+# dependency and takes minutes, which should not look like a hang.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tether
+	CGO_ENABLED=0 $(GO) build -v -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tether
 
-run:
-	$(GO) run ./cmd/tether dev
+run: build
+	$(BIN) dev
 
 services:
 	deployments/local/services.sh
