@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/config"
+	"github.com/tetherim/tether/internal/config"
 )
 
 // The name cache stays bounded however many senders a session hears from,
