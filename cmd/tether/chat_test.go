@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/internal/config"
+	"github.com/tetherim/tether/push/client"
 )
 
 // The name cache stays bounded however many senders a session hears from,
