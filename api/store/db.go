@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg Config, m *metrics.Metrics) (*DB, error) {
 		sqlDB.SetMaxOpenConns(8)
 	}
 	if m != nil {
-		if err := m.InstrumentGorm(g); err != nil {
+		if err := instrument(g, m); err != nil {
 			_ = sqlDB.Close()
 			return nil, fmt.Errorf("store: instrument: %w", err)
 		}

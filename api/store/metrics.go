@@ -1,18 +1,24 @@
-package metrics
+// Every SQL statement passes the metrics dispatch point. The hooks live
+// beside the store, not in shared/metrics, so that push nodes, which link
+// shared/metrics, do not link gorm.
+
+package store
 
 import (
 	"errors"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/tetherim/tether/shared/metrics"
 )
 
-// SQLBudget is the time after which one SQL statement counts as slow.
-const SQLBudget = 50 * time.Millisecond
+// sqlBudget is the time after which one SQL statement counts as slow.
+const sqlBudget = 50 * time.Millisecond
 
-// InstrumentGorm makes every statement of db pass the dispatch point, named by
+// instrument makes every statement of db pass the dispatch point m, named by
 // its table and operation (users.query, messages.create, ...).
-func (m *Metrics) InstrumentGorm(db *gorm.DB) error {
+func instrument(db *gorm.DB, m *metrics.Metrics) error {
 	const key = "tether:metrics_start"
 	before := func(tx *gorm.DB) { tx.InstanceSet(key, time.Now()) }
 	after := func(op string) func(*gorm.DB) {
@@ -29,7 +35,7 @@ func (m *Metrics) InstrumentGorm(db *gorm.DB) error {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				err = nil
 			}
-			m.Observe(LayerSQL, name, time.Since(v.(time.Time)), err, SQLBudget)
+			m.Observe(metrics.LayerSQL, name, time.Since(v.(time.Time)), err, sqlBudget)
 		}
 	}
 	cb := db.Callback()
