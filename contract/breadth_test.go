@@ -189,6 +189,12 @@ func runBreadthFlow(t *testing.T, base, direct string) {
 	want(t, "list API keys", lk, err, lk.Body, 200)
 	userToken, err := d.ListApiKeysWithResponse(ctx, nil, carol.as)
 	want(t, "a user token on the admin API", userToken, err, userToken.Body, 401)
+	// A service with only a key finds carol's id by her name.
+	byName, err := c.PushUserByNameWithResponse(ctx, "Carol", pushKey)
+	want(t, "push user by name", byName, err, byName.Body, 200)
+	if byName.JSON200 == nil || byName.JSON200.Id != carol.id {
+		t.Fatalf("push user by name: %s, want id %d", byName.Body, carol.id)
+	}
 	sp, err := c.SendPushWithBodyWithResponse(ctx, ct, jsonBody(map[string]any{"user_ids": []int64{carol.id}, "payload": map[string]string{"title": "hi"}, "idempotency_key": "flow-1"}), pushKey)
 	want(t, "push", sp, err, sp.Body, 202)
 	again, err := c.SendPushWithBodyWithResponse(ctx, ct, jsonBody(map[string]any{"user_ids": []int64{carol.id}, "payload": map[string]string{"title": "hi"}, "idempotency_key": "flow-1"}), pushKey)

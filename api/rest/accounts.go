@@ -98,7 +98,8 @@ func (s *Server) user(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-// userByName handles GET /v1/users/by-name/{username}.
+// userByName handles GET /v1/users/by-name/{username} for users and GET
+// /v1/push/users/by-name/{username} for push API keys.
 func (s *Server) userByName(c *gin.Context) {
 	u, err := s.auth.UserByName(c.Request.Context(), c.Param("username"))
 	if err != nil {

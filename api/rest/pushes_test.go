@@ -340,3 +340,26 @@ func TestPushAPI_BatchBodiesMayExceedTheGeneralBodyCap(t *testing.T) {
 		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: big}).wantProblem(t, 413, tether.ETOOLARGE)
 	})
 }
+
+// A service holding only a push key turns a username into the user id a
+// push needs, case-insensitively; other scopes and user tokens may not.
+func TestPushAPI_PushKeyLooksUpAUserIDByName(t *testing.T) {
+	eachDriverPush(t, func(t *testing.T, e *pushEnv) {
+		bob := e.signup("Bob")
+		push, bcast := e.newKey("crm", 0, "push"), e.newKey("banner", 0, "broadcast")
+		var got tether.User
+		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/users/by-name/bOB"}).decode(t, 200, &got)
+		if got.ID != bob.ID || got.Username != bob.Username {
+			t.Fatalf("looked up %+v, want bob %d", got, bob.ID)
+		}
+		var res tether.PushResult
+		e.doKey(push.Secret, req{Method: "POST", Path: "/v1/push", Body: map[string]any{"user_ids": []int64{got.ID}, "payload": map[string]any{"n": 1}}}).decode(t, 202, &res)
+		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/users/by-name/nobody"}).wantProblem(t, 404, tether.ENOTFOUND)
+		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/users/by-name/x"}).wantProblem(t, 400, tether.EINVALID)
+		e.doKey(bcast.Secret, req{Method: "GET", Path: "/v1/push/users/by-name/bob"}).wantProblem(t, 403, tether.EFORBIDDEN)
+		e.doKey(bob.Tokens.AccessToken, req{Method: "GET", Path: "/v1/push/users/by-name/bob"}).wantProblem(t, 401, tether.EUNAUTHORIZED)
+		// The push status route beside it still answers.
+		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/" + res.PushID}).decode(t, 200, nil)
+		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/users"}).wantProblem(t, 404, tether.ENOTFOUND)
+	})
+}

@@ -248,6 +248,8 @@ func (s *Server) routes() error {
 	handleKey(http.MethodPost, "/v1/push/batch", s.sendPushBatch, tether.ScopePush)
 	handleKey(http.MethodPost, "/v1/push/broadcast", s.sendBroadcast, tether.ScopeBroadcast)
 	handleKey(http.MethodGet, "/v1/push/:push_id", s.pushStatus, tether.ScopePush, tether.ScopeBroadcast)
+	// A service with only a key finds the user id a push needs (accounts.go).
+	handleKey(http.MethodGet, "/v1/push/users/by-name/:username", s.userByName, tether.ScopePush)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

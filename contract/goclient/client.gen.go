@@ -2024,6 +2024,17 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
 	SendBroadcast(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// PushUserByName Look up a user's id by username, for a push
+	//
+	// Turns a username into the user id that POST /v1/push and
+	// /v1/push/batch take, for a service that holds only an API key (the
+	// same answer as GET /v1/users/by-name/{username} gives a user). The
+	// match is case-insensitive; an unknown username answers 404. Needs
+	// the push scope.
+	//
+	// Corresponds with GET /v1/push/users/by-name/{username} (the `PushUserByName` operationId).
+	PushUserByName(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetPushStatus Delivery status of a push
 	//
 	// How far a push created by the same API key got: targeted (transient:
@@ -3556,6 +3567,27 @@ func (c *Client) SendBroadcastWithBody(ctx context.Context, contentType string, 
 // Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
 func (c *Client) SendBroadcast(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSendBroadcastRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PushUserByName Look up a user's id by username, for a push
+//
+// Turns a username into the user id that POST /v1/push and
+// /v1/push/batch take, for a service that holds only an API key (the
+// same answer as GET /v1/users/by-name/{username} gives a user). The
+// match is case-insensitive; an unknown username answers 404. Needs
+// the push scope.
+//
+// Corresponds with GET /v1/push/users/by-name/{username} (the `PushUserByName` operationId).
+func (c *Client) PushUserByName(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPushUserByNameRequest(c.Server, username)
 	if err != nil {
 		return nil, err
 	}
@@ -5917,6 +5949,40 @@ func NewSendBroadcastRequestWithBody(server string, contentType string, body io.
 	return req, nil
 }
 
+// NewPushUserByNameRequest constructs an http.Request for the PushUserByName method
+func NewPushUserByNameRequest(server string, username Username) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "username", username, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push/users/by-name/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetPushStatusRequest constructs an http.Request for the GetPushStatus method
 func NewGetPushStatusRequest(server string, pushId string) (*http.Request, error) {
 	var err error
@@ -7176,6 +7242,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/push/broadcast (the `SendBroadcast` operationId).
 	SendBroadcastWithResponse(ctx context.Context, body SendBroadcastJSONRequestBody, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error)
+
+	// PushUserByNameWithResponse Look up a user's id by username, for a push
+	//
+	// Turns a username into the user id that POST /v1/push and
+	// /v1/push/batch take, for a service that holds only an API key (the
+	// same answer as GET /v1/users/by-name/{username} gives a user). The
+	// match is case-insensitive; an unknown username answers 404. Needs
+	// the push scope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/push/users/by-name/{username} (the `PushUserByName` operationId).
+	PushUserByNameWithResponse(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*PushUserByNameResponse, error)
 
 	// GetPushStatusWithResponse Delivery status of a push
 	//
@@ -11556,6 +11635,103 @@ func (r SendBroadcastResponse) ContentType() string {
 	return ""
 }
 
+// PushUserByNameResponse401Headers the declared response headers of an HTTP 401 response for PushUserByName
+type PushUserByNameResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PushUserByNameResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PushUserByNameResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PushUserByNameResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PushUserByNameResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PushUserByNameResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PushUserByNameResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PushUserByNameResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PushUserByNameResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetPushStatusResponse401Headers the declared response headers of an HTTP 401 response for GetPushStatus
 type GetPushStatusResponse401Headers struct {
 	WWWAuthenticate *string
@@ -13740,6 +13916,25 @@ func (c *ClientWithResponses) SendBroadcastWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParseSendBroadcastResponse(rsp)
+}
+
+// PushUserByNameWithResponse Look up a user's id by username, for a push
+//
+// Turns a username into the user id that POST /v1/push and
+// /v1/push/batch take, for a service that holds only an API key (the
+// same answer as GET /v1/users/by-name/{username} gives a user). The
+// match is case-insensitive; an unknown username answers 404. Needs
+// the push scope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/push/users/by-name/{username} (the `PushUserByName` operationId).
+func (c *ClientWithResponses) PushUserByNameWithResponse(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*PushUserByNameResponse, error) {
+	rsp, err := c.PushUserByName(ctx, username, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePushUserByNameResponse(rsp)
 }
 
 // GetPushStatusWithResponse Delivery status of a push
@@ -17797,6 +17992,94 @@ func ParseSendBroadcastResponse(rsp *http.Response) (*SendBroadcastResponse, err
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePushUserByNameResponse parses an HTTP response from a PushUserByNameWithResponse call
+func ParsePushUserByNameResponse(rsp *http.Response) (*PushUserByNameResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PushUserByNameResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PushUserByNameResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil

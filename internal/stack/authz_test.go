@@ -314,6 +314,8 @@ func authzCases() []authzCase {
 	add("POST", "/v1/push", push, keyOnly(map[principal]int{keyBcast: 403, keyAdmin: 403, keyPush: 202}))
 	add("POST", "/v1/push/batch", map[string]any{"pushes": []any{push}}, keyOnly(map[principal]int{keyBcast: 403, keyAdmin: 403, keyPush: 202}))
 	add("POST", "/v1/push/broadcast", map[string]any{"payload": map[string]string{"k": "v"}}, keyOnly(map[principal]int{keyPush: 403, keyAdmin: 403, keyBcast: 202}))
+	// Any push key may look up a user id by name; other scopes may not.
+	add("GET", "/v1/push/users/by-name/{username}", nil, keyOnly(map[principal]int{keyBcast: 403, keyAdmin: 403, keyPush: 200}))
 	// A push is visible only to the key that sent it.
 	add("GET", "/v1/push/{push_id}", nil, keyOnly(map[principal]int{keyAdmin: 403, keyBcast: 404, keyPush: 200}))
 	add("GET", "/v1/admin/api-keys", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
