@@ -2,7 +2,7 @@
 // gorm, over MySQL/MariaDB in production or SQLite in the embedded dev mode,
 // and hands committed outbox rows to the relay (ClaimOutbox).
 //
-// The schema is owned by package sql (goose migrations); Open never migrates.
+// The schema is owned by package migrations (sql/migrations, goose); Open never migrates.
 package store
 
 import (
@@ -23,13 +23,13 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/tetherim/tether/shared/metrics"
-	schema "github.com/tetherim/tether/sql"
+	"github.com/tetherim/tether/sql/migrations"
 )
 
 // Drivers accepted in Config.Driver.
 const (
-	DriverMySQL  = schema.MySQL
-	DriverSQLite = schema.SQLite
+	DriverMySQL  = migrations.MySQL
+	DriverSQLite = migrations.SQLite
 )
 
 // Config selects the database.
@@ -115,10 +115,12 @@ func Open(ctx context.Context, cfg Config, m *metrics.Metrics) (*DB, error) {
 func (db *DB) Dialect() string { return db.dialect }
 
 // Migrate brings the schema to the newest version this binary embeds.
-func (db *DB) Migrate(ctx context.Context) error { return schema.Migrate(ctx, db.sql, db.dialect) }
+func (db *DB) Migrate(ctx context.Context) error { return migrations.Migrate(ctx, db.sql, db.dialect) }
 
 // CheckSchema fails unless the schema is at exactly the version this binary embeds.
-func (db *DB) CheckSchema(ctx context.Context) error { return schema.Check(ctx, db.sql, db.dialect) }
+func (db *DB) CheckSchema(ctx context.Context) error {
+	return migrations.Check(ctx, db.sql, db.dialect)
+}
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }

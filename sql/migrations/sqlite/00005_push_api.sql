@@ -1,4 +1,4 @@
--- Tether schema, version 5 (SQLite): server-to-server API keys of the push API. Mirrors sql/mysql/00005_push_api.sql.
+-- Tether schema, version 5 (SQLite): server-to-server API keys of the push API. Mirrors sql/migrations/mysql/00005_push_api.sql.
 
 -- +goose Up
 CREATE TABLE api_keys (

@@ -1,15 +1,13 @@
-// Package sql holds Tether's database schema as versioned goose migrations,
-// embedded in the binary, one directory per dialect (mysql/, sqlite/).
-//
-// Importers alias it (e.g. `schema "github.com/tetherim/tether/sql"`) to keep
-// database/sql at hand. Migrate brings a database up to the newest embedded
+// Package migrations holds Tether's database schema as versioned goose
+// migrations, embedded in the binary, one directory per dialect (mysql/,
+// sqlite/). Migrate brings a database up to the newest embedded
 // version; Check refuses any database that is not at exactly that version, so
 // a binary never runs on a schema older or newer than the one it was built for.
-package sql
+package migrations
 
 import (
 	"context"
-	stdsql "database/sql"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -30,7 +28,7 @@ const (
 const VersionTable = goose.DefaultTablename
 
 //go:embed mysql/*.sql sqlite/*.sql
-var migrations embed.FS
+var files embed.FS
 
 // ErrSchemaMismatch is wrapped by Check when the database is not at the
 // latest embedded version.
@@ -46,14 +44,14 @@ func dialectOf(dialect string) (database.Dialect, fs.FS, error) {
 	default:
 		return "", nil, fmt.Errorf("schema: unknown dialect %q (want %q or %q)", dialect, MySQL, SQLite)
 	}
-	sub, err := fs.Sub(migrations, dialect)
+	sub, err := fs.Sub(files, dialect)
 	if err != nil {
 		return "", nil, err
 	}
 	return d, sub, nil
 }
 
-func newProvider(db *stdsql.DB, dialect string) (*goose.Provider, error) {
+func newProvider(db *sql.DB, dialect string) (*goose.Provider, error) {
 	if db == nil {
 		return nil, errors.New("schema: nil database")
 	}
@@ -70,7 +68,7 @@ func newProvider(db *stdsql.DB, dialect string) (*goose.Provider, error) {
 }
 
 // Migrate applies every embedded migration the database does not have yet.
-func Migrate(ctx context.Context, db *stdsql.DB, dialect string) error {
+func Migrate(ctx context.Context, db *sql.DB, dialect string) error {
 	p, err := newProvider(db, dialect)
 	if err != nil {
 		return err
@@ -90,7 +88,7 @@ func Migrate(ctx context.Context, db *stdsql.DB, dialect string) error {
 
 // Check returns an error unless the database is at exactly the latest
 // embedded version with no migration missing. It does not write.
-func Check(ctx context.Context, db *stdsql.DB, dialect string) error {
+func Check(ctx context.Context, db *sql.DB, dialect string) error {
 	if db == nil {
 		return errors.New("schema: nil database")
 	}
@@ -121,7 +119,7 @@ func Check(ctx context.Context, db *stdsql.DB, dialect string) error {
 
 // dbVersion returns the highest applied version, 0 for a database goose never
 // touched. It only reads, so Check stays side-effect free.
-func dbVersion(ctx context.Context, db *stdsql.DB, dialect string) (int64, error) {
+func dbVersion(ctx context.Context, db *sql.DB, dialect string) (int64, error) {
 	d, _, err := dialectOf(dialect)
 	if err != nil {
 		return 0, err
@@ -147,7 +145,7 @@ func dbVersion(ctx context.Context, db *stdsql.DB, dialect string) (int64, error
 	return v, nil
 }
 
-func versionTableExists(ctx context.Context, db *stdsql.DB, dialect string, store database.Store) (bool, error) {
+func versionTableExists(ctx context.Context, db *sql.DB, dialect string, store database.Store) (bool, error) {
 	if ext, ok := store.(database.StoreExtender); ok {
 		exists, err := ext.TableExists(ctx, db)
 		if !errors.Is(err, errors.ErrUnsupported) {
@@ -171,7 +169,7 @@ func Latest(dialect string) int64 {
 	if _, _, err := dialectOf(dialect); err != nil {
 		return 0
 	}
-	entries, err := fs.ReadDir(migrations, dialect)
+	entries, err := fs.ReadDir(files, dialect)
 	if err != nil {
 		return 0
 	}
@@ -194,8 +192,8 @@ type mysqlLocker struct{}
 
 const mysqlLockName = "tether_schema_migrate"
 
-func (mysqlLocker) SessionLock(ctx context.Context, conn *stdsql.Conn) error {
-	var got stdsql.NullInt64
+func (mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var got sql.NullInt64
 	// GET_LOCK waits at most 60s; a migration that takes longer is an outage anyway.
 	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", mysqlLockName).Scan(&got); err != nil {
 		return fmt.Errorf("schema: take migration lock: %w", err)
@@ -206,7 +204,7 @@ func (mysqlLocker) SessionLock(ctx context.Context, conn *stdsql.Conn) error {
 	return nil
 }
 
-func (mysqlLocker) SessionUnlock(ctx context.Context, conn *stdsql.Conn) error {
+func (mysqlLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	_, err := conn.ExecContext(ctx, "SELECT RELEASE_LOCK(?)", mysqlLockName)
 	return err
 }

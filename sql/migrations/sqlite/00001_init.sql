@@ -1,6 +1,6 @@
 -- Tether schema, version 1 (SQLite, the embedded dev mode).
 --
--- Mirrors sql/mysql/00001_init.sql. AUTOINCREMENT keeps ids from being reused
+-- Mirrors sql/migrations/mysql/00001_init.sql. AUTOINCREMENT keeps ids from being reused
 -- after deletes, which matters for outbox ids (they name push jobs). Times are
 -- declared DATETIME so the driver reads them back as time values.
 

@@ -1,4 +1,4 @@
--- Tether schema, version 3 (SQLite): user profiles, contacts and blocks. Mirrors sql/mysql/00003_social.sql.
+-- Tether schema, version 3 (SQLite): user profiles, contacts and blocks. Mirrors sql/migrations/mysql/00003_social.sql.
 
 -- +goose Up
 CREATE TABLE user_profiles (

@@ -1,5 +1,5 @@
 -- Tether schema, version 6 (SQLite): offline-notification webhook deliveries.
--- Mirrors sql/mysql/00006_webhooks.sql.
+-- Mirrors sql/migrations/mysql/00006_webhooks.sql.
 
 -- +goose Up
 CREATE TABLE webhook_deliveries (

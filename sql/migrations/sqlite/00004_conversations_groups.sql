@@ -1,5 +1,5 @@
 -- Tether schema, version 4 (SQLite): conversations, groups, recall and
--- timeline events. Mirrors sql/mysql/00004_conversations_groups.sql.
+-- timeline events. Mirrors sql/migrations/mysql/00004_conversations_groups.sql.
 --
 -- SQLite cannot make messages.recipient_id nullable in place, so messages is
 -- rebuilt; foreign keys are deferred to the commit so timeline's references

@@ -1,8 +1,8 @@
-package sql_test
+package migrations_test
 
 import (
 	"context"
-	stdsql "database/sql"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -12,26 +12,26 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/tetherim/tether/internal/testenv"
-	schema "github.com/tetherim/tether/sql"
+	"github.com/tetherim/tether/sql/migrations"
 )
 
 type dialectCase struct {
 	name string
-	open func(t *testing.T) *stdsql.DB
+	open func(t *testing.T) *sql.DB
 }
 
 func dialects() []dialectCase {
 	return []dialectCase{
-		{schema.MySQL, func(t *testing.T) *stdsql.DB {
-			db, err := stdsql.Open("mysql", testenv.MySQL(t))
+		{migrations.MySQL, func(t *testing.T) *sql.DB {
+			db, err := sql.Open("mysql", testenv.MySQL(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
 			return db
 		}},
-		{schema.SQLite, func(t *testing.T) *stdsql.DB {
-			db, err := stdsql.Open("sqlite", filepath.Join(t.TempDir(), "t.db")+"?_pragma=foreign_keys(1)")
+		{migrations.SQLite, func(t *testing.T) *sql.DB {
+			db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "t.db")+"?_pragma=foreign_keys(1)")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,13 +48,13 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestLatest_KnowsEachDialectAndRejectsOthers(t *testing.T) {
-	if schema.Latest(schema.MySQL) < 1 || schema.Latest(schema.SQLite) < 1 {
-		t.Fatalf("latest: mysql=%d sqlite=%d", schema.Latest(schema.MySQL), schema.Latest(schema.SQLite))
+	if migrations.Latest(migrations.MySQL) < 1 || migrations.Latest(migrations.SQLite) < 1 {
+		t.Fatalf("latest: mysql=%d sqlite=%d", migrations.Latest(migrations.MySQL), migrations.Latest(migrations.SQLite))
 	}
-	if schema.Latest(schema.MySQL) != schema.Latest(schema.SQLite) {
+	if migrations.Latest(migrations.MySQL) != migrations.Latest(migrations.SQLite) {
 		t.Fatal("dialects must be migrated in lockstep")
 	}
-	if schema.Latest("postgres") != 0 {
+	if migrations.Latest("postgres") != 0 {
 		t.Fatal("unknown dialect must have no version")
 	}
 }
@@ -64,14 +64,14 @@ func TestMigrate_CreatesSchemaAndCheckAcceptsIt(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			db, c := d.open(t), ctx(t)
-			if err := schema.Migrate(c, db, d.name); err != nil {
+			if err := migrations.Migrate(c, db, d.name); err != nil {
 				t.Fatal(err)
 			}
-			if err := schema.Check(c, db, d.name); err != nil {
+			if err := migrations.Check(c, db, d.name); err != nil {
 				t.Fatalf("check after migrate: %v", err)
 			}
 			// Migrating again is a no-op.
-			if err := schema.Migrate(c, db, d.name); err != nil {
+			if err := migrations.Migrate(c, db, d.name); err != nil {
 				t.Fatalf("second migrate: %v", err)
 			}
 			for _, table := range []string{"users", "auth_sessions", "messages", "timeline_heads", "timeline", "outbox"} {
@@ -89,12 +89,12 @@ func TestCheck_RefusesEmptyDatabaseWithoutWriting(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			db, c := d.open(t), ctx(t)
-			err := schema.Check(c, db, d.name)
-			if !errors.Is(err, schema.ErrSchemaMismatch) {
+			err := migrations.Check(c, db, d.name)
+			if !errors.Is(err, migrations.ErrSchemaMismatch) {
 				t.Fatalf("check on empty database: %v", err)
 			}
 			var n int
-			q := "SELECT COUNT(*) FROM " + schema.VersionTable
+			q := "SELECT COUNT(*) FROM " + migrations.VersionTable
 			if err := db.QueryRowContext(c, q).Scan(&n); err == nil {
 				t.Fatal("check created the version table")
 			}
@@ -107,17 +107,17 @@ func TestCheck_RefusesNewerSchemaAndMigrateDoesNotTouchIt(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			db, c := d.open(t), ctx(t)
-			if err := schema.Migrate(c, db, d.name); err != nil {
+			if err := migrations.Migrate(c, db, d.name); err != nil {
 				t.Fatal(err)
 			}
-			future := schema.Latest(d.name) + 1
-			if _, err := db.ExecContext(c, "INSERT INTO "+schema.VersionTable+" (version_id, is_applied) VALUES (?, ?)", future, true); err != nil {
+			future := migrations.Latest(d.name) + 1
+			if _, err := db.ExecContext(c, "INSERT INTO "+migrations.VersionTable+" (version_id, is_applied) VALUES (?, ?)", future, true); err != nil {
 				t.Fatal(err)
 			}
-			if err := schema.Check(c, db, d.name); !errors.Is(err, schema.ErrSchemaMismatch) {
+			if err := migrations.Check(c, db, d.name); !errors.Is(err, migrations.ErrSchemaMismatch) {
 				t.Fatalf("check on newer schema: %v", err)
 			}
-			if err := schema.Migrate(c, db, d.name); !errors.Is(err, schema.ErrSchemaMismatch) {
+			if err := migrations.Migrate(c, db, d.name); !errors.Is(err, migrations.ErrSchemaMismatch) {
 				t.Fatalf("migrate on newer schema: %v", err)
 			}
 		})
@@ -125,18 +125,18 @@ func TestCheck_RefusesNewerSchemaAndMigrateDoesNotTouchIt(t *testing.T) {
 }
 
 func TestMigrate_RejectsUnknownDialect(t *testing.T) {
-	db, err := stdsql.Open("sqlite", filepath.Join(t.TempDir(), "t.db"))
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := schema.Migrate(context.Background(), db, "oracle"); err == nil {
+	if err := migrations.Migrate(context.Background(), db, "oracle"); err == nil {
 		t.Fatal("want an error for an unknown dialect")
 	}
-	if err := schema.Check(context.Background(), db, "oracle"); err == nil {
+	if err := migrations.Check(context.Background(), db, "oracle"); err == nil {
 		t.Fatal("want an error for an unknown dialect")
 	}
-	if err := schema.Migrate(context.Background(), nil, schema.SQLite); err == nil {
+	if err := migrations.Migrate(context.Background(), nil, migrations.SQLite); err == nil {
 		t.Fatal("want an error for a nil database")
 	}
 }
@@ -147,13 +147,13 @@ func TestMigrate_ConcurrentMigrationsOnMySQLSerialize(t *testing.T) {
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			db, err := stdsql.Open("mysql", dsn)
+			db, err := sql.Open("mysql", dsn)
 			if err != nil {
 				errs <- err
 				return
 			}
 			defer db.Close()
-			errs <- schema.Migrate(c, db, schema.MySQL)
+			errs <- migrations.Migrate(c, db, migrations.MySQL)
 		}()
 	}
 	for range 3 {
@@ -161,12 +161,12 @@ func TestMigrate_ConcurrentMigrationsOnMySQLSerialize(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db, err := stdsql.Open("mysql", dsn)
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := schema.Check(c, db, schema.MySQL); err != nil {
+	if err := migrations.Check(c, db, migrations.MySQL); err != nil {
 		t.Fatal(err)
 	}
 }
