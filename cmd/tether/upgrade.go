@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/stack"
+	"github.com/tetherim/tether/push"
 )
 
 // Hot restart of `tether push`: SIGUSR2 (or `tether push --upgrade`, which
@@ -134,7 +134,7 @@ func cutUpgradeFlag(args []string) ([]string, bool) {
 // process serves the socket, which happens once the handoff is complete.
 func requestUpgrade(ctx context.Context, c config.PushConfig, stdout io.Writer) error {
 	path := c.UpgradeSocketPath()
-	old, err := socketOwner(path)
+	old, err := push.UpgradeSocketOwner(path)
 	if err != nil {
 		return fmt.Errorf("no running node %q to upgrade: %w", c.NodeID, err)
 	}
@@ -151,36 +151,10 @@ func requestUpgrade(ctx context.Context, c config.PushConfig, stdout io.Writer) 
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		if pid, err := socketOwner(path); err == nil && pid != old {
+		if pid, err := push.UpgradeSocketOwner(path); err == nil && pid != old {
 			fmt.Fprintf(stdout, "node %s: process %d took over from %d\n", c.NodeID, pid, old)
 			return nil
 		}
 	}
 	return fmt.Errorf("node %s: process %d was not taken over within %s; it keeps serving if the new process failed (see its log)", c.NodeID, old, c.UpgradeTimeout)
-}
-
-// socketOwner returns the pid of the process listening on the Unix socket
-// at path (the kernel records it at listen; SO_PEERCRED reads it). The
-// node sees a peer that leaves before its hello and ignores it.
-func socketOwner(path string) (int, error) {
-	conn, err := net.DialTimeout("unix", path, 2*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	raw, err := conn.(*net.UnixConn).SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if cerr != nil {
-		return 0, cerr
-	}
-	return int(cred.Pid), nil
 }

@@ -60,6 +60,8 @@ type child struct {
 	cmd       *exec.Cmd // nil for a running process the run did not start
 	log       *tailWriter
 	exited    chan error
+	readyFn   func(context.Context) error // instead of /readyz (a database, Redis); process.go
+	logPath   string                      // log to this file instead of log (process.go)
 }
 
 // apiStack is a started or targeted API and push node.
@@ -282,6 +284,14 @@ func (c *child) start(ctx context.Context) error {
 	cmd := exec.Command(c.args[0], c.args[1:]...)
 	cmd.Env = c.env
 	cmd.Stdout, cmd.Stderr = c.log, c.log
+	logFile, err := c.openLog()
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close() // the process has its own copy
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("loadgen: start %s: %w", c.name, err)
 	}
@@ -299,12 +309,18 @@ func (c *child) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.adminAddr+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+		if c.readyFn != nil {
+			if c.readyFn(ctx) == nil {
 				return nil
+			}
+		} else {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.adminAddr+"/readyz", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		if err := c.alive(); err != nil {
@@ -326,7 +342,7 @@ func (c *child) alive() error {
 	select {
 	case err := <-c.exited:
 		c.exited <- err
-		return fmt.Errorf("loadgen: %s exited (%v):\n%s", c.name, err, c.log.String())
+		return fmt.Errorf("loadgen: %s exited (%v):\n%s", c.name, err, c.logTail())
 	default:
 		return nil
 	}
@@ -346,8 +362,9 @@ func (c *child) kill() error {
 		if err := p.Signal(syscall.SIGKILL); err != nil {
 			return err
 		}
-		// Not our child: wait until it is gone.
-		for syscall.Kill(c.pid, 0) == nil {
+		// Not our child: wait until it is gone (or a zombie its parent
+		// has yet to reap).
+		for syscall.Kill(c.pid, 0) == nil && !zombie(c.pid) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		return nil

@@ -370,26 +370,10 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// createStormUsers makes n users (and k senders) for a storm. Registering
-// 15,000 users over REST would take minutes of argon2 hashing, which is
-// not what the storm measures, so one user is registered over REST and the
-// rest are inserted with its password hash, as Register writes them (a
-// users row and a timeline head each). Their access tokens are minted with
-// the API's key; they can also log in with benchPassword.
+// createStormUsers makes n users (and k senders) for a storm with
+// InsertUsers. Their access tokens are minted with the API's key; they can
+// also log in with benchPassword.
 func createStormUsers(ctx context.Context, st *apiStack, run string, n, k int) (users, senders []benchUser, err error) {
-	tmpl := "bs" + run + "-tmpl"
-	if _, err := registerUsers(ctx, st.apiURL, []string{tmpl}); err != nil {
-		return nil, nil, err
-	}
-	db, err := sql.Open("mysql", st.dsn)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer db.Close()
-	var hash string
-	if err := db.QueryRowContext(ctx, "SELECT password_hash FROM users WHERE username = ?", tmpl).Scan(&hash); err != nil {
-		return nil, nil, fmt.Errorf("loadgen: template user: %w", err)
-	}
 	names := make([]string, 0, n+k)
 	for i := range n {
 		names = append(names, fmt.Sprintf("bs%s-u%d", run, i))
@@ -397,51 +381,84 @@ func createStormUsers(ctx context.Context, st *apiStack, run string, n, k int) (
 	for i := range k {
 		names = append(names, fmt.Sprintf("bs%s-x%d", run, i))
 	}
-	now := time.Now().UTC()
-	for from := 0; from < len(names); from += 1000 {
-		batch := names[from:min(from+1000, len(names))]
-		q := "INSERT INTO users (username, password_hash, created_at) VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", len(batch)), ",")
-		args := make([]any, 0, 3*len(batch))
-		for _, nm := range batch {
-			args = append(args, nm, hash, now)
-		}
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
-			return nil, nil, fmt.Errorf("loadgen: insert users: %w", err)
-		}
-	}
-	pattern := "bs" + run + "-%"
-	if _, err := db.ExecContext(ctx, "INSERT INTO timeline_heads (user_id, version) SELECT id, 0 FROM users WHERE username LIKE ? AND username <> ?", pattern, tmpl); err != nil {
-		return nil, nil, fmt.Errorf("loadgen: insert timeline heads: %w", err)
-	}
-	rows, err := db.QueryContext(ctx, "SELECT id, username FROM users WHERE username LIKE ? AND username <> ?", pattern, tmpl)
+	ids, err := InsertUsers(ctx, st.apiURL, st.dsn, "bs"+run+"-tmpl", names)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rows.Close()
-	ids := make(map[string]int64, len(names))
-	for rows.Next() {
-		var id int64
-		var nm string
-		if err := rows.Scan(&id, &nm); err != nil {
-			return nil, nil, err
-		}
-		ids[nm] = id
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
 	for i, nm := range names {
-		id, ok := ids[nm]
-		if !ok {
-			return nil, nil, fmt.Errorf("loadgen: user %s was not inserted", nm)
-		}
 		if i < n {
-			users = append(users, benchUser{Name: nm, ID: id})
+			users = append(users, benchUser{Name: nm, ID: ids[i]})
 		} else {
-			senders = append(senders, benchUser{Name: nm, ID: id})
+			senders = append(senders, benchUser{Name: nm, ID: ids[i]})
 		}
 	}
 	return users, senders, nil
+}
+
+// InsertUsers makes the users named names and returns their ids in the
+// same order. Registering thousands over REST would take minutes of
+// argon2 hashing, which is not what a run measures, so only tmpl is
+// registered over REST (at apiBase) and the rest are inserted into the
+// database at dsn with its password hash, as Register writes them (a users
+// row and a timeline head each). They can log in with the bench password.
+func InsertUsers(ctx context.Context, apiBase, dsn, tmpl string, names []string) ([]int64, error) {
+	if _, err := registerUsers(ctx, apiBase, []string{tmpl}); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var hash string
+	if err := db.QueryRowContext(ctx, "SELECT password_hash FROM users WHERE username = ?", tmpl).Scan(&hash); err != nil {
+		return nil, fmt.Errorf("loadgen: template user: %w", err)
+	}
+	now := time.Now().UTC()
+	ids := make(map[string]int64, len(names))
+	for from := 0; from < len(names); from += 1000 {
+		batch := names[from:min(from+1000, len(names))]
+		marks := strings.TrimSuffix(strings.Repeat("?,", len(batch)), ",")
+		q := "INSERT INTO users (username, password_hash, created_at) VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", len(batch)), ",")
+		args := make([]any, 0, 3*len(batch))
+		in := make([]any, 0, len(batch))
+		for _, nm := range batch {
+			args = append(args, nm, hash, now)
+			in = append(in, nm)
+		}
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			return nil, fmt.Errorf("loadgen: insert users: %w", err)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO timeline_heads (user_id, version) SELECT id, 0 FROM users WHERE username IN ("+marks+")", in...); err != nil {
+			return nil, fmt.Errorf("loadgen: insert timeline heads: %w", err)
+		}
+		rows, err := db.QueryContext(ctx, "SELECT id, username FROM users WHERE username IN ("+marks+")", in...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var nm string
+			if err := rows.Scan(&id, &nm); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids[nm] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]int64, len(names))
+	for i, nm := range names {
+		id, ok := ids[nm]
+		if !ok {
+			return nil, fmt.Errorf("loadgen: user %s was not inserted", nm)
+		}
+		out[i] = id
+	}
+	return out, nil
 }
 
 // stormClient is one client of a storm worker and what it received.
