@@ -43,6 +43,8 @@ Commands:
   chat      terminal chat client
   bench     measure Tether: idle connections, broadcasts, a cluster, chat,
             groups, the push API ("tether help bench" describes each scenario)
+  drill     fault drills: a cluster of real processes under load, one fault
+            at a time, every delivery checked (docs/drill.md)
   version   print the version
   help      this text; "tether help <command>" lists a command's flags
 
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if c, err = config.LoadChat(args, getenv); err == nil {
 			err = runChat(ctx, c, stdin, stdout, c.Log.New(stderr))
 		}
+	case "drill": // drill.go
+		err = runDrill(ctx, args, stdout, stderr)
 	case "keygen":
 		err = keygen(args, stdout)
 	case "apikey": // apikey.go
@@ -142,6 +146,8 @@ func help(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		fmt.Fprint(stdout, benchHelp())
 		return 0
+	case "drill":
+		return run(context.Background(), []string{"drill", "--help"}, nil, nil, stdout, stdout)
 	}
 	fmt.Fprintf(stderr, "tether help: unknown command %q\n", args[0])
 	return 2
