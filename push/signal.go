@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tetherim/tether/push/wire"
@@ -45,22 +46,27 @@ var (
 	errRateLimited = errors.New("push: signals over the rate limit")
 )
 
-// checkSignal validates a signal's kind and data, from a client or a job.
-func checkSignal(kind string, data []byte) error {
+// checkSignal validates a signal's kind and data, from a client or a job,
+// and returns the data as it is forwarded (wire.CanonicalSignalData).
+func checkSignal(kind string, data []byte) ([]byte, error) {
 	if len(kind) == 0 || len(kind) > maxSignalKind {
-		return errSignalKind
+		return nil, errSignalKind
 	}
 	for i := 0; i < len(kind); i++ {
 		switch ch := kind[i]; {
 		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '_', ch == '.', ch == '-':
 		default:
-			return errSignalKind
+			return nil, errSignalKind
 		}
 	}
 	if len(data) > wire.MaxSignalData {
-		return errSignalData
+		return nil, errSignalData
 	}
-	return nil
+	data, err := wire.CanonicalSignalData(data)
+	if err != nil {
+		return nil, fmt.Errorf("push: signal data: %w", err)
+	}
+	return data, nil
 }
 
 // signalBucket is a session's signal token bucket. It is used only from the
@@ -95,7 +101,8 @@ func (b *signalBucket) allow(now int64, rate float64, burst int) bool {
 // signal handles a client's Signal frame.
 func (c *conn) signal(s wire.Signal) error {
 	n := c.n
-	err := checkSignal(s.Kind, s.Data)
+	data, err := checkSignal(s.Kind, s.Data)
+	s.Data = data
 	if err == nil && s.Peer <= 0 {
 		err = errSignalPeer
 	}
@@ -260,7 +267,7 @@ func (c *consumer) deliverSignal(j job.Job, entry string) {
 		err = json.Unmarshal(j.Body, &data)
 	}
 	if err == nil {
-		err = checkSignal(j.Signal, data)
+		data, err = checkSignal(j.Signal, data)
 	}
 	if err != nil {
 		done(err)

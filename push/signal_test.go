@@ -34,6 +34,28 @@ func TestSignal_FromNode1ReachesRecipientOnNode2(t *testing.T) {
 	alice.roundTrip() // the sender gets nothing back
 }
 
+// JSON signal data reaches others in canonical form: whatever escaping the
+// sender chose, a strict decoder reads it.
+func TestSignal_JSONDataIsForwardedCanonical(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	n1 := e.start()
+	n2, _ := e.startPeer(testenv.Name("node"), nil)
+	alice := e.connectTo(n1, 1, "phone", "ios")
+	bobHere := e.connectTo(n1, 2, "phone", "ios")
+	bobThere := e.connectTo(n2, 2, "browser", "web")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		live, err := e.reg.Lookup(context.Background(), []int64{2})
+		return err == nil && len(live[2]) == 2
+	}, "bob's routes registered")
+
+	alice.send(signalFrame(2, "typing", `{ "c" : "\u00e9\ud83d\ude00" } `))
+	bobHere.expectSignal(1, "typing", `{"c":"é😀"}`)
+	bobThere.expectSignal(1, "typing", `{"c":"é😀"}`)
+	alice.send(signalFrame(2, "typing", "not json \xff")) // opaque data passes as it is
+	bobHere.expectSignal(1, "typing", "not json \xff")
+}
+
 func TestSignal_ReachesLocalRecipientAndOwnOtherDevicesButNotTheSender(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -138,6 +160,10 @@ func TestSignal_MalformedOrMisplacedIsRejectedWithErrorAndClose(t *testing.T) {
 		{"no peer", signalFrame(0, "typing", ""), wire.CodeBadFrame},
 		{"negative peer", signalFrame(-5, "typing", ""), wire.CodeBadFrame},
 		{"data over the limit", rawSignal(2, "typing", strings.Repeat("d", wire.MaxSignalData+1)), wire.CodeBadFrame},
+		{"JSON data with invalid UTF-8", rawSignal(2, "typing", "{\"c\":\"\xff\xfe\"}"), wire.CodeBadFrame},
+		{"JSON data with a lone surrogate", rawSignal(2, "typing", `{"c":"\ud800"}`), wire.CodeBadFrame},
+		{"JSON data nested 33 deep", rawSignal(2, "typing", strings.Repeat("[", 33)+strings.Repeat("]", 33)), wire.CodeBadFrame},
+		{"malformed JSON data", rawSignal(2, "typing", `{"c":`), wire.CodeBadFrame},
 		{"push from a client", wire.AppendPush(nil, wire.Push{ID: "x", Body: []byte(`{}`)}), wire.CodeUnexpectedFrame},
 		{"sync from a client", wire.AppendSync(nil, 5), wire.CodeUnexpectedFrame}, // a known server frame, not a bad one
 	}

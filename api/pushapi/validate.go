@@ -1,7 +1,6 @@
 package pushapi
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,7 +12,7 @@ import (
 )
 
 // normalise checks a push request against the limits and returns it in a
-// canonical form: users and platforms sorted and unique, payload compact,
+// canonical form: users and platforms sorted and unique, payload canonical,
 // TTL defaulted. Two requests meaning the same push hash the same.
 func normalise(r tether.PushRequest) (*push, error) {
 	if len(r.UserIDs) == 0 || len(r.UserIDs) > tether.MaxPushTargets {
@@ -75,20 +74,9 @@ func checkPlatforms(ps []string) ([]string, error) {
 }
 
 // checkPayload requires a JSON object of at most tether.MaxPushPayload bytes
-// (compacted) and returns it compacted.
+// in canonical form (tether.CanonicalObject) and returns that form.
 func checkPayload(p json.RawMessage) (json.RawMessage, error) {
-	t := bytes.TrimSpace(p)
-	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
-		return nil, tether.Errorf(tether.EINVALID, "payload must be a JSON object")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, t); err != nil {
-		return nil, tether.Errorf(tether.EINVALID, "payload must be a JSON object")
-	}
-	if buf.Len() > tether.MaxPushPayload {
-		return nil, tether.Errorf(tether.ETOOLARGE, "payload is over %d bytes", tether.MaxPushPayload)
-	}
-	return buf.Bytes(), nil
+	return tether.CanonicalObject("payload", p, tether.MaxPushPayload)
 }
 
 // checkTTL returns the TTL; 0 means def seconds.

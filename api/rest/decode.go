@@ -1,12 +1,14 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tetherim/tether"
 )
@@ -24,6 +26,50 @@ func decodeJSON(r io.Reader, v any) error {
 		return tether.Errorf(tether.EINVALID, "request body: unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// invalidUTF8Detail says where b (a JSON body) stops being UTF-8: the byte
+// offset, and the top-level member whose value holds it when there is one.
+func invalidUTF8Detail(b []byte) string {
+	at := 0
+	for at < len(b) {
+		r, n := utf8.DecodeRune(b[at:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		at += n
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err == nil && t == json.Delim('{') {
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				break
+			}
+			start := dec.InputOffset()
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				break
+			}
+			if name, ok := key.(string); ok && int(start) <= at && at < int(dec.InputOffset()) && printableName(name) {
+				return fmt.Sprintf("%s: invalid UTF-8 at byte %d", name, at)
+			}
+		}
+	}
+	return fmt.Sprintf("invalid UTF-8 at byte %d", at)
+}
+
+// printableName reports a short ASCII member name, safe to echo.
+func printableName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonErrorText describes a decoding error without echoing input values.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
@@ -120,8 +121,8 @@ func (s *Server) recoverPanic(c *gin.Context) {
 
 // limitBody reads the request body up to MaxBodyBytes into memory, so that
 // validation and decoding work on a bounded buffer and an oversized body is
-// answered 413 before anything else looks at it. GET and HEAD bodies carry
-// no meaning here and are ignored.
+// answered 413 (one that is not UTF-8, 400) before anything else looks at
+// it. GET and HEAD bodies carry no meaning here and are ignored.
 func limitBody(c *gin.Context) {
 	r := c.Request
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || r.Body == http.NoBody {
@@ -142,6 +143,13 @@ func limitBody(c *gin.Context) {
 			return
 		}
 		writeProblem(c, tether.EINVALID, "The request body could not be read.")
+		return
+	}
+	if !utf8.Valid(b) {
+		// Every body is JSON, which is UTF-8 (RFC 8259). Refused here,
+		// before the spec validation's decoder would quietly turn the bad
+		// bytes into U+FFFD.
+		writeProblem(c, tether.EINVALID, "request body: "+invalidUTF8Detail(b))
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))

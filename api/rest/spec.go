@@ -61,6 +61,11 @@ func validationOptions() *openapi3filter.Options {
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:                acceptAuthentication,
 		RejectWhenRequestBodyNotSpecified: true,
+		// Handlers apply the spec's defaults themselves. Setting them here
+		// would re-encode the body, turning escaped lone surrogates into
+		// U+FFFD and dropping duplicate names before the handler's strict
+		// JSON check (tether.CanonicalObject) could refuse them.
+		SkipSettingDefaults: true,
 	}
 	opts.WithCustomSchemaErrorFunc(schemaErrorText)
 	return opts

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,7 +61,7 @@ var errDuplicateMsg = errors.New("store: duplicate client message id")
 // groupConversation is the conversation id of a group.
 func groupConversation(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
 
-// validateNew checks a new message and returns its content compacted.
+// validateNew checks a new message and returns its content in canonical form.
 func validateNew(from tether.Caller, m tether.NewMessage) (json.RawMessage, error) {
 	switch {
 	case from.UserID <= 0:
@@ -78,19 +77,15 @@ func validateNew(from tether.Caller, m tether.NewMessage) (json.RawMessage, erro
 		return nil, tether.Errorf(tether.EINVALID, "type must be one of text, image, file, custom")
 	case len(m.Content) == 0:
 		return nil, tether.Errorf(tether.EINVALID, "content is required")
-	case len(m.Content) > tether.MaxContentBytes:
-		return nil, tether.Errorf(tether.ETOOLARGE, "content is larger than %d bytes", tether.MaxContentBytes)
-	case !json.Valid(m.Content):
-		return nil, tether.Errorf(tether.EINVALID, "content must be valid JSON")
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, m.Content); err != nil {
-		return nil, tether.Errorf(tether.EINVALID, "content must be valid JSON")
-	}
-	if err := validateContent(m.Type, buf.Bytes()); err != nil {
+	content, err := tether.CanonicalObject("content", m.Content, tether.MaxContentBytes)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	if err := validateContent(m.Type, content); err != nil {
+		return nil, err
+	}
+	return content, nil
 }
 
 // Send stores a 1:1 message, appends it to both timelines and queues its

@@ -176,8 +176,14 @@ func TestSend_RejectsBadInput(t *testing.T) {
 			{"empty content", func(m *tether.NewMessage) { m.Content = nil }, tether.EINVALID},
 			{"invalid json", func(m *tether.NewMessage) { m.Content = []byte(`{"text":`) }, tether.EINVALID},
 			{"too large", func(m *tether.NewMessage) {
-				m.Content = []byte(`"` + strings.Repeat("x", tether.MaxContentBytes) + `"`)
+				m.Content = []byte(`{"text":"` + strings.Repeat("x", tether.MaxContentBytes) + `"}`)
 			}, tether.ETOOLARGE},
+			{"lone surrogate", func(m *tether.NewMessage) { m.Content = []byte(`{"text":"\udbff"}`) }, tether.EINVALID},
+			{"invalid UTF-8", func(m *tether.NewMessage) { m.Content = []byte("{\"text\":\"\xc3\x28\"}") }, tether.EINVALID},
+			{"nested too deep", func(m *tether.NewMessage) {
+				m.Type = tether.MessageCustom
+				m.Content = []byte(strings.Repeat(`{"a":`, tether.MaxJSONDepth) + "{}" + strings.Repeat("}", tether.MaxJSONDepth))
+			}, tether.EINVALID},
 		} {
 			m := ok
 			c.edit(&m)

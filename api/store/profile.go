@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,7 +99,7 @@ func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u teth
 }
 
 // validateProfileUpdate checks u against the limits and returns its
-// attributes compacted (nil when u leaves them alone).
+// attributes in canonical form (nil when u leaves them alone).
 func validateProfileUpdate(u tether.ProfileUpdate) (json.RawMessage, error) {
 	if u.DisplayName != nil && *u.DisplayName != "" && !printable(*u.DisplayName, tether.MaxDisplayNameLen) {
 		return nil, tether.Errorf(tether.EINVALID, "display_name must be at most %d printable characters", tether.MaxDisplayNameLen)
@@ -118,16 +117,5 @@ func validateProfileUpdate(u tether.ProfileUpdate) (json.RawMessage, error) {
 	if u.Attributes == nil {
 		return nil, nil
 	}
-	if len(u.Attributes) > tether.MaxProfileAttributes {
-		return nil, tether.Errorf(tether.ETOOLARGE, "attributes is larger than %d bytes", tether.MaxProfileAttributes)
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(u.Attributes, &obj); err != nil || obj == nil {
-		return nil, tether.Errorf(tether.EINVALID, "attributes must be a JSON object")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, u.Attributes); err != nil {
-		return nil, tether.Errorf(tether.EINVALID, "attributes must be a JSON object")
-	}
-	return buf.Bytes(), nil
+	return tether.CanonicalObject("attributes", u.Attributes, tether.MaxProfileAttributes)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tetherim/tether"
@@ -79,6 +80,9 @@ func checkSignal(to int64, kind string, data []byte) error {
 	}
 	if len(data) > wire.MaxSignalData {
 		return errors.New("tether client: signal data over wire.MaxSignalData")
+	}
+	if _, err := wire.CanonicalSignalData(data); err != nil {
+		return fmt.Errorf("tether client: signal data starts like JSON but is not JSON the server forwards: %w", err)
 	}
 	return nil
 }

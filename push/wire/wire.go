@@ -193,7 +193,7 @@ const MaxSignalData = 256
 type Signal struct {
 	Peer int64  // user id
 	Kind string // e.g. "typing"; at most 32 bytes
-	Data []byte // opaque, at most MaxSignalData; aliases the input when decoded
+	Data []byte // at most MaxSignalData, opaque unless JSON (CanonicalSignalData); aliases the input when decoded
 }
 
 // Push is a transient push: delivered to live sessions only, never stored.
