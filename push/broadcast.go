@@ -103,7 +103,7 @@ func (n *Node) broadcastLoop(ctx context.Context) {
 			return
 		}
 	}
-	n.fan.bc.run(ctx)
+	n.transient.bc.run(ctx)
 }
 
 func (b *broadcaster) run(ctx context.Context) {
@@ -251,13 +251,13 @@ func (b *broadcaster) handle(msgs []redis.XMessage) {
 			continue
 		}
 		if j.Expired(now.UnixMilli()) || (j.EnqueuedMS > 0 && now.Sub(time.UnixMilli(j.EnqueuedMS)) > n.cfg.BroadcastMaxAge) {
-			n.fan.drop(job.KindBroadcast, dropExpired)
+			n.transient.drop(job.KindBroadcast, dropExpired)
 			n.log.Debug("push: expired broadcast skipped", "job", j.ID, "entry", m.ID)
 			continue
 		}
 		off := len(b.arena)
 		b.arena = wire.AppendPush(b.arena, wire.Push{ID: j.PushID, Body: j.Body})
-		n.fan.encoded.Add(1)
+		n.transient.encoded.Add(1)
 		b.entries = append(b.entries, encodedPush{off: off, end: len(b.arena), platforms: j.Platforms, pushID: j.PushID})
 		if len(b.arena) >= broadcastChunk {
 			b.fanOut()
@@ -297,7 +297,7 @@ func (b *broadcaster) fanOut() {
 			sessions += k
 		}
 	}
-	n.fan.delivered.WithLabelValues(string(job.KindBroadcast)).Add(float64(sessions))
+	n.transient.delivered.WithLabelValues(string(job.KindBroadcast)).Add(float64(sessions))
 	n.countBroadcasts(b.entries) // pushstatus.go
 	done(nil)
 	n.log.Debug("push: broadcasts delivered", "broadcasts", len(b.entries), "deliveries", sessions)

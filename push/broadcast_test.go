@@ -75,7 +75,7 @@ func TestBroadcast_EncodedOnceForAllSessions(t *testing.T) {
 			c.expectPush(fmt.Sprint("b", i), `{}`)
 		}
 	}
-	if got := n.fan.encoded.Load(); got != 3 {
+	if got := n.transient.encoded.Load(); got != 3 {
 		t.Fatalf("3 broadcasts to %d sessions were encoded %d times; want once each", sessions, got)
 	}
 	// A pass is counted once all of it is written: a moment after the
@@ -186,8 +186,8 @@ func TestBroadcast_LiveNodeSweepsGroupsOfDeadNodes(t *testing.T) {
 	}
 	n := e.start()
 	e.waitJoined(n.cfg.NodeID)
-	n.fan.bc.sweepIdle = 0
-	n.fan.bc.sweep(ctx)
+	n.transient.bc.sweepIdle = 0
+	n.transient.bc.sweep(ctx)
 	groups, _ := e.rdb.XInfoGroups(ctx, e.reg.Keys().Broadcast()).Result()
 	var names []string
 	for _, g := range groups {

@@ -56,20 +56,20 @@ type conn struct {
 
 	mu         sync.Mutex
 	buf        []byte // frames queued for the next write
-	keep       int    // bytes at buf's front that finish a frame partly written: never dropped (outbox.go)
+	keep       int    // bytes at buf's front that finish a frame partly written: never dropped (conn_write.go)
 	hold       bool   // buf is not written until Welcome is queued in front of it
 	flushing   bool   // a flushLoop owns the netpoll writer
 	closing    bool   // no more frames are queued; the conn closes once buf is written
 	gone       bool   // the netpoll connection has closed
 	registered bool   // the route is in Redis and must be removed on close
-	moved      bool   // handed to a new process by a hot restart: keep the route (upgrade.go)
+	moved      bool   // handed to a new process by a hot restart: keep the route (hotrestart_handover.go)
 
-	in *carryReader // input carried over by a hot restart, read first; onRequest only (carry.go)
+	in *carryReader // input carried over by a hot restart, read first; onRequest only (hotrestart_carry.go)
 }
 
 // onPrepare sets up a new connection before it is registered with the poller.
 func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
-	if ctx, ok := n.adopted(nc); ok { // a socket handed over by a hot restart; see adopt.go
+	if ctx, ok := n.adopted(nc); ok { // a socket handed over by a hot restart; see hotrestart_adopt.go
 		return ctx
 	}
 	c := &conn{n: n, nc: nc, hold: true, ws: n.wsFor(nc)}
@@ -167,7 +167,7 @@ func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 // readFailed handles a blocking read that ended without a whole frame.
 func (c *conn) readFailed(err error) {
 	if errors.Is(err, errNeedMore) {
-		return // carried-over input ends mid-frame; the rest comes from the socket (carry.go)
+		return // carried-over input ends mid-frame; the rest comes from the socket (hotrestart_carry.go)
 	}
 	if !errors.Is(err, netpoll.ErrReadTimeout) {
 		_ = c.nc.Close() // the peer is gone or the conn is already closing
@@ -200,7 +200,7 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 	case wire.TypeSignal:
 		return c.signal(f.Signal)
 	case wire.TypePushAck:
-		c.n.fan.counts.add(f.PushAck, route.PushAcknowledged, 1) // pushstatus.go
+		c.n.transient.counts.add(f.PushAck, route.PushAcknowledged, 1) // pushstatus.go
 	case wire.TypeClose:
 		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
 		c.closeWith(wire.TypeClose, wire.CodeNormal, "")

@@ -220,7 +220,7 @@ func (c *conn) closeWith(t wire.Type, code wire.Code, text string) bool {
 func (c *conn) flushLoop() {
 	for {
 		c.mu.Lock()
-		if c.hold { // a hot restart is moving the conn: the rest of buf travels with it (upgrade.go)
+		if c.hold { // a hot restart is moving the conn: the rest of buf travels with it (hotrestart_handover.go)
 			c.flushing = false
 			c.mu.Unlock()
 			return

@@ -30,7 +30,7 @@ func writerState(c *conn) (flushing bool, queued int) {
 	return c.flushing, len(c.buf)
 }
 
-func TestOutbox_SendToAnIdleSessionWritesOnTheCallersGoroutine(t *testing.T) {
+func TestWriteQueue_SendToAnIdleSessionWritesOnTheCallersGoroutine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	n := e.start()
@@ -77,7 +77,7 @@ func dialSmallWindow(t *testing.T, e *env, uid int64, device string) *tclient {
 	return cl
 }
 
-func TestOutbox_FullSocketNeverBlocksTheSenderAndLosesNothing(t *testing.T) {
+func TestWriteQueue_FullSocketNeverBlocksTheSenderAndLosesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.MaxQueued = 8 << 20; c.WriteTimeout = 10 * time.Second })
 	n := e.start()
@@ -135,7 +135,7 @@ func TestOutbox_FullSocketNeverBlocksTheSenderAndLosesNothing(t *testing.T) {
 	}
 }
 
-func TestOutbox_SlowConsumerCloseKeepsTheRestOfAPartlyWrittenFrame(t *testing.T) {
+func TestWriteQueue_SlowConsumerCloseKeepsTheRestOfAPartlyWrittenFrame(t *testing.T) {
 	t.Parallel()
 	frame := wire.AppendMessage(nil, 7, []byte(`{"a":1}`))
 	rest := frame[5:] // the socket took the first 5 bytes
@@ -156,7 +156,7 @@ func TestBroadcast_FanOutWritersShareTheShards(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	n := e.newNode()
-	n.fan.bc.scratch = make([][]*conn, 3) // three writers, whatever GOMAXPROCS is
+	n.transient.bc.scratch = make([][]*conn, 3) // three writers, whatever GOMAXPROCS is
 	if err := n.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func (c *consumer) handle(msgs []redis.XMessage) {
 		c.deliver(m)
 	}
 	for s := range c.touched {
-		s.flushNow() // written from here unless the socket is full (outbox.go)
+		s.flushNow() // written from here unless the socket is full (conn_write.go)
 	}
 	clear(c.touched)
 }
@@ -187,7 +187,7 @@ func (c *consumer) deliver(m redis.XMessage) {
 		}
 	}
 	clear(c.targets)
-	n.fan.counts.add(j.PushID, route.PushDelivered, sessions) // persisted pushes of the push API; pushstatus.go
+	n.transient.counts.add(j.PushID, route.PushDelivered, sessions) // persisted pushes of the push API; pushstatus.go
 	done(jobErr)
 	if jobErr != nil {
 		n.log.Warn("push: job partly dropped", "job", j.ID, "entry", m.ID, "err", jobErr)

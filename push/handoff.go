@@ -16,8 +16,8 @@ import (
 )
 
 // The handoff protocol moves a running node's listeners and live
-// connections to a new process over a Unix stream socket (see upgrade.go
-// and takeover.go). Every message is a 9-byte header, sent in one sendmsg
+// connections to a new process over a Unix stream socket (see
+// hotrestart.go). Every message is a 9-byte header, sent in one sendmsg
 // together with the message's file descriptors (SCM_RIGHTS), then its
 // payload:
 //

@@ -21,7 +21,7 @@ import (
 // (takeListeners), serves them, adopts every connection (adoptConns), and
 // only then starts consuming the node's stream: the same node id and
 // consumer group, so entries the old process read but did not ack are read
-// again. See upgrade.go for the old side and handoff.go for the protocol.
+// again. See hotrestart.go for the overview and handoff.go for the protocol.
 
 // takeListeners connects to the old process and receives its listeners.
 func (n *Node) takeListeners(ctx context.Context) (netpoll.Listener, error) {
@@ -153,7 +153,7 @@ func (n *Node) adoptConns() error {
 }
 
 // adopt queues fd, a client socket with state st, for adoption by this
-// node (see adopt.go; prepareAdopted finishes it).
+// node (see hotrestart_adopt.go; prepareAdopted finishes it).
 func (n *Node) adopt(fd int, st connState) error {
 	if err := n.startAdoption(); err != nil {
 		return err

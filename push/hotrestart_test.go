@@ -48,7 +48,7 @@ func (e *env) takeOver() (old, cur *Node) {
 	return old, cur
 }
 
-func TestUpgrade_SessionsMoveWithoutDisconnectAndKeepReceiving(t *testing.T) {
+func TestHotRestart_SessionsMoveWithoutDisconnectAndKeepReceiving(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr transport) {
 		e := upgradeEnv(t, tr)
 		e.start()
@@ -94,7 +94,7 @@ func TestUpgrade_SessionsMoveWithoutDisconnectAndKeepReceiving(t *testing.T) {
 	})
 }
 
-func TestUpgrade_HalfAFrameReadByTheOldProcessIsCompletedInTheNew(t *testing.T) {
+func TestHotRestart_HalfAFrameReadByTheOldProcessIsCompletedInTheNew(t *testing.T) {
 	e := upgradeEnv(t, overTCP)
 	e.start()
 	a, _ := e.connect(1, "phone")
@@ -108,7 +108,7 @@ func TestUpgrade_HalfAFrameReadByTheOldProcessIsCompletedInTheNew(t *testing.T) 
 	}
 }
 
-func TestUpgrade_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) {
+func TestHotRestart_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) {
 	e := upgradeEnv(t, overTCP)
 	e.cfg.MaxQueued = 64 << 20
 	e.start()
@@ -157,7 +157,7 @@ func TestUpgrade_QueuedOutputOfAClientThatDoesNotReadTravelsAlong(t *testing.T) 
 	}
 }
 
-func TestUpgrade_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *testing.T) {
+func TestHotRestart_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *testing.T) {
 	e := upgradeEnv(t, overTCP)
 	n := e.start()
 	a, _ := e.connect(1, "phone")
@@ -186,7 +186,7 @@ func TestUpgrade_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *testi
 	a.messages(1)
 }
 
-func TestUpgrade_WithoutAnOldNodeTakeoverFailsAndBindsNothing(t *testing.T) {
+func TestHotRestart_WithoutAnOldNodeTakeoverFailsAndBindsNothing(t *testing.T) {
 	e := upgradeEnv(t, overTCP)
 	e.cfg.Takeover = true
 	n := e.newNode()

@@ -84,10 +84,10 @@ type Config struct {
 	BroadcastMaxAge time.Duration
 
 	// UpgradeSocket is the Unix socket path on which a new process of this
-	// node takes it over in a hot restart (upgrade.go); empty: no hot restart.
+	// node takes it over in a hot restart (hotrestart.go); empty: no hot restart.
 	UpgradeSocket string
 	// Takeover makes Start take the listeners and connections over from the
-	// node running on UpgradeSocket instead of binding (takeover.go).
+	// node running on UpgradeSocket instead of binding (hotrestart_takeover.go).
 	Takeover bool
 	// UpgradeTimeout bounds one handoff (default 60s).
 	UpgradeTimeout time.Duration
@@ -127,7 +127,8 @@ type Node struct {
 	hub     *hub
 	acks    *ackBatch
 	pending *registrar
-	fan     *fanout // broadcasts, transient pushes and signals; see transient.go
+
+	transient *transient // broadcasts, transient pushes and signals; see transient.go
 
 	ipLimit    *ipLimiter   // Config.MaxConnsPerIP; see limits.go
 	handshakes atomic.Int64 // connections not yet past their handshake
@@ -158,7 +159,7 @@ type Node struct {
 
 	consumeGate chan struct{} // tests only: the consumer waits for it to close
 
-	up upgrader // hot restart; see upgrade.go
+	up upgrader // hot restart; see hotrestart.go
 
 	deadlines sweeper // handshake and idle deadlines of every connection; see deadlines.go
 }
@@ -241,11 +242,11 @@ func New(cfg Config, d Deps) (*Node, error) {
 		cfg.UpgradeTimeout = time.Minute
 		n.cfg.UpgradeTimeout = cfg.UpgradeTimeout
 	}
-	fan, err := newFanout(n)
+	tr, err := newTransient(n)
 	if err != nil {
 		return nil, err
 	}
-	n.fan = fan
+	n.transient = tr
 	n.noConn = sync.NewCond(&n.connMu)
 	if err := n.initSessions(); err != nil { // policy, limits and session gauges; see policy.go
 		return nil, err
@@ -275,7 +276,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("push: node already started")
 	}
-	ln, err := n.listen(ctx) // binds, or takes the listener over; see upgrade.go
+	ln, err := n.listen(ctx) // binds, or takes the listener over; see hotrestart.go
 	if err != nil {
 		return fmt.Errorf("push: listen %s: %w", n.cfg.TCPAddr, err)
 	}
@@ -314,7 +315,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.log.Warn("push: first heartbeat failed; retrying in the background", "err", err)
 	}
 
-	if err := n.adoptConns(); err != nil { // hot restart: before consuming; see takeover.go
+	if err := n.adoptConns(); err != nil { // hot restart: before consuming; see hotrestart_takeover.go
 		return err
 	}
 	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
@@ -335,7 +336,7 @@ func (n *Node) Start(ctx context.Context) error {
 	go func() { defer close(n.ackDone); n.ackLoop(ackCtx) }()
 	n.deadlines.start(n)
 
-	if err := n.serveUpgrades(); err != nil { // hot restart; see upgrade.go
+	if err := n.serveUpgrades(); err != nil { // hot restart; see hotrestart.go
 		n.log.Error("push: hot restart unavailable", "err", err)
 	}
 	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv)

@@ -69,7 +69,7 @@ func (p *pushCounts) putBack(m map[pushCountKey]int64) {
 // flushPushCounts reports the counts in one round trip; a failed batch is
 // kept for the next flush.
 func (n *Node) flushPushCounts(ctx context.Context) {
-	m := n.fan.counts.take()
+	m := n.transient.counts.take()
 	if m == nil {
 		return
 	}
@@ -80,7 +80,7 @@ func (n *Node) flushPushCounts(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
 	if err := n.reg.CountPushes(ctx, batch); err != nil {
-		n.fan.counts.putBack(m)
+		n.transient.counts.putBack(m)
 		n.log.Debug("push: push status flush failed; kept for the next", "pushes", len(m), "err", err)
 	}
 }
@@ -108,6 +108,6 @@ func (n *Node) countBroadcasts(entries []encodedPush) {
 				}
 			}
 		}
-		n.fan.counts.add(e.pushID, route.PushDelivered, int(sent))
+		n.transient.counts.add(e.pushID, route.PushDelivered, int(sent))
 	}
 }

@@ -18,14 +18,14 @@ func TestCountBroadcasts_CountsLiveSessionsByPlatform(t *testing.T) {
 	e.connectOn(32, "b", "ios")
 	e.connectOn(33, "c", "web")
 	testenv.Eventually(t, 5*time.Second, func() bool { return e.node.Sessions() == 3 }, "three sessions")
-	e.node.fan.counts.take() // whatever the handshakes counted
+	e.node.transient.counts.take() // whatever the handshakes counted
 	e.node.countBroadcasts([]encodedPush{
 		{pushID: "all"},
 		{pushID: "ios", platforms: []string{"ios"}},
 		{pushID: "web-twice", platforms: []string{"web", "web"}},
 		{pushID: "none", platforms: []string{"android"}},
 	})
-	got := e.node.fan.counts.take()
+	got := e.node.transient.counts.take()
 	want := map[string]int64{"all": 3, "ios": 2, "web-twice": 1}
 	for id, n := range want {
 		if c := got[pushCountKey{id, route.PushDelivered}]; c != n {

@@ -111,15 +111,15 @@ func (c *conn) signal(s wire.Signal) error {
 		return err
 	}
 	if !c.sig.allow(time.Now().UnixNano(), n.cfg.SignalRate, n.cfg.SignalBurst) {
-		n.fan.drop(job.KindSignal, dropRateLimited)
+		n.transient.drop(job.KindSignal, dropRateLimited)
 		if int(c.sig.drops) >= n.cfg.SignalBurst {
 			c.fail(wire.CodeRateLimited, "signals far over the rate limit")
 			return errRateLimited
 		}
 		return nil
 	}
-	n.fan.sig.deliverLocal(c.uid, c.sess.DeviceID, s)
-	n.fan.sig.enqueue(outSignal{from: c.uid, device: c.sess.DeviceID, to: s.Peer, kind: s.Kind, data: append([]byte(nil), s.Data...)})
+	n.transient.sig.deliverLocal(c.uid, c.sess.DeviceID, s)
+	n.transient.sig.enqueue(outSignal{from: c.uid, device: c.sess.DeviceID, to: s.Peer, kind: s.Kind, data: append([]byte(nil), s.Data...)})
 	return nil
 }
 
@@ -157,7 +157,7 @@ func (r *signalRelay) deliverLocal(from int64, device string, s wire.Signal) {
 			sessions++
 		}
 	}
-	r.n.fan.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
+	r.n.transient.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
 }
 
 // enqueue hands a signal to the relay, or drops it if the relay is behind.
@@ -165,12 +165,12 @@ func (r *signalRelay) enqueue(s outSignal) {
 	select {
 	case r.q <- s:
 	default:
-		r.n.fan.drop(job.KindSignal, dropQueueFull)
+		r.n.transient.drop(job.KindSignal, dropQueueFull)
 	}
 }
 
 // signalLoop runs the relay until ctx ends.
-func (n *Node) signalLoop(ctx context.Context) { n.fan.sig.run(ctx) }
+func (n *Node) signalLoop(ctx context.Context) { n.transient.sig.run(ctx) }
 
 func (r *signalRelay) run(ctx context.Context) {
 	batch := make([]outSignal, 0, signalBatch)
@@ -195,7 +195,7 @@ func (r *signalRelay) run(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			for range batch {
-				r.n.fan.drop(job.KindSignal, dropRedis)
+				r.n.transient.drop(job.KindSignal, dropRedis)
 			}
 			if !failing {
 				failing = true
@@ -257,7 +257,7 @@ func (c *consumer) deliverSignal(j job.Job, entry string) {
 	n := c.n
 	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
 	if j.Expired(time.Now().UnixMilli()) {
-		n.fan.drop(job.KindSignal, dropExpired)
+		n.transient.drop(job.KindSignal, dropExpired)
 		done(nil)
 		return
 	}
@@ -286,6 +286,6 @@ func (c *consumer) deliverSignal(j job.Job, entry string) {
 		}
 	}
 	clear(c.targets)
-	n.fan.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
+	n.transient.delivered.WithLabelValues(string(job.KindSignal)).Add(float64(sessions))
 	done(nil)
 }

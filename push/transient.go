@@ -28,9 +28,9 @@ const (
 	defaultBroadcastMaxAge = 5 * time.Minute
 )
 
-// fanout is a node's transient-delivery state: the broadcast reader, the
+// transient is a node's transient-delivery state: the broadcast reader, the
 // signal relay and their counters.
-type fanout struct {
+type transient struct {
 	bc  *broadcaster
 	sig *signalRelay
 
@@ -53,9 +53,9 @@ const (
 	dropRedis       = "redis"        // the relay could not reach Redis
 )
 
-// newFanout applies the transient defaults to n.cfg, checks them and
+// newTransient applies the transient defaults to n.cfg, checks them and
 // registers the counters.
-func newFanout(n *Node) (*fanout, error) {
+func newTransient(n *Node) (*transient, error) {
 	cfg := &n.cfg
 	if cfg.SignalRate < 0 || cfg.SignalBurst < 0 || cfg.BroadcastMaxAge < 0 {
 		return nil, errors.New("push: Config.SignalRate, SignalBurst and BroadcastMaxAge must not be negative")
@@ -73,7 +73,7 @@ func newFanout(n *Node) (*fanout, error) {
 		cfg.BroadcastMaxAge = defaultBroadcastMaxAge
 	}
 	labels := prometheus.Labels{"node": cfg.NodeID}
-	f := &fanout{
+	t := &transient{
 		counts: newPushCounts(),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "tether_push_transient_deliveries_total",
@@ -86,19 +86,19 @@ func newFanout(n *Node) (*fanout, error) {
 			ConstLabels: labels,
 		}, []string{"kind", "reason"}),
 	}
-	if err := register(n.m, f.delivered); err != nil {
+	if err := register(n.m, t.delivered); err != nil {
 		return nil, err
 	}
-	if err := register(n.m, f.dropped); err != nil {
+	if err := register(n.m, t.dropped); err != nil {
 		return nil, err
 	}
-	f.bc = newBroadcaster(n)
-	f.sig = newSignalRelay(n)
-	return f, nil
+	t.bc = newBroadcaster(n)
+	t.sig = newSignalRelay(n)
+	return t, nil
 }
 
-func (f *fanout) drop(kind job.Kind, reason string) {
-	f.dropped.WithLabelValues(string(kind), reason).Inc()
+func (t *transient) drop(kind job.Kind, reason string) {
+	t.dropped.WithLabelValues(string(kind), reason).Inc()
 }
 
 // platformOK says whether a session on platform gets a job limited to platforms.
@@ -127,7 +127,7 @@ func (c *consumer) deliverPush(j job.Job, entry string) {
 	n := c.n
 	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
 	if j.Expired(time.Now().UnixMilli()) {
-		n.fan.drop(j.Kind, dropExpired)
+		n.transient.drop(j.Kind, dropExpired)
 		done(nil)
 		return
 	}
@@ -148,8 +148,8 @@ func (c *consumer) deliverPush(j job.Job, entry string) {
 		}
 	}
 	clear(c.targets)
-	n.fan.counts.add(j.PushID, route.PushDelivered, sessions)
-	n.fan.delivered.WithLabelValues(string(job.KindPush)).Add(float64(sessions))
+	n.transient.counts.add(j.PushID, route.PushDelivered, sessions)
+	n.transient.delivered.WithLabelValues(string(job.KindPush)).Add(float64(sessions))
 	done(nil)
 	n.log.Debug("push: push delivered", "job", j.ID, "push", j.PushID, "entry", entry, "sessions", sessions)
 }

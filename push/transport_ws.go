@@ -86,7 +86,7 @@ func (n *Node) listenWS() error {
 	if n.cfg.WSAddr == "" {
 		return nil
 	}
-	ln, err := n.listenShared("ws", n.cfg.WSAddr) // binds, or takes it over in a hot restart (upgrade.go)
+	ln, err := n.listenShared("ws", n.cfg.WSAddr) // binds, or takes it over in a hot restart (hotrestart.go)
 	if err != nil {
 		return fmt.Errorf("push: listen websocket %s: %w", n.cfg.WSAddr, err)
 	}

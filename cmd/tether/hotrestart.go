@@ -21,7 +21,7 @@ import (
 // sends it) makes the running process start the binary found at its path
 // now, with the same arguments and environment plus envTakeover. The new
 // process takes the listeners and every live connection over through the
-// node's upgrade socket (push/upgrade.go) and the old one exits once the
+// node's upgrade socket (push/hotrestart.go) and the old one exits once the
 // handoff is complete. If the new process fails, the old one keeps serving.
 
 // envTakeover marks a process started by a hot restart: it takes the

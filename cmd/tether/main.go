@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	case "push":
 		var c config.PushConfig
-		if rest, up := cutUpgradeFlag(args); up { // hot restart of the running node; upgrade.go
+		if rest, up := cutUpgradeFlag(args); up { // hot restart of the running node; hotrestart.go
 			if c, err = config.LoadPush(rest, getenv); err == nil || c.NodeID != "" {
 				err = requestUpgrade(ctx, c, stdout) // only the node id and socket settings matter
 			}
@@ -198,7 +198,7 @@ func serveAPI(ctx context.Context, c config.APIConfig, stderr io.Writer) error {
 func servePush(ctx context.Context, c config.PushConfig, takeover bool, stderr io.Writer) error {
 	log := c.Log.New(stderr)
 	log.Info("tether push", "version", buildVersion(), "config", c, "takeover", takeover)
-	usr2, stopUSR2 := notifyUpgrade() // before the node serves; see upgrade.go
+	usr2, stopUSR2 := notifyUpgrade() // before the node serves; see hotrestart.go
 	defer stopUSR2()
 	opts := []stack.Option{stack.WithLogger(log)}
 	if takeover {

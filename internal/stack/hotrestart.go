@@ -12,7 +12,7 @@ import (
 	"github.com/tetherim/tether/push"
 )
 
-// Hot restart of `tether push` (see push/upgrade.go for the node's part):
+// Hot restart of `tether push` (see push/hotrestart.go for the node's part):
 // the running process starts a new one of the binary with WithTakeover,
 // which receives the client listeners, every live connection and the admin
 // listener over the node's upgrade socket; then the old process releases

@@ -141,7 +141,7 @@ func (p *Push) Sessions() int { return p.node.Sessions() }
 // It is safe to call twice.
 func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
-		if p.handedOver() { // hot restart: release, the new process serves; upgrade.go
+		if p.handedOver() { // hot restart: release, the new process serves; hotrestart.go
 			p.stopErr = p.release(ctx)
 			return
 		}

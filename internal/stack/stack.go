@@ -26,7 +26,7 @@ type Option func(*options)
 
 type options struct {
 	log      *slog.Logger
-	takeover bool // StartPush: take a running node over (upgrade.go)
+	takeover bool // StartPush: take a running node over (hotrestart.go)
 }
 
 // WithLogger makes the stack log to l instead of a logger built from the
