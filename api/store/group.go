@@ -126,8 +126,8 @@ func memberIDs(tx *gorm.DB, gid int64) ([]int64, error) {
 
 func manager(role string) bool { return role == RoleOwner || role == RoleAdmin }
 
-// emit appends ev to the timelines of users with one fanout (one lock of
-// their heads, one outbox row).
+// emit appends ev to the timelines of users in one step (one lock of their
+// heads, one outbox row).
 func emit(tx *gorm.DB, users []int64, ev tether.GroupEvent) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -137,7 +137,7 @@ func emit(tx *gorm.DB, users []int64, ev tether.GroupEvent) error {
 	if ev.Type == tether.GroupInvited {
 		conv = "" // the invitee is not part of the conversation yet
 	}
-	_, err = fanout(tx, users, newEntry{Kind: tether.EntryGroup, ConversationID: conv, Event: body})
+	_, err = appendToTimelines(tx, users, newEntry{Kind: tether.EntryGroup, ConversationID: conv, Event: body})
 	return err
 }
 

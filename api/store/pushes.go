@@ -58,7 +58,7 @@ func (s *PushService) PersistPush(ctx context.Context, pushID string, users []in
 			return nil
 		}
 		var err error
-		if versions, err = fanout(tx, known, newEntry{Kind: tether.EntryPush, Event: body, PushID: pushID}); err != nil {
+		if versions, err = appendToTimelines(tx, known, newEntry{Kind: tether.EntryPush, Event: body, PushID: pushID}); err != nil {
 			return err
 		}
 		return collapsePushes(tx, collapse, ev.CollapseKey)

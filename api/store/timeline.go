@@ -13,6 +13,9 @@ import (
 	"github.com/tetherim/tether"
 )
 
+// The timeline store: appending an entry to many users' timelines at once,
+// under their locked heads, with the outbox row that pushes it to them.
+
 // fanoutChunk bounds the users one statement names. It is a whole group
 // (tether.MaxGroupMembers): one statement per step of a group send, not four,
 // halved the send's p99 under load (TestGroupSend_AcceptLatency with
@@ -41,10 +44,10 @@ type entryBody struct {
 	Event          json.RawMessage `json:"event,omitempty"`
 }
 
-// fanout appends e to the timeline of every user in users and queues one
+// appendToTimelines appends e to the timeline of every user in users and queues one
 // outbox row that pushes it to all of them, inside tx. It returns each
 // user's new version. users may be in any order and hold duplicates.
-func fanout(tx *gorm.DB, users []int64, e newEntry) (map[int64]uint64, error) {
+func appendToTimelines(tx *gorm.DB, users []int64, e newEntry) (map[int64]uint64, error) {
 	l, err := lockTimelines(tx, users)
 	if err != nil {
 		return nil, err
@@ -71,7 +74,7 @@ func lockTimelines(tx *gorm.DB, users []int64) (*lockedTimelines, error) {
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
 	if len(uids) == 0 || uids[0] <= 0 {
-		return nil, errors.New("store: fanout: no users or a bad user id")
+		return nil, errors.New("store: timeline: no users or a bad user id")
 	}
 	heads, err := lockHeads(tx, uids)
 	if err != nil {
@@ -85,7 +88,7 @@ func lockTimelines(tx *gorm.DB, users []int64) (*lockedTimelines, error) {
 			return nil, err
 		}
 		if len(heads) < len(uids) {
-			return nil, errors.New("store: fanout: timeline heads missing after creating them")
+			return nil, errors.New("store: timeline: timeline heads missing after creating them")
 		}
 	}
 	return &lockedTimelines{uids: uids, heads: heads}, nil
