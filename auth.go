@@ -31,7 +31,8 @@ type AuthService interface {
 	// EUNAUTHORIZED for an unknown user or a wrong password (indistinguishable).
 	Login(ctx context.Context, username, password string, dev Device) (*Tokens, error)
 	// Refresh rotates a refresh token: the old one stops working. Reusing a
-	// rotated token revokes its whole session (it was stolen or replayed).
+	// rotated token revokes its whole session (it was stolen or replayed),
+	// exactly as SessionService.Logout does.
 	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
 	// User returns an account by id. ENOTFOUND if there is none.
 	User(ctx context.Context, id int64) (*User, error)

@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	rdb, prefix := testenv.Redis(t)
 	return &env{
 		dsn: dsn, db: db, ctx: ctx, rdb: rdb, users: map[string]int64{},
-		auth: store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour),
+		auth: store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, nil),
 		msgs: store.NewMessageService(db, nil),
 		reg:  route.NewRegistry(rdb, prefix, 30*time.Second),
 	}

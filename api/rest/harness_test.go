@@ -96,7 +96,7 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	rdb, prefix := testenv.Redis(t)
 	e := &env{t: t, metrics: m, priv: priv, reg: route.NewRegistry(rdb, prefix, time.Minute)}
 	s, err := New(Deps{
-		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
+		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour, nil),
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Social:   store.NewSocialService(db),

@@ -63,7 +63,7 @@ func newPushEnv(t *testing.T, driver string) *pushEnv {
 		t.Fatal(err)
 	}
 	s, err := New(Deps{
-		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour),
+		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour, nil),
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
 		Social:   store.NewSocialService(db),

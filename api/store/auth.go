@@ -25,15 +25,22 @@ type AuthService struct {
 	db         *DB
 	signer     *token.Signer
 	refreshTTL time.Duration
-	dummyHash  string // compared against for unknown users, to even out login timing
+	revoke     revocations // a replayed refresh token revokes its session like a logout
+	dummyHash  string      // compared against for unknown users, to even out login timing
 }
 
 var _ tether.AuthService = (*AuthService)(nil)
 
 // NewAuthService returns the account and login-session service. Refresh
 // tokens live for refreshTTL after their last use (a sliding window).
-func NewAuthService(db *DB, signer *token.Signer, refreshTTL time.Duration) tether.AuthService {
-	return &AuthService{db: db, signer: signer, refreshTTL: refreshTTL, dummyHash: hashPassword("tether-dummy-password")}
+// revoker, if not nil, is told about a session revoked because its refresh
+// token was replayed, exactly as SessionService tells it about a logout.
+func NewAuthService(db *DB, signer *token.Signer, refreshTTL time.Duration, revoker tether.SessionRevoker) tether.AuthService {
+	return &AuthService{
+		db: db, signer: signer, refreshTTL: refreshTTL,
+		revoke:    revocations{db: db, push: revoker},
+		dummyHash: hashPassword("tether-dummy-password"),
+	}
 }
 
 // Register creates an account and its (empty) timeline head.
@@ -129,7 +136,7 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*tether
 	}
 	if sess.RefreshHash != h {
 		// A rotated token came back: it was stolen or replayed.
-		if err := s.revoke(ctx, sess); err != nil {
+		if err := s.revokeReplayed(ctx, sess); err != nil {
 			return nil, err
 		}
 		return nil, invalid
@@ -148,7 +155,7 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*tether
 	}
 	if res.RowsAffected == 0 {
 		// Another request rotated the same token first: it was used twice.
-		if err := s.revoke(ctx, sess); err != nil {
+		if err := s.revokeReplayed(ctx, sess); err != nil {
 			return nil, err
 		}
 		return nil, invalid
@@ -157,14 +164,12 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*tether
 	return s.tokens(sess, refresh)
 }
 
-func (s *AuthService) revoke(ctx context.Context, sess sessionRow) error {
-	err := s.db.g.WithContext(ctx).Model(&sessionRow{}).
-		Where("id = ? AND revoked_at IS NULL", sess.ID).Update("revoked_at", now()).Error
-	if err != nil {
-		return fmt.Errorf("store: revoke session: %w", err)
-	}
-	slog.WarnContext(ctx, "refresh token reused; session revoked", "session_id", sess.ID, "user_id", sess.UserID, "device_id", sess.DeviceID)
-	return nil
+// revokeReplayed revokes the session of a replayed refresh token. If the
+// push side cannot be told, the refresh fails with that error (not 401), so
+// the client retries and the retry tells it again, as a failed logout does.
+func (s *AuthService) revokeReplayed(ctx context.Context, sess sessionRow) error {
+	slog.WarnContext(ctx, "refresh token reused; revoking its session", "session_id", sess.ID, "user_id", sess.UserID, "device_id", sess.DeviceID)
+	return s.revoke.revoke(ctx, sess)
 }
 
 func (s *AuthService) tokens(sess sessionRow, refresh string) (*tether.Tokens, error) {

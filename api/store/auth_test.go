@@ -141,7 +141,7 @@ func TestRefresh_RejectsUnknownAndExpiredTokens(t *testing.T) {
 		wantCode(t, err, tether.EUNAUTHORIZED)
 
 		_, priv, _ := token.GenerateKey()
-		expiring := store.NewAuthService(db, token.NewSigner(priv, time.Minute), 0) // refresh tokens expire at once
+		expiring := store.NewAuthService(db, token.NewSigner(priv, time.Minute), 0, nil) // refresh tokens expire at once
 		tok, err := expiring.Login(ctx, "bob", "correct horse battery", dev)
 		if err != nil {
 			t.Fatal(err)

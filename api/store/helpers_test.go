@@ -70,7 +70,7 @@ func newFixture(t *testing.T, db *store.DB, onCommit func()) *fixture {
 	}
 	return &fixture{
 		db:     db,
-		auth:   store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour),
+		auth:   store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, nil),
 		msgs:   store.NewMessageService(db, onCommit),
 		verify: token.NewVerifier(pub),
 	}

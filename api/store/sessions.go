@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 // SessionService implements tether.SessionService.
 type SessionService struct {
 	db         *DB
-	revoker    tether.SessionRevoker // may be nil: no push side to tell
-	online     tether.OnlineDevices  // may be nil: every device shows offline
-	refreshTTL time.Duration         // the sliding refresh window: last use = expires_at - refreshTTL
+	revoke     revocations
+	online     tether.OnlineDevices // may be nil: every device shows offline
+	refreshTTL time.Duration        // the sliding refresh window: last use = expires_at - refreshTTL
 }
 
 var _ tether.SessionService = (*SessionService)(nil)
@@ -27,7 +26,7 @@ var _ tether.SessionService = (*SessionService)(nil)
 // refreshTTL must be the AuthService's: a session's last use is derived from
 // its sliding expiry.
 func NewSessionService(db *DB, revoker tether.SessionRevoker, online tether.OnlineDevices, refreshTTL time.Duration) tether.SessionService {
-	return &SessionService{db: db, revoker: revoker, online: online, refreshTTL: refreshTTL}
+	return &SessionService{db: db, revoke: revocations{db: db, push: revoker}, online: online, refreshTTL: refreshTTL}
 }
 
 // Logout revokes the caller's session. The database is written first, so a
@@ -45,22 +44,7 @@ func (s *SessionService) Logout(ctx context.Context, caller tether.Caller) error
 	if res.RowsAffected == 0 {
 		return nil // nothing to revoke: already gone
 	}
-	return s.revoke(ctx, sess)
-}
-
-// revoke records sess revoked, then tells the push side.
-func (s *SessionService) revoke(ctx context.Context, sess sessionRow) error {
-	err := s.db.g.WithContext(ctx).Model(&sessionRow{}).
-		Where("id = ? AND revoked_at IS NULL", sess.ID).Update("revoked_at", now()).Error
-	if err != nil {
-		return fmt.Errorf("store: revoke session: %w", err)
-	}
-	if s.revoker != nil {
-		if err := s.revoker.Revoke(ctx, sess.UserID, sess.ID, sess.DeviceID, sess.Platform); err != nil {
-			return fmt.Errorf("store: revoke session: tell push nodes: %w", err)
-		}
-	}
-	return nil
+	return s.revoke.revoke(ctx, sess)
 }
 
 // Devices lists the caller's live sessions, newest first. Online status is
@@ -107,7 +91,7 @@ func (s *SessionService) RevokeDevice(ctx context.Context, caller tether.Caller,
 	if res.RowsAffected == 0 {
 		return tether.Errorf(tether.ENOTFOUND, "no such session")
 	}
-	return s.revoke(ctx, sess)
+	return s.revoke.revoke(ctx, sess)
 }
 
 // ChangePassword checks the old password, stores the new one and revokes
@@ -140,29 +124,17 @@ func (s *SessionService) ChangePassword(ctx context.Context, caller tether.Calle
 		if err := tx.Where("user_id = ? AND id <> ? AND revoked_at IS NULL", u.ID, caller.SessionID).Find(&others).Error; err != nil {
 			return err
 		}
-		if len(others) == 0 {
-			return nil
-		}
 		ids := make([]string, len(others))
 		for i, o := range others {
 			ids[i] = o.ID
 		}
-		return tx.Model(&sessionRow{}).Where("id IN ? AND revoked_at IS NULL", ids).Update("revoked_at", now()).Error
+		return markRevoked(tx, ids...)
 	})
 	if err != nil {
 		return fmt.Errorf("store: change password: %w", err)
 	}
-	if s.revoker == nil {
-		return nil
-	}
-	var errs []error
-	for _, o := range others {
-		if err := s.revoker.Revoke(ctx, o.UserID, o.ID, o.DeviceID, o.Platform); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("store: change password: tell push nodes: %w", errors.Join(errs...))
+	if err := s.revoke.tell(ctx, others...); err != nil {
+		return fmt.Errorf("store: change password: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/shared/token"
 )
 
 // fakeRevoker records what the session service tells the push side.
@@ -102,9 +103,8 @@ func TestLogout_RefreshTokenIsDeadEvenWhenThePushSideFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sessions.Logout(ctx, callerOf(t, f, tok)); err == nil {
-			t.Fatal("logout reported success although the push side was not told")
-		}
+		err = sessions.Logout(ctx, callerOf(t, f, tok))
+		wantCode(t, err, tether.EUNAVAILABLE) // a 503: retrying tells the push side again
 		_, err = f.auth.Refresh(ctx, tok.RefreshToken)
 		wantCode(t, err, tether.EUNAUTHORIZED)
 	})
@@ -156,5 +156,69 @@ func TestChangePassword_RevokesEveryOtherSessionAndKeepsTheCurrentOne(t *testing
 		if _, err := f.auth.Login(ctx, "alice", "a brand new password", dev); err != nil {
 			t.Fatalf("login with the new password: %v", err)
 		}
+	})
+}
+
+func TestRefreshReplay_RevokesLikeLogoutAndTellsThePushSide(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		rev := &fakeRevoker{}
+		_, priv, err := token.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth := store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, rev)
+		f.user(t, "alice")
+		t0, err := auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auth.Refresh(ctx, t0.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		if len(rev.calls) != 0 {
+			t.Fatalf("an honest refresh told the push side: %v", rev.calls)
+		}
+		_, err = auth.Refresh(ctx, t0.RefreshToken) // the rotated token comes back
+		wantCode(t, err, tether.EUNAUTHORIZED)
+		want := t0.SessionID + "/" + dev.ID + "/" + dev.Platform
+		if len(rev.calls) != 1 || rev.calls[0] != want {
+			t.Fatalf("revoker calls %v, want [%s]", rev.calls, want)
+		}
+	})
+}
+
+func TestRefreshReplay_FailsRetryablyWhenThePushSideCannotBeTold(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		rev := &fakeRevoker{err: errors.New("redis down")}
+		_, priv, err := token.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth := store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, rev)
+		f.user(t, "alice")
+		t0, err := auth.Login(ctx, "alice", "correct horse battery", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t1, err := auth.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not a 401: the revocation is not complete, and a retry tells the push side again.
+		_, err = auth.Refresh(ctx, t0.RefreshToken)
+		wantCode(t, err, tether.EUNAVAILABLE)
+		rev.mu.Lock()
+		rev.err = nil
+		rev.mu.Unlock()
+		_, err = auth.Refresh(ctx, t0.RefreshToken)
+		wantCode(t, err, tether.EUNAUTHORIZED)
+		if len(rev.calls) != 2 {
+			t.Fatalf("revoker calls %v, want the failed one and the retry", rev.calls)
+		}
+		// The session is dead in the database whatever the push side said.
+		_, err = auth.Refresh(ctx, t1.RefreshToken)
+		wantCode(t, err, tether.EUNAUTHORIZED)
 	})
 }

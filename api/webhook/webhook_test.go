@@ -64,7 +64,7 @@ func newEnv(t *testing.T, driver string) *env {
 	reg := route.NewRegistry(rdb, prefix, 30*time.Second)
 	return &env{
 		cfg: cfg, db: db, ctx: ctx, reg: reg,
-		auth:  store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour),
+		auth:  store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, nil),
 		msgs:  store.NewMessageService(db, nil),
 		relay: relay.New(relay.Config{NotifyOffline: true}, db, reg, rdb, nil, slog.Default()),
 	}

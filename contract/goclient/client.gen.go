@@ -2084,7 +2084,11 @@ type ClientInterface interface {
 	// RefreshWithBody Rotate a refresh token
 	//
 	// The old refresh token stops working. Presenting an already rotated
-	// token again revokes the whole session.
+	// token again revokes the whole session exactly as a logout does: its
+	// refresh token stops working, its access tokens are refused by the
+	// REST API and at push handshakes, and its live push connections are
+	// kicked with Kick(revoked). The replayed request answers 401 (503 if
+	// push nodes could not be told; the same request again tells them).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2094,7 +2098,11 @@ type ClientInterface interface {
 	// Refresh Rotate a refresh token
 	//
 	// The old refresh token stops working. Presenting an already rotated
-	// token again revokes the whole session.
+	// token again revokes the whole session exactly as a logout does: its
+	// refresh token stops working, its access tokens are refused by the
+	// REST API and at push handshakes, and its live push connections are
+	// kicked with Kick(revoked). The replayed request answers 401 (503 if
+	// push nodes could not be told; the same request again tells them).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3687,7 +3695,11 @@ func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 // RefreshWithBody Rotate a refresh token
 //
 // The old refresh token stops working. Presenting an already rotated
-// token again revokes the whole session.
+// token again revokes the whole session exactly as a logout does: its
+// refresh token stops working, its access tokens are refused by the
+// REST API and at push handshakes, and its live push connections are
+// kicked with Kick(revoked). The replayed request answers 401 (503 if
+// push nodes could not be told; the same request again tells them).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3707,7 +3719,11 @@ func (c *Client) RefreshWithBody(ctx context.Context, contentType string, body i
 // Refresh Rotate a refresh token
 //
 // The old refresh token stops working. Presenting an already rotated
-// token again revokes the whole session.
+// token again revokes the whole session exactly as a logout does: its
+// refresh token stops working, its access tokens are refused by the
+// REST API and at push handshakes, and its live push connections are
+// kicked with Kick(revoked). The replayed request answers 401 (503 if
+// push nodes could not be told; the same request again tells them).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7309,7 +7325,11 @@ type ClientWithResponsesInterface interface {
 	// RefreshWithBodyWithResponse Rotate a refresh token
 	//
 	// The old refresh token stops working. Presenting an already rotated
-	// token again revokes the whole session.
+	// token again revokes the whole session exactly as a logout does: its
+	// refresh token stops working, its access tokens are refused by the
+	// REST API and at push handshakes, and its live push connections are
+	// kicked with Kick(revoked). The replayed request answers 401 (503 if
+	// push nodes could not be told; the same request again tells them).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7319,7 +7339,11 @@ type ClientWithResponsesInterface interface {
 	// RefreshWithResponse Rotate a refresh token
 	//
 	// The old refresh token stops working. Presenting an already rotated
-	// token again revokes the whole session.
+	// token again revokes the whole session exactly as a logout does: its
+	// refresh token stops working, its access tokens are refused by the
+	// REST API and at push handshakes, and its live push connections are
+	// kicked with Kick(revoked). The replayed request answers 401 (503 if
+	// push nodes could not be told; the same request again tells them).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14014,7 +14038,11 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 // RefreshWithBodyWithResponse Rotate a refresh token
 //
 // The old refresh token stops working. Presenting an already rotated
-// token again revokes the whole session.
+// token again revokes the whole session exactly as a logout does: its
+// refresh token stops working, its access tokens are refused by the
+// REST API and at push handshakes, and its live push connections are
+// kicked with Kick(revoked). The replayed request answers 401 (503 if
+// push nodes could not be told; the same request again tells them).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14030,7 +14058,11 @@ func (c *ClientWithResponses) RefreshWithBodyWithResponse(ctx context.Context, c
 // RefreshWithResponse Rotate a refresh token
 //
 // The old refresh token stops working. Presenting an already rotated
-// token again revokes the whole session.
+// token again revokes the whole session exactly as a logout does: its
+// refresh token stops working, its access tokens are refused by the
+// REST API and at push handshakes, and its live push connections are
+// kicked with Kick(revoked). The replayed request answers 401 (503 if
+// push nodes could not be told; the same request again tells them).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -306,3 +306,78 @@ func TestChangePassword_KicksTheOtherSessionsLiveConnection(t *testing.T) {
 		t.Fatalf("handshake with the current session's token: %s %v, want welcome", f.Type, f.Reason)
 	}
 }
+
+// A replayed refresh token means the session's tokens leaked: the session
+// ends everywhere at once, exactly as a logout ends it.
+func TestRefreshReplay_RevokesTheSessionEverywhereLikeLogout(t *testing.T) {
+	t.Parallel()
+	a, p := startAPIAndPush(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + a.HTTPAddr
+	rest := client.NewAPI(base, nil)
+	if _, err := rest.Register(ctx, "erin", password); err != nil {
+		t.Fatal(err)
+	}
+	stolen, err := rest.Login(ctx, "erin", password, "erin-phone", "ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rest.Login(ctx, "erin", password, "erin-laptop", "desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The owner rotates the refresh token; the thief keeps the old one.
+	current, err := rest.Refresh(ctx, stolen.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := client.New(client.Config{
+		APIBase: base, PushAddr: p.PushAddr, DeviceID: "erin-phone", Tokens: current,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	phone := make(chan error, 1)
+	go func() { phone <- pc.Run(ctx) }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return p.Sessions() == 1 }, "erin's phone push session")
+	if code := call(t, ctx, http.MethodGet, base+"/v1/users/me", current.AccessToken, nil); code != http.StatusOK {
+		t.Fatalf("GET /v1/users/me before the replay: %d", code)
+	}
+
+	if _, err := rest.Refresh(ctx, stolen.RefreshToken); !isCode(err, tether.EUNAUTHORIZED) {
+		t.Fatalf("replayed refresh: %v, want unauthorized", err)
+	}
+
+	select {
+	case err := <-phone:
+		var k *client.KickedError
+		if !errors.As(err, &k) || k.Code != wire.CodeRevoked {
+			t.Fatalf("phone's Run ended with %v, want a kick with code revoked", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replayed session's live connection was not kicked")
+	}
+	for name, tok := range map[string]string{"current": current.AccessToken, "stolen": stolen.AccessToken} {
+		if f := handshake(t, p.PushAddr, tok); f.Type != wire.TypeError || f.Reason.Code != wire.CodeRevoked {
+			t.Fatalf("handshake with the %s access token after the replay: %s %v, want error revoked", name, f.Type, f.Reason)
+		}
+		if code := call(t, ctx, http.MethodGet, base+"/v1/users/me", tok, nil); code != http.StatusUnauthorized {
+			t.Fatalf("GET /v1/users/me with the %s access token after the replay: %d, want 401", name, code)
+		}
+	}
+	if _, err := rest.Refresh(ctx, current.RefreshToken); !isCode(err, tether.EUNAUTHORIZED) {
+		t.Fatalf("the current refresh token after the replay: %v, want unauthorized", err)
+	}
+	// The user's other session is untouched.
+	if f := handshake(t, p.PushAddr, other.AccessToken); f.Type != wire.TypeWelcome {
+		t.Fatalf("handshake with the other session's token: %s %v, want welcome", f.Type, f.Reason)
+	}
+	if code := call(t, ctx, http.MethodGet, base+"/v1/users/me", other.AccessToken, nil); code != http.StatusOK {
+		t.Fatalf("GET /v1/users/me with the other session's token: %d", code)
+	}
+}
+
+// isCode reports whether err is the API's problem document with code.
+func isCode(err error, code string) bool {
+	var e *client.ProblemError
+	return errors.As(err, &e) && e.Code == code
+}
