@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -180,9 +181,18 @@ func serveDev(ctx context.Context, c config.DevConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ready: try `go run ./cmd/tether chat --user alice` in another terminal",
+	log.Info("ready: try `"+selfCommand(os.Args[0])+" chat --user alice` in another terminal",
 		"api", "http://"+d.HTTPAddr, "push", d.PushAddr, "admin", "http://"+d.AdminAddr)
 	return serveUntilDone(ctx, d, 10*time.Second, log)
+}
+
+// selfCommand is how a person runs this binary again: its path as typed
+// (bin/tether), or go run when it is go run's temporary build.
+func selfCommand(arg0 string) string {
+	if strings.Contains(arg0, "go-build") {
+		return "go run ./cmd/tether"
+	}
+	return arg0
 }
 
 func serveAPI(ctx context.Context, c config.APIConfig, stderr io.Writer) error {

@@ -99,3 +99,15 @@ func TestBenchHelp_DescribesEveryScenarioItNames(t *testing.T) {
 		t.Errorf("bench nosuch: code %d, stderr %q", code, stderr)
 	}
 }
+
+func TestSelfCommand_NamesTheBinaryAsTypedOrGoRun(t *testing.T) {
+	for arg0, want := range map[string]string{
+		"bin/tether":                       "bin/tether",
+		"/usr/local/bin/tether":            "/usr/local/bin/tether",
+		"/tmp/go-build123/b001/exe/tether": "go run ./cmd/tether",
+	} {
+		if got := selfCommand(arg0); got != want {
+			t.Errorf("selfCommand(%q) = %q, want %q", arg0, got, want)
+		}
+	}
+}
