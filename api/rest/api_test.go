@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -376,7 +377,7 @@ func TestErrors_AreProblemsWithTheRightStatus(t *testing.T) {
 			{"text since", req{Method: "GET", Path: "/v1/sync?since=abc", Token: tok}, 400, tether.EINVALID},
 			{"unknown route", req{Method: "GET", Path: "/v1/nope"}, 404, tether.ENOTFOUND},
 			{"trailing slash", req{Method: "GET", Path: "/v1/users/me/", Token: tok}, 404, tether.ENOTFOUND},
-			{"wrong method", req{Method: "DELETE", Path: "/v1/messages", Token: tok}, 405, codeMethodNotAllowed},
+			{"wrong method", req{Method: "DELETE", Path: "/v1/messages", Token: tok}, 405, problem.CodeMethodNotAllowed},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := e.withT(t).do(tc.r)
@@ -396,7 +397,7 @@ func TestErrors_AreProblemsWithTheRightStatus(t *testing.T) {
 func TestMethodNotAllowed_ListsAllowedMethods(t *testing.T) {
 	e := newEnv(t, drivers[1])
 	r := e.do(req{Method: "PUT", Path: "/v1/accounts"})
-	r.wantProblem(t, 405, codeMethodNotAllowed)
+	r.wantProblem(t, 405, problem.CodeMethodNotAllowed)
 	if got := r.Header.Get("Allow"); got != "POST" {
 		t.Fatalf("Allow = %q", got)
 	}
@@ -535,7 +536,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func TestResponseCheck_RejectsResponsesOffSpec(t *testing.T) {
 	e := newEnv(t, drivers[1])
 	jsonHdr := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
-	probHdr := http.Header{"Content-Type": {problemContentType}}
+	probHdr := http.Header{"Content-Type": {problem.ContentType}}
 	me := req{Method: "GET", Path: "/v1/users/me"}
 	user := `{"id":1,"username":"alice","created_at":"2025-01-02T03:04:05Z"}`
 	if err := e.checkResponse(me, resp{Status: 200, Header: jsonHdr, Body: []byte(user)}); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -236,7 +237,7 @@ func (e *env) checkResponse(r req, out resp) error {
 // checkProblem checks an error response is a problem document consistent
 // with its status.
 func (e *env) checkProblem(out resp) error {
-	if ct := out.Header.Get("Content-Type"); ct != problemContentType {
+	if ct := out.Header.Get("Content-Type"); ct != problem.ContentType {
 		return fmt.Errorf("status %d with content type %q", out.Status, ct)
 	}
 	var v any
@@ -246,11 +247,11 @@ func (e *env) checkProblem(out resp) error {
 	if err := e.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
 		return fmt.Errorf("problem does not match the Problem schema: %w", err)
 	}
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(out.Body, &p); err != nil {
 		return fmt.Errorf("problem: %w", err)
 	}
-	if p.Status != out.Status || statusOf(p.Code) != out.Status || p.Type != ProblemTypeBase+p.Code {
+	if p.Status != out.Status || problem.Status(p.Code) != out.Status || p.Type != problem.TypeBase+p.Code {
 		return fmt.Errorf("inconsistent problem %+v for status %d", p, out.Status)
 	}
 	if out.Status == http.StatusUnauthorized && !strings.HasPrefix(out.Header.Get("WWW-Authenticate"), "Bearer") {
@@ -259,9 +260,9 @@ func (e *env) checkProblem(out resp) error {
 	return nil
 }
 
-func (r resp) problem(t *testing.T) Problem {
+func (r resp) problem(t *testing.T) problem.Problem {
 	t.Helper()
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		t.Fatalf("problem: %v in %s", err, r.Body)
 	}
@@ -283,7 +284,7 @@ func (r resp) decode(t *testing.T, status int, v any) {
 }
 
 // wantProblem checks the status and problem code of an error response.
-func (r resp) wantProblem(t *testing.T, status int, code string) Problem {
+func (r resp) wantProblem(t *testing.T, status int, code string) problem.Problem {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/problem"
 )
 
 // Pushes, batches, broadcasts and push status of the push API, for callers
@@ -98,7 +99,7 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 	out := make([]pushBatchResult, len(items))
 	for i, it := range items {
 		if it.Err != nil {
-			p := newProblem(tether.ErrorCode(it.Err), tether.ErrorMessage(it.Err))
+			p := problem.New(tether.ErrorCode(it.Err), tether.ErrorMessage(it.Err))
 			if p.Code == tether.EINTERNAL {
 				_ = c.Error(it.Err)
 			}

@@ -5,7 +5,7 @@
 // request, panic recovery, a body size cap, Bearer authentication, and
 // validation of every request against openapi.yaml, the contract the server
 // must not drift from. Errors are RFC 9457 problem documents whose status
-// comes from the error code in exactly one place (statusOf).
+// comes from the error code in exactly one place (shared/problem's table).
 package rest
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -153,7 +154,7 @@ func (s *Server) routes() error {
 	e.Use(s.observe, s.recoverPanic, limitBody)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, tether.ENOTFOUND, "No such route.") })
 	e.NoMethod(func(c *gin.Context) {
-		writeProblem(c, codeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")
+		writeProblem(c, problem.CodeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")
 	})
 
 	var errs []error

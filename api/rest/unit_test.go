@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -43,33 +44,6 @@ func routingDeps(t *testing.T) Deps {
 	}
 }
 
-func TestStatusOf_MapsEveryCodeToItsStatus(t *testing.T) {
-	for code, want := range map[string]int{
-		tether.EINVALID:      400,
-		tether.EUNAUTHORIZED: 401,
-		tether.EFORBIDDEN:    403,
-		tether.ENOTFOUND:     404,
-		codeMethodNotAllowed: 405,
-		tether.ECONFLICT:     409,
-		tether.ETOOLARGE:     413,
-		codeRateLimited:      429,
-		tether.EINTERNAL:     500,
-		tether.EUNAVAILABLE:  503,
-		"no_such_code":       500,
-	} {
-		if got := statusOf(code); got != want {
-			t.Errorf("statusOf(%q) = %d, want %d", code, got, want)
-		}
-	}
-}
-
-func TestNewProblem_UnknownCodeBecomesInternal(t *testing.T) {
-	p := newProblem("made_up", "x")
-	if p.Code != tether.EINTERNAL || p.Status != 500 || p.Type != ProblemTypeBase+tether.EINTERNAL || p.Title != "Internal Server Error" {
-		t.Fatalf("problem = %+v", p)
-	}
-}
-
 // The spec's enum of problem codes must list every code the server can send.
 func TestProblemCodes_AreAllInSpec(t *testing.T) {
 	doc, err := loadSpec(t.Context(), tether.OpenAPI)
@@ -80,8 +54,7 @@ func TestProblemCodes_AreAllInSpec(t *testing.T) {
 	for _, v := range doc.Components.Schemas["Problem"].Value.Properties["code"].Value.Enum {
 		enum = append(enum, v.(string))
 	}
-	for _, code := range []string{tether.ECONFLICT, tether.EINTERNAL, tether.EINVALID, tether.ENOTFOUND, tether.EUNAUTHORIZED,
-		tether.EFORBIDDEN, tether.ETOOLARGE, tether.EUNAVAILABLE, codeMethodNotAllowed, codeRateLimited} {
+	for _, code := range problem.Codes() {
 		if !slices.Contains(enum, code) {
 			t.Errorf("code %q is missing from the Problem.code enum %v", code, enum)
 		}
@@ -97,7 +70,7 @@ func TestFail_InternalErrorDetailNeverReachesClient(t *testing.T) {
 	if w.Code != 500 || strings.Contains(w.Body.String(), "secret-host") {
 		t.Fatalf("status %d body %s", w.Code, w.Body)
 	}
-	if ct := w.Header().Get("Content-Type"); ct != problemContentType {
+	if ct := w.Header().Get("Content-Type"); ct != problem.ContentType {
 		t.Fatalf("content type %q", ct)
 	}
 	if len(c.Errors) != 1 {
@@ -110,7 +83,7 @@ func TestFail_UnauthorizedSetsWWWAuthenticate(t *testing.T) {
 	c, _ := gin.CreateTestContext(w)
 	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
 	fail(c, tether.Errorf(tether.EUNAUTHORIZED, "no"))
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +226,7 @@ func TestRecoverPanic_AnswersInternalProblem(t *testing.T) {
 	s.engine.GET("/panic", func(*gin.Context) { panic("boom") })
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/panic", nil))
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}

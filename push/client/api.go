@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/problem"
 )
 
 // maxResponseBytes bounds a response body: a full sync page of the largest
@@ -207,18 +208,12 @@ func (a *API) do(ctx context.Context, method, path, access string, in, out any) 
 }
 
 func decodeProblem(status int, raw []byte) *ProblemError {
-	var doc struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-		Code   string `json:"code"`
-	}
+	var doc problem.Problem
 	// A body that is not a problem document still yields a usable error.
 	_ = json.Unmarshal(raw, &doc)
 	p := &ProblemError{Status: status, Code: doc.Code, Type: doc.Type, Title: doc.Title, Detail: doc.Detail}
 	if p.Code == "" {
-		p.Code = codeForStatus(status)
+		p.Code = problem.Code(status)
 	}
 	if p.Title == "" {
 		p.Title = http.StatusText(status)

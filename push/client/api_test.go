@@ -78,6 +78,17 @@ func TestAPI_NonProblemErrorBodyStillTyped(t *testing.T) {
 	}
 }
 
+// A bare 429 (a proxy's limiter, say) is what the server means by it: rate
+// limited, worth a retry later; not "unavailable".
+func TestAPI_Bare429ReadsAsRateLimited(t *testing.T) {
+	a, _ := serve(t, fixed(429), `Too Many Requests`)
+	_, err := a.Me(context.Background(), "tok")
+	var p *ProblemError
+	if !errors.As(err, &p) || p.Status != 429 || p.Code != tether.ERATELIMITED || !p.Temporary() {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
 func TestAPI_MalformedSuccessBodyIsAnError(t *testing.T) {
 	a, _ := serve(t, fixed(200), `{"entries":`)
 	if _, err := a.Sync(context.Background(), "tok", 0, 10); err == nil {

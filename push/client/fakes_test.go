@@ -57,7 +57,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-func problem(w http.ResponseWriter, status int, code, detail string) {
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
@@ -90,15 +90,15 @@ func (f *fakeAPI) issue() tether.Tokens {
 func (f *fakeAPI) login(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Username, Password, DeviceID, Platform string }
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		problem(w, 400, tether.EINVALID, "bad json")
+		writeProblem(w, 400, tether.EINVALID, "bad json")
 		return
 	}
 	if len(in.Username) < tether.MinUsernameLen {
-		problem(w, 400, tether.EINVALID, "username too short")
+		writeProblem(w, 400, tether.EINVALID, "username too short")
 		return
 	}
 	if in.Username != "alice" || in.Password != "correct horse" {
-		problem(w, 401, tether.EUNAUTHORIZED, "wrong username or password")
+		writeProblem(w, 401, tether.EUNAUTHORIZED, "wrong username or password")
 		return
 	}
 	f.mu.Lock()
@@ -115,7 +115,7 @@ func (f *fakeAPI) refreshHandler(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.refresh[in.RefreshToken] {
-		problem(w, 401, tether.EUNAUTHORIZED, "refresh token not valid")
+		writeProblem(w, 401, tether.EUNAUTHORIZED, "refresh token not valid")
 		return
 	}
 	delete(f.refresh, in.RefreshToken) // rotation: a refresh token works once
@@ -128,7 +128,7 @@ func (f *fakeAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	f.lastAuthHdr = tok
 	if !ok || !f.access[tok] {
-		problem(w, 401, tether.EUNAUTHORIZED, "access token not valid")
+		writeProblem(w, 401, tether.EUNAUTHORIZED, "access token not valid")
 		return false
 	}
 	return true
@@ -142,7 +142,7 @@ func (f *fakeAPI) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 	if err != nil {
-		problem(w, 400, tether.EINVALID, "bad since")
+		writeProblem(w, 400, tether.EINVALID, "bad since")
 		return
 	}
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -152,7 +152,7 @@ func (f *fakeAPI) sync(w http.ResponseWriter, r *http.Request) {
 	f.syncs = append(f.syncs, since)
 	if f.failSyncs > 0 {
 		f.failSyncs--
-		problem(w, 503, tether.EUNAVAILABLE, "database unavailable")
+		writeProblem(w, 503, tether.EUNAVAILABLE, "database unavailable")
 		return
 	}
 	page := tether.SyncPage{Entries: []tether.Entry{}, NextSince: since, HeadVersion: uint64(len(f.timeline))}
@@ -172,7 +172,7 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		Content     json.RawMessage `json:"content"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		problem(w, 400, tether.EINVALID, "bad json")
+		writeProblem(w, 400, tether.EINVALID, "bad json")
 		return
 	}
 	f.mu.Lock()
@@ -187,7 +187,7 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		if len(f.sendIDs) == 1 {
 			f.messages[in.ClientMsgID] = &tether.Message{ID: int64(len(f.messages) + 1), SenderID: testUserID, RecipientID: in.RecipientID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content}
 		}
-		problem(w, 503, tether.EUNAVAILABLE, "try again")
+		writeProblem(w, 503, tether.EUNAVAILABLE, "try again")
 		return
 	}
 	if m, ok := f.messages[in.ClientMsgID]; ok {

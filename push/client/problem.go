@@ -40,26 +40,3 @@ func ErrorCode(err error) string {
 	}
 	return ""
 }
-
-// codeForStatus is the code assumed for a response without a problem body.
-func codeForStatus(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return tether.EUNAUTHORIZED
-	case status == http.StatusForbidden:
-		return tether.EFORBIDDEN
-	case status == http.StatusNotFound:
-		return tether.ENOTFOUND
-	case status == http.StatusConflict:
-		return tether.ECONFLICT
-	case status == http.StatusRequestEntityTooLarge:
-		return tether.ETOOLARGE
-	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway,
-		status == http.StatusGatewayTimeout, status == http.StatusTooManyRequests:
-		return tether.EUNAVAILABLE
-	case status >= 500:
-		return tether.EINTERNAL
-	default:
-		return tether.EINVALID
-	}
-}
