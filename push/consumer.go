@@ -75,9 +75,14 @@ func (c *consumer) run(ctx context.Context) {
 			}
 			if strings.HasPrefix(err.Error(), "NOGROUP") {
 				// Redis lost the stream or group (restart without
-				// persistence): Heartbeat recreates both.
+				// persistence): the heartbeat recreates both. It writes
+				// the node key too, so it is also where the loss of the
+				// routes shows: the heartbeat loop would find the key
+				// there again and never rewrite them.
 				hctx, cancel := context.WithTimeout(ctx, redisTimeout)
-				_ = n.reg.Heartbeat(hctx, n.info)
+				if lost, err := n.heartbeat(hctx); err == nil && lost {
+					n.reregister(true)
+				}
 				cancel()
 			}
 			delay = backoff(delay)

@@ -243,6 +243,40 @@ func TestRedisRestartEmpty_NodeKeepsClientsAcceptsHandshakesThenRewritesRoutesAn
 	}
 }
 
+// Found by tether drill (redis-kill): Redis killed and started again
+// empty between two node heartbeats. The stream consumer sees NOGROUP
+// first and recreates the stream and group with a heartbeat, which also
+// writes the node key again, so the heartbeat loop never saw the key
+// missing: the routes Redis forgot were never rewritten, and online
+// clients got nothing pushed until they reconnected.
+func TestRedisRestartEmpty_BetweenHeartbeats_RoutesRewrittenAndSessionsToldToSync(t *testing.T) {
+	t.Parallel()
+	rs := startRedisServer(t, false)
+	// Heartbeats every 5s: the consumer's retry (100ms) comes first.
+	e := newEnv(t, func(c *Config) { c.NodeTTL = 15 * time.Second })
+	useRedis(e, rs.addr())
+	e.start()
+	c1, w1 := e.connect(1, "d")
+	testenv.Eventually(t, 5*time.Second, func() bool { return routeOf(e, 1) == w1.SessionID }, "route of 1")
+
+	rs.kill()
+	rs.start() // at once: no heartbeat fails in between
+	testenv.Eventually(t, 10*time.Second, func() bool { return routeOf(e, 1) == w1.SessionID },
+		"route of 1 written again")
+	ctx := context.Background()
+	if _, err := e.reg.Announce(ctx, map[int64]uint64{1: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.push(msgJob("after", jobTarget(1, 1)))
+	m, syncs := c1.untilMessage()
+	if m.Version != 1 {
+		t.Fatalf("version %d", m.Version)
+	}
+	if len(syncs) == 0 {
+		t.Fatal("session whose route Redis lost got no Sync")
+	}
+}
+
 func TestRedisRestartWithData_PendingAndQueuedJobsDeliveredAndLateRouteToldToSync(t *testing.T) {
 	t.Parallel()
 	rs := startRedisServer(t, true)
