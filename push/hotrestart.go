@@ -9,10 +9,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/internal/handoff"
 )
 
 // Hot restart: a node listens on Config.UpgradeSocket; a new process of
@@ -29,7 +30,7 @@ import (
 //	hotrestart_carry.go     input the old process read but did not handle
 //	hotrestart_barrier.go   waits until no poller reads a detached socket
 //
-// handoff.go has the protocol on the socket.
+// internal/handoff has the protocol on the socket.
 //
 // Order of events in the old process:
 //  1. hello: versions and node ids must match, else nothing happens.
@@ -58,7 +59,7 @@ type upgrader struct {
 	shared   []sharedListener
 	inherit  map[string]*os.File // takeover: listeners received by name
 	handedCh chan struct{}       // closed when retired
-	conn     *handoffConn        // takeover: the conversation with the old process
+	conn     *handoff.Conn       // takeover: the conversation with the old process
 
 	adopt     *adoptListener // sockets being adopted (hotrestart_adopt.go)
 	adoptEvl  netpoll.EventLoop
@@ -155,18 +156,10 @@ func (n *Node) serveUpgrades() error {
 	if path == "" {
 		return nil
 	}
-	// A previous process's socket file (it is never unlinked on handoff, so
-	// that its successor keeps the name) is replaced.
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("push: upgrade socket %s: %w", path, err)
-	}
-	old := syscall.Umask(0o177) // only this user may take the node over
-	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
+	ul, err := handoff.Listen(path)
 	if err != nil {
-		return fmt.Errorf("push: upgrade socket %s: %w", path, err)
+		return fmt.Errorf("push: upgrade socket: %w", err)
 	}
-	ul.SetUnlinkOnClose(false)
 	n.up.sock, n.up.sockDone = ul, make(chan struct{})
 	go func() {
 		defer close(n.up.sockDone)

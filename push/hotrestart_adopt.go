@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/internal/handoff"
 )
 
 // Adopting a socket from another process goes through netpoll's ordinary
@@ -34,7 +36,7 @@ type adoptListener struct {
 type adoptConn struct {
 	fd            int
 	local, remote net.Addr
-	st            connState
+	st            handoff.ConnState
 }
 
 func newAdoptListener() (*adoptListener, error) {
@@ -46,7 +48,7 @@ func newAdoptListener() (*adoptListener, error) {
 }
 
 // push queues fd with its state for adoption.
-func (l *adoptListener) push(fd int, st connState) {
+func (l *adoptListener) push(fd int, st handoff.ConnState) {
 	a := &adoptConn{fd: fd, st: st}
 	if sa, err := syscall.Getsockname(fd); err == nil {
 		a.local = sockaddrAddr(sa)
@@ -68,12 +70,12 @@ func (l *adoptListener) push(fd int, st connState) {
 }
 
 // take returns the state of fd being accepted, once.
-func (l *adoptListener) take(fd int) (connState, bool) {
+func (l *adoptListener) take(fd int) (handoff.ConnState, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a, ok := l.pending[fd]
 	if !ok {
-		return connState{}, false
+		return handoff.ConnState{}, false
 	}
 	delete(l.pending, fd)
 	return a.st, true

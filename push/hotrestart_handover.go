@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cloudwego/netpoll"
+
+	"github.com/tetherim/tether/internal/handoff"
 )
 
 // Hot restart, old side (hotrestart.go has the overview): handOff commits
@@ -22,7 +23,7 @@ import (
 type movedConn struct {
 	c  *conn
 	fd int
-	st connState
+	st handoff.ConnState
 }
 
 // handOff runs the old side of one handoff on uc.
@@ -32,13 +33,7 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 	if n.stopping.Load() || n.closingDown() {
 		return errors.New("push: node is stopping")
 	}
-	if err := checkPeer(uc); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(n.cfg.UpgradeTimeout)
-	_ = uc.SetDeadline(deadline)
-	hc := &handoffConn{uc: uc}
-	peer, err := hc.exchangeHello(n.cfg.NodeID, os.Getpid(), false)
+	hc, peer, err := handoff.Accept(uc, handoff.Me(n.cfg.NodeID), n.cfg.UpgradeTimeout)
 	if err != nil {
 		return err
 	}
@@ -66,50 +61,45 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 		n.recover(moved)
 		return err
 	}
-	lst := []listenerState{{Name: "tcp", Addr: n.ln.Addr().String()}}
+	lst := []handoff.ListenerState{{Name: "tcp", Addr: n.ln.Addr().String()}}
 	fds := []int{n.ln.Fd()}
 	if n.ws.ln != nil {
-		lst = append(lst, listenerState{Name: "ws", Addr: n.ws.addr.String()})
+		lst = append(lst, handoff.ListenerState{Name: "ws", Addr: n.ws.addr.String()})
 		fds = append(fds, n.ws.ln.Fd())
 	}
 	for _, s := range n.up.shared {
-		lst = append(lst, listenerState{Name: s.name})
+		lst = append(lst, handoff.ListenerState{Name: s.name})
 		fds = append(fds, int(s.file.Fd()))
 	}
-	if err := hc.send(msgListeners, lst, fds); err != nil {
+	if err := hc.SendListeners(lst, fds); err != nil {
 		return fail(err)
 	}
 	for {
-		batch := n.detachBatch(barrier, handoffBatch)
+		batch := n.detachBatch(barrier, handoff.Batch)
 		if len(batch) == 0 {
 			break
 		}
 		moved = append(moved, batch...)
-		sts := make([]connState, len(batch))
+		sts := make([]handoff.ConnState, len(batch))
 		bfds := make([]int, len(batch))
 		for i, m := range batch {
 			sts[i], bfds[i] = m.st, m.fd
 			queued += len(m.st.Out)
 			unread += len(m.st.In)
 		}
-		if err := hc.send(msgConns, sts, bfds); err != nil {
+		if err := hc.SendConns(sts, bfds); err != nil {
 			return fail(err)
 		}
 	}
-	end := handoffEnd{}
+	end := handoff.End{}
 	for k, v := range n.acks.take() {
 		end.Acks = append(end.Acks, ackOf(k, v))
 	}
-	if err := hc.send(msgEnd, end, nil); err != nil {
+	if err := hc.SendEnd(end); err != nil {
 		n.acks.putBack(ackMap(end.Acks))
 		return fail(err)
 	}
-	kind, rfds, err := hc.recv(func(byte) any { return nil })
-	closeFDs(rfds)
-	if err == nil && kind != msgDone {
-		err = fmt.Errorf("push: handoff: expected done, got message %d", kind)
-	}
-	if err != nil {
+	if err := hc.WaitDone(); err != nil {
 		// The new process may have adopted some connections already; it
 		// failed, so they are taken back here.
 		n.acks.putBack(ackMap(end.Acks))
@@ -121,28 +111,6 @@ func (n *Node) handOff(uc *net.UnixConn) error {
 	n.retire()
 	n.log.Info("push: hot restart: handed over", "pid", peer.PID, "connections", len(moved),
 		"queued_bytes", queued, "unread_bytes", unread, "took", time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// checkPeer accepts only a process of the same user.
-func checkPeer(uc *net.UnixConn) error {
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
-	if cerr != nil {
-		return fmt.Errorf("push: upgrade socket peer: %w", cerr)
-	}
-	if int(cred.Uid) != os.Getuid() {
-		return fmt.Errorf("push: upgrade socket peer runs as uid %d, not %d; refused", cred.Uid, os.Getuid())
-	}
 	return nil
 }
 
@@ -256,8 +224,8 @@ func (n *Node) forget(c *conn) {
 
 // captureState records c's session for the new process and marks it moved,
 // so that onClosed, which runs next, keeps its route.
-func (n *Node) captureState(c *conn, in []byte, wasOpen bool) connState {
-	st := connState{
+func (n *Node) captureState(c *conn, in []byte, wasOpen bool) handoff.ConnState {
+	st := handoff.ConnState{
 		ID:     c.id,
 		Remote: c.remote,
 		Open:   c.state.Load() == stateOpen,

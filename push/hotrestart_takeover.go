@@ -12,8 +12,8 @@ import (
 
 	"github.com/cloudwego/netpoll"
 
+	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/push/wire"
-	"github.com/tetherim/tether/shared/route"
 )
 
 // Hot restart, new side: with Config.Takeover, Start connects to the old
@@ -21,38 +21,21 @@ import (
 // (takeListeners), serves them, adopts every connection (adoptConns), and
 // only then starts consuming the node's stream: the same node id and
 // consumer group, so entries the old process read but did not ack are read
-// again. See hotrestart.go for the overview and handoff.go for the protocol.
+// again. See hotrestart.go for the overview and internal/handoff for the
+// protocol.
 
 // takeListeners connects to the old process and receives its listeners.
 func (n *Node) takeListeners(ctx context.Context) (netpoll.Listener, error) {
 	if n.cfg.UpgradeSocket == "" {
 		return nil, errors.New("push: Config.Takeover needs Config.UpgradeSocket")
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", n.cfg.UpgradeSocket)
+	hc, _, err := handoff.Dial(ctx, n.cfg.UpgradeSocket, handoff.Me(n.cfg.NodeID), n.cfg.UpgradeTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("push: takeover: no running node to take over at %s: %w", n.cfg.UpgradeSocket, err)
-	}
-	uc := c.(*net.UnixConn)
-	_ = uc.SetDeadline(time.Now().Add(n.cfg.UpgradeTimeout))
-	hc := &handoffConn{uc: uc}
-	if _, err := hc.exchangeHello(n.cfg.NodeID, os.Getpid(), true); err != nil {
-		_ = uc.Close()
 		return nil, fmt.Errorf("push: takeover: %w", err)
 	}
-	var lst []listenerState
-	kind, fds, err := hc.recv(func(k byte) any {
-		if k == msgListeners {
-			return &lst
-		}
-		return nil
-	})
-	if err == nil && (kind != msgListeners || len(fds) != len(lst)) {
-		closeFDs(fds)
-		err = fmt.Errorf("push: takeover: expected listeners, got message %d", kind)
-	}
+	lst, fds, err := hc.RecvListeners()
 	if err != nil {
-		_ = uc.Close()
+		_ = hc.Close()
 		return nil, fmt.Errorf("push: takeover: %w", err)
 	}
 	var tcp netpoll.Listener
@@ -69,12 +52,12 @@ func (n *Node) takeListeners(ctx context.Context) (netpoll.Listener, error) {
 			tcp, err = netpoll.ConvertListener(nl)
 		}
 		if err != nil {
-			_ = uc.Close()
+			_ = hc.Close()
 			return nil, fmt.Errorf("push: takeover: listener %s: %w", l.Addr, err)
 		}
 	}
 	if tcp == nil {
-		_ = uc.Close()
+		_ = hc.Close()
 		return nil, errors.New("push: takeover: the old process sent no tcp listener")
 	}
 	n.up.conn = hc
@@ -100,39 +83,14 @@ func (n *Node) adoptConns() error {
 	if hc == nil {
 		return nil
 	}
-	defer func() { _ = hc.uc.Close(); n.up.conn = nil }()
+	defer func() { _ = hc.Close(); n.up.conn = nil }()
 	adopted := 0
 	for {
-		var sts []connState
-		var end handoffEnd
-		kind, fds, err := hc.recv(func(k byte) any {
-			switch k {
-			case msgConns:
-				return &sts
-			case msgEnd:
-				return &end
-			}
-			return nil
-		})
+		sts, fds, end, err := hc.RecvConns()
 		if err != nil {
 			return fmt.Errorf("push: takeover: %w", err)
 		}
-		switch kind {
-		case msgConns:
-			if len(fds) != len(sts) {
-				closeFDs(fds)
-				return errors.New("push: takeover: connection batch without its descriptors")
-			}
-			for i, st := range sts {
-				if err := n.adopt(fds[i], st); err != nil {
-					n.log.Warn("push: takeover: connection not adopted", "conn", st.ID, "err", err)
-					_ = syscall.Close(fds[i])
-					continue
-				}
-				adopted++
-			}
-		case msgEnd:
-			closeFDs(fds)
+		if end != nil {
 			n.acks.putBack(ackMap(end.Acks))
 			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.UpgradeTimeout)
 			err := n.waitAdopted(ctx)
@@ -140,21 +98,26 @@ func (n *Node) adoptConns() error {
 			if err != nil {
 				return err
 			}
-			if err := hc.send(msgDone, nil, nil); err != nil {
+			if err := hc.SendDone(); err != nil {
 				return fmt.Errorf("push: takeover: %w", err)
 			}
 			n.log.Info("push: took the node over", "connections", adopted, "sessions", n.hub.count())
 			return nil
-		default:
-			closeFDs(fds)
-			return fmt.Errorf("push: takeover: unexpected message %d", kind)
+		}
+		for i, st := range sts {
+			if err := n.adopt(fds[i], st); err != nil {
+				n.log.Warn("push: takeover: connection not adopted", "conn", st.ID, "err", err)
+				_ = syscall.Close(fds[i])
+				continue
+			}
+			adopted++
 		}
 	}
 }
 
 // adopt queues fd, a client socket with state st, for adoption by this
 // node (see hotrestart_adopt.go; prepareAdopted finishes it).
-func (n *Node) adopt(fd int, st connState) error {
+func (n *Node) adopt(fd int, st handoff.ConnState) error {
 	if err := n.startAdoption(); err != nil {
 		return err
 	}
@@ -183,7 +146,7 @@ func (n *Node) waitAdopted(ctx context.Context) error {
 // prepareAdopted is onPrepare for a handed-over socket: it restores the
 // connection's session and returns its context. The socket is not in the
 // poller yet, so nothing else reads it while carried-over frames are handled.
-func (n *Node) prepareAdopted(nc netpoll.Connection, st connState) context.Context {
+func (n *Node) prepareAdopted(nc netpoll.Connection, st handoff.ConnState) context.Context {
 	c := &conn{n: n, nc: nc, id: st.ID, remote: st.Remote, hold: !st.Open}
 	c.buf = st.Out
 	// The carried output may begin with the rest of a frame the old process
@@ -193,7 +156,7 @@ func (n *Node) prepareAdopted(nc netpoll.Connection, st connState) context.Conte
 	c.keep = len(st.Out)
 	c.closing = st.Closing
 	c.registered = st.Registered
-	c.ws = st.WS.restore()
+	c.ws = restoreWS(st.WS)
 	if len(st.In) > 0 {
 		c.in = &carryReader{pre: st.In, r: nc.Reader()}
 	}
@@ -258,16 +221,4 @@ func (n *Node) restartLoops() {
 	n.loops.Add(2)
 	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
 	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
-}
-
-func ackOf(k ackKey, v uint64) route.Ack {
-	return route.Ack{UserID: k.uid, DeviceID: k.device, Version: v}
-}
-
-func ackMap(acks []route.Ack) map[ackKey]uint64 {
-	m := make(map[ackKey]uint64, len(acks))
-	for _, a := range acks {
-		m[ackKey{a.UserID, a.DeviceID}] = a.Version
-	}
-	return m
 }

@@ -2,14 +2,15 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
@@ -162,20 +163,15 @@ func TestHotRestart_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *te
 	n := e.start()
 	a, _ := e.connect(1, "phone")
 
-	uc, err := net.Dial("unix", e.cfg.UpgradeSocket)
-	if err != nil {
-		t.Fatal(err)
+	newer := handoff.Me(e.cfg.NodeID)
+	newer.Version++
+	hc, _, err := handoff.Dial(context.Background(), e.cfg.UpgradeSocket, newer, 10*time.Second)
+	if !errors.Is(err, handoff.ErrRefused) {
+		if hc != nil {
+			_ = hc.Close()
+		}
+		t.Fatalf("a new process of another protocol version got %v, want a refusal", err)
 	}
-	hc := &handoffConn{uc: uc.(*net.UnixConn)}
-	if err := hc.send(msgHello, handoffHello{Version: handoffVersion + 1, NodeID: e.cfg.NodeID}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var refused handoffRefuse
-	kind, _, err := hc.recv(func(byte) any { return &refused })
-	if err != nil || kind != msgRefuse {
-		t.Fatalf("got message %d (%v), want a refusal", kind, err)
-	}
-	_ = uc.Close()
 
 	e.push(msgJob("still here", job.Target{UserID: 1, Version: 1}))
 	a.messages(1)
@@ -184,6 +180,76 @@ func TestHotRestart_AnIncompatibleNewProcessIsRefusedAndTheOldKeepsServing(t *te
 	_ = n
 	e.push(msgJob("moved", job.Target{UserID: 1, Version: 2}))
 	a.messages(1)
+}
+
+// A new process that dies after the old one committed (its loops stopped,
+// its connections detached and sent) must leave the old one serving as
+// before: every connection taken back and every loop Start started running
+// again. Each loop is checked by what only it does.
+func TestHotRestart_ANewProcessThatDiesMidHandoffLeavesTheOldServingWithEveryLoop(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	e.cfg.NodeTTL = 600 * time.Millisecond // heartbeats every 200 ms
+	n := e.start()
+	peer, _ := e.startPeer(testenv.Name("node"), func(c *Config) { c.UpgradeSocket, c.WSAddr, c.NodeTTL = "", "", 3*time.Second })
+	e.waitJoined(n.cfg.NodeID)
+	alice := e.connectTo(n, 1, "phone", "ios")
+	bob := e.connectTo(peer, 2, "phone", "ios")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		live, err := e.reg.Lookup(context.Background(), []int64{1, 2})
+		return err == nil && len(live[1]) == 1 && len(live[2]) == 1
+	}, "routes registered")
+
+	// The new process receives the listeners and the connection, then dies.
+	hc, _, err := handoff.Dial(context.Background(), e.cfg.UpgradeSocket, handoff.Me(e.cfg.NodeID), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fds, err := hc.RecvListeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handoff.CloseFDs(fds)
+	sts, fds, _, err := hc.RecvConns()
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("got %d connections (%v), want alice's", len(sts), err)
+	}
+	handoff.CloseFDs(fds)
+	_ = hc.Close()
+	testenv.Eventually(t, 10*time.Second, func() bool { return !n.up.paused.Load() && n.Sessions() == 1 }, "the old node took alice back")
+	select {
+	case <-n.HandedOver():
+		t.Fatal("the old node retired although the new process died")
+	default:
+	}
+
+	// The stream consumer.
+	e.push(msgJob("after", job.Target{UserID: 1, Version: 1}))
+	if m := alice.messages(1); m[0].Version != 1 {
+		t.Fatalf("got version %d, want 1", m[0].Version)
+	}
+	// The broadcast reader.
+	e.broadcast("b1", `{"m":1}`)
+	alice.expectPush("b1", `{"m":1}`)
+	bob.expectPush("b1", `{"m":1}`)
+	// The signal relay: alice's signal reaches bob on the other node.
+	alice.send(signalFrame(2, "typing", `{"c":1}`))
+	bob.expectSignal(1, "typing", `{"c":1}`)
+	// The heartbeat and the registrar: a lost node key comes back, and
+	// with it alice's route.
+	ctx := context.Background()
+	if err := e.rdb.Del(ctx, e.reg.Keys().Node(n.cfg.NodeID), e.reg.Keys().Route(1)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		live, err := e.reg.Lookup(ctx, []int64{1})
+		exists, xerr := e.rdb.Exists(ctx, e.reg.Keys().Node(n.cfg.NodeID)).Result()
+		return err == nil && xerr == nil && exists == 1 && len(live[1]) == 1
+	}, "the node key and alice's route written again")
+
+	// ...and the node can still be upgraded.
+	e.takeOver()
+	e.push(msgJob("moved", job.Target{UserID: 1, Version: 2}))
+	alice.messages(1)
 }
 
 func TestHotRestart_WithoutAnOldNodeTakeoverFailsAndBindsNothing(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/internal/config"
+	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/internal/stack"
-	"github.com/tetherim/tether/push"
 )
 
 // Hot restart of `tether push`: SIGUSR2 (or `tether push --upgrade`, which
@@ -134,7 +134,7 @@ func cutUpgradeFlag(args []string) ([]string, bool) {
 // process serves the socket, which happens once the handoff is complete.
 func requestUpgrade(ctx context.Context, c config.PushConfig, stdout io.Writer) error {
 	path := c.UpgradeSocketPath()
-	old, err := push.UpgradeSocketOwner(path)
+	old, err := handoff.Owner(path)
 	if err != nil {
 		return fmt.Errorf("no running node %q to upgrade: %w", c.NodeID, err)
 	}
@@ -151,7 +151,7 @@ func requestUpgrade(ctx context.Context, c config.PushConfig, stdout io.Writer) 
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		if pid, err := push.UpgradeSocketOwner(path); err == nil && pid != old {
+		if pid, err := handoff.Owner(path); err == nil && pid != old {
 			fmt.Fprintf(stdout, "node %s: process %d took over from %d\n", c.NodeID, pid, old)
 			return nil
 		}

@@ -21,8 +21,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/internal/testenv"
-	"github.com/tetherim/tether/push"
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
@@ -276,7 +276,7 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 		}
 	})
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		pid, err := push.UpgradeSocketOwner(sock)
+		pid, err := handoff.Owner(sock)
 		return err == nil && pid == old.cmd.Process.Pid
 	}, "the node process did not start")
 
@@ -367,7 +367,7 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 		// The new process opens its own upgrade socket once it serves,
 		// which may be just after the old one exited.
 		testenv.Eventually(t, 10*time.Second, func() bool {
-			pid, err := push.UpgradeSocketOwner(sock)
+			pid, err := handoff.Owner(sock)
 			if err == nil && pid != old.cmd.Process.Pid && syscall.Kill(pid, 0) == nil {
 				successor = pid
 			}
@@ -385,7 +385,7 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 		<-old.done
 		took = time.Since(start)
 		startNodeProc(t, exe, env, logw)
-		testenv.Eventually(t, 30*time.Second, func() bool { _, err := push.UpgradeSocketOwner(sock); return err == nil }, "the node did not start again")
+		testenv.Eventually(t, 30*time.Second, func() bool { _, err := handoff.Owner(sock); return err == nil }, "the node did not start again")
 	}
 	_ = logw.Close() // the node processes hold their copies
 	// Traffic goes on a little, then every message must arrive.

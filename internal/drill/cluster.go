@@ -27,8 +27,8 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // the truth is read from MariaDB
 
+	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/internal/loadgen"
-	"github.com/tetherim/tether/push"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -190,7 +190,7 @@ func createDB(ctx context.Context, server string) error {
 
 // hotRestart sends the node SIGUSR2 and follows it to its successor.
 func (n *nodeProc) hotRestart(ctx context.Context) error {
-	old, err := push.UpgradeSocketOwner(n.socket)
+	old, err := handoff.Owner(n.socket)
 	if err != nil {
 		return fmt.Errorf("drill: %s: upgrade socket: %w", n.id, err)
 	}
@@ -200,7 +200,7 @@ func (n *nodeProc) hotRestart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		if pid, err := push.UpgradeSocketOwner(n.socket); err == nil && pid != old {
+		if pid, err := handoff.Owner(n.socket); err == nil && pid != old {
 			n.proc.Adopt(pid)
 			return nil
 		}
