@@ -262,7 +262,7 @@ func (n *Node) recover(moved []*movedConn) {
 			_ = syscall.Close(m.fd)
 		}
 	}
-	n.restartLoops()
+	n.startLoops(context.Background())
 	n.up.paused.Store(false)
 	n.log.Warn("push: hot restart aborted; connections taken back", "connections", len(moved))
 }

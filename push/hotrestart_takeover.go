@@ -206,19 +206,3 @@ func (n *Node) prepareAdopted(nc netpoll.Connection, st handoff.ConnState) conte
 	n.spawn(c.kick)
 	return ctx
 }
-
-// restartLoops restarts the loops a failed handoff stopped, as Start
-// started them (keep the two in step).
-func (n *Node) restartLoops() {
-	loopCtx, cancelLoops := context.WithCancel(context.Background())
-	n.loopCancel = cancelLoops
-	hbCtx, cancelHB := context.WithCancel(loopCtx)
-	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
-	n.loops.Add(3)
-	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
-	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
-	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
-	n.loops.Add(2)
-	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
-	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
-}

@@ -150,7 +150,7 @@ type Node struct {
 	noConn *sync.Cond // signalled when conns becomes empty
 
 	loopCancel context.CancelFunc
-	loops      sync.WaitGroup // heartbeat, consumer, registrar
+	loops      sync.WaitGroup // the loops of startLoops
 	hbCancel   context.CancelFunc
 	hbDone     chan struct{} // closed when the heartbeat loop has returned
 	ackCancel  context.CancelFunc
@@ -318,17 +318,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.adoptConns(); err != nil { // hot restart: before consuming; see hotrestart_takeover.go
 		return err
 	}
-	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
-	n.loopCancel = cancelLoops
-	hbCtx, cancelHB := context.WithCancel(loopCtx)
-	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
-	n.loops.Add(3)
-	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
-	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
-	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
-	n.loops.Add(2)
-	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
-	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
+	n.startLoops(context.WithoutCancel(ctx))
 
 	ackCtx, cancelAcks := context.WithCancel(context.WithoutCancel(ctx))
 	n.ackCancel = cancelAcks
@@ -341,6 +331,24 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv)
 	return nil
+}
+
+// startLoops starts the node's loops: heartbeat, stream consumer,
+// registrar, broadcast reader and signal relay. Start calls it, and so does
+// a hot restart that failed after stopping them (recover), so the two never
+// differ. n.loopCancel stops them all, n.hbCancel the heartbeat alone
+// (drain.go); n.loops waits for them.
+func (n *Node) startLoops(parent context.Context) {
+	loopCtx, cancelLoops := context.WithCancel(parent)
+	n.loopCancel = cancelLoops
+	hbCtx, cancelHB := context.WithCancel(loopCtx)
+	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
+	n.loops.Add(5)
+	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
+	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
+	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
+	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
 }
 
 // TCPAddr returns the bound listen address; nil before Start.
