@@ -7,6 +7,16 @@ import (
 	"github.com/cloudwego/netpoll"
 )
 
+// newEventLoop returns an event loop for the node's client connections.
+// The TCP and WebSocket listeners and a hot restart's adoption each serve
+// one; all three must treat a connection alike, since a connection moves
+// from either listener to adoption in a hot restart.
+func (n *Node) newEventLoop() (netpoll.EventLoop, error) {
+	return netpoll.NewEventLoop(n.onRequest,
+		netpoll.WithOnPrepare(n.onPrepare),
+		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
+}
+
 // shutdownLoop stops evl and waits until its Serve goroutine has returned
 // (done is closed when it has).
 //

@@ -140,9 +140,7 @@ func (n *Node) startAdoption() error {
 	if err != nil {
 		return err
 	}
-	evl, err := netpoll.NewEventLoop(n.onRequest,
-		netpoll.WithOnPrepare(n.onPrepare),
-		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
+	evl, err := n.newEventLoop()
 	if err != nil {
 		_ = l.Close()
 		return err

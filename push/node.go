@@ -284,9 +284,7 @@ func (n *Node) Start(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
-	evl, err := netpoll.NewEventLoop(n.onRequest,
-		netpoll.WithOnPrepare(n.onPrepare),
-		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
+	evl, err := n.newEventLoop()
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("push: event loop: %w", err)

@@ -90,9 +90,7 @@ func (n *Node) listenWS() error {
 	if err != nil {
 		return fmt.Errorf("push: listen websocket %s: %w", n.cfg.WSAddr, err)
 	}
-	evl, err := netpoll.NewEventLoop(n.onRequest,
-		netpoll.WithOnPrepare(n.onPrepare),
-		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
+	evl, err := n.newEventLoop()
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("push: websocket event loop: %w", err)
