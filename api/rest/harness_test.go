@@ -74,13 +74,19 @@ func (e *env) withT(t *testing.T) *env {
 // newEnvLog is newEnv with the server's log going to h.
 func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	t.Helper()
-	ctx := t.Context()
 	var dsn string
 	if driver == store.DriverMySQL {
 		dsn = testenv.MySQL(t)
 	} else {
 		dsn = filepath.Join(t.TempDir(), "tether.db")
 	}
+	return newEnvDSN(t, driver, dsn, h)
+}
+
+// newEnvDSN is newEnvLog on the database at dsn.
+func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler) *env {
+	t.Helper()
+	ctx := t.Context()
 	m := metrics.New()
 	db, err := store.Open(ctx, store.Config{Driver: driver, DSN: dsn}, m)
 	if err != nil {

@@ -43,10 +43,23 @@ func fail(c *gin.Context, err error) {
 	if problem.Status(code) >= http.StatusInternalServerError {
 		_ = c.Error(err)
 	}
+	var retry time.Duration
 	var e *tether.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
+	if errors.As(err, &e) {
+		retry = e.RetryAfter
+	}
+	if retry <= 0 && code == tether.EUNAVAILABLE {
+		// A dependency is down: say when to come back, so clients and load
+		// balancers retry instead of treating it as a failure of the request.
+		retry = defaultRetryAfterUnavailable
+	}
+	if retry > 0 {
 		// Whole seconds, rounded up: a client retrying at once would be refused again.
-		c.Header("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+		c.Header("Retry-After", strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10))
 	}
 	writeProblem(c, code, tether.ErrorMessage(err))
 }
+
+// defaultRetryAfterUnavailable is the Retry-After of an unavailable error
+// that names none.
+const defaultRetryAfterUnavailable = time.Second

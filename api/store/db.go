@@ -71,7 +71,7 @@ func Open(ctx context.Context, cfg Config, m *metrics.Metrics) (*DB, error) {
 	default:
 		return nil, fmt.Errorf("store: unknown driver %q (want %q or %q)", cfg.Driver, DriverMySQL, DriverSQLite)
 	}
-	g, err := gorm.Open(dial, &gorm.Config{
+	g, err := gorm.Open(outageDialector{dial}, &gorm.Config{
 		SkipDefaultTransaction: true,
 		TranslateError:         true,
 		Logger:                 logger.Discard,

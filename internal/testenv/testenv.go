@@ -2,7 +2,8 @@
 // and Redis: a fresh database per test and a unique Redis key prefix, so
 // tests run in parallel without seeing each other. The services are the ones
 // `make test` makes sure are running (127.0.0.1:3306 and :6379 by default;
-// override with TETHER_TEST_MYSQL and TETHER_TEST_REDIS).
+// override with TETHER_TEST_MYSQL and TETHER_TEST_REDIS). A test that kills or
+// stalls the database starts a private server instead (StartMariaDB).
 package testenv
 
 import (
