@@ -98,8 +98,8 @@ func isOutage(err error) bool {
 	if errors.As(err, &me) {
 		switch me.Number {
 		case 1040, // too many connections
-			1053, // server shutdown in progress
-			1152, // aborted connection
+			1053,                   // server shutdown in progress
+			1152,                   // aborted connection
 			1158, 1159, 1160, 1161, // network read/write errors and timeouts
 			1203, // user has too many connections
 			1205, // lock wait timeout
