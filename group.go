@@ -2,7 +2,9 @@ package tether
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Group limits. They are part of the contract (openapi.yaml).
@@ -20,6 +22,29 @@ const (
 	RoleAdmin  = "admin"
 	RoleMember = "member"
 )
+
+// CanManageGroup reports whether a member of role may change the group's
+// settings, add and moderate members, and speak while the group is muted:
+// the owner and admins.
+func CanManageGroup(role string) bool { return role == RoleOwner || role == RoleAdmin }
+
+// Outranks reports whether a member of role actor may remove or mute a
+// member of role target: the owner anyone else, an admin plain members.
+// Nobody outranks the owner.
+func Outranks(actor, target string) bool {
+	switch target {
+	case RoleOwner:
+		return false
+	case RoleAdmin:
+		return actor == RoleOwner
+	default:
+		return CanManageGroup(actor)
+	}
+}
+
+// AssignableRole reports whether role may be given by SetRole; ownership
+// changes only by TransferOwnership.
+func AssignableRole(role string) bool { return role == RoleAdmin || role == RoleMember }
 
 // Types of a GroupEvent.
 const (
@@ -155,4 +180,30 @@ type GroupService interface {
 	// DeleteInvitation declines (the invitee) or cancels (the inviter, the
 	// group's owner or admins) an invitation.
 	DeleteInvitation(ctx context.Context, userID, invitationID int64) error
+}
+
+// Validate checks a new group's settings against the limits. The member
+// list is checked by the store, which knows who may be added.
+func (g NewGroup) Validate() error {
+	return validateGroupFields(&g.Name, &g.AvatarURL, &g.Announcement)
+}
+
+// Validate checks the settings u changes against the limits.
+func (u GroupUpdate) Validate() error {
+	return validateGroupFields(u.Name, u.AvatarURL, u.Announcement)
+}
+
+func validateGroupFields(name, avatar, announcement *string) error {
+	if name != nil && (!Printable(*name, MaxGroupNameLen) || strings.TrimSpace(*name) == "") {
+		return Errorf(EINVALID, "name must be 1 to %d printable characters", MaxGroupNameLen)
+	}
+	if avatar != nil {
+		if err := validateAvatarURL(*avatar); err != nil {
+			return err
+		}
+	}
+	if announcement != nil && (!utf8.ValidString(*announcement) || utf8.RuneCountInString(*announcement) > MaxAnnouncementLen) {
+		return Errorf(EINVALID, "announcement must be valid UTF-8 of at most %d characters", MaxAnnouncementLen)
+	}
+	return nil
 }

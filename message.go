@@ -3,6 +3,7 @@ package tether
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -29,6 +30,9 @@ const (
 	MessageFile   = "file"
 	MessageCustom = "custom"
 )
+
+// MessageTypes lists the kinds a message's Type may be.
+var MessageTypes = []string{MessageText, MessageImage, MessageFile, MessageCustom}
 
 // Message is one chat message: 1:1 (RecipientID set) or to a group (GroupID set).
 type Message struct {
@@ -86,4 +90,33 @@ type MessageService interface {
 	// nothing. EFORBIDDEN for someone else's message or after the window;
 	// ENOTFOUND for a message the caller cannot see.
 	Recall(ctx context.Context, from Caller, messageID int64) (*Message, error)
+}
+
+// Validate checks a message from the sender against the limits and the
+// shape of its type, and returns its content in canonical form (what is
+// stored and forwarded).
+func (m NewMessage) Validate(from Caller) (json.RawMessage, error) {
+	switch {
+	case from.UserID <= 0:
+		return nil, Errorf(EUNAUTHORIZED, "no authenticated sender")
+	case (m.RecipientID > 0) == (m.GroupID > 0) || m.RecipientID < 0 || m.GroupID < 0:
+		return nil, Errorf(EINVALID, "set exactly one of recipient_id and group_id, a positive id")
+	case m.RecipientID == from.UserID:
+		// Notes-to-self would append one entry to one timeline twice; refuse.
+		return nil, Errorf(EINVALID, "cannot send a message to yourself")
+	case m.ClientMsgID == "" || !Printable(m.ClientMsgID, MaxClientMsgID):
+		return nil, Errorf(EINVALID, "client_msg_id must be 1 to %d printable characters", MaxClientMsgID)
+	case !slices.Contains(MessageTypes, m.Type):
+		return nil, Errorf(EINVALID, "type must be one of text, image, file, custom")
+	case len(m.Content) == 0:
+		return nil, Errorf(EINVALID, "content is required")
+	}
+	content, err := CanonicalObject("content", m.Content, MaxContentBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateContent(m.Type, content); err != nil {
+		return nil, err
+	}
+	return content, nil
 }

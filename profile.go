@@ -38,3 +38,34 @@ type ProfileService interface {
 	// EINVALID / ETOOLARGE for input over the limits.
 	UpdateProfile(ctx context.Context, userID int64, u ProfileUpdate) (*Profile, error)
 }
+
+// Validate checks u against the limits and returns its attributes in
+// canonical form (nil when u leaves them alone).
+func (u ProfileUpdate) Validate() (json.RawMessage, error) {
+	if u.DisplayName != nil && !Printable(*u.DisplayName, MaxDisplayNameLen) {
+		return nil, Errorf(EINVALID, "display_name must be at most %d printable characters", MaxDisplayNameLen)
+	}
+	if u.AvatarURL != nil {
+		if err := validateAvatarURL(*u.AvatarURL); err != nil {
+			return nil, err
+		}
+	}
+	if u.Attributes == nil {
+		return nil, nil
+	}
+	return CanonicalObject("attributes", u.Attributes, MaxProfileAttributes)
+}
+
+// validateAvatarURL checks a profile's or group's avatar link; "" clears it.
+func validateAvatarURL(a string) error {
+	if a == "" {
+		return nil
+	}
+	if len(a) > MaxAvatarURLLen {
+		return Errorf(EINVALID, "avatar_url must be at most %d bytes", MaxAvatarURLLen)
+	}
+	if !webURL(a) {
+		return Errorf(EINVALID, "avatar_url must be an absolute http or https URL")
+	}
+	return nil
+}

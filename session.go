@@ -2,6 +2,8 @@ package tether
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,22 @@ var Platforms = []string{"ios", "android", "web", "desktop", "server", "other"}
 type Device struct {
 	ID       string `json:"device_id"`
 	Platform string `json:"platform"`
+}
+
+// Normalize checks a device and returns it with its platform lowercased;
+// an empty platform means "other".
+func (d Device) Normalize() (Device, error) {
+	if d.ID == "" || !Printable(d.ID, MaxDeviceIDLen) {
+		return d, Errorf(EINVALID, "device_id must be 1 to %d printable characters", MaxDeviceIDLen)
+	}
+	if d.Platform == "" {
+		d.Platform = "other"
+	}
+	d.Platform = strings.ToLower(d.Platform)
+	if !slices.Contains(Platforms, d.Platform) {
+		return d, Errorf(EINVALID, "platform must be one of %s", strings.Join(Platforms, ", "))
+	}
+	return d, nil
 }
 
 // SessionService manages the caller's own login sessions.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tetherim/tether"
 )
@@ -40,11 +39,11 @@ func normalise(r tether.PushRequest) (*push, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !printable(r.CollapseKey, tether.MaxCollapseKeyLen) {
-		return nil, tether.Errorf(tether.EINVALID, "collapse_key must be at most %d bytes of printable UTF-8", tether.MaxCollapseKeyLen)
+	if !tether.Printable(r.CollapseKey, tether.MaxCollapseKeyLen) {
+		return nil, tether.Errorf(tether.EINVALID, "collapse_key must be at most %d printable characters", tether.MaxCollapseKeyLen)
 	}
-	if !printable(r.IdempotencyKey, tether.MaxIdempotencyKeyLen) {
-		return nil, tether.Errorf(tether.EINVALID, "idempotency_key must be at most %d bytes of printable UTF-8", tether.MaxIdempotencyKeyLen)
+	if !tether.Printable(r.IdempotencyKey, tether.MaxIdempotencyKeyLen) {
+		return nil, tether.Errorf(tether.EINVALID, "idempotency_key must be at most %d printable characters", tether.MaxIdempotencyKeyLen)
 	}
 	n := tether.PushRequest{
 		UserIDs: users, Platforms: platforms, Payload: payload, TTLSeconds: int(ttl / time.Second),
@@ -88,18 +87,6 @@ func checkTTL(sec, def int) (time.Duration, error) {
 		return 0, tether.Errorf(tether.EINVALID, "ttl_seconds must be 1 to %d", tether.MaxPushTTL)
 	}
 	return time.Duration(sec) * time.Second, nil
-}
-
-func printable(s string, maxLen int) bool {
-	if len(s) > maxLen || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func cut(s string, n int) string {

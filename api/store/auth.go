@@ -45,11 +45,11 @@ func NewAuthService(db *DB, signer *token.Signer, refreshTTL time.Duration, revo
 
 // Register creates an account and its (empty) timeline head.
 func (s *AuthService) Register(ctx context.Context, username, password string) (*tether.User, error) {
-	name, err := normalizeUsername(username)
+	name, err := tether.NormalizeUsername(username)
 	if err != nil {
 		return nil, err
 	}
-	if err := validatePassword(password); err != nil {
+	if err := tether.ValidatePassword(password); err != nil {
 		return nil, err
 	}
 	u := userRow{Username: name, PasswordHash: hashPassword(password), CreatedAt: now()}
@@ -75,7 +75,7 @@ func errBadCredentials() error {
 
 // Login checks the password and opens a session for the device.
 func (s *AuthService) Login(ctx context.Context, username, password string, dev tether.Device) (*tether.Tokens, error) {
-	dev, err := normalizeDevice(dev)
+	dev, err := dev.Normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *AuthService) Login(ctx context.Context, username, password string, dev 
 		return nil, tether.Errorf(tether.EINVALID, "password must be %d to %d characters", tether.MinPasswordLen, tether.MaxPasswordLen)
 	}
 	var u userRow
-	name, nameErr := normalizeUsername(username)
+	name, nameErr := tether.NormalizeUsername(username)
 	found := false
 	if nameErr == nil {
 		err := s.db.g.WithContext(ctx).Where("username = ?", name).Take(&u).Error
@@ -200,7 +200,7 @@ func (s *AuthService) User(ctx context.Context, id int64) (*tether.User, error) 
 
 // UserByName returns an account by username, case-insensitively.
 func (s *AuthService) UserByName(ctx context.Context, username string) (*tether.User, error) {
-	name, err := normalizeUsername(username)
+	name, err := tether.NormalizeUsername(username)
 	if err != nil {
 		// No account can have a name that breaks the rules.
 		return nil, tether.Errorf(tether.ENOTFOUND, "user not found")

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/tetherim/tether"
 )
 
 // DeleteTimelineHeadsForTest simulates accounts created without a head.
@@ -18,9 +20,9 @@ func MakeGroupForTest(ctx context.Context, db *DB, owner int64, members ...int64
 	if err := db.g.WithContext(ctx).Create(&g).Error; err != nil {
 		return 0, err
 	}
-	rows := []groupMemberRow{{GroupID: g.ID, UserID: owner, Role: RoleOwner, JoinedAt: at}}
+	rows := []groupMemberRow{{GroupID: g.ID, UserID: owner, Role: tether.RoleOwner, JoinedAt: at}}
 	for _, m := range members {
-		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: m, Role: RoleMember, JoinedAt: at})
+		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: m, Role: tether.RoleMember, JoinedAt: at})
 	}
 	return g.ID, db.g.WithContext(ctx).CreateInBatches(rows, 500).Error
 }

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -124,8 +122,6 @@ func memberIDs(tx *gorm.DB, gid int64) ([]int64, error) {
 	return ids, err
 }
 
-func manager(role string) bool { return role == RoleOwner || role == RoleAdmin }
-
 // emit appends ev to the timelines of users in one step (one lock of their
 // heads, one outbox row).
 func emit(tx *gorm.DB, users []int64, ev tether.GroupEvent) error {
@@ -178,26 +174,11 @@ func checkJoinable(tx *gorm.DB, actor int64, ids []int64) error {
 	return nil
 }
 
-func validateGroupFields(name, avatar, announcement *string) error {
-	if name != nil && (!printable(*name, tether.MaxGroupNameLen) || strings.TrimSpace(*name) == "") {
-		return tether.Errorf(tether.EINVALID, "name must be 1 to %d printable characters", tether.MaxGroupNameLen)
-	}
-	if avatar != nil && *avatar != "" {
-		if _, err := validateProfileUpdate(tether.ProfileUpdate{AvatarURL: avatar}); err != nil {
-			return err
-		}
-	}
-	if announcement != nil && (!utf8.ValidString(*announcement) || utf8.RuneCountInString(*announcement) > tether.MaxAnnouncementLen) {
-		return tether.Errorf(tether.EINVALID, "announcement must be valid UTF-8 of at most %d characters", tether.MaxAnnouncementLen)
-	}
-	return nil
-}
-
 func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng tether.NewGroup) (*tether.Group, error) {
 	if userID <= 0 {
 		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
-	if err := validateGroupFields(&ng.Name, &ng.AvatarURL, &ng.Announcement); err != nil {
+	if err := ng.Validate(); err != nil {
 		return nil, err
 	}
 	members, err := uniqueIDs(ng.MemberIDs, userID)
@@ -219,9 +200,9 @@ func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng tether.
 			return err
 		}
 		rows := make([]groupMemberRow, 0, 1+len(members))
-		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: userID, Role: RoleOwner, JoinedAt: at})
+		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: userID, Role: tether.RoleOwner, JoinedAt: at})
 		for _, m := range members {
-			rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: m, Role: RoleMember, JoinedAt: at})
+			rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: m, Role: tether.RoleMember, JoinedAt: at})
 		}
 		if err := tx.CreateInBatches(rows, fanoutChunk).Error; err != nil {
 			return err
@@ -233,7 +214,7 @@ func (s *GroupService) CreateGroup(ctx context.Context, userID int64, ng tether.
 	if err != nil {
 		return nil, err
 	}
-	return g.group(RoleOwner), nil
+	return g.group(tether.RoleOwner), nil
 }
 
 // parseIDCursor parses a cursor that is the last id of the previous page.
@@ -325,7 +306,7 @@ func (s *GroupService) UpdateGroup(ctx context.Context, userID, groupID int64, u
 	if u.Name == nil && u.AvatarURL == nil && u.Announcement == nil {
 		return nil, tether.Errorf(tether.EINVALID, "set at least one of name, avatar_url and announcement")
 	}
-	if err := validateGroupFields(u.Name, u.AvatarURL, u.Announcement); err != nil {
+	if err := u.Validate(); err != nil {
 		return nil, err
 	}
 	var out *tether.Group
@@ -334,7 +315,7 @@ func (s *GroupService) UpdateGroup(ctx context.Context, userID, groupID int64, u
 		if err != nil {
 			return err
 		}
-		if !manager(me.Role) {
+		if !tether.CanManageGroup(me.Role) {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may change the group")
 		}
 		if u.Name != nil {
@@ -379,7 +360,7 @@ func (s *GroupService) DissolveGroup(ctx context.Context, userID, groupID int64)
 		if err != nil {
 			return err
 		}
-		if me.Role != RoleOwner {
+		if me.Role != tether.RoleOwner {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner may dissolve the group")
 		}
 		ids, err := memberIDs(tx, groupID)
@@ -472,7 +453,7 @@ func (s *GroupService) AddMembers(ctx context.Context, userID, groupID int64, us
 		if err != nil {
 			return err
 		}
-		if !manager(me.Role) {
+		if !tether.CanManageGroup(me.Role) {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may add members")
 		}
 		var present []int64
@@ -505,7 +486,7 @@ func (s *GroupService) join(tx *gorm.DB, g *groupRow, users []int64) error {
 	at := now()
 	rows := make([]groupMemberRow, 0, len(users))
 	for _, id := range users {
-		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: id, Role: RoleMember, JoinedAt: at})
+		rows = append(rows, groupMemberRow{GroupID: g.ID, UserID: id, Role: tether.RoleMember, JoinedAt: at})
 	}
 	if err := tx.CreateInBatches(rows, fanoutChunk).Error; err != nil {
 		return err
@@ -542,7 +523,7 @@ func (s *GroupService) RemoveMember(ctx context.Context, userID, groupID, member
 		if err != nil {
 			return err
 		}
-		if !manager(me.Role) {
+		if !tether.CanManageGroup(me.Role) {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may remove members")
 		}
 		target, err := targetMember(tx, groupID, memberID)
@@ -550,9 +531,9 @@ func (s *GroupService) RemoveMember(ctx context.Context, userID, groupID, member
 			return err
 		}
 		switch {
-		case target.Role == RoleOwner:
+		case target.Role == tether.RoleOwner:
 			return tether.Errorf(tether.EFORBIDDEN, "nobody can remove the owner")
-		case target.Role == RoleAdmin && me.Role != RoleOwner:
+		case !tether.Outranks(me.Role, target.Role):
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner may remove admins")
 		}
 		if err := drop(tx, &g, memberID); err != nil {
@@ -568,7 +549,7 @@ func (s *GroupService) LeaveGroup(ctx context.Context, userID, groupID int64) er
 		if err != nil {
 			return err
 		}
-		if me.Role == RoleOwner {
+		if me.Role == tether.RoleOwner {
 			return tether.Errorf(tether.ECONFLICT, "the owner cannot leave: transfer ownership first, or dissolve the group")
 		}
 		if err := drop(tx, &g, userID); err != nil {
@@ -579,7 +560,7 @@ func (s *GroupService) LeaveGroup(ctx context.Context, userID, groupID int64) er
 }
 
 func (s *GroupService) SetRole(ctx context.Context, userID, groupID, memberID int64, role string) error {
-	if role != RoleAdmin && role != RoleMember {
+	if !tether.AssignableRole(role) {
 		return tether.Errorf(tether.EINVALID, "role must be admin or member")
 	}
 	if memberID <= 0 {
@@ -590,14 +571,14 @@ func (s *GroupService) SetRole(ctx context.Context, userID, groupID, memberID in
 		if err != nil {
 			return err
 		}
-		if me.Role != RoleOwner {
+		if me.Role != tether.RoleOwner {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner may change roles")
 		}
 		target, err := targetMember(tx, groupID, memberID)
 		if err != nil {
 			return err
 		}
-		if target.Role == RoleOwner {
+		if target.Role == tether.RoleOwner {
 			return tether.Errorf(tether.ECONFLICT, "the owner's role changes only by transferring ownership")
 		}
 		if target.Role == role {
@@ -622,7 +603,7 @@ func (s *GroupService) TransferOwnership(ctx context.Context, userID, groupID, n
 		if err != nil {
 			return err
 		}
-		if me.Role != RoleOwner {
+		if me.Role != tether.RoleOwner {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner may transfer ownership")
 		}
 		if _, err := targetMember(tx, groupID, newOwnerID); err != nil {
@@ -631,10 +612,10 @@ func (s *GroupService) TransferOwnership(ctx context.Context, userID, groupID, n
 		set := func(uid int64, role string) error {
 			return tx.Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", groupID, uid).Update("role", role).Error
 		}
-		if err := set(userID, RoleAdmin); err != nil {
+		if err := set(userID, tether.RoleAdmin); err != nil {
 			return err
 		}
-		if err := set(newOwnerID, RoleOwner); err != nil {
+		if err := set(newOwnerID, tether.RoleOwner); err != nil {
 			return err
 		}
 		if err := tx.Model(&groupRow{}).Where("id = ?", groupID).Updates(map[string]any{"owner_id": newOwnerID, "updated_at": now()}).Error; err != nil {
@@ -665,7 +646,7 @@ func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID
 		if memberID == userID {
 			return tether.Errorf(tether.EFORBIDDEN, "you cannot mute yourself")
 		}
-		if !manager(me.Role) {
+		if !tether.CanManageGroup(me.Role) {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may mute members")
 		}
 		target, err := targetMember(tx, groupID, memberID)
@@ -673,9 +654,9 @@ func (s *GroupService) MuteMember(ctx context.Context, userID, groupID, memberID
 			return err
 		}
 		switch {
-		case target.Role == RoleOwner:
+		case target.Role == tether.RoleOwner:
 			return tether.Errorf(tether.EFORBIDDEN, "nobody can mute the owner")
-		case target.Role == RoleAdmin && me.Role != RoleOwner:
+		case !tether.Outranks(me.Role, target.Role):
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner may mute admins")
 		}
 		if err := tx.Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", groupID, memberID).Update("muted_until", until).Error; err != nil {
@@ -710,7 +691,7 @@ func (s *GroupService) MuteGroup(ctx context.Context, userID, groupID int64, mut
 		if err != nil {
 			return err
 		}
-		if !manager(me.Role) {
+		if !tether.CanManageGroup(me.Role) {
 			return tether.Errorf(tether.EFORBIDDEN, "only the owner and admins may mute the group")
 		}
 		out = g.group(me.Role)
@@ -868,7 +849,7 @@ func (s *GroupService) AcceptInvitation(ctx context.Context, userID, invitationI
 		if err := s.join(tx, &g, []int64{userID}); err != nil {
 			return err
 		}
-		out = g.group(RoleMember)
+		out = g.group(tether.RoleMember)
 		return s.emitToMembers(tx, g.ID, nil, tether.GroupEvent{GroupID: g.ID, Type: tether.GroupMembersAdded, ActorID: userID, UserIDs: []int64{userID}})
 	})
 	return out, err
@@ -888,7 +869,7 @@ func (s *GroupService) DeleteInvitation(ctx context.Context, userID, invitationI
 			if err != nil {
 				return err
 			}
-			if m == nil || !manager(m.Role) {
+			if m == nil || !tether.CanManageGroup(m.Role) {
 				// Only the invitee, the inviter and the group's managers know of it.
 				return errInvitationNotFound
 			}

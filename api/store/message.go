@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -61,39 +59,12 @@ var errDuplicateMsg = errors.New("store: duplicate client message id")
 // groupConversation is the conversation id of a group.
 func groupConversation(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
 
-// validateNew checks a new message and returns its content in canonical form.
-func validateNew(from tether.Caller, m tether.NewMessage) (json.RawMessage, error) {
-	switch {
-	case from.UserID <= 0:
-		return nil, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated sender")
-	case (m.RecipientID > 0) == (m.GroupID > 0) || m.RecipientID < 0 || m.GroupID < 0:
-		return nil, tether.Errorf(tether.EINVALID, "set exactly one of recipient_id and group_id, a positive id")
-	case m.RecipientID == from.UserID:
-		// Notes-to-self would append one entry to one timeline twice; refuse.
-		return nil, tether.Errorf(tether.EINVALID, "cannot send a message to yourself")
-	case !printable(m.ClientMsgID, tether.MaxClientMsgID):
-		return nil, tether.Errorf(tether.EINVALID, "client_msg_id must be 1 to %d printable characters", tether.MaxClientMsgID)
-	case !slices.Contains(messageTypes, m.Type):
-		return nil, tether.Errorf(tether.EINVALID, "type must be one of text, image, file, custom")
-	case len(m.Content) == 0:
-		return nil, tether.Errorf(tether.EINVALID, "content is required")
-	}
-	content, err := tether.CanonicalObject("content", m.Content, tether.MaxContentBytes)
-	if err != nil {
-		return nil, err
-	}
-	if err := validateContent(m.Type, content); err != nil {
-		return nil, err
-	}
-	return content, nil
-}
-
 // Send stores a 1:1 message, appends it to both timelines and queues its
 // push in one transaction. A message is identified by (sender,
 // ClientMsgID): a retry, even one racing the original, returns the stored
 // message with created=false and does not compare contents.
 func (s *MessageService) Send(ctx context.Context, from tether.Caller, nm tether.NewMessage) (*tether.Message, bool, error) {
-	content, err := validateNew(from, nm)
+	content, err := nm.Validate(from)
 	if err != nil {
 		return nil, false, err
 	}
@@ -200,7 +171,7 @@ func canSpeak(g groupRow, m groupMemberRow, at time.Time) error {
 	if m.MutedUntil != nil && m.MutedUntil.After(at) {
 		return tether.Errorf(tether.EFORBIDDEN, "you are muted in this group until %s", m.MutedUntil.UTC().Format(time.RFC3339))
 	}
-	if g.MutedAll && m.Role == RoleMember {
+	if g.MutedAll && !tether.CanManageGroup(m.Role) {
 		return tether.Errorf(tether.EFORBIDDEN, "the group is muted: only the owner and admins may speak")
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -66,7 +64,7 @@ func (s *ProfileService) read(g *gorm.DB, userID int64, lock bool) (*tether.Prof
 
 // UpdateProfile validates u, then applies it under the profile row's lock.
 func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u tether.ProfileUpdate) (*tether.Profile, error) {
-	attrs, err := validateProfileUpdate(u)
+	attrs, err := u.Validate()
 	if err != nil {
 		return nil, err
 	}
@@ -96,26 +94,4 @@ func (s *ProfileService) UpdateProfile(ctx context.Context, userID int64, u teth
 		return nil, err
 	}
 	return out, nil
-}
-
-// validateProfileUpdate checks u against the limits and returns its
-// attributes in canonical form (nil when u leaves them alone).
-func validateProfileUpdate(u tether.ProfileUpdate) (json.RawMessage, error) {
-	if u.DisplayName != nil && *u.DisplayName != "" && !printable(*u.DisplayName, tether.MaxDisplayNameLen) {
-		return nil, tether.Errorf(tether.EINVALID, "display_name must be at most %d printable characters", tether.MaxDisplayNameLen)
-	}
-	if u.AvatarURL != nil && *u.AvatarURL != "" {
-		a := *u.AvatarURL
-		if len(a) > tether.MaxAvatarURLLen {
-			return nil, tether.Errorf(tether.EINVALID, "avatar_url must be at most %d bytes", tether.MaxAvatarURLLen)
-		}
-		p, err := url.Parse(a)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || strings.ContainsAny(a, " \t\r\n") {
-			return nil, tether.Errorf(tether.EINVALID, "avatar_url must be an absolute http or https URL")
-		}
-	}
-	if u.Attributes == nil {
-		return nil, nil
-	}
-	return tether.CanonicalObject("attributes", u.Attributes, tether.MaxProfileAttributes)
 }

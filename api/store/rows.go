@@ -133,13 +133,6 @@ type groupRow struct {
 
 func (groupRow) TableName() string { return "chat_groups" }
 
-// Group member roles.
-const (
-	RoleOwner  = "owner"
-	RoleAdmin  = "admin"
-	RoleMember = "member"
-)
-
 type groupMemberRow struct {
 	GroupID    int64      `gorm:"column:group_id;primaryKey;autoIncrement:false"`
 	UserID     int64      `gorm:"column:user_id;primaryKey;autoIncrement:false"`

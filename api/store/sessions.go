@@ -98,7 +98,7 @@ func (s *SessionService) RevokeDevice(ctx context.Context, caller tether.Caller,
 // the caller's other live sessions in one transaction, then tells the push
 // side about each revoked session.
 func (s *SessionService) ChangePassword(ctx context.Context, caller tether.Caller, oldPassword, newPassword string) error {
-	if err := validatePassword(newPassword); err != nil {
+	if err := tether.ValidatePassword(newPassword); err != nil {
 		return err
 	}
 	var u userRow

@@ -1,13 +1,13 @@
-package store
+// The shape of message content by type: a rule of the domain, so every
+// adapter that accepts a message checks it the same way.
+
+package tether
 
 import (
 	"encoding/json"
-	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/tetherim/tether"
 )
 
 // Message content by type. text, image and file have a fixed shape that
@@ -15,17 +15,17 @@ import (
 // otherwise be stored and silently ignored by every reader); custom content
 // is any JSON object the clients agree on.
 var contentFields = map[string][]string{
-	tether.MessageText:  {"text", "mentions"},
-	tether.MessageImage: {"url", "width", "height", "size", "mime", "name", "thumbnail_url"},
-	tether.MessageFile:  {"url", "name", "size", "mime"},
+	MessageText:  {"text", "mentions"},
+	MessageImage: {"url", "width", "height", "size", "mime", "name", "thumbnail_url"},
+	MessageFile:  {"url", "name", "size", "mime"},
 }
 
-// validateContent checks content (valid JSON at most tether.MaxContentBytes)
+// validateContent checks content (valid JSON at most MaxContentBytes)
 // against the shape of its message type.
 func validateContent(typ string, content json.RawMessage) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(content, &fields); err != nil || fields == nil {
-		return tether.Errorf(tether.EINVALID, "content of %s message must be a JSON object", withArticle(typ))
+		return Errorf(EINVALID, "content of %s message must be a JSON object", withArticle(typ))
 	}
 	allowed, fixed := contentFields[typ]
 	if !fixed {
@@ -39,25 +39,25 @@ func validateContent(typ string, content json.RawMessage) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return tether.Errorf(tether.EINVALID, "content: unknown field %q in %s message (allowed: %s)", unknown[0], withArticle(typ), strings.Join(allowed, ", "))
+		return Errorf(EINVALID, "content: unknown field %q in %s message (allowed: %s)", unknown[0], withArticle(typ), strings.Join(allowed, ", "))
 	}
 	c := contentChecker{typ: typ, fields: fields}
 	switch typ {
-	case tether.MessageText:
+	case MessageText:
 		c.text()
-	case tether.MessageImage:
+	case MessageImage:
 		c.url("url", true)
 		c.url("thumbnail_url", false)
 		c.positive("width")
 		c.positive("height")
 		c.size()
-		c.label("mime", tether.MaxMediaMIME, false)
-		c.label("name", tether.MaxMediaName, false)
-	case tether.MessageFile:
+		c.label("mime", MaxMediaMIME, false)
+		c.label("name", MaxMediaName, false)
+	case MessageFile:
 		c.url("url", true)
-		c.label("name", tether.MaxMediaName, true)
+		c.label("name", MaxMediaName, true)
 		c.size()
-		c.label("mime", tether.MaxMediaMIME, false)
+		c.label("mime", MaxMediaMIME, false)
 	}
 	return c.err
 }
@@ -72,7 +72,7 @@ type contentChecker struct {
 
 func (c *contentChecker) failf(format string, args ...any) {
 	if c.err == nil {
-		c.err = tether.Errorf(tether.EINVALID, "content."+format, args...)
+		c.err = Errorf(EINVALID, "content."+format, args...)
 	}
 }
 
@@ -97,14 +97,14 @@ func (c *contentChecker) field(name string, required bool, v any, want string) b
 func (c *contentChecker) text() {
 	var s string
 	if c.field("text", true, &s, "a string") {
-		if n := utf8.RuneCountInString(s); n < 1 || n > tether.MaxTextLen {
-			c.failf("text must be 1 to %d characters, not %d", tether.MaxTextLen, n)
+		if n := utf8.RuneCountInString(s); n < 1 || n > MaxTextLen {
+			c.failf("text must be 1 to %d characters, not %d", MaxTextLen, n)
 		}
 	}
 	var ids []int64
 	if c.field("mentions", false, &ids, "an array of user ids") {
-		if len(ids) > tether.MaxMentions {
-			c.failf("mentions must name at most %d users, not %d", tether.MaxMentions, len(ids))
+		if len(ids) > MaxMentions {
+			c.failf("mentions must name at most %d users, not %d", MaxMentions, len(ids))
 		}
 		for _, id := range ids {
 			if id < 1 {
@@ -115,18 +115,17 @@ func (c *contentChecker) text() {
 	}
 }
 
-// url checks an absolute http or https URL of at most tether.MaxMediaURLLen bytes.
+// url checks an absolute http or https URL of at most MaxMediaURLLen bytes.
 func (c *contentChecker) url(name string, required bool) {
 	var s string
 	if !c.field(name, required, &s, "a string") {
 		return
 	}
-	if len(s) > tether.MaxMediaURLLen {
-		c.failf("%s must be at most %d bytes, not %d", name, tether.MaxMediaURLLen, len(s))
+	if len(s) > MaxMediaURLLen {
+		c.failf("%s must be at most %d bytes, not %d", name, MaxMediaURLLen, len(s))
 		return
 	}
-	p, err := url.Parse(s)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || strings.ContainsAny(s, " \t\r\n") {
+	if !webURL(s) {
 		c.failf("%s must be an absolute http or https URL", name)
 	}
 }
@@ -150,7 +149,7 @@ func (c *contentChecker) size() {
 // label checks a printable string of 1 to max characters.
 func (c *contentChecker) label(name string, max int, required bool) {
 	var s string
-	if c.field(name, required, &s, "a string") && !printable(s, max) {
+	if c.field(name, required, &s, "a string") && (s == "" || !Printable(s, max)) {
 		c.failf("%s must be 1 to %d printable characters", name, max)
 	}
 }
