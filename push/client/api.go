@@ -197,7 +197,9 @@ func (a *API) do(ctx context.Context, method, path, access string, in, out any) 
 		return resp.StatusCode, fmt.Errorf("tether api: %s %s: response over %d bytes", method, stripQuery(path), maxResponseBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, decodeProblem(resp.StatusCode, raw)
+		p := decodeProblem(resp.StatusCode, raw)
+		p.RetryAfter = retryAfterOf(resp.Header.Get("Retry-After"), time.Now())
+		return resp.StatusCode, p
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +21,6 @@ var ErrClosed = errors.New("tether client: closed")
 
 // ErrRunning is returned by Run while another Run of the same Client is active.
 var ErrRunning = errors.New("tether client: already running")
-
-// sendAttempts bounds Send's retries of transient failures. Retrying is safe
-// because the client message id makes the send idempotent.
-const sendAttempts = 4
 
 // Client keeps a push connection to a Tether push node and delivers the
 // user's timeline to Config.Handler exactly once per version, in version
@@ -89,10 +86,12 @@ func (c *Client) Close() error {
 }
 
 // Send sends a 1:1 message with the client's credentials. An empty
-// clientMsgID gets a random one. Transient failures are retried with the same
-// clientMsgID, so the message is stored at most once; created is false when
-// the server already had it (possibly from an earlier attempt whose answer
-// was lost).
+// clientMsgID gets a random one. Failures a retry may fix (503, 502, 504,
+// 429, network errors) are retried with the same clientMsgID for up to
+// Config.SendRetryBudget, honouring Retry-After, so the message is stored
+// at most once; created is false when the server already had it (possibly
+// from an earlier attempt whose answer was lost). Other failures (invalid
+// content, forbidden, a server bug) return at once.
 func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ string, content json.RawMessage) (msg *tether.Message, created bool, err error) {
 	if clientMsgID == "" {
 		clientMsgID = uuid.NewString()
@@ -100,6 +99,7 @@ func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ s
 	if !json.Valid(content) {
 		return nil, false, errors.New("tether client: message content is not valid JSON")
 	}
+	deadline := time.Now().Add(c.cfg.SendRetryBudget)
 	bo := backoff{min: c.cfg.MinBackoff, max: min(c.cfg.MaxBackoff, 5*time.Second)}
 	renewed := false
 	for attempt := 1; ; attempt++ {
@@ -117,15 +117,47 @@ func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ s
 				return nil, false, err
 			}
 			continue
-		case !retryable(ctx, err) || attempt >= sendAttempts:
+		case !sendRetryable(ctx, err):
 			return nil, false, err
 		}
-		d := bo.next()
+		d := max(bo.next(), retryAfter(err))
+		if time.Now().Add(d).After(deadline) {
+			return nil, false, fmt.Errorf("tether client: send: gave up after %d attempts within the %s retry budget: %w", attempt, c.cfg.SendRetryBudget, err)
+		}
 		c.log.Debug("tether client: send failed, retrying", "client_msg_id", clientMsgID, "attempt", attempt, "in", d, "err", err)
 		if !sleep(ctx, d) {
 			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// sendRetryable reports failures of a send that a retry with the same
+// client message id may fix: the service or a dependency is unavailable
+// (503, and 502 and 504 from a proxy in front), a rate limit (429), or the
+// request or its answer was lost on the network. A 500 is a fault a retry
+// would only repeat.
+func sendRetryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var p *ProblemError
+	if errors.As(err, &p) {
+		switch p.Status {
+		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+			return true
+		}
+		return false
+	}
+	return true // transport errors: the request may not even have arrived
+}
+
+// retryAfter is the Retry-After of a failed request, 0 if it had none.
+func retryAfter(err error) time.Duration {
+	var p *ProblemError
+	if errors.As(err, &p) {
+		return p.RetryAfter
+	}
+	return 0
 }
 
 // retryable reports whether a failed idempotent request may succeed if repeated.

@@ -490,6 +490,94 @@ func TestClientSend_RetryAfterUnavailableReusesClientMsgID(t *testing.T) {
 	}
 }
 
+// An outage longer than the old four attempts (about 2 s of backoff from
+// 250 ms): Send keeps retrying within its budget with the same client
+// message id, and the message is stored once.
+func TestClientSend_SucceedsAcrossAnOutageLongerThanFourAttempts(t *testing.T) {
+	h := start(t, func(c *Config) { c.MinBackoff, c.MaxBackoff = DefaultMinBackoff, DefaultMaxBackoff })
+	h.api.mu.Lock()
+	h.api.outageUntil = time.Now().Add(3 * time.Second)
+	h.api.mu.Unlock()
+	m, created, err := h.c.Send(context.Background(), 8, "", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
+	if err != nil || !created {
+		t.Fatalf("Send across a 3 s outage = created %v, %v", created, err)
+	}
+	h.api.mu.Lock()
+	defer h.api.mu.Unlock()
+	if len(h.api.sendIDs) <= 4 {
+		t.Fatalf("%d attempts; the outage should have outlasted 4", len(h.api.sendIDs))
+	}
+	for _, id := range h.api.sendIDs {
+		if id != m.ClientMsgID {
+			t.Fatalf("attempts used client_msg_ids %v, want %q every time", h.api.sendIDs, m.ClientMsgID)
+		}
+	}
+	if len(h.api.messages) != 1 {
+		t.Fatalf("%d messages stored, want 1", len(h.api.messages))
+	}
+}
+
+// Retry-After is a floor on the wait: with 1 s, a 2.5 s outage takes at
+// most 4 attempts (without it the jittered backoff would make more).
+func TestClientSend_HonoursRetryAfter(t *testing.T) {
+	h := start(t, nil)
+	h.api.mu.Lock()
+	h.api.outageUntil = time.Now().Add(2500 * time.Millisecond)
+	h.api.retryAfter = "1"
+	h.api.mu.Unlock()
+	if _, _, err := h.c.Send(context.Background(), 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.api.mu.Lock()
+	defer h.api.mu.Unlock()
+	if n := len(h.api.sendIDs); n < 2 || n > 4 {
+		t.Fatalf("%d attempts in a 2.5 s outage with Retry-After: 1, want 2 to 4", n)
+	}
+}
+
+// The budget ends the retries: an outage that outlasts it returns the 503.
+func TestClientSend_GivesUpAfterItsRetryBudget(t *testing.T) {
+	h := start(t, func(c *Config) { c.SendRetryBudget = 1500 * time.Millisecond })
+	h.api.mu.Lock()
+	h.api.outageUntil = time.Now().Add(time.Hour)
+	h.api.mu.Unlock()
+	began := time.Now()
+	_, _, err := h.c.Send(context.Background(), 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
+	var p *ProblemError
+	if !errors.As(err, &p) || p.Status != 503 || p.Code != tether.EUNAVAILABLE {
+		t.Fatalf("Send during an endless outage = %v, want the 503", err)
+	}
+	if took := time.Since(began); took < time.Second {
+		t.Fatalf("gave up after %s, before its 1.5 s budget was nearly spent", took)
+	}
+	h.api.mu.Lock()
+	defer h.api.mu.Unlock()
+	if len(h.api.sendIDs) < 2 {
+		t.Fatalf("%d attempts, want retries", len(h.api.sendIDs))
+	}
+}
+
+// Failures a retry cannot fix return at once: a bad request, and a 500 (a
+// fault that would repeat).
+func TestClientSend_DoesNotRetryWhatARetryCannotFix(t *testing.T) {
+	for _, status := range []int{400, 403, 500} {
+		h := start(t, nil)
+		h.api.mu.Lock()
+		h.api.failSends, h.api.sendStatus = 1, status
+		h.api.mu.Unlock()
+		_, _, err := h.c.Send(context.Background(), 8, "m-1", tether.MessageText, json.RawMessage(`{"text":"hi"}`))
+		var p *ProblemError
+		if !errors.As(err, &p) || p.Status != status {
+			t.Fatalf("status %d: Send = %v", status, err)
+		}
+		h.api.mu.Lock()
+		if n := len(h.api.sendIDs); n != 1 {
+			t.Fatalf("status %d: %d attempts, want 1", status, n)
+		}
+		h.api.mu.Unlock()
+	}
+}
+
 func TestClientSend_RejectedTokenRenewedOnce(t *testing.T) {
 	h := start(t, nil)
 	h.push.next().welcome(0, 0, 1000)

@@ -22,6 +22,7 @@ const (
 	DefaultHeartbeat        = 25 * time.Second // used when the server's Welcome names none
 	DefaultMaxFrame         = 4 << 20
 	DefaultPlatform         = "other"
+	DefaultSendRetryBudget  = 30 * time.Second
 )
 
 // Config configures a Client.
@@ -75,6 +76,15 @@ type Config struct {
 	MinBackoff time.Duration // reconnect backoff, exponential with full jitter (default 250ms)
 	MaxBackoff time.Duration // (default 30s)
 
+	// SendRetryBudget is how long Send keeps retrying a send that failed in
+	// a way a retry may fix (503, 502, 504, 429, a network error), always
+	// with the same client message id, so the message is stored once. It
+	// waits the backoff, and at least the answer's Retry-After, between
+	// attempts, and starts no attempt after the budget (default 30s, which
+	// spans a database restart or failover; negative: no retries). The
+	// context given to Send bounds it too.
+	SendRetryBudget time.Duration
+
 	SyncPageSize int // entries per REST sync page (default tether.MaxPageSize)
 
 	DialTimeout      time.Duration // default 10s
@@ -100,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
+	}
+	if c.SendRetryBudget == 0 {
+		c.SendRetryBudget = DefaultSendRetryBudget
 	}
 	if c.SyncPageSize <= 0 || c.SyncPageSize > tether.MaxPageSize {
 		c.SyncPageSize = DefaultSyncPageSize

@@ -37,10 +37,13 @@ type fakeAPI struct {
 	seq         int
 	logins      int
 	refreshes   int
-	syncs       []uint64 // since of each sync request
-	failSyncs   int      // answer this many syncs with 503 first
-	failSends   int      // answer this many sends with 503 first
-	sendIDs     []string // client_msg_id of every send request
+	syncs       []uint64  // since of each sync request
+	failSyncs   int       // answer this many syncs with 503 first
+	failSends   int       // answer this many sends with 503 first
+	sendStatus  int       // with failSends: the status of those answers (default 503)
+	outageUntil time.Time // answer every send with 503 until then (a database outage)
+	retryAfter  string    // Retry-After of the outage's 503s
+	sendIDs     []string  // client_msg_id of every send request
 	messages    map[string]*tether.Message
 	lastAuthHdr string
 }
@@ -181,6 +184,18 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.sendIDs = append(f.sendIDs, in.ClientMsgID)
+	if time.Now().Before(f.outageUntil) {
+		if f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
+		writeProblem(w, 503, tether.EUNAVAILABLE, "The database is unavailable; retry later.")
+		return
+	}
+	if f.failSends > 0 && f.sendStatus != 0 {
+		f.failSends--
+		writeProblem(w, f.sendStatus, "", "scripted failure")
+		return
+	}
 	if f.failSends > 0 {
 		f.failSends--
 		// The first failure happens after storing, as when a response is lost.
