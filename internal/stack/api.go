@@ -179,7 +179,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit, StreamMaxLen: p.relay.StreamMaxLen,
 	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
-		Auth:     store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker),
+		Auth:     initVersionOnRegister{store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker), p.reg, p.log}, // newuser.go
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
 		Profiles: store.NewProfileService(p.db),
 		Social:   store.NewSocialService(p.db),

@@ -105,6 +105,14 @@ func (r *Registry) AddSession(ctx context.Context, uid int64, s Session) (versio
 	return v, true, nil
 }
 
+// InitVersion records version 0 for a user who has no timeline entry yet
+// (at registration), unless a version is there already. A node then tells
+// "no entries yet" (version 0) from "Redis holds no version" (lost, or never
+// told), which it must answer with version_unknown.
+func (r *Registry) InitVersion(ctx context.Context, uid int64) error {
+	return r.rdb.SetNX(ctx, r.keys.Version(uid), 0, 0).Err()
+}
+
 // removeIfOwner deletes a route field only if it still names this connection.
 var removeIfOwner = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
