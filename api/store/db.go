@@ -22,6 +22,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/sql/migrations"
 )
@@ -229,3 +230,18 @@ func retryable(err error) bool {
 }
 
 func isDuplicate(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
+
+// errNoAccount refuses a write by a caller whose user id has no account
+// row: an access token signed with the deployment's key for a user that
+// was never registered here. The rows it would write (a timeline head, a
+// group, a contact) refer to the account, so their foreign keys refuse
+// them, and that is no server fault.
+var errNoAccount = tether.Errorf(tether.EFORBIDDEN, "the caller has no account here; register the user first")
+
+// orNoAccount turns a foreign-key refusal into errNoAccount.
+func orNoAccount(err error) error {
+	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+		return errNoAccount
+	}
+	return err
+}

@@ -41,7 +41,7 @@ var errGroupNotFound = tether.Errorf(tether.ENOTFOUND, "group not found")
 // write runs fn in a transaction and wakes the relay after it committed:
 // every successful write of this service appends timeline entries.
 func (s *GroupService) write(ctx context.Context, op string, fn func(tx *gorm.DB) error) error {
-	err := s.db.tx(ctx, fn)
+	err := orNoAccount(s.db.tx(ctx, fn))
 	if err != nil {
 		if tether.ErrorCode(err) != tether.EINTERNAL {
 			return err

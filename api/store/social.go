@@ -88,7 +88,9 @@ func (s *SocialService) add(ctx context.Context, l socialList, userID, other int
 	if l == blockList {
 		row = &blockRow{UserID: userID, BlockedID: other, CreatedAt: now()}
 	}
-	if err := g.Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error; err != nil {
+	if err := orNoAccount(g.Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error); err == errNoAccount {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("store: add %s: %w", l.noun, err)
 	}
 	return nil

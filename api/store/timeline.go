@@ -208,7 +208,9 @@ func createHeads(tx *gorm.DB, uids []int64, have []headRow) error {
 		}
 	}
 	err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(missing, fanoutChunk).Error
-	if err != nil {
+	if err = orNoAccount(err); err == errNoAccount {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("store: create timeline heads: %w", err)
 	}
 	return nil
