@@ -4,6 +4,21 @@
 // the private key; push nodes hold only the public key, so a node can
 // authenticate a connection without calling a database or Redis, and a
 // compromised node cannot mint tokens.
+//
+// The token format is a supported contract, so that a deployment may mint
+// access tokens in its own auth service with the same key pair
+// (README, "Access tokens"):
+//
+//	header  alg "EdDSA" (no other algorithm is accepted), typ "JWT"
+//	iss     "tether"                                      required
+//	sub     the user id, a decimal string, > 0            required
+//	exp     expiry, seconds since the epoch (5 s leeway)  required
+//	did     device id, not empty                          required
+//	iat     issue time                                    optional
+//	plt     platform: ios, android, web, desktop, server, other
+//	sid     login session id, for revocation              optional
+//
+// TestContract_HandMintedTokensVerifyAsDocumented holds Verify to it.
 package token
 
 import (
