@@ -21,7 +21,8 @@ a Redis of its own on spare loopback ports), drives online users sending 1:1
 and group messages, injects each fault under load and checks every frame and
 the database. Prints one row per fault (--json: the report as JSON on stdout)
 and exits non-zero on any loss, duplicate, reorder or cross-user delivery.
-See docs/drill.md.
+With --api and --push it drills a running cluster instead (the client-side
+faults only). See docs/drill.md.
 
 `
 
@@ -47,6 +48,11 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 0, "push nodes' heartbeat interval (default 2s)")
 	fs.StringVar(&cfg.Dir, "dir", "", "working directory for data and logs (default: a temporary one, removed after a passing drill)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level of the cluster's processes (their logs are in the working directory's logs/)")
+	var target drill.Target
+	apis := fs.String("api", "", "drill a running cluster: its REST base URLs, comma-separated (then also --push, --mysql, --token-key-file; only the client-side faults run)")
+	nodes := fs.String("push", "", "the running cluster's push nodes (client TCP addresses), comma-separated")
+	fs.StringVar(&target.MySQL, "mysql", "", "the running cluster's MySQL DSN: the drill inserts its users there and reads the truth")
+	fs.StringVar(&target.KeyFile, "token-key-file", "", "file with the running cluster's token private key (base64 seed), to sign the drill users' tokens")
 	timeout := fs.Duration("timeout", 30*time.Minute, "bound of the whole drill")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -58,11 +64,18 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, f := range drill.Faults() {
 			q := ""
 			if f.Quick {
-				q = " (quick)"
+				q += " (quick)"
+			}
+			if f.Target {
+				q += " (also against a running cluster)"
 			}
 			fmt.Fprintf(stdout, "%-22s %s%s\n", f.Name, f.What, q)
 		}
 		return nil
+	}
+	if *apis != "" || *nodes != "" {
+		target.APIs, target.Nodes = strings.Split(*apis, ","), strings.Split(*nodes, ",")
+		cfg.Target = &target
 	}
 	if *faults != "" {
 		cfg.Faults = strings.Split(*faults, ",")

@@ -47,10 +47,11 @@ type cluster struct {
 	redisAddr string
 	dsn       string // straight to MariaDB (migrate, the checker), not through a link
 
-	key    ed25519.PrivateKey
-	apis   []*apiProc
-	nodes  []*nodeProc
-	prefix string
+	key      ed25519.PrivateKey
+	apis     []*apiProc
+	nodes    []*nodeProc
+	prefix   string
+	targeted bool // a running cluster (target.go): no processes of the drill's own
 }
 
 type apiProc struct {
@@ -223,6 +224,7 @@ func (c *cluster) alive() error {
 	return errors.Join(errs...)
 }
 
+// procs are the processes the drill started (none for a target).
 func (c *cluster) procs() []*loadgen.Process {
 	var ps []*loadgen.Process
 	for _, a := range c.apis {
@@ -231,12 +233,14 @@ func (c *cluster) procs() []*loadgen.Process {
 	for _, n := range c.nodes {
 		ps = append(ps, n.proc)
 	}
-	for _, p := range []*loadgen.Process{c.redis, c.mysql} {
+	ps = append(ps, c.redis, c.mysql)
+	out := ps[:0]
+	for _, p := range ps {
 		if p != nil {
-			ps = append(ps, p)
+			out = append(out, p)
 		}
 	}
-	return ps
+	return out
 }
 
 // close stops every process (the servers first, the database last) and

@@ -24,6 +24,7 @@ import (
 // Config configures a drill.
 type Config struct {
 	Exe       string        // the tether binary the cluster runs
+	Target    *Target       // drill this running cluster instead of starting one (target.go)
 	Dir       string        // working directory (default: a new temporary one)
 	Users     int           // online users, each with one checking client (default 100)
 	GroupSize int           // users per group (default 10; every user is in one)
@@ -41,7 +42,7 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.Exe == "" {
+	if c.Exe == "" && c.Target == nil {
 		return errors.New("drill: the tether binary is required")
 	}
 	if c.Users <= 0 {
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err := cfg.defaults(); err != nil {
 		return rep, err
 	}
-	fs, err := selectFaults(cfg.Faults, cfg.Quick)
+	fs, err := selectFaults(cfg.Faults, cfg.Quick, cfg.Target != nil)
 	if err != nil {
 		return rep, err
 	}
@@ -133,7 +134,12 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			rep.Dir = dir
 		}
 	}()
-	c, err := startCluster(ctx, cfg, dir)
+	var c *cluster
+	if cfg.Target != nil {
+		c, err = targetCluster(ctx, cfg, *cfg.Target)
+	} else {
+		c, err = startCluster(ctx, cfg, dir)
+	}
 	if err != nil {
 		return rep, err
 	}

@@ -17,6 +17,7 @@ type fault struct {
 	name   string
 	what   string
 	quick  bool // part of --quick
+	client bool // only the clients' side: runs against a target too (target.go)
 	inject func(ctx context.Context, c *cluster) error
 	heal   func(ctx context.Context, c *cluster) error // nil: nothing to undo
 }
@@ -24,12 +25,12 @@ type fault struct {
 // faults lists every fault in the order the full drill runs them.
 func faults() []fault {
 	return []fault{
-		{name: "baseline", what: "no fault: the load alone", quick: true,
+		{name: "baseline", what: "no fault: the load alone", quick: true, client: true,
 			inject: func(context.Context, *cluster) error { return nil }},
 		{name: "push-kill", what: "kill -9 of push-1; started again after the hold", quick: true,
 			inject: func(_ context.Context, c *cluster) error { return c.nodes[0].proc.Kill() },
 			heal:   func(ctx context.Context, c *cluster) error { return c.nodes[0].proc.Start(ctx) }},
-		{name: "push-vanish", what: "push-1 vanishes without FIN (its client link swallows everything); clients must notice by heartbeat", quick: true,
+		{name: "push-vanish", what: "push-1 vanishes without FIN (its client link swallows everything); clients must notice by heartbeat", quick: true, client: true,
 			inject: toxicOn(blackhole(), "client/push-1"),
 			heal:   healOn("client/push-1")},
 		{name: "api-kill", what: "kill -9 of api-1 in the middle of sends; started again after the hold", quick: true,
@@ -42,7 +43,7 @@ func faults() []fault {
 				}
 				return c.redis.Start(ctx)
 			}},
-		{name: "mysql-kill", what: "kill -9 of MariaDB, started again (crash recovery) after the hold",
+		{name: "mysql-kill", what: "kill -9 of MariaDB, started again (crash recovery) after the hold", quick: true,
 			inject: func(_ context.Context, c *cluster) error { return c.mysql.Kill() },
 			heal:   func(ctx context.Context, c *cluster) error { return c.mysql.Start(ctx) }},
 		{name: "api-mysql-latency", what: "300 ms (±100) each way between both APIs and MariaDB",
@@ -63,9 +64,9 @@ func faults() []fault {
 			inject: toxicOn(resets(), "redis/push-1", "redis/push-2"), heal: healOn("redis/push-1", "redis/push-2")},
 		{name: "node-redis-partition", what: "push-1 partitioned from Redis (its Redis link swallows everything)",
 			inject: toxicOn(blackhole(), "redis/push-1"), heal: healOn("redis/push-1")},
-		{name: "client-node-latency", what: "300 ms (±100) each way between the clients and both push nodes",
+		{name: "client-node-latency", what: "300 ms (±100) each way between the clients and both push nodes", client: true,
 			inject: toxicOn(latency(300, 100), "client/push-1", "client/push-2"), heal: healOn("client/push-1", "client/push-2")},
-		{name: "client-node-reset", what: "TCP resets on push-1's client connections, old and new",
+		{name: "client-node-reset", what: "TCP resets on push-1's client connections, old and new", client: true,
 			inject: toxicOn(resets(), "client/push-1"), heal: healOn("client/push-1")},
 		{name: "push-hot-restart", what: "SIGUSR2: push-1 hands its connections to a new process",
 			inject: func(ctx context.Context, c *cluster) error { return c.nodes[0].hotRestart(ctx) }},
@@ -91,13 +92,13 @@ func healOn(names ...string) func(context.Context, *cluster) error {
 }
 
 // selectFaults returns the faults named (all, or the quick ones, when
-// names is empty).
-func selectFaults(names []string, quick bool) ([]fault, error) {
+// names is empty); against a target only those on the clients' side.
+func selectFaults(names []string, quick, targeted bool) ([]fault, error) {
 	all := faults()
 	if len(names) == 0 {
 		var out []fault
 		for _, f := range all {
-			if f.quick || !quick {
+			if (f.quick || !quick) && (f.client || !targeted) {
 				out = append(out, f)
 			}
 		}
@@ -107,9 +108,13 @@ func selectFaults(names []string, quick bool) ([]fault, error) {
 	for _, n := range names {
 		found := false
 		for _, f := range all {
-			if f.name == n {
-				out, found = append(out, f), true
+			if f.name != n {
+				continue
 			}
+			if targeted && !f.client {
+				return nil, fmt.Errorf("drill: %s needs the drill's own cluster, not a target", n)
+			}
+			out, found = append(out, f), true
 		}
 		if !found {
 			return nil, fmt.Errorf("drill: no fault %q (tether drill --list names them)", n)
@@ -122,13 +127,14 @@ func selectFaults(names []string, quick bool) ([]fault, error) {
 type FaultInfo struct {
 	Name, What string
 	Quick      bool
+	Target     bool // runs against a target too
 }
 
 // Faults lists every fault of the full drill, in order.
 func Faults() []FaultInfo {
 	var out []FaultInfo
 	for _, f := range faults() {
-		out = append(out, FaultInfo{f.name, f.what, f.quick})
+		out = append(out, FaultInfo{f.name, f.what, f.quick, f.client})
 	}
 	return out
 }

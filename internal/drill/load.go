@@ -65,11 +65,12 @@ type load struct {
 // as loadgen does for its big runs) with access tokens minted by the
 // cluster's key, and groups of groupSize that the users create over REST.
 func setupUsers(ctx context.Context, c *cluster, n, groupSize int, hc *http.Client) ([]*user, map[int64][]int64, error) {
+	run := runID() // a target's database may hold earlier drills' users
 	names := make([]string, n)
 	for i := range names {
-		names[i] = fmt.Sprintf("drill-u%d", i)
+		names[i] = fmt.Sprintf("drill%s-u%d", run, i)
 	}
-	ids, err := loadgen.InsertUsers(ctx, c.apis[0].url, c.dsn, "drill-tmpl", names)
+	ids, err := loadgen.InsertUsers(ctx, c.apis[0].url, c.dsn, "drill"+run+"-tmpl", names)
 	if err != nil {
 		return nil, nil, err
 	}
