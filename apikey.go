@@ -2,7 +2,10 @@ package tether
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // API key limits. They are part of the contract (openapi.yaml).
@@ -36,6 +39,26 @@ type NewAPIKey struct {
 	Name      string
 	Scopes    []string
 	RateLimit int // 0: the server default
+}
+
+// Validate checks a key to create: a name, known scopes, a rate limit in range.
+func (k NewAPIKey) Validate() error {
+	switch {
+	case strings.TrimSpace(k.Name) == "":
+		return Errorf(EINVALID, "name is required")
+	case utf8.RuneCountInString(k.Name) > MaxAPIKeyNameLen || !utf8.ValidString(k.Name):
+		return Errorf(EINVALID, "name must be at most %d characters of UTF-8", MaxAPIKeyNameLen)
+	case len(k.Scopes) == 0:
+		return Errorf(EINVALID, "scopes must name at least one of %s", strings.Join(Scopes, ", "))
+	case k.RateLimit < 0 || k.RateLimit > MaxAPIKeyRateLimit:
+		return Errorf(EINVALID, "rate_limit must be 0 (server default) to %d pushes per second", MaxAPIKeyRateLimit)
+	}
+	for _, s := range k.Scopes {
+		if !slices.Contains(Scopes, s) {
+			return Errorf(EINVALID, "scopes: unknown scope (want %s)", strings.Join(Scopes, ", "))
+		}
+	}
+	return nil
 }
 
 // CreatedAPIKey is a new key with its secret, returned once.

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tetherim/tether"
 )
@@ -61,29 +60,9 @@ var _ tether.APIKeyService = (*APIKeyService)(nil)
 // NewAPIKeyService returns the API key store.
 func NewAPIKeyService(db *DB) *APIKeyService { return &APIKeyService{db: db} }
 
-// CheckNewAPIKey validates a key to create.
-func CheckNewAPIKey(k tether.NewAPIKey) error {
-	switch {
-	case strings.TrimSpace(k.Name) == "":
-		return tether.Errorf(tether.EINVALID, "name is required")
-	case utf8.RuneCountInString(k.Name) > tether.MaxAPIKeyNameLen || !utf8.ValidString(k.Name):
-		return tether.Errorf(tether.EINVALID, "name must be at most %d characters of UTF-8", tether.MaxAPIKeyNameLen)
-	case len(k.Scopes) == 0:
-		return tether.Errorf(tether.EINVALID, "scopes must name at least one of %s", strings.Join(tether.Scopes, ", "))
-	case k.RateLimit < 0 || k.RateLimit > tether.MaxAPIKeyRateLimit:
-		return tether.Errorf(tether.EINVALID, "rate_limit must be 0 (server default) to %d pushes per second", tether.MaxAPIKeyRateLimit)
-	}
-	for _, s := range k.Scopes {
-		if !slices.Contains(tether.Scopes, s) {
-			return tether.Errorf(tether.EINVALID, "scopes: unknown scope (want %s)", strings.Join(tether.Scopes, ", "))
-		}
-	}
-	return nil
-}
-
 // CreateKey stores a new key and returns its secret, which is not kept.
 func (s *APIKeyService) CreateKey(ctx context.Context, k tether.NewAPIKey) (*tether.CreatedAPIKey, error) {
-	if err := CheckNewAPIKey(k); err != nil {
+	if err := k.Validate(); err != nil {
 		return nil, err
 	}
 	var idb [8]byte
