@@ -370,3 +370,42 @@ func TestMarkRead_RacingSendsKeepsUnreadExact(t *testing.T) {
 		f.entries(t, a.ID)
 	})
 }
+
+// Sending reads the conversation for the sender (what you answer you have
+// seen), in the send's transaction, without a read entry or a receipt: the
+// sender's other devices learn it from the message entry itself, and the
+// peer hears of a read only from POST .../read.
+func TestSend_ReadsTheConversationForTheSenderWithoutAReceipt(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		convs := store.NewConversationService(db, nil)
+		alice, bob := f.user(t, "alice"), f.user(t, "bob")
+		f.send(t, alice.ID, bob.ID, "a1")
+		a2 := f.send(t, alice.ID, bob.ID, "a2")
+		before, err := convs.Conversation(ctx, bob.ID, direct(alice.ID, bob.ID))
+		if err != nil || before.UnreadCount != 2 || before.ReadVersion != 0 {
+			t.Fatalf("bob before answering: %+v %v", before, err)
+		}
+		reply := f.send(t, bob.ID, alice.ID, "b1")
+		after, err := convs.Conversation(ctx, bob.ID, direct(alice.ID, bob.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := f.versionOf(t, bob.ID, reply.ID); after.UnreadCount != 0 || after.ReadVersion != v || after.LastVersion != v {
+			t.Fatalf("bob after answering: %+v, want read and last version %d, unread 0", after, v)
+		}
+		// Alice's side: the reply is unread; her own messages never were.
+		theirs, err := convs.Conversation(ctx, alice.ID, direct(alice.ID, bob.ID))
+		if err != nil || theirs.UnreadCount != 1 || theirs.ReadVersion != f.versionOf(t, alice.ID, a2.ID) {
+			t.Fatalf("alice: %+v %v", theirs, err)
+		}
+		// Only message entries: no read entry for bob's devices, no receipt for alice.
+		for _, uid := range []int64{alice.ID, bob.ID} {
+			for _, e := range f.entries(t, uid) {
+				if e.Kind != tether.EntryMessage {
+					t.Fatalf("user %d has a %s entry at v%d; sending appends messages only", uid, e.Kind, e.Version)
+				}
+			}
+		}
+	})
+}

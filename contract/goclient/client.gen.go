@@ -378,6 +378,12 @@ type BroadcastResult struct {
 // conversation is read up to and including read_version.
 // unread_count counts the messages of others after read_version;
 // recalled messages, read receipts and other entries never count.
+// Sending reads the conversation for the sender: read_version moves
+// to the sent message's version and unread_count to 0, in the send's
+// transaction. That appends no read entry for the sender's other
+// devices (the message entry itself, whose sender_id is the user,
+// tells them to mark the conversation read up to its version) and
+// sends no receipt to the peer: only POST .../read does.
 type Conversation struct {
 	// GroupId The group of a group conversation.
 	GroupId *int64 `json:"group_id,omitempty"`
@@ -1848,7 +1854,9 @@ type ClientInterface interface {
 	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
-	// creating a second one.
+	// creating a second one. Sending marks the conversation read for the
+	// sender up to the new message (see Conversation), without a read
+	// receipt.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1863,7 +1871,9 @@ type ClientInterface interface {
 	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
-	// creating a second one.
+	// creating a second one. Sending marks the conversation read for the
+	// sender up to the new message (see Conversation), without a read
+	// receipt.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3309,7 +3319,9 @@ func (c *Client) AcceptInvitation(ctx context.Context, invitationId InvitationID
 // non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
-// creating a second one.
+// creating a second one. Sending marks the conversation read for the
+// sender up to the new message (see Conversation), without a read
+// receipt.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3334,7 +3346,9 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 // non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
-// creating a second one.
+// creating a second one. Sending marks the conversation read for the
+// sender up to the new message (see Conversation), without a read
+// receipt.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7079,7 +7093,9 @@ type ClientWithResponsesInterface interface {
 	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
-	// creating a second one.
+	// creating a second one. Sending marks the conversation read for the
+	// sender up to the new message (see Conversation), without a read
+	// receipt.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7094,7 +7110,9 @@ type ClientWithResponsesInterface interface {
 	// non-member 404.
 	// Idempotent per (sender, client_msg_id): a retry with the same
 	// client_msg_id returns the stored message with status 200 instead of
-	// creating a second one.
+	// creating a second one. Sending marks the conversation read for the
+	// sender up to the new message (see Conversation), without a read
+	// receipt.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14108,7 +14126,9 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 // non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
-// creating a second one.
+// creating a second one. Sending marks the conversation read for the
+// sender up to the new message (see Conversation), without a read
+// receipt.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14129,7 +14149,9 @@ func (c *ClientWithResponses) SendMessageWithBodyWithResponse(ctx context.Contex
 // non-member 404.
 // Idempotent per (sender, client_msg_id): a retry with the same
 // client_msg_id returns the stored message with status 200 instead of
-// creating a second one.
+// creating a second one. Sending marks the conversation read for the
+// sender up to the new message (see Conversation), without a read
+// receipt.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
