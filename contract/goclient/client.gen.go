@@ -358,7 +358,7 @@ type APIKeyPage struct {
 
 // BroadcastRequest defines model for BroadcastRequest.
 type BroadcastRequest struct {
-	// Payload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+	// Payload Any JSON object of at most 4096 bytes in canonical form (see Client JSON), which is what is delivered.
 	Payload PushPayload `json:"payload"`
 
 	// Platforms Only sessions on these platforms; absent or empty means all.
@@ -644,7 +644,8 @@ type LoginPlatform string
 type Message struct {
 	ClientMsgId string `json:"client_msg_id"`
 
-	// Content A JSON object of at most 16 KiB encoded, whose shape the message's
+	// Content A JSON object of at most 16 KiB in canonical form (strict JSON,
+	// nested at most 32 deep: see Client JSON), whose shape the message's
 	// type fixes. text, image and file refuse unknown fields (400, the
 	// field named), so every client can render them:
 	//
@@ -680,7 +681,8 @@ type Message struct {
 	Type           MessageType `json:"type"`
 }
 
-// MessageContent A JSON object of at most 16 KiB encoded, whose shape the message's
+// MessageContent A JSON object of at most 16 KiB in canonical form (strict JSON,
+// nested at most 32 deep: see Client JSON), whose shape the message's
 // type fixes. text, image and file refuse unknown fields (400, the
 // field named), so every client can render them:
 //
@@ -749,7 +751,8 @@ type NewMessage struct {
 	// ClientMsgId Chosen by the client; a retry with the same id is the same message.
 	ClientMsgId string `json:"client_msg_id"`
 
-	// Content A JSON object of at most 16 KiB encoded, whose shape the message's
+	// Content A JSON object of at most 16 KiB in canonical form (strict JSON,
+	// nested at most 32 deep: see Client JSON), whose shape the message's
 	// type fixes. text, image and file refuse unknown fields (400, the
 	// field named), so every client can render them:
 	//
@@ -853,7 +856,7 @@ type Profile struct {
 
 // ProfileUpdate The profile fields to change; absent fields stay as they are.
 type ProfileUpdate struct {
-	// Attributes Replaces the whole custom object; at most 4 KiB encoded.
+	// Attributes Replaces the whole custom object; at most 4 KiB in canonical form (see Client JSON).
 	Attributes *map[string]interface{} `json:"attributes,omitempty"`
 
 	// AvatarUrl An absolute http or https URL; empty clears it.
@@ -883,7 +886,7 @@ type PushBatchResults struct {
 	} `json:"results"`
 }
 
-// PushPayload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+// PushPayload Any JSON object of at most 4096 bytes in canonical form (see Client JSON), which is what is delivered.
 type PushPayload map[string]interface{}
 
 // PushPlatforms Only sessions on these platforms; absent or empty means all.
@@ -896,7 +899,7 @@ type PushRequest struct {
 	// IdempotencyKey Per API key; remembered 24 hours.
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 
-	// Payload Any JSON object of at most 4096 bytes (compacted); delivered as it is.
+	// Payload Any JSON object of at most 4096 bytes in canonical form (see Client JSON), which is what is delivered.
 	Payload PushPayload `json:"payload"`
 
 	// Persist Store in the users' timelines (true) or live connections only (false).
@@ -1908,7 +1911,7 @@ type ClientInterface interface {
 
 	// SendPushWithBody Push to users
 	//
-	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
 	// - Transient (persist false, the default): delivered to the users'
@@ -1945,7 +1948,7 @@ type ClientInterface interface {
 
 	// SendPush Push to users
 	//
-	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
 	// - Transient (persist false, the default): delivered to the users'
@@ -2157,7 +2160,8 @@ type ClientInterface interface {
 	// string clears display_name or avatar_url; attributes replaces the whole
 	// custom object. Limits: display_name at most 64 printable characters,
 	// avatar_url an absolute http or https URL of at most 512 bytes,
-	// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+	// attributes a JSON object of at most 4 KiB in canonical form (413
+	// too_large beyond; see Client JSON for what else it must be).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2170,7 +2174,8 @@ type ClientInterface interface {
 	// string clears display_name or avatar_url; attributes replaces the whole
 	// custom object. Limits: display_name at most 64 printable characters,
 	// avatar_url an absolute http or https URL of at most 512 bytes,
-	// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+	// attributes a JSON object of at most 4 KiB in canonical form (413
+	// too_large beyond; see Client JSON for what else it must be).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3413,7 +3418,7 @@ func (c *Client) GetPresence(ctx context.Context, params *GetPresenceParams, req
 
 // SendPushWithBody Push to users
 //
-// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
 //   - Transient (persist false, the default): delivered to the users'
@@ -3460,7 +3465,7 @@ func (c *Client) SendPushWithBody(ctx context.Context, contentType string, body 
 
 // SendPush Push to users
 //
-// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
 //   - Transient (persist false, the default): delivered to the users'
@@ -3832,7 +3837,8 @@ func (c *Client) MyProfile(ctx context.Context, reqEditors ...RequestEditorFn) (
 // string clears display_name or avatar_url; attributes replaces the whole
 // custom object. Limits: display_name at most 64 printable characters,
 // avatar_url an absolute http or https URL of at most 512 bytes,
-// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+// attributes a JSON object of at most 4 KiB in canonical form (413
+// too_large beyond; see Client JSON for what else it must be).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3855,7 +3861,8 @@ func (c *Client) UpdateMyProfileWithBody(ctx context.Context, contentType string
 // string clears display_name or avatar_url; attributes replaces the whole
 // custom object. Limits: display_name at most 64 printable characters,
 // avatar_url an absolute http or https URL of at most 512 bytes,
-// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+// attributes a JSON object of at most 4 KiB in canonical form (413
+// too_large beyond; see Client JSON for what else it must be).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7151,7 +7158,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendPushWithBodyWithResponse Push to users
 	//
-	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
 	// - Transient (persist false, the default): delivered to the users'
@@ -7188,7 +7195,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendPushWithResponse Push to users
 	//
-	// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
 	// - Transient (persist false, the default): delivered to the users'
@@ -7414,7 +7421,8 @@ type ClientWithResponsesInterface interface {
 	// string clears display_name or avatar_url; attributes replaces the whole
 	// custom object. Limits: display_name at most 64 printable characters,
 	// avatar_url an absolute http or https URL of at most 512 bytes,
-	// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+	// attributes a JSON object of at most 4 KiB in canonical form (413
+	// too_large beyond; see Client JSON for what else it must be).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7427,7 +7435,8 @@ type ClientWithResponsesInterface interface {
 	// string clears display_name or avatar_url; attributes replaces the whole
 	// custom object. Limits: display_name at most 64 printable characters,
 	// avatar_url an absolute http or https URL of at most 512 bytes,
-	// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+	// attributes a JSON object of at most 4 KiB in canonical form (413
+	// too_large beyond; see Client JSON for what else it must be).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14208,7 +14217,7 @@ func (c *ClientWithResponses) GetPresenceWithResponse(ctx context.Context, param
 
 // SendPushWithBodyWithResponse Push to users
 //
-// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
 //   - Transient (persist false, the default): delivered to the users'
@@ -14251,7 +14260,7 @@ func (c *ClientWithResponses) SendPushWithBodyWithResponse(ctx context.Context, 
 
 // SendPushWithResponse Push to users
 //
-// Sends a payload (a JSON object of at most 4 KiB) to up to 1,000 users,
+// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
 //   - Transient (persist false, the default): delivered to the users'
@@ -14573,7 +14582,8 @@ func (c *ClientWithResponses) MyProfileWithResponse(ctx context.Context, reqEdit
 // string clears display_name or avatar_url; attributes replaces the whole
 // custom object. Limits: display_name at most 64 printable characters,
 // avatar_url an absolute http or https URL of at most 512 bytes,
-// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+// attributes a JSON object of at most 4 KiB in canonical form (413
+// too_large beyond; see Client JSON for what else it must be).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14592,7 +14602,8 @@ func (c *ClientWithResponses) UpdateMyProfileWithBodyWithResponse(ctx context.Co
 // string clears display_name or avatar_url; attributes replaces the whole
 // custom object. Limits: display_name at most 64 printable characters,
 // avatar_url an absolute http or https URL of at most 512 bytes,
-// attributes a JSON object of at most 4 KiB (413 too_large beyond).
+// attributes a JSON object of at most 4 KiB in canonical form (413
+// too_large beyond; see Client JSON for what else it must be).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -23,4 +23,14 @@
 // node whose Redis route was written late sends a Sync frame; the client
 // syncs if it is behind. Either way it syncs as after any reconnect, so
 // nothing is lost when a node drains, dies or loses Redis.
+//
+// Client.Send rides out outages: a send that fails with 503 (the API's
+// database or Redis is down), 502 or 504 (a proxy in front), 429 (a rate
+// limit) or a network error is retried, always with the same client
+// message id, so the server stores the message once however many attempts
+// reach it. It waits a jittered exponential backoff from Config.MinBackoff,
+// and never less than the answer's Retry-After, and starts no attempt after
+// Config.SendRetryBudget (30 s by default, enough for a database restart
+// or failover; the context given to Send bounds it too). Other failures
+// (400, 403, 404, a 500) return at once; the error is a *ProblemError.
 package client
