@@ -363,3 +363,46 @@ func TestPushAPI_PushKeyLooksUpAUserIDByName(t *testing.T) {
 		e.doKey(push.Secret, req{Method: "GET", Path: "/v1/push/users"}).wantProblem(t, 404, tether.ENOTFOUND)
 	})
 }
+
+// A batch the schema refuses (here a user id of 0 in one item) is refused
+// whole, and its valid items are not sent; problems only the server can
+// judge fail their item alone, as openapi.yaml's example shows.
+func TestPushAPI_BatchRefusedWholeBySchemaPerItemOtherwise(t *testing.T) {
+	eachDriverPush(t, func(t *testing.T, e *pushEnv) {
+		k := e.newKey("crm", 0, "push")
+		ok := map[string]any{"user_ids": []int{1}, "payload": map[string]any{"n": 1}, "idempotency_key": "whole-1"}
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/batch", Body: map[string]any{"pushes": []any{
+			ok, map[string]any{"user_ids": []int{0}, "payload": map[string]any{}},
+		}}}).wantProblem(t, 400, tether.EINVALID)
+		var first tether.PushResult
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push", Body: ok}).decode(t, 202, &first)
+		if first.Duplicate {
+			t.Fatal("the valid item of a refused batch was sent")
+		}
+
+		var out struct {
+			Results []struct {
+				Status int    `json:"status"`
+				Code   string `json:"code"`
+			} `json:"results"`
+		}
+		e.doKey(k.Secret, req{Method: "POST", Path: "/v1/push/batch", Body: map[string]any{"pushes": []any{
+			map[string]any{"user_ids": []int{2}, "payload": map[string]any{"n": 2}},
+			map[string]any{"user_ids": []int{1}, "payload": map[string]any{"x": strings.Repeat("y", 4<<10)}},
+			map[string]any{"user_ids": []int{1}, "payload": map[string]any{"n": "other"}, "idempotency_key": "whole-1"},
+			map[string]any{"user_ids": []int{1}, "payload": map[string]any{}, "collapse_key": "bell\u0007"},
+		}}}).decode(t, 202, &out)
+		want := []struct {
+			status int
+			code   string
+		}{{202, ""}, {413, tether.ETOOLARGE}, {409, tether.ECONFLICT}, {400, tether.EINVALID}}
+		if len(out.Results) != len(want) {
+			t.Fatalf("results %+v", out.Results)
+		}
+		for i, w := range want {
+			if out.Results[i].Status != w.status || out.Results[i].Code != w.code {
+				t.Errorf("item %d: %+v, want %d %s", i, out.Results[i], w.status, w.code)
+			}
+		}
+	})
+}

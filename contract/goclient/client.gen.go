@@ -1986,12 +1986,17 @@ type ClientInterface interface {
 	// SendPushBatchWithBody Several pushes in one request
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
-	// (transient or persisted). Each succeeds or fails on its own: results
-	// has one item per push, in order, with status 202 and the push's
-	// push_id, or the status, code and detail of the problem it would have
-	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it. Its body may be up to
-	// 8 MiB (other requests: 64 KiB).
+	// (transient or persisted). A body this schema refuses (an item with
+	// a user id below 1, no payload, an unknown field or platform, a
+	// ttl_seconds out of range, ...) is refused whole with 400, and
+	// nothing is sent. Otherwise each push succeeds or fails on its own:
+	// results has one item per push, in order, with status 202 and the
+	// push's push_id, or the status, code and detail of the problem it
+	// would have had alone: a payload over 4096 bytes compacted (413), an
+	// idempotency key reused for a different push (409), a key with
+	// control characters (400), an outage (503). The batch counts one push
+	// per item against the key's rate limit and is refused whole (429)
+	// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2001,12 +2006,17 @@ type ClientInterface interface {
 	// SendPushBatch Several pushes in one request
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
-	// (transient or persisted). Each succeeds or fails on its own: results
-	// has one item per push, in order, with status 202 and the push's
-	// push_id, or the status, code and detail of the problem it would have
-	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it. Its body may be up to
-	// 8 MiB (other requests: 64 KiB).
+	// (transient or persisted). A body this schema refuses (an item with
+	// a user id below 1, no payload, an unknown field or platform, a
+	// ttl_seconds out of range, ...) is refused whole with 400, and
+	// nothing is sent. Otherwise each push succeeds or fails on its own:
+	// results has one item per push, in order, with status 202 and the
+	// push's push_id, or the status, code and detail of the problem it
+	// would have had alone: a payload over 4096 bytes compacted (413), an
+	// idempotency key reused for a different push (409), a key with
+	// control characters (400), an outage (503). The batch counts one push
+	// per item against the key's rate limit and is refused whole (429)
+	// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2053,8 +2063,10 @@ type ClientInterface interface {
 	// How far a push created by the same API key got: targeted (transient:
 	// live sessions routed to; persisted: users given an entry; broadcast:
 	// equal to delivered), delivered (Push or Message frames queued to a
-	// live connection) and acknowledged (PushAck frames from clients;
-	// persisted pushes: clients that acked the entry's version). Push nodes
+	// live connection) and acknowledged (PushAck frames from clients,
+	// for a persisted push too: clients answer its timeline entry, pushed
+	// or synced, with PushAck(push_id); the Ack of the entry's version
+	// does not count). Push nodes
 	// report counts in batches about every 250 ms. The status is kept 24
 	// hours, or until the push expires if later; then, or for another
 	// key's push, 404.
@@ -3513,12 +3525,17 @@ func (c *Client) SendPush(ctx context.Context, body SendPushJSONRequestBody, req
 // SendPushBatchWithBody Several pushes in one request
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
-// (transient or persisted). Each succeeds or fails on its own: results
-// has one item per push, in order, with status 202 and the push's
-// push_id, or the status, code and detail of the problem it would have
-// had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it. Its body may be up to
-// 8 MiB (other requests: 64 KiB).
+// (transient or persisted). A body this schema refuses (an item with
+// a user id below 1, no payload, an unknown field or platform, a
+// ttl_seconds out of range, ...) is refused whole with 400, and
+// nothing is sent. Otherwise each push succeeds or fails on its own:
+// results has one item per push, in order, with status 202 and the
+// push's push_id, or the status, code and detail of the problem it
+// would have had alone: a payload over 4096 bytes compacted (413), an
+// idempotency key reused for a different push (409), a key with
+// control characters (400), an outage (503). The batch counts one push
+// per item against the key's rate limit and is refused whole (429)
+// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3538,12 +3555,17 @@ func (c *Client) SendPushBatchWithBody(ctx context.Context, contentType string, 
 // SendPushBatch Several pushes in one request
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
-// (transient or persisted). Each succeeds or fails on its own: results
-// has one item per push, in order, with status 202 and the push's
-// push_id, or the status, code and detail of the problem it would have
-// had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it. Its body may be up to
-// 8 MiB (other requests: 64 KiB).
+// (transient or persisted). A body this schema refuses (an item with
+// a user id below 1, no payload, an unknown field or platform, a
+// ttl_seconds out of range, ...) is refused whole with 400, and
+// nothing is sent. Otherwise each push succeeds or fails on its own:
+// results has one item per push, in order, with status 202 and the
+// push's push_id, or the status, code and detail of the problem it
+// would have had alone: a payload over 4096 bytes compacted (413), an
+// idempotency key reused for a different push (409), a key with
+// control characters (400), an outage (503). The batch counts one push
+// per item against the key's rate limit and is refused whole (429)
+// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3630,8 +3652,10 @@ func (c *Client) PushUserByName(ctx context.Context, username Username, reqEdito
 // How far a push created by the same API key got: targeted (transient:
 // live sessions routed to; persisted: users given an entry; broadcast:
 // equal to delivered), delivered (Push or Message frames queued to a
-// live connection) and acknowledged (PushAck frames from clients;
-// persisted pushes: clients that acked the entry's version). Push nodes
+// live connection) and acknowledged (PushAck frames from clients,
+// for a persisted push too: clients answer its timeline entry, pushed
+// or synced, with PushAck(push_id); the Ack of the entry's version
+// does not count). Push nodes
 // report counts in batches about every 250 ms. The status is kept 24
 // hours, or until the push expires if later; then, or for another
 // key's push, 404.
@@ -7233,12 +7257,17 @@ type ClientWithResponsesInterface interface {
 	// SendPushBatchWithBodyWithResponse Several pushes in one request
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
-	// (transient or persisted). Each succeeds or fails on its own: results
-	// has one item per push, in order, with status 202 and the push's
-	// push_id, or the status, code and detail of the problem it would have
-	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it. Its body may be up to
-	// 8 MiB (other requests: 64 KiB).
+	// (transient or persisted). A body this schema refuses (an item with
+	// a user id below 1, no payload, an unknown field or platform, a
+	// ttl_seconds out of range, ...) is refused whole with 400, and
+	// nothing is sent. Otherwise each push succeeds or fails on its own:
+	// results has one item per push, in order, with status 202 and the
+	// push's push_id, or the status, code and detail of the problem it
+	// would have had alone: a payload over 4096 bytes compacted (413), an
+	// idempotency key reused for a different push (409), a key with
+	// control characters (400), an outage (503). The batch counts one push
+	// per item against the key's rate limit and is refused whole (429)
+	// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7248,12 +7277,17 @@ type ClientWithResponsesInterface interface {
 	// SendPushBatchWithResponse Several pushes in one request
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
-	// (transient or persisted). Each succeeds or fails on its own: results
-	// has one item per push, in order, with status 202 and the push's
-	// push_id, or the status, code and detail of the problem it would have
-	// had alone. The batch counts one push per item against the key's rate
-	// limit and is refused whole (429) when over it. Its body may be up to
-	// 8 MiB (other requests: 64 KiB).
+	// (transient or persisted). A body this schema refuses (an item with
+	// a user id below 1, no payload, an unknown field or platform, a
+	// ttl_seconds out of range, ...) is refused whole with 400, and
+	// nothing is sent. Otherwise each push succeeds or fails on its own:
+	// results has one item per push, in order, with status 202 and the
+	// push's push_id, or the status, code and detail of the problem it
+	// would have had alone: a payload over 4096 bytes compacted (413), an
+	// idempotency key reused for a different push (409), a key with
+	// control characters (400), an outage (503). The batch counts one push
+	// per item against the key's rate limit and is refused whole (429)
+	// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7302,8 +7336,10 @@ type ClientWithResponsesInterface interface {
 	// How far a push created by the same API key got: targeted (transient:
 	// live sessions routed to; persisted: users given an entry; broadcast:
 	// equal to delivered), delivered (Push or Message frames queued to a
-	// live connection) and acknowledged (PushAck frames from clients;
-	// persisted pushes: clients that acked the entry's version). Push nodes
+	// live connection) and acknowledged (PushAck frames from clients,
+	// for a persisted push too: clients answer its timeline entry, pushed
+	// or synced, with PushAck(push_id); the Ack of the entry's version
+	// does not count). Push nodes
 	// report counts in batches about every 250 ms. The status is kept 24
 	// hours, or until the push expires if later; then, or for another
 	// key's push, 404.
@@ -14304,12 +14340,17 @@ func (c *ClientWithResponses) SendPushWithResponse(ctx context.Context, body Sen
 // SendPushBatchWithBodyWithResponse Several pushes in one request
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
-// (transient or persisted). Each succeeds or fails on its own: results
-// has one item per push, in order, with status 202 and the push's
-// push_id, or the status, code and detail of the problem it would have
-// had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it. Its body may be up to
-// 8 MiB (other requests: 64 KiB).
+// (transient or persisted). A body this schema refuses (an item with
+// a user id below 1, no payload, an unknown field or platform, a
+// ttl_seconds out of range, ...) is refused whole with 400, and
+// nothing is sent. Otherwise each push succeeds or fails on its own:
+// results has one item per push, in order, with status 202 and the
+// push's push_id, or the status, code and detail of the problem it
+// would have had alone: a payload over 4096 bytes compacted (413), an
+// idempotency key reused for a different push (409), a key with
+// control characters (400), an outage (503). The batch counts one push
+// per item against the key's rate limit and is refused whole (429)
+// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14325,12 +14366,17 @@ func (c *ClientWithResponses) SendPushBatchWithBodyWithResponse(ctx context.Cont
 // SendPushBatchWithResponse Several pushes in one request
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
-// (transient or persisted). Each succeeds or fails on its own: results
-// has one item per push, in order, with status 202 and the push's
-// push_id, or the status, code and detail of the problem it would have
-// had alone. The batch counts one push per item against the key's rate
-// limit and is refused whole (429) when over it. Its body may be up to
-// 8 MiB (other requests: 64 KiB).
+// (transient or persisted). A body this schema refuses (an item with
+// a user id below 1, no payload, an unknown field or platform, a
+// ttl_seconds out of range, ...) is refused whole with 400, and
+// nothing is sent. Otherwise each push succeeds or fails on its own:
+// results has one item per push, in order, with status 202 and the
+// push's push_id, or the status, code and detail of the problem it
+// would have had alone: a payload over 4096 bytes compacted (413), an
+// idempotency key reused for a different push (409), a key with
+// control characters (400), an outage (503). The batch counts one push
+// per item against the key's rate limit and is refused whole (429)
+// when over it. Its body may be up to 8 MiB (other requests: 64 KiB).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14403,8 +14449,10 @@ func (c *ClientWithResponses) PushUserByNameWithResponse(ctx context.Context, us
 // How far a push created by the same API key got: targeted (transient:
 // live sessions routed to; persisted: users given an entry; broadcast:
 // equal to delivered), delivered (Push or Message frames queued to a
-// live connection) and acknowledged (PushAck frames from clients;
-// persisted pushes: clients that acked the entry's version). Push nodes
+// live connection) and acknowledged (PushAck frames from clients,
+// for a persisted push too: clients answer its timeline entry, pushed
+// or synced, with PushAck(push_id); the Ack of the entry's version
+// does not count). Push nodes
 // report counts in batches about every 250 ms. The status is kept 24
 // hours, or until the push expires if later; then, or for another
 // key's push, 404.
