@@ -30,6 +30,7 @@ import (
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -268,9 +269,8 @@ func TestCluster_ThreeNodesDeliverBroadcastAndKickAcrossNodes_Kill9LosesNothing(
 
 	// 2. Broadcast across nodes: one entry on the broadcast stream reaches
 	// the sessions of all three nodes.
-	reg := route.NewRegistry(rdb, prefix, nodeTTL)
 	b, _ := json.Marshal(map[string]string{"title": "to everyone"})
-	if _, err := reg.PublishBroadcast(ctx, job.Job{ID: "b1", Kind: job.KindBroadcast, PushID: "b1", Body: b, EnqueuedMS: time.Now().UnixMilli()}, 0); err != nil {
+	if _, err := stream.NewRedis(rdb, prefix, stream.Caps{}).Broadcast(ctx, job.Job{ID: "b1", Kind: job.KindBroadcast, PushID: "b1", Body: b, EnqueuedMS: time.Now().UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 20*time.Second, func() bool {

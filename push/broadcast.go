@@ -5,21 +5,19 @@ import (
 	"errors"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // Broadcasts travel on one Redis stream that every node reads with a
-// consumer group named after itself (see shared/route/broadcast.go for the
-// group's lifecycle). Each broadcast is encoded once into a Push frame and
+// consumer group named after itself (see shared/stream/source_redis.go for
+// the group's lifecycle). Each broadcast is encoded once into a Push frame and
 // the frame's bytes are queued to every matching local session; every
 // session is flushed once per batch of broadcasts.
 //
@@ -48,13 +46,10 @@ const (
 // broadcaster reads the broadcast stream for one node. Its scratch buffers
 // are owned by the goroutine running run.
 type broadcaster struct {
-	n      *Node
-	stream string
-	last   string // id of the last new entry read: where to rejoin if Redis loses the group
+	n *Node
 
 	sweepIdle time.Duration // a dead node's group is swept once its consumers are idle this long
 
-	ids     []string
 	arena   []byte        // the encoded Push frames of the current pass, back to back
 	entries []encodedPush // where each frame of the pass is in arena
 	scratch [][]*conn     // per fan-out writer: one hub shard's sessions
@@ -70,7 +65,6 @@ type encodedPush struct {
 func newBroadcaster(n *Node) *broadcaster {
 	return &broadcaster{
 		n:         n,
-		stream:    n.reg.Keys().Broadcast(),
 		sweepIdle: max(4*n.cfg.NodeTTL, time.Minute),
 		scratch:   make([][]*conn, fanOutWriters()),
 	}
@@ -89,7 +83,7 @@ func fanOutWriters() int {
 func (n *Node) leaveBroadcast(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	defer cancel()
-	if err := n.reg.LeaveBroadcast(lctx, n.cfg.NodeID); err != nil {
+	if err := n.streams.LeaveBroadcast(lctx, n.cfg.NodeID); err != nil {
 		n.log.Warn("push: broadcast group not removed; a live node sweeps it later", "err", err)
 	}
 }
@@ -106,139 +100,34 @@ func (n *Node) broadcastLoop(ctx context.Context) {
 	n.transient.bc.run(ctx)
 }
 
+// run reads the broadcast stream with the stream's Reader (shared/stream):
+// pending entries of an earlier run first, each batch acked after it was
+// fanned out, and a lost group rejoined after the last entry read, so
+// nothing sent meanwhile is skipped. Unacked entries are read again: a
+// duplicate push, which clients drop by its id.
 func (b *broadcaster) run(ctx context.Context) {
 	n := b.n
-	if !b.join(ctx) {
-		return
-	}
-	start := "0" // pending entries of a previous run first
 	nextSweep := time.Now().Add(jitter(sweepEvery))
-	var delay time.Duration
-	failing := false
-	for ctx.Err() == nil {
+	sweep := func(ctx context.Context) { // now and then, with jitter
 		if time.Now().After(nextSweep) {
 			b.sweep(ctx)
 			nextSweep = time.Now().Add(jitter(sweepEvery))
 		}
-		args := &redis.XReadGroupArgs{
-			Group:    n.cfg.NodeID,
-			Consumer: n.cfg.NodeID,
-			Streams:  []string{b.stream, start},
-			Count:    int64(n.cfg.StreamBatch),
-			Block:    -1,
-		}
-		if start == ">" {
-			args.Block = streamBlock
-		}
-		res, err := n.rdb.XReadGroup(ctx, args).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if !failing {
-				failing = true
-				n.log.Warn("push: broadcast read failed; retrying", "err", err)
-			}
-			if strings.HasPrefix(err.Error(), "NOGROUP") {
-				// Redis lost the group (restart without persistence, or a
-				// sweep while this node's key had expired): resume after the
-				// last entry read, so nothing sent meanwhile is skipped.
-				from := b.last
-				if from == "" {
-					from = "$"
-				}
-				rctx, cancel := context.WithTimeout(ctx, redisTimeout)
-				_ = n.reg.RejoinBroadcast(rctx, n.cfg.NodeID, from)
-				cancel()
-			}
-			delay = backoff(delay)
-			start = "0"
-			if !sleep(ctx, delay) {
-				return
-			}
-			continue
-		}
-		if failing {
-			failing = false
-			n.log.Info("push: broadcast read recovered")
-		}
-		delay = 0
-		var msgs []redis.XMessage
-		for _, s := range res {
-			msgs = append(msgs, s.Messages...)
-		}
-		if len(msgs) == 0 {
-			start = ">"
-			continue
-		}
-		b.handle(msgs)
-		if start == ">" {
-			b.last = msgs[len(msgs)-1].ID
-		}
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
-		err = n.rdb.XAck(actx, b.stream, n.cfg.NodeID, b.ids...).Err()
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Unacked entries are read again: a duplicate push, which
-			// clients drop by its id.
-			n.log.Warn("push: broadcast ack failed; entries will be re-read", "count", len(b.ids), "err", err)
-			delay = backoff(delay)
-			start = "0"
-			if !sleep(ctx, delay) {
-				return
-			}
-			continue
-		}
-		if start != ">" {
-			start = msgs[len(msgs)-1].ID
-		}
 	}
-}
-
-// join creates or finds the node's group, retrying until Redis answers.
-func (b *broadcaster) join(ctx context.Context) bool {
-	n := b.n
-	var delay time.Duration
-	for warned := false; ; warned = true {
-		jctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		last, err := n.reg.JoinBroadcast(jctx, n.cfg.NodeID)
-		cancel()
-		if err == nil {
-			b.last = last
-			if warned {
-				n.log.Info("push: joined the broadcast stream")
-			}
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if !warned {
-			n.log.Warn("push: cannot join the broadcast stream; retrying", "err", err)
-		}
-		delay = backoff(delay)
-		if !sleep(ctx, delay) {
-			return false
-		}
+	r := &stream.Reader{
+		Source: n.streams.BroadcastSource(n.cfg.NodeID), Handle: b.handle, BeforeRead: sweep,
+		Batch: n.cfg.StreamBatch, Block: streamBlock, Timeout: redisTimeout, Log: n.log,
 	}
+	r.Run(ctx)
 }
 
 // handle encodes each live broadcast of a batch once and fans them out.
-func (b *broadcaster) handle(msgs []redis.XMessage) {
+func (b *broadcaster) handle(msgs []stream.Entry) {
 	n := b.n
 	now := time.Now()
-	b.ids = b.ids[:0]
 	b.arena, b.entries = b.arena[:0], b.entries[:0]
 	for _, m := range msgs {
-		b.ids = append(b.ids, m.ID)
-		raw, _ := m.Values[job.Field].(string)
-		j, err := job.Decode([]byte(raw))
+		j, err := m.Job, m.Err
 		if err == nil && j.Kind != job.KindBroadcast {
 			err = errors.New("push: " + string(j.Kind) + " job on the broadcast stream")
 		}
@@ -365,7 +254,7 @@ func (b *broadcaster) sweep(ctx context.Context) {
 	n := b.n
 	sctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	removed, err := n.reg.SweepBroadcastGroups(sctx, b.sweepIdle, sweepLimit)
+	removed, err := n.streams.SweepBroadcastGroups(sctx, b.sweepIdle, sweepLimit, n.reg.NodesAlive)
 	if err != nil {
 		n.log.Debug("push: broadcast group sweep failed", "err", err)
 	}

@@ -33,7 +33,7 @@ func TestBroadcast_ReachesEverySessionOnEveryNode(t *testing.T) {
 	}
 	for _, n := range []*Node{n1, n2} {
 		testenv.Eventually(t, 5*time.Second, func() bool {
-			p, err := e.rdb.XPending(context.Background(), e.reg.Keys().Broadcast(), n.cfg.NodeID).Result()
+			p, err := e.rdb.XPending(context.Background(), e.streams.Keys().Broadcast(), n.cfg.NodeID).Result()
 			return err == nil && p.Count == 0
 		}, "node %s acks its broadcasts", n.cfg.NodeID)
 	}
@@ -110,12 +110,12 @@ func TestBroadcast_RestartedNodeCatchesUpButNeverPastExpiryOrMaxAge(t *testing.T
 	e := newEnv(t, func(c *Config) { c.BroadcastMaxAge = time.Minute })
 	ctx := context.Background()
 	// The group a previous run of this node id left behind.
-	if _, err := e.reg.JoinBroadcast(ctx, e.cfg.NodeID); err != nil {
+	if _, err := e.streams.BroadcastSource(e.cfg.NodeID).Join(ctx); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	publish := func(j job.Job) {
-		if _, err := e.reg.PublishBroadcast(ctx, j, 0); err != nil {
+		if _, err := e.streams.Broadcast(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,7 +147,7 @@ func TestBroadcast_CleanStopRemovesTheNodesGroup(t *testing.T) {
 	if err := n.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	groups, err := e.rdb.XInfoGroups(context.Background(), e.reg.Keys().Broadcast()).Result()
+	groups, err := e.rdb.XInfoGroups(context.Background(), e.streams.Keys().Broadcast()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestBroadcast_NodeRejoinsAfterRedisLosesItsGroupWithoutSkipping(t *testing.
 	c.expectPush("first", `{}`)
 	// As if Redis restarted without its data, or a sweep ran while this
 	// node's key had expired.
-	if err := e.rdb.XGroupDestroy(context.Background(), e.reg.Keys().Broadcast(), n.cfg.NodeID).Err(); err != nil {
+	if err := e.rdb.XGroupDestroy(context.Background(), e.streams.Keys().Broadcast(), n.cfg.NodeID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.broadcast("while-lost", `{}`)
@@ -181,14 +181,14 @@ func TestBroadcast_LiveNodeSweepsGroupsOfDeadNodes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	if _, err := e.reg.JoinBroadcast(ctx, "crashed-node"); err != nil { // no heartbeat key: dead
+	if _, err := e.streams.BroadcastSource("crashed-node").Join(ctx); err != nil { // no heartbeat key: dead
 		t.Fatal(err)
 	}
 	n := e.start()
 	e.waitJoined(n.cfg.NodeID)
 	n.transient.bc.sweepIdle = 0
 	n.transient.bc.sweep(ctx)
-	groups, _ := e.rdb.XInfoGroups(ctx, e.reg.Keys().Broadcast()).Result()
+	groups, _ := e.rdb.XInfoGroups(ctx, e.streams.Keys().Broadcast()).Result()
 	var names []string
 	for _, g := range groups {
 		names = append(names, g.Name)

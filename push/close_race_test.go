@@ -19,6 +19,7 @@ import (
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // TestDeliver_ClientsVanishingMidDeliveryNeverCrashTheNode churns sessions
@@ -73,7 +74,7 @@ func TestDeliver_ClientsVanishingMidDeliveryNeverCrashTheNode(t *testing.T) {
 	go func() {
 		defer close(pusherDone)
 		body, _ := json.Marshal(map[string]any{"kind": "message", "message": map[string]any{"text": strings.Repeat("x", 300)}})
-		stream := e.reg.Keys().Stream(e.cfg.NodeID)
+		key := e.streams.Keys().Node(e.cfg.NodeID)
 		var v uint64
 		for ctx.Err() == nil && pushed.Load() < maxJobs {
 			pipe := e.rdb.Pipeline()
@@ -88,7 +89,7 @@ func TestDeliver_ClientsVanishingMidDeliveryNeverCrashTheNode(t *testing.T) {
 					report(err)
 					return
 				}
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{job.Field: b}})
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: map[string]any{stream.Field: b}})
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
 				if ctx.Err() == nil {

@@ -3,33 +3,28 @@ package push
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
-// streamBlock is how long one XREADGROUP waits for new entries; it bounds
-// how long Stop waits for the consumer.
+// streamBlock is how long one read waits for new entries; it bounds how
+// long Stop waits for the readers.
 const streamBlock = time.Second
 
-// consumer reads this node's job stream and delivers jobs to local sessions.
-// Entries are acked only after they were handled, so a crash or a Redis
-// error leaves them pending; after a restart or an error the consumer first
-// re-reads its pending entries (ID "0") and then new ones (">"). Delivery is
-// therefore at least once; clients drop versions they already have.
+// consumer delivers the jobs of this node's stream to local sessions. The
+// stream's Reader (shared/stream) reads them, pending entries of an earlier
+// run first, and acks each batch only after handle returned, so delivery is
+// at least once; clients drop versions they already have.
 type consumer struct {
 	n       *Node
-	stream  string
 	touched map[*conn]struct{} // sessions written in the current batch
 	targets []*conn            // scratch for hub lookups
 	frame   []byte             // scratch for one encoded Message frame
-	ids     []string           // entry ids handled in the current batch
 }
 
 // consume runs the consumer until ctx ends.
@@ -41,101 +36,39 @@ func (n *Node) consume(ctx context.Context) {
 			return
 		}
 	}
-	c := &consumer{n: n, stream: n.reg.Keys().Stream(n.cfg.NodeID), touched: map[*conn]struct{}{}}
-	c.run(ctx)
+	c := &consumer{n: n, touched: map[*conn]struct{}{}}
+	r := &stream.Reader{
+		Source: nodeStream{n.streams.NodeSource(n.cfg.NodeID), n}, Handle: c.handle,
+		Batch: n.cfg.StreamBatch, Block: streamBlock, Timeout: redisTimeout, Log: n.log,
+	}
+	r.Run(ctx)
 }
 
-func (c *consumer) run(ctx context.Context) {
-	n := c.n
-	start := "0"
-	var delay time.Duration
-	failing := false
-	for ctx.Err() == nil {
-		args := &redis.XReadGroupArgs{
-			Group:    route.Group,
-			Consumer: n.cfg.NodeID,
-			Streams:  []string{c.stream, start},
-			Count:    int64(n.cfg.StreamBatch),
-			Block:    -1, // reading pending entries never blocks
-		}
-		if start == ">" {
-			args.Block = streamBlock
-		}
-		res, err := n.rdb.XReadGroup(ctx, args).Result()
-		if errors.Is(err, redis.Nil) {
-			continue // BLOCK timed out with nothing new
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if !failing {
-				failing = true
-				n.log.Warn("push: stream read failed; retrying", "stream", c.stream, "err", err)
-			}
-			if strings.HasPrefix(err.Error(), "NOGROUP") {
-				// Redis lost the stream or group (restart without
-				// persistence): the heartbeat recreates both. It writes
-				// the node key too, so it is also where the loss of the
-				// routes shows: the heartbeat loop would find the key
-				// there again and never rewrite them.
-				hctx, cancel := context.WithTimeout(ctx, redisTimeout)
-				if lost, err := n.heartbeat(hctx); err == nil && lost {
-					n.reregister(true)
-				}
-				cancel()
-			}
-			delay = backoff(delay)
-			start = "0"
-			if !sleep(ctx, delay) {
-				return
-			}
-			continue
-		}
-		if failing {
-			failing = false
-			n.log.Info("push: stream read recovered", "stream", c.stream)
-		}
-		delay = 0
-		var msgs []redis.XMessage
-		for _, s := range res {
-			msgs = append(msgs, s.Messages...)
-		}
-		if len(msgs) == 0 {
-			if start != ">" {
-				start = ">" // pending entries drained
-			}
-			continue
-		}
-		c.handle(msgs)
-		if err := c.ack(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// The entries stay pending and are re-read from "0": delivered
-			// again, which clients tolerate, but never lost.
-			n.log.Warn("push: stream ack failed; entries will be re-read", "count", len(c.ids), "err", err)
-			delay = backoff(delay)
-			start = "0"
-			if !sleep(ctx, delay) {
-				return
-			}
-			continue
-		}
-		if start != ">" {
-			start = msgs[len(msgs)-1].ID
-		}
+// nodeStream is the node's own stream, whose lost group is recovered by a
+// heartbeat: Redis lost the stream or group (a restart without
+// persistence), so it lost the node key and the routes too. The heartbeat
+// recreates the group with the key, and since it finds the key missing, the
+// routes are rewritten; the heartbeat loop, running later, would find the
+// key there again and never rewrite them.
+type nodeStream struct {
+	stream.Source
+	n *Node
+}
+
+func (s nodeStream) Recover(ctx context.Context, _ string) error {
+	lost, err := s.n.heartbeat(ctx)
+	if err == nil && lost {
+		s.n.reregister(true)
 	}
+	return err
 }
 
 // handle delivers a batch: frames are queued per session, then each touched
 // session is written once for the whole batch.
-func (c *consumer) handle(msgs []redis.XMessage) {
-	c.ids = c.ids[:0]
+func (c *consumer) handle(entries []stream.Entry) {
 	clear(c.touched)
-	for _, m := range msgs {
-		c.ids = append(c.ids, m.ID)
-		c.deliver(m)
+	for _, e := range entries {
+		c.deliver(e)
 	}
 	for s := range c.touched {
 		s.flushNow() // written from here unless the socket is full (conn_write.go)
@@ -145,10 +78,9 @@ func (c *consumer) handle(msgs []redis.XMessage) {
 
 // deliver handles one entry. A poisoned entry is counted as an error and
 // acked with the batch, so it never blocks the entries behind it.
-func (c *consumer) deliver(m redis.XMessage) {
+func (c *consumer) deliver(m stream.Entry) {
 	n := c.n
-	raw, _ := m.Values[job.Field].(string)
-	j, err := job.Decode([]byte(raw))
+	j, err := m.Job, m.Err
 	if err != nil {
 		// The label is fixed: a poisoned kind must not mint new series.
 		n.m.Observe(metrics.LayerJob, "invalid", 0, err, 0)
@@ -198,15 +130,4 @@ func (c *consumer) deliver(m redis.XMessage) {
 		n.log.Warn("push: job partly dropped", "job", j.ID, "entry", m.ID, "err", jobErr)
 	}
 	n.log.Debug("push: job delivered", "job", j.ID, "entry", m.ID, "sessions", sessions)
-}
-
-// ack acknowledges the batch's entries in one XACK. It runs even while the
-// node stops, so handled entries are not delivered again after a restart.
-func (c *consumer) ack(ctx context.Context) error {
-	if len(c.ids) == 0 {
-		return nil
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
-	defer cancel()
-	return c.n.rdb.XAck(actx, c.stream, route.Group, c.ids...).Err()
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 func TestDeliver_JobReachesEveryDeviceOfTargetInOrder(t *testing.T) {
@@ -67,9 +67,9 @@ func TestConsumer_PoisonEntryAckedAndLaterEntriesDelivered(t *testing.T) {
 		e := newEnv(t, nil).on(tr)
 		e.start()
 		c, _ := e.connect(13, "d")
-		stream := e.reg.Keys().Stream(e.cfg.NodeID)
-		for _, v := range []map[string]any{{job.Field: "not json"}, {"other": "field"}, {job.Field: `{"k":"message","t":[]}`}} {
-			if err := e.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: v}).Err(); err != nil {
+		key := e.streams.Keys().Node(e.cfg.NodeID)
+		for _, v := range []map[string]any{{stream.Field: "not json"}, {"other": "field"}, {stream.Field: `{"k":"message","t":[]}`}} {
+			if err := e.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: v}).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -96,9 +96,9 @@ func TestConsumer_PendingEntriesDeliveredAfterRestart(t *testing.T) {
 		}
 		// The node crashed after reading these entries and before acking them.
 		e.push(msgJob("a", jobTarget(14, 1)), msgJob("b", jobTarget(14, 2)))
-		stream := e.reg.Keys().Stream(e.cfg.NodeID)
-		got, err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: route.Group, Consumer: e.cfg.NodeID,
-			Streams: []string{stream, ">"}, Count: 10, Block: -1}).Result()
+		key := e.streams.Keys().Node(e.cfg.NodeID)
+		got, err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: stream.NodeGroup, Consumer: e.cfg.NodeID,
+			Streams: []string{key, ">"}, Count: 10, Block: -1}).Result()
 		if err != nil || len(got[0].Messages) != 2 {
 			t.Fatalf("claim: %v %v", got, err)
 		}

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -60,9 +59,8 @@ func BenchmarkBroadcast_LocalSessions(b *testing.B) {
 				readers.Add(1)
 				go func() { defer readers.Done(); countPushes(c, &pushes) }()
 			}
-			raw, _ := job.Encode(job.Job{ID: "bench", Kind: job.KindBroadcast, PushID: "bench",
-				Body: []byte(`{"text":"bench broadcast"}`), EnqueuedMS: time.Now().UnixMilli()})
-			msgs := []redis.XMessage{{ID: "0-1", Values: map[string]any{job.Field: string(raw)}}}
+			msgs := []stream.Entry{{ID: "0-1", Job: job.Job{ID: "bench", Kind: job.KindBroadcast, PushID: "bench",
+				Body: []byte(`{"text":"bench broadcast"}`), EnqueuedMS: time.Now().UnixMilli()}}}
 			// A broadcaster of its own: the node's is owned by its loop.
 			bc := newBroadcaster(node)
 			b.ReportAllocs()

@@ -81,7 +81,7 @@ func (e *env) connectTo(n *Node, uid int64, device, platform string) *tclient {
 func (e *env) waitJoined(id string) {
 	e.t.Helper()
 	testenv.Eventually(e.t, 5*time.Second, func() bool {
-		groups, _ := e.rdb.XInfoGroups(context.Background(), e.reg.Keys().Broadcast()).Result()
+		groups, _ := e.rdb.XInfoGroups(context.Background(), e.streams.Keys().Broadcast()).Result()
 		return slices.ContainsFunc(groups, func(g redis.XInfoGroup) bool { return g.Name == id })
 	}, "node %s joins the broadcast stream", id)
 }
@@ -90,7 +90,7 @@ func (e *env) waitJoined(id string) {
 func (e *env) broadcast(pushID, body string, platforms ...string) job.Job {
 	e.t.Helper()
 	j := job.Job{ID: pushID, Kind: job.KindBroadcast, PushID: pushID, Body: []byte(body), Platforms: platforms}
-	if _, err := e.reg.PublishBroadcast(context.Background(), j, 0); err != nil {
+	if _, err := e.streams.Broadcast(context.Background(), j); err != nil {
 		e.t.Fatal(err)
 	}
 	return j

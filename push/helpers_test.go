@@ -22,24 +22,26 @@ import (
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
 // env is one test's Redis slice, token keys and push node.
 type env struct {
-	t      testing.TB
-	rdb    *redis.Client // healthy client for assertions
-	prefix string
-	reg    *route.Registry
-	signer *token.Signer
-	priv   ed25519.PrivateKey
-	verify *token.Verifier
-	down   atomic.Bool // makes the node's Redis unreachable
-	nodeDB *redis.Client
-	m      *metrics.Metrics
-	cfg    Config
-	node   *Node
-	tr     transport // how dial reaches the node; set with on
+	t       testing.TB
+	rdb     *redis.Client // healthy client for assertions
+	prefix  string
+	reg     *route.Registry
+	streams *stream.Redis // the job streams, to publish jobs as the API does
+	signer  *token.Signer
+	priv    ed25519.PrivateKey
+	verify  *token.Verifier
+	down    atomic.Bool // makes the node's Redis unreachable
+	nodeDB  *redis.Client
+	m       *metrics.Metrics
+	cfg     Config
+	node    *Node
+	tr      transport // how dial reaches the node; set with on
 }
 
 // on makes the env's clients use transport tr.
@@ -57,6 +59,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	}
 	e := &env{t: t, rdb: rdb, prefix: prefix, signer: token.NewSigner(priv, time.Hour), priv: priv, verify: token.NewVerifier(pub)}
 	e.reg = route.NewRegistry(rdb, prefix, 3*time.Second)
+	e.streams = stream.NewRedis(rdb, prefix, stream.Caps{})
 	// The node gets its own client whose dialer the test can cut, to
 	// simulate a Redis outage without touching the shared server.
 	e.nodeDB = redis.NewClient(&redis.Options{
@@ -172,7 +175,7 @@ func (e *env) push(jobs ...job.Job) {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		pipe.XAdd(context.Background(), &redis.XAddArgs{Stream: e.reg.Keys().Stream(e.cfg.NodeID), Values: map[string]any{job.Field: b}})
+		pipe.XAdd(context.Background(), &redis.XAddArgs{Stream: e.streams.Keys().Node(e.cfg.NodeID), Values: map[string]any{stream.Field: b}})
 	}
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		e.t.Fatal(err)
@@ -182,7 +185,7 @@ func (e *env) push(jobs ...job.Job) {
 // pending is the number of entries read but not acked on the node's stream.
 func (e *env) pending() int64 {
 	e.t.Helper()
-	p, err := e.rdb.XPending(context.Background(), e.reg.Keys().Stream(e.cfg.NodeID), route.Group).Result()
+	p, err := e.rdb.XPending(context.Background(), e.streams.Keys().Node(e.cfg.NodeID), stream.NodeGroup).Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}

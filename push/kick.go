@@ -6,12 +6,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // A kick ends a session on purpose: the client gets a Kick frame (after the
@@ -68,16 +67,13 @@ func (n *Node) enter(c *conn, h wire.Hello) error {
 // sessions opened before it was issued (EnqueuedMS), so a job read late,
 // e.g. after its node restarted, cannot end a newer session.
 func (n *Node) kickElsewhere(c *conn, prev []route.Session) {
-	var (
-		jobs  []job.Job
-		nodes []string // the stream each job goes to
-	)
+	var jobs []stream.NodeJob
 	now := time.Now().UnixMilli()
 	for _, s := range prev {
 		if s.NodeID == n.cfg.NodeID || s.ConnID == c.id || !n.cfg.SessionPolicy.replaces(c.sess, s) {
 			continue // local sessions were decided by hub.admit
 		}
-		jobs = append(jobs, job.Job{
+		jobs = append(jobs, stream.NodeJob{Node: s.NodeID, Job: job.Job{
 			ID:         "kick-" + c.id,
 			Kind:       job.KindKick,
 			Targets:    []job.Target{{UserID: c.uid, DeviceID: s.DeviceID}},
@@ -88,8 +84,7 @@ func (n *Node) kickElsewhere(c *conn, prev []route.Session) {
 			// The platform pins the job to the session seen in the route:
 			// if the device came back on another platform, it is spared.
 			Platforms: []string{s.Platform},
-		})
-		nodes = append(nodes, s.NodeID)
+		}})
 		n.log.Info("push: kicking replaced session on another node", "uid", c.uid, "conn", c.id,
 			"node_of_old", s.NodeID, "device_of_old", s.DeviceID, "platform", s.Platform)
 	}
@@ -99,16 +94,7 @@ func (n *Node) kickElsewhere(c *conn, prev []route.Session) {
 	n.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 		defer cancel()
-		pipe := n.rdb.Pipeline()
-		for i, j := range jobs {
-			b, err := job.Encode(j)
-			if err != nil {
-				n.log.Error("push: kick job not encoded", "err", err)
-				return
-			}
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: n.reg.Keys().Stream(nodes[i]), Values: []any{job.Field, b}})
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := n.streams.Publish(ctx, jobs); err != nil {
 			// The old session stays until its device's next login or
 			// disconnect: the policy is best effort across nodes when
 			// Redis fails, never a reason to refuse the new session.

@@ -14,6 +14,7 @@ import (
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // twin returns an env for a second node on the same Redis prefix and token
@@ -39,7 +40,7 @@ func (e *env) pushKick(j job.Job) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: e.reg.Keys().Stream(e.cfg.NodeID), Values: map[string]any{job.Field: b}}).Err(); err != nil {
+	if err := e.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: e.streams.Keys().Node(e.cfg.NodeID), Values: map[string]any{stream.Field: b}}).Err(); err != nil {
 		e.t.Fatal(err)
 	}
 }

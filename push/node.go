@@ -23,6 +23,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -97,6 +98,7 @@ type Config struct {
 type Deps struct {
 	Redis    redis.UniversalClient
 	Registry *route.Registry
+	Streams  Streams // default: the Redis streams of Redis, under the Registry's prefix
 	Verifier *token.Verifier
 	Metrics  *metrics.Metrics // default: a fresh metrics.New()
 	Log      *slog.Logger     // default: slog.Default()
@@ -121,6 +123,7 @@ type Node struct {
 	cfg     Config
 	rdb     redis.UniversalClient
 	reg     *route.Registry
+	streams Streams
 	verify  *token.Verifier
 	m       *metrics.Metrics
 	log     *slog.Logger
@@ -225,16 +228,20 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Streams == nil {
+		d.Streams = stream.NewRedis(d.Redis, d.Registry.Keys().Prefix, stream.Caps{})
+	}
 	n := &Node{
-		cfg:    cfg,
-		rdb:    d.Redis,
-		reg:    d.Registry,
-		verify: d.Verifier,
-		m:      d.Metrics,
-		log:    d.Log.With("node", cfg.NodeID),
-		hub:    newHub(),
-		acks:   newAckBatch(),
-		conns:  map[*conn]struct{}{},
+		cfg:     cfg,
+		rdb:     d.Redis,
+		reg:     d.Registry,
+		streams: d.Streams,
+		verify:  d.Verifier,
+		m:       d.Metrics,
+		log:     d.Log.With("node", cfg.NodeID),
+		hub:     newHub(),
+		acks:    newAckBatch(),
+		conns:   map[*conn]struct{}{},
 	}
 	n.pending = newRegistrar(n)
 	n.up.handedCh = make(chan struct{})
@@ -307,7 +314,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.serveWS()
 
 	hctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	err = n.reg.Heartbeat(hctx, n.info)
+	err = n.register(hctx)
 	cancel()
 	if err != nil {
 		n.log.Warn("push: first heartbeat failed; retrying in the background", "err", err)

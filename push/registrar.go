@@ -154,10 +154,21 @@ func (n *Node) heartbeat(ctx context.Context) (lost bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if err := n.reg.Heartbeat(ctx, n.info); err != nil {
+	if err := n.register(ctx); err != nil {
 		return false, err
 	}
 	return exists == 0, nil
+}
+
+// register refreshes the node key and makes sure the node's job stream and
+// its consumer group exist, so jobs published from now on wait for the
+// node even before its consumer first reads.
+func (n *Node) register(ctx context.Context) error {
+	if err := n.reg.Heartbeat(ctx, n.info); err != nil {
+		return err
+	}
+	_, err := n.streams.NodeSource(n.cfg.NodeID).Join(ctx)
+	return err
 }
 
 // reregister queues the route of every open session after Redis was

@@ -16,6 +16,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // redisServer is a redis-server process of the test's own, so the test can
@@ -174,15 +175,15 @@ func (c *tclient) pingPong() {
 	}
 }
 
-// xadd queues jobs on stream through rdb.
-func xadd(t *testing.T, rdb *redis.Client, stream string, jobs ...job.Job) {
+// xadd queues jobs on the stream at key through rdb.
+func xadd(t *testing.T, rdb *redis.Client, key string, jobs ...job.Job) {
 	t.Helper()
 	for _, j := range jobs {
 		b, err := job.Encode(j)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: map[string]any{job.Field: b}}).Err(); err != nil {
+		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: map[string]any{stream.Field: b}}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -306,13 +307,13 @@ func TestRedisRestartWithData_PendingAndQueuedJobsDeliveredAndLateRouteToldToSyn
 	sidePort := freePort(t)
 	cmd, done := side.run(sidePort)
 	sc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(sidePort)})
-	stream := e.reg.Keys().Stream(e.cfg.NodeID)
-	xadd(t, sc, stream, msgJob("pending", jobTarget(1, 2)))
-	got, err := sc.XReadGroup(ctx, &redis.XReadGroupArgs{Group: route.Group, Consumer: e.cfg.NodeID, Streams: []string{stream, ">"}, Count: 1}).Result()
+	key := e.streams.Keys().Node(e.cfg.NodeID)
+	xadd(t, sc, key, msgJob("pending", jobTarget(1, 2)))
+	got, err := sc.XReadGroup(ctx, &redis.XReadGroupArgs{Group: stream.NodeGroup, Consumer: e.cfg.NodeID, Streams: []string{key, ">"}, Count: 1}).Result()
 	if err != nil || len(got) != 1 || len(got[0].Messages) != 1 {
 		t.Fatalf("making job 2 pending: %v %v", got, err)
 	}
-	xadd(t, sc, stream, msgJob("queued", jobTarget(1, 3)))
+	xadd(t, sc, key, msgJob("queued", jobTarget(1, 3)))
 	sreg := route.NewRegistry(sc, e.prefix, e.cfg.NodeTTL)
 	if sess, err := sreg.Announce(ctx, map[int64]uint64{2: 5}); err != nil || len(sess[2]) != 0 {
 		t.Fatalf("announce: %v %v", sess, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // Signals (typing indicators, "recording", read receipts a client wants
@@ -230,7 +231,7 @@ func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
 		return err
 	}
 	now := time.Now().UnixMilli()
-	var jobs []route.NodeJob
+	var jobs []stream.NodeJob
 	for _, s := range batch {
 		j := job.Job{
 			Kind:       job.KindSignal,
@@ -247,7 +248,7 @@ func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
 			return ss.NodeID != n.cfg.NodeID && !(uid == s.from && ss.DeviceID == s.device)
 		})...)
 	}
-	err = n.reg.PublishToNodes(rctx, jobs, 0)
+	err = n.streams.Publish(rctx, jobs)
 	done(err)
 	return err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/route"
 )
 
 func pushJob(id, body string, platforms []string, targets ...job.Target) job.Job {
@@ -60,6 +61,25 @@ func TestPush_ExpiredIsNeverDelivered(t *testing.T) {
 	}
 }
 
+// publishPush routes a push job to the nodes of its targets' live sessions,
+// as the push API does, and returns how many sessions it was routed to.
+func (e *env) publishPush(ctx context.Context, j job.Job) (int, error) {
+	uids := make([]int64, 0, len(j.Targets))
+	for _, t := range j.Targets {
+		uids = append(uids, t.UserID)
+	}
+	live, err := e.reg.Lookup(ctx, uids)
+	if err != nil {
+		return 0, err
+	}
+	plan := route.PlanByNode(j, live, nil)
+	n := 0
+	for _, nj := range plan {
+		n += len(nj.Job.Targets)
+	}
+	return n, e.streams.Publish(ctx, plan)
+}
+
 func TestPublishPush_ReachesTargetsAcrossNodesOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -74,13 +94,13 @@ func TestPublishPush_ReachesTargetsAcrossNodesOnly(t *testing.T) {
 		live, err := e.reg.Lookup(ctx, []int64{1, 2, 3})
 		return err == nil && len(live[1]) == 1 && len(live[2]) == 2 && len(live[3]) == 1
 	}, "routes registered")
-	sent, err := e.reg.PublishPush(ctx, pushJob("x", `{"x":1}`, []string{"ios"}, job.Target{UserID: 1}, job.Target{UserID: 2}), 0)
+	sent, err := e.publishPush(ctx, pushJob("x", `{"x":1}`, []string{"ios"}, job.Target{UserID: 1}, job.Target{UserID: 2}))
 	if err != nil || sent != 2 {
 		t.Fatalf("PublishPush = %d, %v; want 2 sessions", sent, err)
 	}
 	a.expectPush("x", `{"x":1}`)
 	b.expectPush("x", `{"x":1}`)
-	if _, err := e.reg.PublishPush(ctx, pushJob("y", `{}`, nil, job.Target{UserID: 2}, job.Target{UserID: 3}), 0); err != nil {
+	if _, err := e.publishPush(ctx, pushJob("y", `{}`, nil, job.Target{UserID: 2}, job.Target{UserID: 3})); err != nil {
 		t.Fatal(err)
 	}
 	bWeb.expectPush("y", `{}`) // web was filtered out of x

@@ -32,6 +32,7 @@ import (
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // Defaults of Config.
@@ -56,7 +57,6 @@ type Config struct {
 	// rate_limit; 0: unlimited.
 	DefaultRateLimit int
 	KeyCacheTTL      time.Duration // 0: DefaultKeyCacheTTL
-	StreamMaxLen     int64         // cap of node job streams; 0: route.DefaultStreamMaxLen
 }
 
 // Persister appends a persisted push to users' timelines: one entry of kind
@@ -88,6 +88,7 @@ type Service struct {
 	persist Persister // nil: persisted pushes are unavailable
 	rdb     redis.UniversalClient
 	reg     *route.Registry
+	streams *stream.Redis
 	rk      route.Keys
 	lim     *redis_rate.Limiter
 	admin   []byte // SHA-256 of cfg.AdminKey, nil without one
@@ -111,7 +112,7 @@ var (
 
 // New returns the service. persist may be nil (persisted pushes then answer
 // unavailable); m and log may be nil.
-func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, m *metrics.Metrics, log *slog.Logger) *Service {
+func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, streams *stream.Redis, m *metrics.Metrics, log *slog.Logger) *Service {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
@@ -119,7 +120,7 @@ func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.Uni
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		cfg: cfg, keys: keys, persist: persist, rdb: rdb, reg: reg, rk: reg.Keys(),
+		cfg: cfg, keys: keys, persist: persist, rdb: rdb, reg: reg, streams: streams, rk: reg.Keys(),
 		lim: redis_rate.NewLimiter(rdb), log: log, cache: map[string]cachedKey{},
 		limiterDown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_push_api_rate_limiter_unavailable_total",
@@ -319,7 +320,7 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 		}
 		return out
 	}
-	var jobs []route.NodeJob
+	var jobs []stream.NodeJob
 	var fresh []*push
 	for i, p := range ps {
 		if p.idemKey != "" {
@@ -344,11 +345,16 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 		}
 		fresh = append(fresh, p)
 	}
-	err = s.reg.PublishWith(ctx, jobs, s.cfg.StreamMaxLen, func(pipe redis.Pipeliner) {
-		for _, p := range fresh {
-			s.queueStatus(ctx, pipe, by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
-		}
-	})
+	// The statuses go first in the round trip: Redis runs a pipeline in
+	// order, so a node that reads a job finds its status to count into.
+	pipe := s.rdb.Pipeline()
+	for _, p := range fresh {
+		s.queueStatus(ctx, pipe, by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
+	}
+	err = s.streams.Queue(ctx, pipe, jobs)
+	if err == nil && pipe.Len() > 0 {
+		_, err = pipe.Exec(ctx)
+	}
 	if err != nil {
 		s.forget(fresh)
 		err = unavailable(s.log, err)
@@ -532,16 +538,14 @@ func (s *Service) Broadcast(ctx context.Context, by tether.KeyCaller, b tether.B
 	}
 	now := time.Now()
 	id := newPushID()
-	enc, err := job.Encode(job.Job{
-		ID: id, Kind: job.KindBroadcast, Body: payload, PushID: id, Platforms: platforms,
-		EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(ttl).UnixMilli(),
-	})
-	if err != nil {
-		return nil, err
-	}
 	pipe := s.rdb.Pipeline()
 	s.queueStatus(ctx, pipe, by, id, tether.PushBroadcast, "", now, ttl, 0)
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.rk.Broadcast(), MaxLen: route.DefaultBroadcastMaxLen, Approx: true, Values: []any{job.Field, enc}})
+	if _, err := s.streams.QueueBroadcast(ctx, pipe, job.Job{
+		ID: id, Kind: job.KindBroadcast, Body: payload, PushID: id, Platforms: platforms,
+		EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(ttl).UnixMilli(),
+	}); err != nil {
+		return nil, err
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, unavailable(s.log, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // noKeys is an APIKeyService with no keys; these tests need none.
@@ -30,18 +31,19 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 			t.Fatal(err)
 		}
 	}
-	s := New(Config{}, noKeys{}, nil, rdb, reg, nil, nil)
+	streams := stream.NewRedis(rdb, prefix, stream.Caps{})
+	s := New(Config{}, noKeys{}, nil, rdb, reg, streams, nil, nil)
 	by := tether.KeyCaller{KeyID: "k_1", Scopes: []string{tether.ScopePush}}
 	before := time.Now()
 	res, err := s.Push(ctx, by, tether.PushRequest{UserIDs: []int64{7, 8}, Platforms: []string{"ios"}, Payload: json.RawMessage(`{"a": 1}`), TTLSeconds: 30})
 	if err != nil || res.Targeted != 1 {
 		t.Fatalf("push: %+v %v", res, err)
 	}
-	msgs, err := rdb.XRange(ctx, reg.Keys().Stream("n1"), "-", "+").Result()
+	msgs, err := rdb.XRange(ctx, streams.Keys().Node("n1"), "-", "+").Result()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("stream: %v %v", msgs, err)
 	}
-	j, err := job.Decode([]byte(msgs[0].Values[job.Field].(string)))
+	j, err := job.Decode([]byte(msgs[0].Values[stream.Field].(string)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 func TestAllow_FailsOpenWhenRedisIsDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer rdb.Close()
-	s := New(Config{DefaultRateLimit: 1}, noKeys{}, nil, rdb, route.NewRegistry(rdb, "x:", time.Second), nil, nil)
+	s := New(Config{DefaultRateLimit: 1}, noKeys{}, nil, rdb, route.NewRegistry(rdb, "x:", time.Second), stream.NewRedis(rdb, "x:", stream.Caps{}), nil, nil)
 	for range 3 {
 		if err := s.Allow(context.Background(), tether.KeyCaller{KeyID: "k_1"}, tether.MaxPushBatch); err != nil {
 			t.Fatalf("Allow with Redis down: %v", err)

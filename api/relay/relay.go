@@ -24,20 +24,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // Config tunes a Relay. Zero values take the defaults.
 type Config struct {
 	BatchSize    int           // rows per claim; default 256
 	PollInterval time.Duration // wait between empty claims when not kicked; default 500ms
-	StreamMaxLen int64         // approximate MAXLEN of each node stream; default 100000
 
 	// NotifyOffline queues a webhook delivery for each recipient of a
 	// message who has no live session (never its sender). Off: nothing is queued.
@@ -50,20 +49,38 @@ type Config struct {
 const (
 	defaultBatchSize    = 256
 	defaultPollInterval = 500 * time.Millisecond
-	defaultStreamMaxLen = 100000
 	batchBudget         = 250 * time.Millisecond
 	batchTimeout        = 30 * time.Second
 	minBackoff          = 100 * time.Millisecond
 	maxBackoff          = 10 * time.Second
 )
 
+// Outbox is where the relay claims committed rows (api/store.DB).
+type Outbox interface {
+	// ClaimOutboxNotify hands up to limit rows to publish in a transaction
+	// that deletes them and queues the notices publish returns, or keeps
+	// them all if publish fails. It returns how many rows it handed over.
+	ClaimOutboxNotify(ctx context.Context, limit int, publish func([]store.OutboxRow) ([]store.OfflineNotice, error)) (int, error)
+}
+
+// Router records users' newest versions and finds their live sessions
+// (shared/route.Registry).
+type Router interface {
+	Announce(ctx context.Context, versions map[int64]uint64) (map[int64][]route.Session, error)
+}
+
+var (
+	_ Outbox = (*store.DB)(nil)
+	_ Router = (*route.Registry)(nil)
+)
+
 // Relay publishes the outbox. Run it in one goroutine per process; several
 // processes may relay the same MySQL database in parallel.
 type Relay struct {
 	cfg  Config
-	db   *store.DB
-	reg  *route.Registry
-	rdb  redis.UniversalClient
+	db   Outbox
+	reg  Router
+	pub  stream.Publisher
 	m    *metrics.Metrics
 	log  *slog.Logger
 	kick chan struct{}
@@ -75,23 +92,21 @@ type Relay struct {
 	notices   prometheus.Counter
 }
 
-// New returns a relay. m may be nil; otherwise the relay registers its
-// counters in m, so use one Metrics per Relay.
-func New(cfg Config, db *store.DB, reg *route.Registry, rdb redis.UniversalClient, m *metrics.Metrics, log *slog.Logger) *Relay {
+// New returns a relay that claims rows from db, announces their versions in
+// reg and publishes their jobs with pub. m may be nil; otherwise the relay
+// registers its counters in m, so use one Metrics per Relay.
+func New(cfg Config, db Outbox, reg Router, pub stream.Publisher, m *metrics.Metrics, log *slog.Logger) *Relay {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = defaultBatchSize
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
 	}
-	if cfg.StreamMaxLen <= 0 {
-		cfg.StreamMaxLen = defaultStreamMaxLen
-	}
 	if log == nil {
 		log = slog.Default()
 	}
 	r := &Relay{
-		cfg: cfg, db: db, reg: reg, rdb: rdb, m: m, log: log.With("component", "relay"),
+		cfg: cfg, db: db, reg: reg, pub: pub, m: m, log: log.With("component", "relay"),
 		kick: make(chan struct{}, 1),
 		jobs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_relay_jobs_published_total", Help: "Push jobs the outbox relay appended to node streams.",
@@ -242,9 +257,7 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 	if err != nil {
 		return nil, err
 	}
-	keys := r.reg.Keys()
-	pipe := r.rdb.Pipeline()
-	jobs := 0
+	var jobs []stream.NodeJob
 	for _, d := range batch {
 		byNode := make(map[string][]job.Target)
 		for _, t := range d.p.Targets {
@@ -262,24 +275,14 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 		}
 		slices.Sort(nodes)
 		for _, node := range nodes {
-			b, err := job.Encode(job.Job{
+			jobs = append(jobs, stream.NodeJob{Node: node, Job: job.Job{
 				ID: strconv.FormatInt(d.id, 10), Kind: job.KindMessage, Targets: byNode[node],
 				Body: d.p.Body, EnqueuedMS: d.created.UnixMilli(), PushID: d.p.PushID,
-			})
-			if err != nil {
-				return nil, err
-			}
-			pipe.XAdd(ctx, &redis.XAddArgs{
-				Stream: keys.Stream(node), MaxLen: r.cfg.StreamMaxLen, Approx: true,
-				Values: []any{job.Field, b},
-			})
-			jobs++
+			}})
 		}
 	}
-	if jobs > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, err
-		}
+	if err := r.pub.Publish(ctx, jobs); err != nil {
+		return nil, err
 	}
 	var notices []store.OfflineNotice
 	if r.cfg.NotifyOffline {
@@ -287,10 +290,10 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 			notices = r.offline(d, sessions, notices)
 		}
 	}
-	r.published.Add(uint64(jobs))
-	r.jobs.Add(float64(jobs))
+	r.published.Add(uint64(len(jobs)))
+	r.jobs.Add(float64(len(jobs)))
 	r.rows.Add(float64(len(batch)))
-	r.log.Debug("relay batch published", "rows", len(rows), "jobs", jobs, "offline_notices", len(notices))
+	r.log.Debug("relay batch published", "rows", len(rows), "jobs", len(jobs), "offline_notices", len(notices))
 	return notices, nil
 }
 

@@ -22,18 +22,20 @@ import (
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
 type env struct {
-	dsn   string
-	db    *store.DB
-	auth  tether.AuthService
-	msgs  tether.MessageService
-	rdb   *redis.Client
-	reg   *route.Registry
-	ctx   context.Context
-	users map[string]int64
+	dsn     string
+	db      *store.DB
+	auth    tether.AuthService
+	msgs    tether.MessageService
+	rdb     *redis.Client
+	reg     *route.Registry
+	streams *stream.Redis
+	ctx     context.Context
+	users   map[string]int64
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,6 +58,8 @@ func newEnv(t *testing.T) *env {
 		auth: store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, nil),
 		msgs: store.NewMessageService(db, nil),
 		reg:  route.NewRegistry(rdb, prefix, 30*time.Second),
+
+		streams: stream.NewRedis(rdb, prefix, stream.Caps{}),
 	}
 }
 
@@ -91,19 +95,19 @@ func (e *env) send(t *testing.T, from, to int64, cid string) *tether.Message {
 }
 
 func (e *env) relay(cfg relay.Config) *relay.Relay {
-	return relay.New(cfg, e.db, e.reg, e.rdb, metrics.New(), slog.Default())
+	return relay.New(cfg, e.db, e.reg, e.streams, metrics.New(), slog.Default())
 }
 
 // jobs reads every job on a node's stream.
 func (e *env) jobs(t *testing.T, node string) []job.Job {
 	t.Helper()
-	msgs, err := e.rdb.XRange(e.ctx, e.reg.Keys().Stream(node), "-", "+").Result()
+	msgs, err := e.rdb.XRange(e.ctx, e.streams.Keys().Node(node), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []job.Job
 	for _, m := range msgs {
-		s, _ := m.Values[job.Field].(string)
+		s, _ := m.Values[stream.Field].(string)
 		j, err := job.Decode([]byte(s))
 		if err != nil {
 			t.Fatalf("stream entry %s: %v", m.ID, err)
@@ -212,7 +216,7 @@ func TestRelay_OfflineUsersProduceNoStreamEntries(t *testing.T) {
 	if e.outboxLen(t) != 0 || r.Published() != 0 {
 		t.Fatalf("outbox %d, published %d", e.outboxLen(t), r.Published())
 	}
-	keys, err := e.rdb.Keys(e.ctx, e.reg.Keys().Stream("*")).Result()
+	keys, err := e.rdb.Keys(e.ctx, e.streams.Keys().Node("*")).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +237,8 @@ func TestRelay_RowsSurviveAFailedPublishAndALaterRelayPublishesAll(t *testing.T)
 	}
 	dead := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
 	_ = dead.Close()
-	broken := relay.New(relay.Config{}, e.db, route.NewRegistry(dead, e.reg.Keys().Prefix, 30*time.Second), dead, metrics.New(), slog.Default())
+	broken := relay.New(relay.Config{}, e.db, route.NewRegistry(dead, e.reg.Keys().Prefix, 30*time.Second),
+		stream.NewRedis(dead, e.reg.Keys().Prefix, stream.Caps{}), metrics.New(), slog.Default())
 	if err := broken.Drain(e.ctx); err == nil {
 		t.Fatal("publishing through a closed Redis client succeeded")
 	}

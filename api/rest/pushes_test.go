@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/pushapi"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -57,7 +59,7 @@ func newPushEnv(t *testing.T, driver string) *pushEnv {
 	rdb, prefix := testenv.Redis(t)
 	reg := route.NewRegistry(rdb, prefix, 15*time.Second)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := pushapi.New(pushapi.Config{AdminKey: testAdminKey, DefaultRateLimit: 1000}, store.NewAPIKeyService(db), nil, rdb, reg, m, log)
+	svc := pushapi.New(pushapi.Config{AdminKey: testAdminKey, DefaultRateLimit: 1000}, store.NewAPIKeyService(db), nil, rdb, reg, stream.NewRedis(rdb, prefix, stream.Caps{}), m, log)
 	pub, priv, err := token.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

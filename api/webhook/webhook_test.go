@@ -28,6 +28,7 @@ import (
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -66,7 +67,7 @@ func newEnv(t *testing.T, driver string) *env {
 		cfg: cfg, db: db, ctx: ctx, reg: reg,
 		auth:  store.NewAuthService(db, token.NewSigner(priv, time.Minute), time.Hour, nil),
 		msgs:  store.NewMessageService(db, nil),
-		relay: relay.New(relay.Config{NotifyOffline: true}, db, reg, rdb, nil, slog.Default()),
+		relay: relay.New(relay.Config{NotifyOffline: true}, db, reg, stream.NewRedis(rdb, prefix, stream.Caps{}), nil, slog.Default()),
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -312,7 +313,7 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 	stopTraffic := make(chan struct{})
 	trafficDone := make(chan int)
 	go func() {
-		stream := reg.Keys().Stream(nodeID)
+		key := stream.Keys{Prefix: prefix}.Node(nodeID)
 		round := 0
 		tick := time.NewTicker(roundEvery)
 		defer tick.Stop()
@@ -331,7 +332,7 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 					j.Targets = append(j.Targets, job.Target{UserID: c.uid, Version: uint64(round)})
 				}
 				b, _ := job.Encode(j)
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{job.Field: b}})
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: map[string]any{stream.Field: b}})
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
 				t.Errorf("XADD: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -261,7 +262,7 @@ func (c *clusterRun) start(ctx context.Context) error {
 // broadcast writes one broadcast job, which every node reads with its own
 // consumer group, and returns when it was written.
 func (c *clusterRun) broadcast(ctx context.Context, id string) (time.Time, error) {
-	s := session{rdb: c.rdb, keys: c.keys}
+	s := session{rdb: c.rdb, streams: stream.NewRedis(c.rdb, c.keys.Prefix, stream.Caps{})}
 	return s.broadcast(ctx, id)
 }
 

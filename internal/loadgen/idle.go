@@ -10,9 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // IdleConfig configures RunIdle.
@@ -202,33 +201,25 @@ const messageBatch = 500
 // the n users from uid first on to the node's stream.
 func (s *session) sendMessages(ctx context.Context, version uint64, first int64, n int) error {
 	body := json.RawMessage(`{"type":"bench","content":{"text":"hello"}}`)
-	pipe := s.rdb.Pipeline()
+	var jobs []stream.NodeJob
 	end := first + int64(n)
 	for from := first; from < end; from += messageBatch {
 		j := job.Job{ID: "bench-" + strconv.FormatInt(from, 10), Kind: job.KindMessage, Body: body, EnqueuedMS: time.Now().UnixMilli()}
 		for uid := from; uid < from+messageBatch && uid < end; uid++ {
 			j.Targets = append(j.Targets, job.Target{UserID: uid, Version: version})
 		}
-		b, err := job.Encode(j)
-		if err != nil {
-			return err
-		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Stream(s.node.nodeID), Values: []any{job.Field, b}})
+		jobs = append(jobs, stream.NodeJob{Node: s.node.nodeID, Job: j})
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	return s.streams.Publish(ctx, jobs)
 }
 
 // broadcast writes one broadcast job for every session and returns when it
 // was written.
 func (s *session) broadcast(ctx context.Context, id string) (time.Time, error) {
-	b, err := job.Encode(job.Job{ID: id, Kind: job.KindBroadcast, PushID: id,
-		Body: json.RawMessage(`{"text":"bench broadcast"}`), EnqueuedMS: time.Now().UnixMilli()})
-	if err != nil {
-		return time.Time{}, err
-	}
 	at := time.Now()
-	return at, s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Broadcast(), Values: []any{job.Field, b}}).Err()
+	_, err := s.streams.Broadcast(ctx, job.Job{ID: id, Kind: job.KindBroadcast, PushID: id,
+		Body: json.RawMessage(`{"text":"bench broadcast"}`), EnqueuedMS: at.UnixMilli()})
+	return at, err
 }
 
 // WriteIdleTable prints r for people.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -52,7 +52,7 @@ type Config struct {
 type session struct {
 	cfg     Config
 	rdb     *redis.Client
-	keys    route.Keys
+	streams *stream.Redis // where the run publishes jobs, as the API would
 	node    *node
 	fleets  []*fleet
 	changed chan struct{} // a worker wrote a status line
@@ -114,8 +114,8 @@ func open(ctx context.Context, cfg Config) (_ *session, err error) {
 		_, _ = rand.Read(b)
 		s.cfg.Prefix, s.ownKeys = "bench-"+hex.EncodeToString(b)+":", true
 	}
-	s.keys = route.Keys{Prefix: s.cfg.Prefix}
 	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	s.streams = stream.NewRedis(s.rdb, s.cfg.Prefix, stream.Caps{})
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("loadgen: redis at %s: %w", cfg.RedisAddr, err)
 	}

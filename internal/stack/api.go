@@ -19,6 +19,7 @@ import (
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -83,7 +84,8 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		signer:     token.NewSigner(priv, cfg.AccessTTL),
 		refreshTTL: cfg.RefreshTTL,
 		pushAPI:    cfg.PushAPI,
-		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll, StreamMaxLen: int64(cfg.RelayStreamLen)},
+		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll},
+		streamLen:  int64(cfg.RelayStreamLen),
 		webhook:    cfg.Webhook,
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
@@ -142,6 +144,7 @@ type apiParts struct {
 	refreshTTL time.Duration
 	pushAPI    config.PushAPI // push API for third-party services
 	relay      relay.Config
+	streamLen  int64          // approximate MAXLEN of each node's job stream
 	webhook    config.Webhook // offline notifications; off when its URL is empty
 	httpAddr   string
 	m          *metrics.Metrics
@@ -172,12 +175,13 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		}
 		p.relay.NotifyOffline, p.relay.Notified = true, hook.Kick
 	}
-	rel := relay.New(p.relay, p.db, p.reg, p.rdb, p.m, p.log)
-	revoker := route.NewRevoker(p.reg, p.signer.TTL())
+	streams := stream.NewRedis(p.rdb, p.reg.Keys().Prefix, stream.Caps{Node: p.streamLen})
+	rel := relay.New(p.relay, p.db, p.reg, streams, p.m, p.log)
+	revoker := route.NewRevoker(p.reg, streams, p.signer.TTL())
 	// The push API for third-party services (api/pushapi).
 	push := pushapi.New(pushapi.Config{
-		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit, StreamMaxLen: p.relay.StreamMaxLen,
-	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, p.m, p.log)
+		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
+	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, streams, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
 		Auth:     initVersionOnRegister{store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker), p.reg, p.log}, // newuser.go
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),

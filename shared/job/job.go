@@ -1,18 +1,15 @@
-// Package job is the schema of push jobs: what the API's outbox relay writes
-// to a push node's Redis stream, and what the node reads back.
+// Package job is the schema of push jobs: what the API publishes to a push
+// node's stream, and what the node reads back. The streams themselves (keys,
+// entries, consumer groups) belong to shared/stream.
 //
-// A stream entry has one field, "j", holding the JSON encoding of a Job. One
-// Job may target several users on the same node with one shared body, so the
-// body is encoded once however many sessions it reaches.
+// One Job may target several users on the same node with one shared body,
+// so the body is encoded once however many sessions it reaches.
 package job
 
 import (
 	"encoding/json"
 	"errors"
 )
-
-// Field is the stream entry field that holds the encoded job.
-const Field = "j"
 
 // Kind says what a job asks the node to do.
 type Kind string
@@ -62,10 +59,10 @@ type Job struct {
 	ExpiresMS int64    `json:"x,omitempty"`   // KindPush, KindBroadcast, KindSignal: unix ms after which the job is dropped undelivered (0: no expiry)
 }
 
-// Encode returns the stream field value for j.
+// Encode returns the JSON encoding of j.
 func Encode(j Job) ([]byte, error) { return json.Marshal(j) }
 
-// Decode parses a stream field value. It rejects jobs a node cannot act on,
+// Decode parses an encoded job. It rejects jobs a node cannot act on,
 // so a poisoned entry is acked and counted, not retried forever.
 func Decode(b []byte) (Job, error) {
 	var j Job

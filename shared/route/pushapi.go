@@ -5,8 +5,6 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tetherim/tether/shared/job"
 )
 
 // The push API (api/pushapi) keeps its per-push state in Redis beside the
@@ -52,37 +50,6 @@ func (r *Registry) LookupWith(ctx context.Context, uids []int64, queue func(pipe
 		}
 	}
 	return r.collect(ctx, uids, gets)
-}
-
-// PublishWith appends each job to its node's stream like PublishToNodes,
-// after the extra commands queued by queue, in one round trip. Redis runs a
-// pipeline's commands in order, so what queue writes is there before any
-// node can read the jobs.
-func (r *Registry) PublishWith(ctx context.Context, jobs []NodeJob, maxLen int64, queue func(pipe redis.Pipeliner)) error {
-	if maxLen <= 0 {
-		maxLen = DefaultStreamMaxLen
-	}
-	pipe := r.rdb.Pipeline()
-	if queue != nil {
-		queue(pipe)
-	}
-	for _, nj := range jobs {
-		b, err := encode(nj.Job)
-		if err != nil {
-			return err
-		}
-		pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: r.keys.Stream(nj.Node),
-			MaxLen: maxLen,
-			Approx: true,
-			Values: []any{job.Field, b},
-		})
-	}
-	if pipe.Len() == 0 {
-		return nil
-	}
-	_, err := pipe.Exec(ctx)
-	return err
 }
 
 // incrIfExists adds ARGV[2i] to field ARGV[2i-1] of KEYS[i] if KEYS[i] exists.

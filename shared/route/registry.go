@@ -62,18 +62,10 @@ func (r *Registry) Keys() Keys { return r.keys }
 // NodeTTL is the heartbeat TTL of node keys.
 func (r *Registry) NodeTTL() time.Duration { return r.ttl }
 
-// Heartbeat registers or refreshes a node and makes sure its stream and
-// consumer group exist.
+// Heartbeat registers or refreshes a node.
 func (r *Registry) Heartbeat(ctx context.Context, n Info) error {
 	b, _ := json.Marshal(n)
-	if err := r.rdb.Set(ctx, r.keys.Node(n.ID), b, r.ttl).Err(); err != nil {
-		return err
-	}
-	err := r.rdb.XGroupCreateMkStream(ctx, r.keys.Stream(n.ID), Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return err
-	}
-	return nil
+	return r.rdb.Set(ctx, r.keys.Node(n.ID), b, r.ttl).Err()
 }
 
 // Deregister removes a node's heartbeat key so relays stop routing to it.
@@ -255,6 +247,11 @@ func (r *Registry) collect(ctx context.Context, uids []int64, gets []*redis.MapS
 		}
 	}
 	return out, nil
+}
+
+// NodesAlive reports which of the nodes have a live heartbeat key.
+func (r *Registry) NodesAlive(ctx context.Context, nodes []string) (map[string]bool, error) {
+	return r.aliveNodes(ctx, nodes)
 }
 
 // aliveNodes checks which of nodes have a live heartbeat key, trusting a

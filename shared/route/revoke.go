@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // A revoked login session (logout, a removed device, a password change) is
@@ -34,13 +35,15 @@ func (r *Registry) IsRevoked(ctx context.Context, sessionID string) (bool, error
 // implements tether.SessionRevoker.
 type Revoker struct {
 	reg *Registry
+	pub stream.Publisher
 	ttl time.Duration
 }
 
 // NewRevoker returns a Revoker whose marks live accessTTL (the lifetime of
-// an access token: after it no token of the session is valid anyway).
-func NewRevoker(reg *Registry, accessTTL time.Duration) *Revoker {
-	return &Revoker{reg: reg, ttl: accessTTL}
+// an access token: after it no token of the session is valid anyway) and
+// whose kick jobs go out through pub.
+func NewRevoker(reg *Registry, pub stream.Publisher, accessTTL time.Duration) *Revoker {
+	return &Revoker{reg: reg, pub: pub, ttl: accessTTL}
 }
 
 // Revoke marks the session revoked, then kicks the user's live sessions on
@@ -72,7 +75,7 @@ func (v *Revoker) Revoke(ctx context.Context, userID int64, sessionID, deviceID,
 	if platform != "" {
 		j.Platforms = []string{platform}
 	}
-	return v.reg.PublishToNodes(ctx, PlanByNode(j, live, nil), 0)
+	return v.pub.Publish(ctx, PlanByNode(j, live, nil))
 }
 
 // OnlineDevices returns the user's devices with a live session, as device id
