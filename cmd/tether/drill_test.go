@@ -14,8 +14,8 @@ import (
 
 // The quick fault drill, as CI runs it: a real cluster (2 API, 2 push, its
 // own MariaDB and Redis) under load through a node kill -9, a node that
-// vanishes without FIN, an API kill -9 mid-sends, a Redis kill -9
-// restarted empty and a MariaDB kill -9. It fails on any message lost, duplicated, reordered,
+// vanishes without FIN, an API kill -9 mid-sends, API answers lost after
+// the work was done, a Redis kill -9 restarted empty and a MariaDB kill -9. It fails on any message lost, duplicated, reordered,
 // stuck or delivered to the wrong user, checked frame by frame and
 // against the database.
 func TestDrill_Quick_NoLossDuplicateReorderOrCrossUserUnderFaults(t *testing.T) {
@@ -58,6 +58,10 @@ func TestDrill_Quick_NoLossDuplicateReorderOrCrossUserUnderFaults(t *testing.T) 
 		if r := rows[f]; r.FailedRequests == 0 || r.Retried == 0 {
 			t.Errorf("%s: %d failed requests, %d retried sends: the fault hit no send", f, r.FailedRequests, r.Retried)
 		}
+	}
+	// Answers lost after the commit: the retries found the stored message.
+	if r := rows["api-answer-lost"]; r.RetriedDup == 0 {
+		t.Errorf("api-answer-lost: no retry was answered 200: %+v", r)
 	}
 	if rep.Messages == 0 || rep.Frames == 0 {
 		t.Errorf("implausible report: %+v", rep)

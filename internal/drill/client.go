@@ -286,7 +286,6 @@ func (c *client) syncOnce(ctx context.Context, api string) error {
 			c.u.synced(v.Version, raw, at)
 		}
 		if !page.HasMore {
-			c.u.syncedTo(page.Head)
 			return nil
 		}
 		if c.u.watermark() == since { // a page that moved nothing: a hole in the timeline
@@ -298,7 +297,6 @@ func (c *client) syncOnce(ctx context.Context, api string) error {
 type syncPage struct {
 	Entries []json.RawMessage `json:"entries"`
 	HasMore bool              `json:"has_more"`
-	Head    uint64            `json:"head_version"`
 }
 
 func (c *client) syncPage(ctx context.Context, api string, since uint64) (syncPage, error) {

@@ -56,7 +56,7 @@ type cluster struct {
 
 type apiProc struct {
 	name string
-	url  string
+	url  string // the clients' link in front of the API
 	proc *loadgen.Process
 }
 
@@ -141,7 +141,11 @@ func startCluster(ctx context.Context, cfg Config, dir string) (_ *cluster, err 
 		if err != nil {
 			return nil, err
 		}
-		c.apis = append(c.apis, &apiProc{name: name, url: "http://" + http, proc: p})
+		restLink, err := c.links.add("rest/"+name, http)
+		if err != nil {
+			return nil, err
+		}
+		c.apis = append(c.apis, &apiProc{name: name, url: "http://" + restLink, proc: p})
 	}
 	for i := range 2 {
 		id := fmt.Sprintf("push-%d", i+1)

@@ -36,6 +36,8 @@ func faults() []fault {
 		{name: "api-kill", what: "kill -9 of api-1 in the middle of sends; started again after the hold", quick: true,
 			inject: func(_ context.Context, c *cluster) error { return c.apis[0].proc.Kill() },
 			heal:   func(ctx context.Context, c *cluster) error { return c.apis[0].proc.Start(ctx) }},
+		{name: "api-answer-lost", what: "api-1's answers are lost after the request reached it (TCP reset on the way back): the retry on api-2 must find the stored message (200), not store it again", quick: true, client: true,
+			inject: toxicOn(resetAnswers(), "rest/api-1"), heal: healOn("rest/api-1")},
 		{name: "redis-kill", what: "kill -9 of Redis, started again empty at once", quick: true,
 			inject: func(ctx context.Context, c *cluster) error {
 				if err := c.redis.Kill(); err != nil {

@@ -62,6 +62,12 @@ func resets() []toxic {
 	return []toxic{{"reset_peer", "upstream", map[string]any{"timeout": 0}}}
 }
 
+// resetAnswers lets requests through and answers the first bytes coming
+// back with a TCP reset: the server did the work, the client never hears.
+func resetAnswers() []toxic {
+	return []toxic{{"reset_peer", "downstream", map[string]any{"timeout": 0}}}
+}
+
 // blackhole swallows every byte in both directions and never closes a
 // connection: the peer vanished without a FIN. New connections are
 // accepted and swallowed too.

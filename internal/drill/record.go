@@ -34,7 +34,7 @@ type user struct {
 	connects    int
 	disconnects []time.Time
 	lastErr     string
-	kicks       int
+	kicks       []time.Time
 	frames      int // Message frames
 	redelivered int // Message frames of a version this connection already had
 	backwards   int // Message frames of a new version below one this connection had
@@ -91,9 +91,13 @@ func (u *user) disconnected(at time.Time, addr string, err error) {
 	}
 }
 
+// kicked records a Kick frame: the client still reconnects (the drill
+// wants its user online), but a kick of the drill's only session of a
+// user means a stale session replaced a newer one.
 func (u *user) kicked(at time.Time, r wire.Reason) {
 	u.mu.Lock()
-	u.kicks++
+	u.kicks = append(u.kicks, at)
+	u.lastErr = "kick " + r.Code.String() + ": " + r.Text
 	u.mu.Unlock()
 }
 
@@ -120,9 +124,6 @@ func (u *user) synced(v uint64, raw []byte, at time.Time) {
 	defer u.mu.Unlock()
 	u.recordLocked(v, raw, at, false)
 }
-
-// syncedTo notes the head a sync reached.
-func (u *user) syncedTo(uint64) {}
 
 // wireEntry is the part of an entry (a Message body or a sync entry) the
 // checks need.

@@ -109,6 +109,9 @@ func WriteTable(w io.Writer, r Report) error {
 	fmt.Fprintf(w, "\n%d users (%d groups), %.0f msgs/s, heartbeat %s; %d messages and %d timeline entries stored; %d Message frames (%d redelivered, %d backwards), %d sync pages; %.0fs, load average %.1f\n",
 		r.Users, r.Groups, r.Rate, r.Heartbeat, r.Messages, r.Entries, r.Frames, r.Redelivery, r.Backwards, r.SyncPages, r.Seconds, r.LoadAvg[0])
 	for _, row := range r.Rows {
+		if row.Kicks > 0 {
+			fmt.Fprintf(w, "  %s: %d Kick frames on the drill's own live sessions (a newer session of the same device replaced them)\n", row.Fault, row.Kicks)
+		}
 		for _, f := range row.Findings {
 			fmt.Fprintf(w, "  %s: %s\n", row.Fault, f)
 		}

@@ -66,6 +66,11 @@ func rows(phases []*phase, l *load, findings []finding) []Row {
 					r.Disconnects++
 				}
 			}
+			for _, k := range u.kicks {
+				if !k.Before(p.start) && k.Before(end) {
+					r.Kicks++
+				}
+			}
 			for _, v := range u.bad {
 				if !v.at.Before(p.start) && (v.at.Before(end) || i+1 == len(phases)) {
 					switch v.kind {

@@ -3,9 +3,10 @@ package drill
 // A company may want to drill the cluster it already runs (a staging
 // copy of production) rather than one the drill starts. The drill cannot
 // kill or rewire processes it did not start, but it owns the clients'
-// side: it puts its own proxies in front of the given push nodes, so the
-// client-side faults (a node vanishing without FIN, latency and resets
-// between clients and nodes) and every check run against any cluster.
+// side: it puts its own proxies in front of the given APIs and push nodes,
+// so the client-side faults (a node vanishing without FIN, latency and
+// resets between clients and nodes, answers lost) and every check run
+// against any cluster.
 
 import (
 	"context"
@@ -13,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -50,8 +52,21 @@ func targetCluster(ctx context.Context, cfg Config, t Target) (_ *cluster, err e
 			c.close()
 		}
 	}()
-	for i, u := range t.APIs {
-		c.apis = append(c.apis, &apiProc{name: fmt.Sprintf("api-%d", i+1), url: strings.TrimRight(u, "/")})
+	for i, raw := range t.APIs {
+		name := fmt.Sprintf("api-%d", i+1)
+		u, err := url.Parse(strings.TrimRight(raw, "/"))
+		if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("drill: --api %q: want http://host:port (the drill proxies it; put TLS in front of the cluster, not between)", raw)
+		}
+		host := u.Host
+		if u.Port() == "" {
+			host += ":80"
+		}
+		link, err := c.links.add("rest/"+name, host)
+		if err != nil {
+			return nil, err
+		}
+		c.apis = append(c.apis, &apiProc{name: name, url: "http://" + link})
 	}
 	for i, addr := range t.Nodes {
 		id := fmt.Sprintf("push-%d", i+1)
