@@ -2,6 +2,8 @@ package tether
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -10,6 +12,50 @@ const (
 	ConversationDirect = "direct"
 	ConversationGroup  = "group"
 )
+
+// DirectConversationID is the id of the 1:1 conversation of users a and b:
+// "d:{low user id}:{high user id}", the same whoever sends.
+func DirectConversationID(a, b int64) string {
+	lo, hi := min(a, b), max(a, b)
+	return "d:" + strconv.FormatInt(lo, 10) + ":" + strconv.FormatInt(hi, 10)
+}
+
+// GroupConversationID is the id of a group's conversation: "g:{group id}".
+func GroupConversationID(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
+
+// ParseDirectConversationID returns the two users of a 1:1 conversation id,
+// low first. Only the canonical form is accepted, so one conversation has
+// one id.
+func ParseDirectConversationID(id string) (lo, hi int64, ok bool) {
+	rest, found := strings.CutPrefix(id, "d:")
+	if !found {
+		return 0, 0, false
+	}
+	l, h, found := strings.Cut(rest, ":")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.ParseInt(l, 10, 64)
+	hi, err2 := strconv.ParseInt(h, 10, 64)
+	if err1 != nil || err2 != nil || lo <= 0 || lo >= hi || DirectConversationID(lo, hi) != id {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
+// ParseGroupConversationID returns the group of a group conversation id;
+// only the canonical form is accepted.
+func ParseGroupConversationID(id string) (int64, bool) {
+	rest, found := strings.CutPrefix(id, "g:")
+	if !found {
+		return 0, false
+	}
+	gid, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || gid <= 0 || GroupConversationID(gid) != id {
+		return 0, false
+	}
+	return gid, true
+}
 
 // Conversation is one entry of a user's conversation list. Versions are
 // versions of the user's own timeline.

@@ -335,10 +335,10 @@ func conversationPeer(userID int64, conversationID string) (int64, error) {
 	if userID <= 0 {
 		return 0, tether.Errorf(tether.EUNAUTHORIZED, "no authenticated user")
 	}
-	if _, ok := parseGroupConversation(conversationID); ok {
+	if _, ok := tether.ParseGroupConversationID(conversationID); ok {
 		return 0, nil
 	}
-	lo, hi, ok := parseDirectConversation(conversationID)
+	lo, hi, ok := tether.ParseDirectConversationID(conversationID)
 	switch {
 	case !ok:
 		return 0, tether.Errorf(tether.EINVALID, `malformed conversation id (want "d:{low user id}:{high user id}" or "g:{group id}")`)

@@ -129,7 +129,7 @@ func emit(tx *gorm.DB, users []int64, ev tether.GroupEvent) error {
 	if err != nil {
 		return err
 	}
-	conv := groupConversation(ev.GroupID)
+	conv := tether.GroupConversationID(ev.GroupID)
 	if ev.Type == tether.GroupInvited {
 		conv = "" // the invitee is not part of the conversation yet
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -48,16 +47,7 @@ func NewMessageService(db *DB, onCommit func(), opts ...MessageOption) tether.Me
 	return s
 }
 
-// directConversation is the conversation id of a 1:1 chat.
-func directConversation(a, b int64) string {
-	lo, hi := min(a, b), max(a, b)
-	return "d:" + strconv.FormatInt(lo, 10) + ":" + strconv.FormatInt(hi, 10)
-}
-
 var errDuplicateMsg = errors.New("store: duplicate client message id")
-
-// groupConversation is the conversation id of a group.
-func groupConversation(groupID int64) string { return "g:" + strconv.FormatInt(groupID, 10) }
 
 // Send stores a 1:1 message, appends it to both timelines and queues its
 // push in one transaction. A message is identified by (sender,
@@ -79,13 +69,13 @@ func (s *MessageService) Send(ctx context.Context, from tether.Caller, nm tether
 	}
 	var insert func(tx *gorm.DB) error
 	if nm.GroupID > 0 {
-		row.ConversationID, row.GroupID = groupConversation(nm.GroupID), &nm.GroupID
+		row.ConversationID, row.GroupID = tether.GroupConversationID(nm.GroupID), &nm.GroupID
 		insert = func(tx *gorm.DB) error { return s.insertGroup(tx, &row) }
 	} else {
 		if err := s.checkPeer(ctx, from.UserID, nm.RecipientID); err != nil {
 			return nil, false, err
 		}
-		row.ConversationID, row.RecipientID = directConversation(from.UserID, nm.RecipientID), &nm.RecipientID
+		row.ConversationID, row.RecipientID = tether.DirectConversationID(from.UserID, nm.RecipientID), &nm.RecipientID
 		insert = func(tx *gorm.DB) error { return s.insertDirect(tx, &row) }
 	}
 	err = s.db.tx(ctx, insert)

@@ -162,7 +162,7 @@ func (s *MessageService) History(ctx context.Context, userID int64, conversation
 // takes no part in (ENOTFOUND): a 1:1 conversation of others, or a group the
 // user is not a member of now.
 func (db *DB) canRead(ctx context.Context, userID int64, conversationID string) error {
-	if gid, ok := parseGroupConversation(conversationID); ok {
+	if gid, ok := tether.ParseGroupConversationID(conversationID); ok {
 		var n int64
 		err := db.g.WithContext(ctx).Model(&groupMemberRow{}).Where("group_id = ? AND user_id = ?", gid, userID).Count(&n).Error
 		if err != nil {
@@ -173,7 +173,7 @@ func (db *DB) canRead(ctx context.Context, userID int64, conversationID string) 
 		}
 		return nil
 	}
-	a, b, ok := parseDirectConversation(conversationID)
+	a, b, ok := tether.ParseDirectConversationID(conversationID)
 	if !ok {
 		return tether.Errorf(tether.EINVALID, "malformed conversation id")
 	}
@@ -181,37 +181,6 @@ func (db *DB) canRead(ctx context.Context, userID int64, conversationID string) 
 		return tether.Errorf(tether.ENOTFOUND, "conversation not found")
 	}
 	return nil
-}
-
-// parseGroupConversation accepts only the canonical "g:{group id}".
-func parseGroupConversation(id string) (int64, bool) {
-	rest, found := strings.CutPrefix(id, "g:")
-	if !found {
-		return 0, false
-	}
-	gid, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil || gid <= 0 || groupConversation(gid) != id {
-		return 0, false
-	}
-	return gid, true
-}
-
-// parseDirectConversation accepts only the canonical "d:{low}:{high}".
-func parseDirectConversation(id string) (lo, hi int64, ok bool) {
-	rest, found := strings.CutPrefix(id, "d:")
-	if !found {
-		return 0, 0, false
-	}
-	l, h, found := strings.Cut(rest, ":")
-	if !found {
-		return 0, 0, false
-	}
-	lo, err1 := strconv.ParseInt(l, 10, 64)
-	hi, err2 := strconv.ParseInt(h, 10, 64)
-	if err1 != nil || err2 != nil || lo <= 0 || lo >= hi || directConversation(lo, hi) != id {
-		return 0, 0, false
-	}
-	return lo, hi, true
 }
 
 // Cursors are a message id, versioned ("m" prefix) so their format can change.
