@@ -1,6 +1,6 @@
-// Package tether is the root of the Tether module. It holds only the OpenAPI
-// contract of the REST API, embedded here because go:embed cannot reach
-// files above a package's directory.
+// The OpenAPI contract of the REST API is embedded here, at the root,
+// because go:embed cannot reach files above a package's directory.
+
 package tether
 
 import _ "embed"
