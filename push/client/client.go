@@ -103,19 +103,14 @@ func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ s
 	bo := backoff{min: c.cfg.MinBackoff, max: min(c.cfg.MaxBackoff, 5*time.Second)}
 	renewed := false
 	for attempt := 1; ; attempt++ {
-		tok, err := c.sess.access(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		msg, created, err = c.api.Send(ctx, tok, recipientID, clientMsgID, typ, content)
+		err := c.sendOnce(ctx, &renewed, func(tok string) (err error) {
+			msg, created, err = c.api.Send(ctx, tok, recipientID, clientMsgID, typ, content)
+			return err
+		})
 		switch {
 		case err == nil:
 			return msg, created, nil
-		case rejected(err) && !renewed:
-			renewed = true
-			if _, err := c.sess.renew(ctx, tok); err != nil {
-				return nil, false, err
-			}
+		case errors.Is(err, errRenewed):
 			continue
 		case !sendRetryable(ctx, err):
 			return nil, false, err
@@ -131,13 +126,38 @@ func (c *Client) Send(ctx context.Context, recipientID int64, clientMsgID, typ s
 	}
 }
 
+// errRenewed says the access token was rejected once and renewed: try again at once.
+var errRenewed = errors.New("tether client: access token renewed")
+
+// sendOnce makes one attempt of a send with a valid access token, logging
+// in or refreshing first if needed. Credentials that are refused are
+// renewed once per Send (errRenewed); a login or refresh that fails in a
+// way a retry may fix (the API's database is down) is returned for Send to
+// retry like the send itself.
+func (c *Client) sendOnce(ctx context.Context, renewed *bool, send func(tok string) error) error {
+	tok, err := c.sess.access(ctx)
+	if err != nil {
+		return err
+	}
+	err = send(tok)
+	if rejected(err) && !*renewed {
+		*renewed = true
+		if _, err := c.sess.renew(ctx, tok); err != nil {
+			return err
+		}
+		return errRenewed
+	}
+	return err
+}
+
 // sendRetryable reports failures of a send that a retry with the same
 // client message id may fix: the service or a dependency is unavailable
 // (503, and 502 and 504 from a proxy in front), a rate limit (429), or the
 // request or its answer was lost on the network. A 500 is a fault a retry
-// would only repeat.
+// would only repeat, and rejected credentials (ErrUnauthorized) stay
+// rejected.
 func sendRetryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, ErrUnauthorized) {
 		return false
 	}
 	var p *ProblemError
