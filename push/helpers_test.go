@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/blockmirror"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
@@ -50,6 +51,13 @@ func (e *env) on(tr transport) *env {
 	return e
 }
 
+// noBlocks is a database without blocks, for blockmirror.Rebuild.
+type noBlocks struct{}
+
+func (noBlocks) BlockPairs(context.Context, blockmirror.Pair, int) ([]blockmirror.Pair, error) {
+	return nil, nil
+}
+
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
@@ -60,6 +68,11 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	e := &env{t: t, rdb: rdb, prefix: prefix, signer: token.NewSigner(priv, time.Hour), priv: priv, verify: token.NewVerifier(pub)}
 	e.reg = route.NewRegistry(rdb, prefix, 3*time.Second)
 	e.streams = stream.NewRedis(rdb, prefix, stream.Caps{})
+	// Nodes refuse signals between users until the mirror of blocks is
+	// complete, which an API process sees to; there is none here.
+	if _, err := blockmirror.New(rdb, prefix).Rebuild(context.Background(), noBlocks{}); err != nil {
+		t.Fatal(err)
+	}
 	// The node gets its own client whose dialer the test can cut, to
 	// simulate a Redis outage without touching the shared server.
 	e.nodeDB = redis.NewClient(&redis.Options{

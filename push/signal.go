@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/blockmirror"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
@@ -16,11 +17,16 @@ import (
 
 // Signals (typing indicators, "recording", read receipts a client wants
 // live, ...) go client → its node → the recipient's nodes → recipient, and
-// never touch MySQL. The sending node delivers to the recipient's sessions on
-// itself straight from its hub, and relays to other nodes through their job
-// streams (job.KindSignal) after one batched registry lookup. A user may
-// signal their own other devices (typing sync); the sending device never
-// gets its own signal back.
+// never touch MySQL. The sending node's relay checks, for a batch of
+// signals at once, that no recipient blocked its sender (the block mirror in
+// Redis, shared/blockmirror), then delivers to the recipients' sessions on
+// itself straight from its hub and to other nodes through their job streams
+// (job.KindSignal) after one batched registry lookup. A signal whose block
+// check cannot be answered (Redis down, the mirror being rebuilt) is
+// dropped: signals are best effort, and one must never reach a user who
+// blocked its sender. A user may signal their own other devices (typing
+// sync) without any check; the sending device never gets its own signal
+// back.
 //
 // Per session, signals pass a token bucket (Config.SignalRate per second,
 // Config.SignalBurst at once). A signal over the limit is dropped and
@@ -119,7 +125,11 @@ func (c *conn) signal(s wire.Signal) error {
 		}
 		return nil
 	}
-	n.transient.sig.deliverLocal(c.uid, c.sess.DeviceID, s)
+	if s.Peer == c.uid {
+		// Typing sync between one's own devices: nothing to check, so the
+		// local ones get it at once.
+		n.transient.sig.deliverLocal(c.uid, c.sess.DeviceID, s)
+	}
 	n.transient.sig.enqueue(outSignal{from: c.uid, device: c.sess.DeviceID, to: s.Peer, kind: s.Kind, data: append([]byte(nil), s.Data...)})
 	return nil
 }
@@ -133,14 +143,18 @@ type outSignal struct {
 	data   []byte
 }
 
-// signalRelay sends signals to the recipients' other nodes.
+// signalRelay checks signals against blocks and delivers them: locally, and
+// to the recipients' other nodes.
 type signalRelay struct {
-	n *Node
-	q chan outSignal
+	n      *Node
+	q      chan outSignal
+	blocks *blockmirror.Mirror
+
+	unknownSince time.Time // when the block mirror was first found incomplete; zero if it is complete
 }
 
 func newSignalRelay(n *Node) *signalRelay {
-	return &signalRelay{n: n, q: make(chan outSignal, signalQueue)}
+	return &signalRelay{n: n, q: make(chan outSignal, signalQueue), blocks: blockmirror.New(n.rdb, n.reg.Keys().Prefix)}
 }
 
 // deliverLocal writes a signal to the recipient's sessions on this node.
@@ -192,15 +206,15 @@ func (r *signalRelay) run(ctx context.Context) {
 				break more
 			}
 		}
-		err := r.relay(ctx, batch)
+		failed, err := r.relay(ctx, batch)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			for range batch {
+			for range failed {
 				r.n.transient.drop(job.KindSignal, dropRedis)
 			}
 			if !failing {
 				failing = true
-				r.n.log.Warn("push: signal relay failed; dropping signals to other nodes", "err", err)
+				r.n.log.Warn("push: signal relay failed; dropping signals between users and to other nodes", "err", err)
 			}
 		case err == nil && failing:
 			failing = false
@@ -210,10 +224,28 @@ func (r *signalRelay) run(ctx context.Context) {
 	}
 }
 
-// relay looks up the recipients of a batch once and writes one job per
-// signal and node, all in one pipeline.
-func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
+// relay drops the signals of a batch whose recipient blocked the sender (one
+// round trip for the batch), delivers the others to sessions on this node,
+// looks up their recipients once and writes one job per signal and other
+// node, all in one pipeline. On an error it returns the signals it failed
+// to relay (the whole batch if the block check failed).
+func (r *signalRelay) relay(ctx context.Context, batch []outSignal) (failed int, err error) {
 	n := r.n
+	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	all := len(batch)
+	batch, err = r.unblocked(rctx, batch)
+	if err != nil {
+		return all, err
+	}
+	for _, s := range batch {
+		if s.to != s.from { // own devices here had it at once (conn.signal)
+			r.deliverLocal(s.from, s.device, wire.Signal{Peer: s.to, Kind: s.kind, Data: s.data})
+		}
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
 	uids := make([]int64, 0, len(batch))
 	seen := make(map[int64]struct{}, len(batch))
 	for _, s := range batch {
@@ -222,13 +254,11 @@ func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
 			uids = append(uids, s.to)
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	defer cancel()
 	done := n.m.Begin(metrics.LayerJob, "signal_relay", jobBudget)
 	live, err := n.reg.Lookup(rctx, uids)
 	if err != nil {
 		done(err)
-		return err
+		return len(batch), err
 	}
 	now := time.Now().UnixMilli()
 	var jobs []stream.NodeJob
@@ -250,7 +280,64 @@ func (r *signalRelay) relay(ctx context.Context, batch []outSignal) error {
 	}
 	err = n.streams.Publish(rctx, jobs)
 	done(err)
-	return err
+	if err != nil {
+		return len(batch), err
+	}
+	return 0, nil
+}
+
+// unblocked returns the signals of batch (reusing it) whose recipient has not
+// blocked the sender, and drops and counts the others. While the mirror is
+// incomplete every signal between two users is dropped; an error drops the
+// whole batch (the caller counts it).
+func (r *signalRelay) unblocked(ctx context.Context, batch []outSignal) ([]outSignal, error) {
+	pairs := make([]blockmirror.Pair, 0, len(batch))
+	for _, s := range batch {
+		if s.to != s.from {
+			pairs = append(pairs, blockmirror.Pair{Blocker: s.to, Blocked: s.from})
+		}
+	}
+	if len(pairs) == 0 {
+		return batch, nil
+	}
+	done := r.n.m.Begin(metrics.LayerJob, "signal_blocks", jobBudget)
+	blocked, err := r.blocks.Check(ctx, pairs)
+	incomplete := errors.Is(err, blockmirror.ErrIncomplete)
+	if err != nil && !incomplete {
+		done(err)
+		return nil, err
+	}
+	done(nil)
+	r.noteMirror(incomplete)
+	kept, i := batch[:0], 0
+	for _, s := range batch {
+		switch {
+		case s.to == s.from:
+			kept = append(kept, s)
+			continue
+		case incomplete:
+			r.n.transient.drop(job.KindSignal, dropBlocksUnknown)
+		case blocked[i]:
+			r.n.transient.drop(job.KindSignal, dropBlocked)
+		default:
+			kept = append(kept, s)
+		}
+		i++
+	}
+	return kept, nil
+}
+
+// noteMirror logs when the block mirror becomes incomplete and complete
+// again, once each.
+func (r *signalRelay) noteMirror(incomplete bool) {
+	switch {
+	case incomplete && r.unknownSince.IsZero():
+		r.unknownSince = time.Now()
+		r.n.log.Warn("push: the mirror of blocks is incomplete (an API process rebuilds it); dropping signals between users meanwhile")
+	case !incomplete && !r.unknownSince.IsZero():
+		r.n.log.Info("push: the mirror of blocks is complete again; signals flow", "after", time.Since(r.unknownSince).Round(time.Millisecond))
+		r.unknownSince = time.Time{}
+	}
 }
 
 // deliverSignal writes a relayed signal to the targets' local sessions.

@@ -51,6 +51,10 @@ const (
 	dropRateLimited = "rate_limited" // a session sent signals faster than allowed
 	dropQueueFull   = "queue_full"   // the signal relay's queue was full
 	dropRedis       = "redis"        // the relay could not reach Redis
+	// signals only: the recipient blocked the sender, or the block mirror
+	// could not tell (being rebuilt after Redis lost it)
+	dropBlocked       = "blocked"
+	dropBlocksUnknown = "blocks_unknown"
 )
 
 // newTransient applies the transient defaults to n.cfg, checks them and

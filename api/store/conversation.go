@@ -88,7 +88,7 @@ func (s *ConversationService) Conversation(ctx context.Context, userID int64, co
 // messages were read, appends an EntryRead to the reader's timeline (with
 // the version, so the reader's other devices can apply it) and, for a 1:1
 // conversation, to the peer's (without: it is a version of the reader's
-// timeline). Group read receipts go to the reader's own devices only: one
+// timeline) unless the peer blocked the reader. Group read receipts go to the reader's own devices only: one
 // read in a group of n members would otherwise append n entries and push n
 // frames, and members read all the time.
 func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conversationID string, version uint64) (*tether.Conversation, error) {
@@ -151,7 +151,14 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 			return err
 		}
 		entries[userID] = newEntry{Kind: tether.EntryRead, ConversationID: conversationID, Event: mine}
+		// A peer who blocked the reader is not told what they read.
+		peerBlocked := false
 		if peer != 0 {
+			if peerBlocked, err = blocked(tx, peer, userID); err != nil {
+				return err
+			}
+		}
+		if peer != 0 && !peerBlocked {
 			theirs, err := json.Marshal(tether.ReadEvent{ReaderID: userID, MessageID: newest.Int64})
 			if err != nil {
 				return err

@@ -409,3 +409,39 @@ func TestSend_ReadsTheConversationForTheSenderWithoutAReceipt(t *testing.T) {
 		}
 	})
 }
+
+// A block covers read receipts: the blocker, who may still write to the
+// blocked user, is not told when they read it.
+func TestMarkRead_APeerWhoBlockedTheReaderGetsNoReceipt(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		convs := store.NewConversationService(db, nil)
+		social := store.NewSocialService(db)
+		a, b := f.user(t, "alice"), f.user(t, "bob")
+		conv := direct(a.ID, b.ID)
+		if err := social.Block(ctx, a.ID, b.ID); err != nil { // alice blocked bob
+			t.Fatal(err)
+		}
+		m := f.send(t, a.ID, b.ID, "1") // alice may still write to bob
+		if _, err := convs.MarkRead(ctx, b.ID, conv, f.versionOf(t, b.ID, m.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if e := f.entries(t, b.ID); len(e) != 2 || readEvent(t, e[1]).MessageID != m.ID {
+			t.Fatalf("bob's own devices are told: %+v", e)
+		}
+		if e := f.entries(t, a.ID); len(e) != 1 {
+			t.Fatalf("alice, who blocked bob, got %d entries, want only her message: %+v", len(e), e)
+		}
+		// Unblocked, bob's receipts reach her again.
+		if err := social.Unblock(ctx, a.ID, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		m2 := f.send(t, a.ID, b.ID, "2")
+		if _, err := convs.MarkRead(ctx, b.ID, conv, f.versionOf(t, b.ID, m2.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if e := f.entries(t, a.ID); len(e) != 3 || readEvent(t, e[2]).ReaderID != b.ID {
+			t.Fatalf("alice after unblocking: %+v", e)
+		}
+	})
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -60,9 +59,7 @@ func (r revocations) tell(ctx context.Context, sessions ...sessionRow) error {
 		}
 	}
 	if len(errs) > 0 {
-		// 503: a dependency is down, and the same request again finishes the job.
-		unavailable := &tether.Error{Code: tether.EUNAVAILABLE, Message: "The session is revoked, but push nodes could not be told yet; retry.", RetryAfter: time.Second}
-		return fmt.Errorf("tell push nodes: %w: %w", unavailable, errors.Join(errs...))
+		return pushSideUnavailable("The session is revoked", errors.Join(errs...))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/blockmirror"
 )
 
 // contactRow and blockRow map contacts and blocks (sql/*/00003_social.sql).
@@ -30,12 +31,31 @@ type blockRow struct {
 func (blockRow) TableName() string { return "blocks" }
 
 // SocialService implements tether.SocialService.
-type SocialService struct{ db *DB }
+type SocialService struct {
+	db     *DB
+	mirror tether.BlockMirror // may be nil: no push side to tell
+}
 
 var _ tether.SocialService = (*SocialService)(nil)
 
+// SocialOption configures a SocialService.
+type SocialOption func(*SocialService)
+
+// WithBlockMirror makes every block and unblock also update m, after the
+// database, in the same request; if m fails the request answers 503 and its
+// retry updates m again.
+func WithBlockMirror(m tether.BlockMirror) SocialOption {
+	return func(s *SocialService) { s.mirror = m }
+}
+
 // NewSocialService returns the contacts and blocks service.
-func NewSocialService(db *DB) tether.SocialService { return &SocialService{db: db} }
+func NewSocialService(db *DB, opts ...SocialOption) tether.SocialService {
+	s := &SocialService{db: db}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // socialList describes one of the two lists: its table and other-user column.
 type socialList struct {
@@ -60,11 +80,45 @@ func (s *SocialService) Contacts(ctx context.Context, userID int64, cursor strin
 }
 
 func (s *SocialService) Block(ctx context.Context, userID, blockedID int64) error {
-	return s.add(ctx, blockList, userID, blockedID)
+	if err := s.add(ctx, blockList, userID, blockedID); err != nil {
+		return err
+	}
+	if s.mirror != nil {
+		if err := s.mirror.Block(ctx, userID, blockedID); err != nil {
+			return fmt.Errorf("store: block: %w", pushSideUnavailable("The block is stored", err))
+		}
+	}
+	return nil
 }
 
 func (s *SocialService) Unblock(ctx context.Context, userID, blockedID int64) error {
-	return s.remove(ctx, blockList, userID, blockedID)
+	if err := s.remove(ctx, blockList, userID, blockedID); err != nil {
+		return err
+	}
+	if s.mirror != nil {
+		if err := s.mirror.Unblock(ctx, userID, blockedID); err != nil {
+			return fmt.Errorf("store: unblock: %w", pushSideUnavailable("The block is removed", err))
+		}
+	}
+	return nil
+}
+
+// BlockPairs pages through every block, in (blocker, blocked) order: the
+// blocks after after, at most limit; it is the blockmirror.Source the API
+// rebuilds the mirror in Redis from.
+func (db *DB) BlockPairs(ctx context.Context, after blockmirror.Pair, limit int) ([]blockmirror.Pair, error) {
+	var rows []blockRow
+	err := db.g.WithContext(ctx).
+		Where("user_id > ? OR (user_id = ? AND blocked_id > ?)", after.Blocker, after.Blocker, after.Blocked).
+		Order("user_id, blocked_id").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: block pairs: %w", err)
+	}
+	out := make([]blockmirror.Pair, len(rows))
+	for i, r := range rows {
+		out[i] = blockmirror.Pair{Blocker: r.UserID, Blocked: r.BlockedID}
+	}
+	return out, nil
 }
 
 func (s *SocialService) Blocks(ctx context.Context, userID int64, cursor string, limit int) (*tether.UserPage, error) {

@@ -1430,14 +1430,14 @@ type ClientInterface interface {
 
 	// UnblockUser Unblock a user
 	//
-	// The user can message the caller again; idempotent.
+	// The user can message and signal the caller again; idempotent. 503 (with Retry-After) if push nodes could not be told: the block is removed from the database, and their signals stay dropped until the same request succeeds.
 	//
 	// Corresponds with DELETE /v1/blocks/{user_id} (the `UnblockUser` operationId).
 	UnblockUser(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// BlockUser Block a user
 	//
-	// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404.
+	// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Their signals (typing, ...) to the caller are dropped by push nodes from the moment this answers, and their read receipts no longer reach the caller. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404. 503 (with Retry-After) if push nodes could not be told: the block is stored and applies to messages; send the same request again.
 	//
 	// Corresponds with PUT /v1/blocks/{user_id} (the `BlockUser` operationId).
 	BlockUser(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2509,7 +2509,7 @@ func (c *Client) ListBlocks(ctx context.Context, params *ListBlocksParams, reqEd
 
 // UnblockUser Unblock a user
 //
-// The user can message the caller again; idempotent.
+// The user can message and signal the caller again; idempotent. 503 (with Retry-After) if push nodes could not be told: the block is removed from the database, and their signals stay dropped until the same request succeeds.
 //
 // Corresponds with DELETE /v1/blocks/{user_id} (the `UnblockUser` operationId).
 func (c *Client) UnblockUser(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2526,7 +2526,7 @@ func (c *Client) UnblockUser(ctx context.Context, userId int64, reqEditors ...Re
 
 // BlockUser Block a user
 //
-// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404.
+// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Their signals (typing, ...) to the caller are dropped by push nodes from the moment this answers, and their read receipts no longer reach the caller. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404. 503 (with Retry-After) if push nodes could not be told: the block is stored and applies to messages; send the same request again.
 //
 // Corresponds with PUT /v1/blocks/{user_id} (the `BlockUser` operationId).
 func (c *Client) BlockUser(ctx context.Context, userId int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6657,7 +6657,7 @@ type ClientWithResponsesInterface interface {
 
 	// UnblockUserWithResponse Unblock a user
 	//
-	// The user can message the caller again; idempotent.
+	// The user can message and signal the caller again; idempotent. 503 (with Retry-After) if push nodes could not be told: the block is removed from the database, and their signals stay dropped until the same request succeeds.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6666,7 +6666,7 @@ type ClientWithResponsesInterface interface {
 
 	// BlockUserWithResponse Block a user
 	//
-	// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404.
+	// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Their signals (typing, ...) to the caller are dropped by push nodes from the moment this answers, and their read receipts no longer reach the caller. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404. 503 (with Retry-After) if push nodes could not be told: the block is stored and applies to messages; send the same request again.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13464,7 +13464,7 @@ func (c *ClientWithResponses) ListBlocksWithResponse(ctx context.Context, params
 
 // UnblockUserWithResponse Unblock a user
 //
-// The user can message the caller again; idempotent.
+// The user can message and signal the caller again; idempotent. 503 (with Retry-After) if push nodes could not be told: the block is removed from the database, and their signals stay dropped until the same request succeeds.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13479,7 +13479,7 @@ func (c *ClientWithResponses) UnblockUserWithResponse(ctx context.Context, userI
 
 // BlockUserWithResponse Block a user
 //
-// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404.
+// A blocked user cannot message the caller: POST /v1/messages answers them 403 forbidden. Their signals (typing, ...) to the caller are dropped by push nodes from the moment this answers, and their read receipts no longer reach the caller. Blocking is one-directional and idempotent; blocking yourself is invalid (400); an unknown user is 404. 503 (with Retry-After) if push nodes could not be told: the block is stored and applies to messages; send the same request again.
 //
 // Returns a wrapper object for the known response body format(s).
 //

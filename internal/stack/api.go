@@ -17,6 +17,7 @@ import (
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/webhook"
 	"github.com/tetherim/tether/internal/config"
+	"github.com/tetherim/tether/shared/blockmirror"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
@@ -178,6 +179,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	streams := stream.NewRedis(p.rdb, p.reg.Keys().Prefix, stream.Caps{Node: p.streamLen})
 	rel := relay.New(p.relay, p.db, p.reg, streams, p.m, p.log)
 	revoker := route.NewRevoker(p.reg, streams, p.signer.TTL())
+	// Blocks, copied to Redis for push nodes to refuse blocked users' signals.
+	blocks := blockmirror.New(p.rdb, p.reg.Keys().Prefix)
 	// The push API for third-party services (api/pushapi).
 	push := pushapi.New(pushapi.Config{
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
@@ -186,7 +189,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Auth:     initVersionOnRegister{store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker), p.reg, p.log}, // newuser.go
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
 		Profiles: store.NewProfileService(p.db),
-		Social:   store.NewSocialService(p.db),
+		Social:   store.NewSocialService(p.db, store.WithBlockMirror(blocks)),
 		Groups:   store.NewGroupService(p.db, rel.Kick),
 		Presence: store.NewPresenceService(p.db, p.reg),
 		Verifier: token.NewVerifier(p.signer.Public()),
@@ -218,6 +221,11 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	}
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	c := &apiCore{http: hs, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	// The relay's context also owns the block mirror's keeper.
+	run.goFunc("blockmirror", func() error {
+		blocks.Keep(relayCtx, p.db, blockmirror.KeepInterval, p.log)
+		return nil
+	})
 	run.goFunc("relay", func() error {
 		defer close(c.relayDone)
 		if err := rel.Run(relayCtx); err != nil && relayCtx.Err() == nil {

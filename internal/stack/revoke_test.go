@@ -55,6 +55,13 @@ func handshake(t *testing.T, addr, tok string) wire.Frame {
 // startAPIAndPush starts an API and a push node on MariaDB and Redis.
 func startAPIAndPush(t *testing.T) (*API, *Push) {
 	t.Helper()
+	a, p, _ := startAPIAndPushPrefixed(t)
+	return a, p
+}
+
+// startAPIAndPushPrefixed is startAPIAndPush, also returning their Redis key prefix.
+func startAPIAndPushPrefixed(t *testing.T) (*API, *Push, string) {
+	t.Helper()
 	ctx := context.Background()
 	dsn := testenv.MySQL(t)
 	_, prefix := testenv.Redis(t)
@@ -81,7 +88,7 @@ func startAPIAndPush(t *testing.T) (*API, *Push) {
 		t.Fatal(err)
 	}
 	stopOnCleanup(t, p)
-	return a, p
+	return a, p, prefix
 }
 
 func TestLogout_KicksTheLiveConnectionAndPushRefusesTheTokenAtHandshake(t *testing.T) {
