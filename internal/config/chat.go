@@ -57,11 +57,14 @@ func LoadChat(args []string, getenv func(string) string) (ChatConfig, error) {
 // Validate reports every invalid setting, each naming its flag and variable.
 func (c ChatConfig) Validate() error {
 	ck := &checker{set: c.declare()}
-	if ck.required(&c.User) && (len(c.User) < tether.MinUsernameLen || len(c.User) > tether.MaxUsernameLen) {
-		ck.failf(&c.User, "must be %d to %d characters", tether.MinUsernameLen, tether.MaxUsernameLen)
+	// The server's own rules, so that a bad flag is named before any request.
+	if ck.required(&c.User) {
+		if _, err := tether.NormalizeUsername(c.User); err != nil {
+			ck.failf(&c.User, "%s", tether.ErrorMessage(err))
+		}
 	}
-	if len(c.Password) < tether.MinPasswordLen || len(c.Password) > tether.MaxPasswordLen {
-		ck.failf(&c.Password, "must be %d to %d characters", tether.MinPasswordLen, tether.MaxPasswordLen)
+	if err := tether.ValidatePassword(c.Password); err != nil {
+		ck.failf(&c.Password, "%s", tether.ErrorMessage(err))
 	}
 	if ck.required(&c.APIBase) {
 		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -165,6 +165,20 @@ func TestValidate_ChatDefaultsDeviceAndChecksUser(t *testing.T) {
 	}
 }
 
+// tether chat checks --user and --password by the server's own rules
+// (characters, not bytes), so it never refuses what the server accepts.
+func TestValidate_ChatUsesTheServersAccountRules(t *testing.T) {
+	if _, err := LoadChat([]string{"--user", "alice", "--password", strings.Repeat("é", 200)}, env(nil)); err != nil {
+		t.Errorf("200-character password (400 bytes): err = %v", err)
+	}
+	if _, err := LoadChat([]string{"--user", "alice", "--password", strings.Repeat("é", 4)}, env(nil)); err == nil || !strings.Contains(err.Error(), "--password") {
+		t.Errorf("4-character password (8 bytes): err = %v", err)
+	}
+	if _, err := LoadChat([]string{"--user", "al ice"}, env(nil)); err == nil || !strings.Contains(err.Error(), "--user") {
+		t.Errorf("user with a space: err = %v", err)
+	}
+}
+
 func TestLogValue_MasksEverySecret(t *testing.T) {
 	priv, _ := keys(t)
 	c, err := LoadAPI([]string{"--redis-password", "r3dis-s3cret"}, env(map[string]string{
