@@ -30,11 +30,13 @@ unit:
 
 fuzz-smoke:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=15s ./push/wire
+	$(GO) test -run='^$$' -fuzz=FuzzCanonicalJSON -fuzztime=15s .
 
 test: services vet unit fuzz-smoke
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=5m ./push/wire
+	$(GO) test -run='^$$' -fuzz=FuzzCanonicalJSON -fuzztime=5m .
 
 cluster:
 	deployments/local/cluster.sh
