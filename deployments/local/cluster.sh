@@ -16,7 +16,7 @@ cd "$root"
 "$root/deployments/local/services.sh"
 
 mkdir -p bin .tether
-go build -o bin/tether ./cmd/tether
+go build -v -o bin/tether ./cmd/tether # -v: the first build compiles every dependency, for minutes
 
 db=${TETHER_LOCAL_DB:-tether_local}
 mysql --protocol=TCP -h 127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
