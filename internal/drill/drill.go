@@ -8,9 +8,7 @@ package drill
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,93 +18,6 @@ import (
 
 	"github.com/tetherim/tether/internal/loadgen"
 )
-
-// Config configures a drill.
-type Config struct {
-	Exe       string        // the tether binary the cluster runs
-	Target    *Target       // drill this running cluster instead of starting one (target.go)
-	Dir       string        // working directory (default: a new temporary one)
-	Users     int           // online users, each with one checking client (default 100)
-	GroupSize int           // users per group (default 10; every user is in one)
-	Rate      float64       // messages per second, all users together (default 40)
-	Faults    []string      // fault names; empty: all, or the quick ones with Quick
-	Quick     bool          // the quick drill (CI): fewer users, the quick faults, shorter phases
-	Before    time.Duration // load before each fault (default 2s)
-	Hold      time.Duration // how long a fault lasts (default 6s, quick 5s)
-	After     time.Duration // load after the heal (default 3s)
-	Settle    time.Duration // bound on a phase's last deliveries (default 30s)
-	Heartbeat time.Duration // push nodes' heartbeat (default 2s): a vanished node is noticed after two
-	Request   time.Duration // timeout of one REST request (default 5s)
-	LogLevel  string        // of the cluster's processes (default warn); their logs are in Dir/logs
-	Progress  io.Writer     // a line per step; nil: none
-}
-
-func (c *Config) defaults() error {
-	if c.Exe == "" && c.Target == nil {
-		return errors.New("drill: the tether binary is required")
-	}
-	if c.Users <= 0 {
-		c.Users = 100
-		if c.Quick {
-			c.Users = 50
-		}
-	}
-	if c.Users < 2 {
-		return errors.New("drill: at least 2 users")
-	}
-	if c.GroupSize <= 0 {
-		c.GroupSize = 10
-	}
-	if c.Rate <= 0 {
-		c.Rate = 40
-		if c.Quick {
-			c.Rate = 25
-		}
-	}
-	if c.Before <= 0 {
-		c.Before = 2 * time.Second
-	}
-	if c.Hold <= 0 {
-		c.Hold = 6 * time.Second
-		if c.Quick {
-			c.Hold = 5 * time.Second
-		}
-	}
-	if c.After <= 0 {
-		c.After = 3 * time.Second
-		if c.Quick {
-			c.After = 2 * time.Second
-		}
-	}
-	if c.Settle <= 0 {
-		c.Settle = 30 * time.Second
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 2 * time.Second
-	}
-	if c.Request <= 0 {
-		c.Request = 5 * time.Second
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "warn"
-	}
-	if c.Progress == nil {
-		c.Progress = io.Discard
-	}
-	return nil
-}
-
-func (c Config) progress(format string, args ...any) {
-	fmt.Fprintf(c.Progress, "drill: "+format+"\n", args...)
-}
-
-// phase is one fault's run.
-type phase struct {
-	f                       fault
-	start, inject, heal     time.Time
-	stop, settled, deadline time.Time
-	err                     error
-}
 
 // Run runs the drill. It returns the report, and an error if the drill
 // could not run (a failed drill is a Report with Passed false).
@@ -242,83 +153,6 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		}
 	}
 	return rep, nil
-}
-
-// runPhase runs fault i under load and waits for its deliveries.
-func runPhase(ctx context.Context, cfg Config, c *cluster, l *load, i int, p *phase) error {
-	cfg.progress("%s: %s", p.f.name, p.f.what)
-	p.start = time.Now()
-	l.phase.Store(int64(i))
-	l.sending.Store(true)
-	if err := sleep(ctx, cfg.Before); err != nil {
-		return err
-	}
-	p.inject = time.Now()
-	if err := p.f.inject(ctx, c); err != nil {
-		p.err = err
-	}
-	p.heal = p.inject
-	if p.f.heal != nil {
-		if err := sleep(ctx, cfg.Hold); err != nil {
-			return err
-		}
-		p.heal = time.Now()
-		if err := p.f.heal(ctx, c); err != nil && p.err == nil {
-			p.err = err
-		}
-	}
-	if err := sleep(ctx, cfg.After); err != nil {
-		return err
-	}
-	if err := l.pause(ctx, 2*time.Minute); err != nil {
-		return err
-	}
-	p.stop = time.Now()
-	if p.err != nil {
-		cfg.progress("%s: %v", p.f.name, p.err)
-	}
-	// Settle: every accepted message of the phase at all its recipients.
-	p.deadline = time.Now().Add(cfg.Settle)
-	for {
-		if allDelivered(l, i) || time.Now().After(p.deadline) {
-			break
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	p.settled = time.Now()
-	if err := c.alive(); err != nil {
-		return fmt.Errorf("drill: after %s: %w", p.f.name, err)
-	}
-	return nil
-}
-
-func allDelivered(l *load, i int) bool {
-	for _, s := range l.records() {
-		if s.phase != i || s.accepted.IsZero() {
-			continue
-		}
-		if _, ok := deliveredAt(l, s); !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// deliveredAt is when the last recipient of s had it.
-func deliveredAt(l *load, s *sendRec) (time.Time, bool) {
-	var last time.Time
-	for _, r := range l.recipients(s) {
-		at, ok := l.byID[r].received(s.msgID)
-		if !ok {
-			return time.Time{}, false
-		}
-		if at.After(last) {
-			last = at
-		}
-	}
-	return last, true
 }
 
 // finalSync wakes every client's sync and waits until each has its head.
