@@ -49,8 +49,12 @@ func eachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
+// testCtx bounds a store test so a hang fails it. It is generous: the
+// 2,000-member group tests take 90 s under the race detector on a loaded
+// 2-core machine, and a context that expires mid-transaction fails them
+// with "transaction has already been committed or rolled back".
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
