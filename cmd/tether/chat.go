@@ -332,6 +332,9 @@ func (c *chat) name(ctx context.Context, id int64) string {
 	return fmt.Sprintf("user#%d", id)
 }
 
+// maxPushShown bounds the payload a persisted push prints with (4 KiB at most).
+const maxPushShown = 200
+
 // describe is the one-line text of an entry that is not a message.
 func (c *chat) describe(ctx context.Context, e tether.Entry) string {
 	switch e.Kind {
@@ -339,6 +342,21 @@ func (c *chat) describe(ctx context.Context, e tether.Entry) string {
 		var ev tether.RecallEvent
 		if json.Unmarshal(e.Event, &ev) == nil && ev.MessageID > 0 {
 			return fmt.Sprintf("%s recalled message %d", c.name(ctx, ev.SenderID), ev.MessageID)
+		}
+	case tether.EntryPush:
+		var ev struct {
+			PushID  string          `json:"push_id"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(e.Event, &ev) == nil && ev.PushID != "" {
+			if len(ev.Payload) == 0 { // collapsed by a newer push
+				return "push " + ev.PushID
+			}
+			payload := oneLine(string(ev.Payload))
+			if len(payload) > maxPushShown {
+				payload = payload[:maxPushShown] + "..."
+			}
+			return fmt.Sprintf("push %s: %s", ev.PushID, payload)
 		}
 	case tether.EntryRead:
 		var ev tether.ReadEvent
