@@ -158,14 +158,20 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 // finalSync wakes every client's sync and waits until each has its head.
 func finalSync(ctx context.Context, users []*user, t *truth, apis []string, cfg Config, hc *http.Client) error {
 	for _, u := range users {
-		if u.watermark() < t.heads[u.id] {
-			cl := newClient(u, nil, apis, cfg.Heartbeat, hc)
-			for try := 0; u.watermark() < t.heads[u.id]; try++ {
-				if err := cl.syncOnce(ctx, apis[try%len(apis)]); err != nil && try > 20 {
-					return fmt.Errorf("drill: final sync of user %d: %w", u.id, err)
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
+		cl := newClient(u, nil, apis, cfg.Heartbeat, hc)
+		for try := 0; u.watermark() < t.heads[u.id]; try++ {
+			err := cl.syncOnce(ctx, apis[try%len(apis)])
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if try == 20 {
+				// The checker reports what this user is missing.
+				cfg.progress("final sync of user %d stops at version %d of %d: %v", u.id, u.watermark(), t.heads[u.id], err)
+				break
+			}
+			if err != nil {
+				if err := sleep(ctx, 200*time.Millisecond); err != nil {
+					return err
 				}
 			}
 		}
