@@ -88,20 +88,20 @@ func (l *pausableListener) Accept() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-// listen creates the client listener, or receives it from the old process
-// when taking over.
+// listen creates the client listener, or takes it over from the old
+// process (takeListeners).
 func (n *Node) listen(ctx context.Context) (netpoll.Listener, error) {
-	var ln netpoll.Listener
-	var err error
 	if n.cfg.Takeover {
-		ln, err = n.takeListeners(ctx)
-	} else {
-		ln, err = netpoll.CreateListener("tcp", n.cfg.TCPAddr)
+		if err := n.takeListeners(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
+	ln, err := n.listenShared("tcp", n.cfg.TCPAddr)
+	if err != nil && n.up.conn != nil {
+		_ = n.up.conn.Close() // the old process takes its connections back at once
+		n.up.conn = nil
 	}
-	return &pausableListener{Listener: ln, paused: &n.up.paused}, nil
+	return ln, err
 }
 
 // listenShared creates a listener of the node's own, or takes the one named

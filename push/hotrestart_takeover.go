@@ -24,44 +24,31 @@ import (
 // again. See hotrestart.go for the overview and internal/handoff for the
 // protocol.
 
-// takeListeners connects to the old process and receives its listeners.
-func (n *Node) takeListeners(ctx context.Context) (netpoll.Listener, error) {
+// takeListeners connects to the old process and receives its listeners,
+// which listenShared and InheritedListener then take by name.
+func (n *Node) takeListeners(ctx context.Context) error {
 	if n.cfg.UpgradeSocket == "" {
-		return nil, errors.New("push: Config.Takeover needs Config.UpgradeSocket")
+		return errors.New("push: Config.Takeover needs Config.UpgradeSocket")
 	}
 	hc, _, err := handoff.Dial(ctx, n.cfg.UpgradeSocket, handoff.Me(n.cfg.NodeID), n.cfg.UpgradeTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("push: takeover: %w", err)
+		return fmt.Errorf("push: takeover: %w", err)
 	}
 	lst, fds, err := hc.RecvListeners()
 	if err != nil {
 		_ = hc.Close()
-		return nil, fmt.Errorf("push: takeover: %w", err)
+		return fmt.Errorf("push: takeover: %w", err)
 	}
-	var tcp netpoll.Listener
 	n.up.inherit = map[string]*os.File{}
 	for i, l := range lst {
-		f := os.NewFile(uintptr(fds[i]), "listener-"+l.Name)
-		if l.Name != "tcp" {
-			n.up.inherit[l.Name] = f
-			continue
-		}
-		nl, err := net.FileListener(f)
-		_ = f.Close()
-		if err == nil {
-			tcp, err = netpoll.ConvertListener(nl)
-		}
-		if err != nil {
-			_ = hc.Close()
-			return nil, fmt.Errorf("push: takeover: listener %s: %w", l.Addr, err)
-		}
+		n.up.inherit[l.Name] = os.NewFile(uintptr(fds[i]), "listener-"+l.Name)
 	}
-	if tcp == nil {
+	if n.up.inherit["tcp"] == nil {
 		_ = hc.Close()
-		return nil, errors.New("push: takeover: the old process sent no tcp listener")
+		return errors.New("push: takeover: the old process sent no tcp listener")
 	}
 	n.up.conn = hc
-	return tcp, nil
+	return nil
 }
 
 // InheritedListener returns the listener the old process shared under name
