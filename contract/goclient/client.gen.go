@@ -2146,7 +2146,9 @@ type ClientInterface interface {
 
 	// UserByName Look up an account by username
 	//
-	// The match is case-insensitive; an unknown username answers 404.
+	// The match is case-insensitive; an unknown username answers 404. A
+	// service holding only a push API key uses
+	// GET /v1/push/users/by-name/{username} instead.
 	//
 	// Corresponds with GET /v1/users/by-name/{username} (the `UserByName` operationId).
 	UserByName(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3805,7 +3807,9 @@ func (c *Client) Sync(ctx context.Context, params *SyncParams, reqEditors ...Req
 
 // UserByName Look up an account by username
 //
-// The match is case-insensitive; an unknown username answers 404.
+// The match is case-insensitive; an unknown username answers 404. A
+// service holding only a push API key uses
+// GET /v1/push/users/by-name/{username} instead.
 //
 // Corresponds with GET /v1/users/by-name/{username} (the `UserByName` operationId).
 func (c *Client) UserByName(ctx context.Context, username Username, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7425,7 +7429,9 @@ type ClientWithResponsesInterface interface {
 
 	// UserByNameWithResponse Look up an account by username
 	//
-	// The match is case-insensitive; an unknown username answers 404.
+	// The match is case-insensitive; an unknown username answers 404. A
+	// service holding only a push API key uses
+	// GET /v1/push/users/by-name/{username} instead.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14580,7 +14586,9 @@ func (c *ClientWithResponses) SyncWithResponse(ctx context.Context, params *Sync
 
 // UserByNameWithResponse Look up an account by username
 //
-// The match is case-insensitive; an unknown username answers 404.
+// The match is case-insensitive; an unknown username answers 404. A
+// service holding only a push API key uses
+// GET /v1/push/users/by-name/{username} instead.
 //
 // Returns a wrapper object for the known response body format(s).
 //
