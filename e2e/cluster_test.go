@@ -515,6 +515,7 @@ func startCluster(t *testing.T, ctx context.Context, nodes int, mod func(*config
 	ac.MySQLDSN = dsn
 	ac.Redis.Addr, ac.Redis.Prefix = testenv.RedisAddr(), cl.prefix
 	ac.TokenPrivateKey = token.EncodePrivate(priv)
+	ac.Throttle.SendRate = 0 // one sender sends rounds of 120 as fast as it can: delivery is tested here, not limits
 	a, err := stack.StartAPI(ctx, ac, quiet())
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ func startProduction(t *testing.T) deployment {
 	ac.MySQLDSN = dsn
 	ac.Redis.Addr, ac.Redis.Prefix = testenv.RedisAddr(), prefix
 	ac.TokenPrivateKey = token.EncodePrivate(priv)
+	ac.Throttle.SendRate = 0 // one sender sends 1,000 messages as fast as it can: delivery is tested here, not limits
 	a, err := stack.StartAPI(ctx, ac, quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +91,7 @@ func startDev(t *testing.T) deployment {
 	c := config.DefaultDev()
 	c.HTTPAddr, c.PushAddr, c.WSAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.DataDir = t.TempDir()
+	c.Throttle.SendRate = 0 // as in startProduction
 	d, err := stack.StartDev(context.Background(), c, quiet())
 	if err != nil {
 		t.Fatal(err)

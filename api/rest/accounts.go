@@ -25,6 +25,10 @@ type refreshRequest struct {
 
 // register handles POST /v1/accounts.
 func (s *Server) register(c *gin.Context) {
+	if err := s.throttle.Register(c.Request.Context(), clientAddr(c)); err != nil {
+		fail(c, err)
+		return
+	}
 	var req registerRequest
 	if err := decodeJSON(c.Request.Body, &req); err != nil {
 		fail(c, err)
@@ -45,11 +49,17 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// Counted before the password is checked, so parallel guesses are too.
+	if err := s.throttle.Login(c.Request.Context(), req.Username, clientAddr(c)); err != nil {
+		fail(c, err)
+		return
+	}
 	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, tether.Device{ID: req.DeviceID, Platform: req.Platform})
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	s.throttle.LoginSucceeded(c.Request.Context(), req.Username)
 	c.JSON(http.StatusCreated, t)
 }
 

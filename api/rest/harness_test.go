@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/redis/go-redis/v9"
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
@@ -83,8 +84,9 @@ func newEnvLog(t *testing.T, driver string, h slog.Handler) *env {
 	return newEnvDSN(t, driver, dsn, h)
 }
 
-// newEnvDSN is newEnvLog on the database at dsn.
-func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler) *env {
+// newEnvDSN is newEnvLog on the database at dsn. mods may change the
+// server's Deps; they get the env's Redis and key prefix.
+func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler, mods ...func(d *Deps, rdb *redis.Client, prefix string)) *env {
 	t.Helper()
 	ctx := t.Context()
 	m := metrics.New()
@@ -102,7 +104,7 @@ func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler) *env {
 	}
 	rdb, prefix := testenv.Redis(t)
 	e := &env{t: t, metrics: m, priv: priv, reg: route.NewRegistry(rdb, prefix, time.Minute)}
-	s, err := New(Deps{
+	deps := Deps{
 		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour, nil),
 		Messages: store.NewMessageService(db, nil),
 		Profiles: store.NewProfileService(db),
@@ -121,7 +123,11 @@ func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler) *env {
 		},
 
 		Conversations: store.NewConversationService(db, nil),
-	})
+	}
+	for _, mod := range mods {
+		mod(&deps, rdb, prefix)
+	}
+	s, err := New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}

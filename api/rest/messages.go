@@ -29,6 +29,10 @@ func (s *Server) send(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
+	if err := s.throttle.Send(c.Request.Context(), caller.UserID); err != nil {
+		fail(c, err)
+		return
+	}
 	var req sendRequest
 	if err := decodeJSON(c.Request.Body, &req); err != nil {
 		fail(c, err)

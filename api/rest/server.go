@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -50,8 +51,13 @@ type Deps struct {
 	// sessions (logout, removed device, password change) before they
 	// expire. route.Registry implements it.
 	Revocations RevocationChecker
-	Log         *slog.Logger
-	Ready       func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+	// Throttle, when set, limits logins, registrations and sends (throttle.go).
+	Throttle Throttle
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (for the per-address limits); none: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
+	Log            *slog.Logger
+	Ready          func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
 }
 
 // Server is the REST API. It holds no per-request state; one Server serves
@@ -73,6 +79,8 @@ type Server struct {
 
 	metrics    *metrics.Metrics
 	revoked    *revocationCache
+	throttle   Throttle
+	proxies    []netip.Prefix
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
 	doc        *openapi3.T
@@ -127,10 +135,15 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 
 		metrics:    d.Metrics,
 		revoked:    newRevocationCache(d.Revocations, log),
+		throttle:   d.Throttle,
+		proxies:    d.TrustedProxies,
 		log:        log,
 		ready:      d.Ready,
 		doc:        doc,
 		validation: validationOptions(),
+	}
+	if s.throttle == nil {
+		s.throttle = noThrottle{}
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -151,6 +164,15 @@ func (s *Server) routes() error {
 	// Redirects are not part of the contract: a path either is a route or is 404.
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	// gin trusts every proxy's X-Forwarded-For unless told otherwise: a
+	// client could then pick the address its limits are counted under.
+	proxies := make([]string, len(s.proxies))
+	for i, p := range s.proxies {
+		proxies[i] = p.String()
+	}
+	if err := e.SetTrustedProxies(proxies); err != nil {
+		return err
+	}
 	e.Use(s.observe, s.recoverPanic, limitBody)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, tether.ENOTFOUND, "No such route.") })
 	e.NoMethod(func(c *gin.Context) {

@@ -1361,6 +1361,9 @@ type ClientInterface interface {
 	//
 	// Usernames are unique regardless of case; a taken one answers 409. The
 	// password is stored as a slow hash. Log in with POST /v1/sessions.
+	// At most 20 registrations per hour come from one client address
+	// (settable; loopback is exempt by default); more answer 429 with
+	// Retry-After.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1371,6 +1374,9 @@ type ClientInterface interface {
 	//
 	// Usernames are unique regardless of case; a taken one answers 409. The
 	// password is stored as a slow hash. Log in with POST /v1/sessions.
+	// At most 20 registrations per hour come from one client address
+	// (settable; loopback is exempt by default); more answer 429 with
+	// Retry-After.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1860,6 +1866,9 @@ type ClientInterface interface {
 	// creating a second one. Sending marks the conversation read for the
 	// sender up to the new message (see Conversation), without a read
 	// receipt.
+	// One user may send 20 messages a second after a burst of 50
+	// (settable; 1:1 and group sends and retries alike); more answer 429
+	// with Retry-After.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1877,6 +1886,9 @@ type ClientInterface interface {
 	// creating a second one. Sending marks the conversation read for the
 	// sender up to the new message (see Conversation), without a read
 	// receipt.
+	// One user may send 20 messages a second after a burst of 50
+	// (settable; 1:1 and group sends and retries alike); more answer 429
+	// with Retry-After.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2079,6 +2091,11 @@ type ClientInterface interface {
 	// Opens a session for one device and returns a short-lived access token
 	// and a single-use refresh token. Wrong credentials answer 401 without
 	// saying which part was wrong.
+	// Attempts are limited (defaults, settable): 10 a minute for one
+	// username from anywhere, 30 a minute from one client address (IPv6:
+	// one /64; loopback is exempt by default). An attempt over a limit
+	// answers 429 with Retry-After without checking the password; a
+	// successful login clears the username's count.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2090,6 +2107,11 @@ type ClientInterface interface {
 	// Opens a session for one device and returns a short-lived access token
 	// and a single-use refresh token. Wrong credentials answer 401 without
 	// saying which part was wrong.
+	// Attempts are limited (defaults, settable): 10 a minute for one
+	// username from anywhere, 30 a minute from one client address (IPv6:
+	// one /64; loopback is exempt by default). An attempt over a limit
+	// answers 429 with Retry-After without checking the password; a
+	// successful login clears the username's count.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2372,6 +2394,9 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 //
 // Usernames are unique regardless of case; a taken one answers 409. The
 // password is stored as a slow hash. Log in with POST /v1/sessions.
+// At most 20 registrations per hour come from one client address
+// (settable; loopback is exempt by default); more answer 429 with
+// Retry-After.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2392,6 +2417,9 @@ func (c *Client) RegisterWithBody(ctx context.Context, contentType string, body 
 //
 // Usernames are unique regardless of case; a taken one answers 409. The
 // password is stored as a slow hash. Log in with POST /v1/sessions.
+// At most 20 registrations per hour come from one client address
+// (settable; loopback is exempt by default); more answer 429 with
+// Retry-After.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3341,6 +3369,9 @@ func (c *Client) AcceptInvitation(ctx context.Context, invitationId InvitationID
 // creating a second one. Sending marks the conversation read for the
 // sender up to the new message (see Conversation), without a read
 // receipt.
+// One user may send 20 messages a second after a burst of 50
+// (settable; 1:1 and group sends and retries alike); more answer 429
+// with Retry-After.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3368,6 +3399,9 @@ func (c *Client) SendMessageWithBody(ctx context.Context, contentType string, bo
 // creating a second one. Sending marks the conversation read for the
 // sender up to the new message (see Conversation), without a read
 // receipt.
+// One user may send 20 messages a second after a burst of 50
+// (settable; 1:1 and group sends and retries alike); more answer 429
+// with Retry-After.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3680,6 +3714,11 @@ func (c *Client) GetPushStatus(ctx context.Context, pushId string, reqEditors ..
 // Opens a session for one device and returns a short-lived access token
 // and a single-use refresh token. Wrong credentials answer 401 without
 // saying which part was wrong.
+// Attempts are limited (defaults, settable): 10 a minute for one
+// username from anywhere, 30 a minute from one client address (IPv6:
+// one /64; loopback is exempt by default). An attempt over a limit
+// answers 429 with Retry-After without checking the password; a
+// successful login clears the username's count.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3701,6 +3740,11 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // Opens a session for one device and returns a short-lived access token
 // and a single-use refresh token. Wrong credentials answer 401 without
 // saying which part was wrong.
+// Attempts are limited (defaults, settable): 10 a minute for one
+// username from anywhere, 30 a minute from one client address (IPv6:
+// one /64; loopback is exempt by default). An attempt over a limit
+// answers 429 with Retry-After without checking the password; a
+// successful login clears the username's count.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6586,6 +6630,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Usernames are unique regardless of case; a taken one answers 409. The
 	// password is stored as a slow hash. Log in with POST /v1/sessions.
+	// At most 20 registrations per hour come from one client address
+	// (settable; loopback is exempt by default); more answer 429 with
+	// Retry-After.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6596,6 +6643,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Usernames are unique regardless of case; a taken one answers 409. The
 	// password is stored as a slow hash. Log in with POST /v1/sessions.
+	// At most 20 registrations per hour come from one client address
+	// (settable; loopback is exempt by default); more answer 429 with
+	// Retry-After.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7131,6 +7181,9 @@ type ClientWithResponsesInterface interface {
 	// creating a second one. Sending marks the conversation read for the
 	// sender up to the new message (see Conversation), without a read
 	// receipt.
+	// One user may send 20 messages a second after a burst of 50
+	// (settable; 1:1 and group sends and retries alike); more answer 429
+	// with Retry-After.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7148,6 +7201,9 @@ type ClientWithResponsesInterface interface {
 	// creating a second one. Sending marks the conversation read for the
 	// sender up to the new message (see Conversation), without a read
 	// receipt.
+	// One user may send 20 messages a second after a burst of 50
+	// (settable; 1:1 and group sends and retries alike); more answer 429
+	// with Retry-After.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7358,6 +7414,11 @@ type ClientWithResponsesInterface interface {
 	// Opens a session for one device and returns a short-lived access token
 	// and a single-use refresh token. Wrong credentials answer 401 without
 	// saying which part was wrong.
+	// Attempts are limited (defaults, settable): 10 a minute for one
+	// username from anywhere, 30 a minute from one client address (IPv6:
+	// one /64; loopback is exempt by default). An attempt over a limit
+	// answers 429 with Retry-After without checking the password; a
+	// successful login clears the username's count.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7369,6 +7430,11 @@ type ClientWithResponsesInterface interface {
 	// Opens a session for one device and returns a short-lived access token
 	// and a single-use refresh token. Wrong credentials answer 401 without
 	// saying which part was wrong.
+	// Attempts are limited (defaults, settable): 10 a minute for one
+	// username from anywhere, 30 a minute from one client address (IPv6:
+	// one /64; loopback is exempt by default). An attempt over a limit
+	// answers 429 with Retry-After without checking the password; a
+	// successful login clears the username's count.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7940,6 +8006,11 @@ func (r ChangePasswordResponse) ContentType() string {
 	return ""
 }
 
+// RegisterResponse429Headers the declared response headers of an HTTP 429 response for Register
+type RegisterResponse429Headers struct {
+	RetryAfter int
+}
+
 // RegisterResponse503Headers the declared response headers of an HTTP 503 response for Register
 type RegisterResponse503Headers struct {
 	RetryAfter *int
@@ -7957,11 +8028,13 @@ type RegisterResponse struct {
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RegisterResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *RegisterResponse503Headers
 }
@@ -7987,7 +8060,7 @@ func (r RegisterResponse) GetApplicationproblemJSON413() *TooLarge {
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r RegisterResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r RegisterResponse) GetApplicationproblemJSON429() *RateLimited {
 	return r.ApplicationproblemJSON429
 }
 
@@ -11396,6 +11469,11 @@ type SendMessageResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// SendMessageResponse429Headers the declared response headers of an HTTP 429 response for SendMessage
+type SendMessageResponse429Headers struct {
+	RetryAfter int
+}
+
 // SendMessageResponse503Headers the declared response headers of an HTTP 503 response for SendMessage
 type SendMessageResponse503Headers struct {
 	RetryAfter *int
@@ -11421,13 +11499,15 @@ type SendMessageResponse struct {
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SendMessageResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendMessageResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *SendMessageResponse503Headers
 }
@@ -11473,7 +11553,7 @@ func (r SendMessageResponse) GetApplicationproblemJSON413() *TooLarge {
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r SendMessageResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r SendMessageResponse) GetApplicationproblemJSON429() *RateLimited {
 	return r.ApplicationproblemJSON429
 }
 
@@ -12263,6 +12343,11 @@ type LoginResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// LoginResponse429Headers the declared response headers of an HTTP 429 response for Login
+type LoginResponse429Headers struct {
+	RetryAfter int
+}
+
 // LoginResponse503Headers the declared response headers of an HTTP 503 response for Login
 type LoginResponse503Headers struct {
 	RetryAfter *int
@@ -12280,13 +12365,15 @@ type LoginResponse struct {
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LoginResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LoginResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *LoginResponse503Headers
 }
@@ -12312,7 +12399,7 @@ func (r LoginResponse) GetApplicationproblemJSON413() *TooLarge {
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r LoginResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r LoginResponse) GetApplicationproblemJSON429() *RateLimited {
 	return r.ApplicationproblemJSON429
 }
 
@@ -13353,6 +13440,9 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 //
 // Usernames are unique regardless of case; a taken one answers 409. The
 // password is stored as a slow hash. Log in with POST /v1/sessions.
+// At most 20 registrations per hour come from one client address
+// (settable; loopback is exempt by default); more answer 429 with
+// Retry-After.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13369,6 +13459,9 @@ func (c *ClientWithResponses) RegisterWithBodyWithResponse(ctx context.Context, 
 //
 // Usernames are unique regardless of case; a taken one answers 409. The
 // password is stored as a slow hash. Log in with POST /v1/sessions.
+// At most 20 registrations per hour come from one client address
+// (settable; loopback is exempt by default); more answer 429 with
+// Retry-After.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14180,6 +14273,9 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 // creating a second one. Sending marks the conversation read for the
 // sender up to the new message (see Conversation), without a read
 // receipt.
+// One user may send 20 messages a second after a burst of 50
+// (settable; 1:1 and group sends and retries alike); more answer 429
+// with Retry-After.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14203,6 +14299,9 @@ func (c *ClientWithResponses) SendMessageWithBodyWithResponse(ctx context.Contex
 // creating a second one. Sending marks the conversation read for the
 // sender up to the new message (see Conversation), without a read
 // receipt.
+// One user may send 20 messages a second after a burst of 50
+// (settable; 1:1 and group sends and retries alike); more answer 429
+// with Retry-After.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14479,6 +14578,11 @@ func (c *ClientWithResponses) GetPushStatusWithResponse(ctx context.Context, pus
 // Opens a session for one device and returns a short-lived access token
 // and a single-use refresh token. Wrong credentials answer 401 without
 // saying which part was wrong.
+// Attempts are limited (defaults, settable): 10 a minute for one
+// username from anywhere, 30 a minute from one client address (IPv6:
+// one /64; loopback is exempt by default). An attempt over a limit
+// answers 429 with Retry-After without checking the password; a
+// successful login clears the username's count.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14496,6 +14600,11 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // Opens a session for one device and returns a short-lived access token
 // and a single-use refresh token. Wrong credentials answer 401 without
 // saying which part was wrong.
+// Attempts are limited (defaults, settable): 10 a minute for one
+// username from anywhere, 30 a minute from one client address (IPv6:
+// one /64; loopback is exempt by default). An attempt over a limit
+// answers 429 with Retry-After without checking the password; a
+// successful login clears the username's count.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15115,7 +15224,7 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 		response.ApplicationproblemJSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
+		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15138,6 +15247,16 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers RegisterResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RegisterResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -18420,7 +18539,7 @@ func ParseSendMessageResponse(rsp *http.Response) (*SendMessageResponse, error) 
 		response.ApplicationproblemJSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
+		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18453,6 +18572,16 @@ func ParseSendMessageResponse(rsp *http.Response) (*SendMessageResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SendMessageResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -19220,7 +19349,7 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		response.ApplicationproblemJSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
+		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -19253,6 +19382,16 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers LoginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers LoginResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -26,6 +26,7 @@ type APIConfig struct {
 	ShutdownTimeout time.Duration // grace period on SIGTERM
 	RecallWindow    time.Duration // how long after sending a message its sender may recall it
 	PushAPI         PushAPI       // push API for third-party services
+	Throttle        Throttle      // limits on logins, registrations and sends
 	Webhook         Webhook       // offline-notification webhook
 }
 
@@ -44,6 +45,7 @@ func (c *APIConfig) declare() *Set {
 	declareRecallWindow(s, &c.RecallWindow)
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
+	c.Throttle.declare(s)
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
@@ -93,6 +95,7 @@ func (c APIConfig) Validate() error {
 	ck.positive(&c.RecallWindow)
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
+	c.Throttle.check(ck)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()

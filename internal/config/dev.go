@@ -25,6 +25,8 @@ type DevConfig struct {
 
 	PushAPI PushAPI // push API for third-party services
 
+	Throttle Throttle // limits on logins, registrations and sends
+
 	Webhook Webhook // offline-notification webhook
 }
 
@@ -38,6 +40,7 @@ func (c *DevConfig) declare() *Set {
 	declareRecallWindow(s, &c.RecallWindow)
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
+	c.Throttle.declare(s)
 	c.Log.declare(s, "info")
 	return s
 }
@@ -72,6 +75,7 @@ func (c DevConfig) Validate() error {
 	ck.positive(&c.RecallWindow)
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
+	c.Throttle.check(ck)
 	c.Log.check(ck)
 	return ck.err()
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/ed25519"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -193,18 +192,7 @@ func (c PushConfig) Origins() []string {
 
 // ConnLimitExemptPrefixes parses ConnLimitExempt.
 func (c PushConfig) ConnLimitExemptPrefixes() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(c.ConnLimitExempt, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/8", f)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	return parsePrefixes(c.ConnLimitExempt)
 }
 
 // PublicKey parses TokenPublicKey.

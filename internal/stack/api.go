@@ -15,6 +15,7 @@ import (
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/rest"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/api/throttle"
 	"github.com/tetherim/tether/api/webhook"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/shared/blockmirror"
@@ -85,6 +86,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		signer:     token.NewSigner(priv, cfg.AccessTTL),
 		refreshTTL: cfg.RefreshTTL,
 		pushAPI:    cfg.PushAPI,
+		throttle:   cfg.Throttle,
 		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll},
 		streamLen:  int64(cfg.RelayStreamLen),
 		webhook:    cfg.Webhook,
@@ -143,7 +145,8 @@ type apiParts struct {
 	reg        *route.Registry
 	signer     *token.Signer
 	refreshTTL time.Duration
-	pushAPI    config.PushAPI // push API for third-party services
+	pushAPI    config.PushAPI  // push API for third-party services
+	throttle   config.Throttle // limits on logins, registrations and sends
 	relay      relay.Config
 	streamLen  int64          // approximate MAXLEN of each node's job stream
 	webhook    config.Webhook // offline notifications; off when its URL is empty
@@ -185,6 +188,18 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	push := pushapi.New(pushapi.Config{
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
 	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, streams, p.m, p.log)
+	exempt, err := p.throttle.ExemptPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := p.throttle.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	limits := throttle.New(throttle.Config{
+		LoginPerUser: p.throttle.LoginPerUser, LoginPerIP: p.throttle.LoginPerIP, RegisterPerIP: p.throttle.RegisterPerIP,
+		SendRate: p.throttle.SendRate, SendBurst: p.throttle.SendBurst, Exempt: exempt,
+	}, p.rdb, p.reg.Keys().Prefix, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
 		Auth:     initVersionOnRegister{store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker), p.reg, p.log}, // newuser.go
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
@@ -200,6 +215,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Log:      p.log,
 		// Tokens of revoked sessions stop working at once, not at expiry.
 		Revocations: p.reg,
+		// Logins, registrations and sends are rate limited (api/throttle).
+		Throttle: limits, TrustedProxies: proxies,
 		Ready: func(ctx context.Context) error {
 			if err := p.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -125,6 +125,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		signer:     signer,
 		refreshTTL: api.RefreshTTL,
 		pushAPI:    cfg.PushAPI,
+		throttle:   cfg.Throttle,
 		relay:      relay.Config{BatchSize: api.RelayBatch, PollInterval: api.RelayPoll},
 		streamLen:  int64(api.RelayStreamLen),
 		webhook:    cfg.Webhook,
