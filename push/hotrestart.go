@@ -115,12 +115,12 @@ func (n *Node) listenShared(name, addr string) (netpoll.Listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ln, err = netpoll.ConvertListener(nl); err != nil {
+		if ln, err = ownListener(nl); err != nil {
 			return nil, err
 		}
 	} else {
 		var err error
-		if ln, err = netpoll.CreateListener("tcp", addr); err != nil {
+		if ln, err = listenTCP(addr); err != nil {
 			return nil, err
 		}
 	}
