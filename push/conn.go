@@ -80,6 +80,7 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 	}
 	c.lastSeen.Store(time.Now().UnixNano())
 	_ = nc.SetReadTimeout(n.cfg.HandshakeTimeout)
+	c.auditOwn() // tests: the descriptor is c's until onClosed; see fdaudit.go
 	n.connMu.Lock()
 	n.conns[c] = struct{}{}
 	n.connMu.Unlock()
@@ -332,6 +333,7 @@ func (c *conn) onClosed() {
 	c.wmu.Lock()
 	c.wclosed = true
 	c.wmu.Unlock()
+	c.auditRelease() // netpoll closes the descriptor after this callback
 	c.mu.Lock()
 	c.gone, c.closing = true, true
 	reg := c.registered && !c.moved // a moved session's route stays: the new process serves it

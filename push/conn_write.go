@@ -161,6 +161,9 @@ func (c *conn) tryWrite(b []byte) (int, error) {
 	if !ok {
 		return 0, nil // not a socket of ours: a flushLoop writes it through netpoll
 	}
+	if !c.auditCheck("write") { // tests: see fdaudit.go
+		return 0, errStaleFD
+	}
 	for {
 		k, err := syscall.Write(fd.Fd(), b)
 		switch {
@@ -264,6 +267,9 @@ func (c *conn) write(b []byte) error {
 	defer c.wmu.Unlock()
 	if c.wclosed {
 		return netpoll.ErrConnClosed
+	}
+	if !c.auditCheck("flush") { // tests: see fdaudit.go
+		return errStaleFD
 	}
 	w := c.nc.Writer()
 	if c.ws != nil {

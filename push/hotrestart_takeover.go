@@ -156,6 +156,7 @@ func (n *Node) prepareAdopted(nc netpoll.Connection, st handoff.ConnState) conte
 	} else {
 		n.handshakes.Add(1)
 	}
+	c.auditOwn() // tests: see fdaudit.go
 	// Deadlines restart: the client could not be heard while it moved.
 	c.lastSeen.Store(time.Now().UnixNano())
 	_ = nc.SetReadTimeout(timeout)

@@ -22,7 +22,7 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 func TestMain(m *testing.M) {
 	// The outage tests make go-redis log every failed dial.
 	redis.SetLogger(quietRedis{})
-	os.Exit(m.Run())
+	os.Exit(auditDescriptors(m)) // fdaudit_test.go
 }
 
 func TestPing_PongEchoesPayload(t *testing.T) {
