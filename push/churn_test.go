@@ -22,13 +22,17 @@ import (
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/stream"
 )
 
 // The churn drill: thousands of short-lived connections to one node while
 // jobs stream to their users and, in the same process, other nodes start
-// and stop (each stop closes two listeners, which is what closed other
-// owners' sockets before listener.go). Every connection checks that every
-// byte it receives is addressed to it:
+// and stop. It was built to find the handshake failures the vanishing-
+// clients test saw, and found two causes of one kind - a descriptor number
+// used by someone who no longer owned it: netpoll's listener closing its
+// number twice on every node stop (listener.go), and a refusal closing a
+// connection while netpoll was registering it (onConnect in conn.go). Every
+// connection checks that every byte it receives is addressed to it:
 //   - its Welcome carries a session id no other connection got;
 //   - the Pong to its Ping echoes its own nonce;
 //   - every Message body names its own user (the pusher writes "to").
@@ -252,7 +256,7 @@ func TestChurn_EveryHandshakeSucceedsAndEveryFrameReachesOnlyItsOwnerWhileOtherN
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		stream := e.reg.Keys().Stream(e.cfg.NodeID)
+		key := e.streams.Keys().Node(e.cfg.NodeID)
 		versions := make([]uint64, users)
 		for i := 0; ctx.Err() == nil; i++ {
 			pipe := e.rdb.Pipeline()
@@ -267,7 +271,7 @@ func TestChurn_EveryHandshakeSucceedsAndEveryFrameReachesOnlyItsOwnerWhileOtherN
 					t.Error(err)
 					return
 				}
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{job.Field: b}})
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: map[string]any{stream.Field: b}})
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
 				if ctx.Err() == nil {

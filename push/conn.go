@@ -63,6 +63,7 @@ type conn struct {
 	gone       bool   // the netpoll connection has closed
 	registered bool   // the route is in Redis and must be removed on close
 	moved      bool   // handed to a new process by a hot restart: keep the route (hotrestart_handover.go)
+	polled     bool   // netpoll has registered the connection with its poller: writers may start (onConnect)
 
 	in *carryReader // input carried over by a hot restart, read first; onRequest only (hotrestart_carry.go)
 }
@@ -93,6 +94,28 @@ func (n *Node) onPrepare(nc netpoll.Connection) context.Context {
 		c.closeWith(wire.TypeClose, wire.CodeShuttingDown, "node shutting down")
 	}
 	return c.context() // the conn itself; see memory.go
+}
+
+// onConnect runs once netpoll has registered the connection with its
+// poller, and only from then on may a writer start, since a writer may
+// close the connection. netpoll's Close frees the connection's poller entry
+// and closes its descriptor at once; a Close racing the registration (a
+// refusal in onPrepare, whose writer ran on its own goroutine) let netpoll
+// register a descriptor number that was already closed, or reused by
+// another socket, with a freed entry: that socket's events then drove, and
+// its hangup closed, whichever connection got the entry next (the churn
+// drill's resets; the race detector reports it on FDOperator.FD). So
+// output queued before now, such as a refusal, is written from here.
+func (n *Node) onConnect(ctx context.Context, _ netpoll.Connection) context.Context {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	if c == nil {
+		return ctx
+	}
+	c.mu.Lock()
+	c.polled = true
+	c.mu.Unlock()
+	c.kick()
+	return ctx
 }
 
 // onRequest reads every whole frame available. netpoll runs it on one

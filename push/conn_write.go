@@ -50,10 +50,11 @@ func (c *conn) enqueue(frame []byte) bool {
 	return true
 }
 
-// kick starts a flushLoop if output is waiting and none is running.
+// kick starts a flushLoop if output is waiting and none is running, and
+// netpoll has registered the connection (onConnect kicks it then).
 func (c *conn) kick() {
 	c.mu.Lock()
-	if c.flushing || c.hold || len(c.buf) == 0 {
+	if c.flushing || c.hold || len(c.buf) == 0 || !c.polled {
 		c.mu.Unlock()
 		return
 	}
@@ -68,7 +69,7 @@ func (c *conn) kick() {
 // once is left to a flushLoop.
 func (c *conn) flushNow() {
 	c.mu.Lock()
-	if c.flushing || c.hold || len(c.buf) == 0 {
+	if c.flushing || c.hold || len(c.buf) == 0 || !c.polled {
 		c.mu.Unlock()
 		return
 	}
@@ -90,7 +91,7 @@ func (c *conn) flushNow() {
 // false if the connection is closing or overflowed, like enqueue.
 func (c *conn) send(frames []byte) bool {
 	c.mu.Lock()
-	direct := !c.flushing && !c.hold && !c.closing && c.ws == nil && len(c.buf) == 0 &&
+	direct := c.polled && !c.flushing && !c.hold && !c.closing && c.ws == nil && len(c.buf) == 0 &&
 		len(frames) <= c.n.cfg.MaxQueued
 	if !direct {
 		c.mu.Unlock()
@@ -175,6 +176,18 @@ func (c *conn) tryWrite(b []byte) (int, error) {
 			return 0, err
 		}
 		return k, nil
+	}
+}
+
+// closeNow closes the connection without writing what is queued. One that
+// netpoll has not registered yet is left to finish the close closeWith
+// began once it is (onConnect): closing it now would race the registration.
+func (c *conn) closeNow() {
+	c.mu.Lock()
+	polled := c.polled
+	c.mu.Unlock()
+	if polled {
+		_ = c.nc.Close()
 	}
 }
 

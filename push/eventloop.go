@@ -14,6 +14,7 @@ import (
 func (n *Node) newEventLoop() (netpoll.EventLoop, error) {
 	return netpoll.NewEventLoop(n.onRequest,
 		netpoll.WithOnPrepare(n.onPrepare),
+		netpoll.WithOnConnect(n.onConnect), // writers start only after registration; see conn.go
 		netpoll.WithWriteTimeout(n.cfg.WriteTimeout))
 }
 

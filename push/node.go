@@ -400,7 +400,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	drained := n.waitConns(ctx)
 	if !drained {
 		for _, c := range n.snapshotConns() {
-			_ = c.nc.Close()
+			c.closeNow()
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
