@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -224,7 +225,7 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 	case wire.TypeSignal:
 		return c.signal(f.Signal)
 	case wire.TypePushAck:
-		c.n.transient.counts.add(f.PushAck, route.PushAcknowledged, 1) // pushstatus.go
+		c.n.transient.counts.add(f.PushAck, pushstatus.Acknowledged, 1) // pushstatus.go
 	case wire.TypeClose:
 		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
 		c.closeWith(wire.TypeClose, wire.CodeNormal, "")

@@ -8,7 +8,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/stream"
 )
 
@@ -124,7 +124,7 @@ func (c *consumer) deliver(m stream.Entry) {
 		}
 	}
 	clear(c.targets)
-	n.transient.counts.add(j.PushID, route.PushDelivered, sessions) // persisted pushes of the push API; pushstatus.go
+	n.transient.counts.add(j.PushID, pushstatus.Delivered, sessions) // persisted pushes of the push API; pushstatus.go
 	done(jobErr)
 	if jobErr != nil {
 		n.log.Warn("push: job partly dropped", "job", j.ID, "entry", m.ID, "err", jobErr)

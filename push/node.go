@@ -22,6 +22,7 @@ import (
 
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
 	"github.com/tetherim/tether/shared/token"
@@ -124,6 +125,7 @@ type Node struct {
 	rdb     redis.UniversalClient
 	reg     *route.Registry
 	streams Streams
+	status  *pushstatus.Redis // the push API's delivery counts; see pushstatus.go
 	verify  *token.Verifier
 	m       *metrics.Metrics
 	log     *slog.Logger
@@ -236,6 +238,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		rdb:     d.Redis,
 		reg:     d.Registry,
 		streams: d.Streams,
+		status:  pushstatus.NewRedis(d.Redis, d.Registry.Keys().Prefix),
 		verify:  d.Verifier,
 		m:       d.Metrics,
 		log:     d.Log.With("node", cfg.NodeID),

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/pushstatus"
 )
 
 // Delivery status of the push API (api/pushapi): a node counts, per push
@@ -20,8 +20,8 @@ import (
 const maxPendingPushCounts = 100_000
 
 type pushCountKey struct {
-	id    string
-	field string // route.PushDelivered or route.PushAcknowledged
+	id string
+	of pushstatus.Counter
 }
 
 // pushCounts collects counts between flushes. Safe for concurrent use.
@@ -33,11 +33,11 @@ type pushCounts struct {
 func newPushCounts() *pushCounts { return &pushCounts{m: map[pushCountKey]int64{}} }
 
 // add counts n frames of a push; an empty id or n <= 0 is ignored.
-func (p *pushCounts) add(id, field string, n int) {
+func (p *pushCounts) add(id string, of pushstatus.Counter, n int) {
 	if id == "" || n <= 0 {
 		return
 	}
-	k := pushCountKey{id, field}
+	k := pushCountKey{id, of}
 	p.mu.Lock()
 	if _, ok := p.m[k]; ok || len(p.m) < maxPendingPushCounts {
 		p.m[k] += int64(n)
@@ -73,13 +73,13 @@ func (n *Node) flushPushCounts(ctx context.Context) {
 	if m == nil {
 		return
 	}
-	batch := make([]route.PushCount, 0, len(m))
+	batch := make([]pushstatus.Count, 0, len(m))
 	for k, v := range m {
-		batch = append(batch, route.PushCount{PushID: k.id, Field: k.field, N: v})
+		batch = append(batch, pushstatus.Count{PushID: k.id, Of: k.of, N: v})
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	if err := n.reg.CountPushes(ctx, batch); err != nil {
+	if err := n.status.Count(ctx, batch); err != nil {
 		n.transient.counts.putBack(m)
 		n.log.Debug("push: push status flush failed; kept for the next", "pushes", len(m), "err", err)
 	}
@@ -108,6 +108,6 @@ func (n *Node) countBroadcasts(entries []encodedPush) {
 				}
 			}
 		}
-		n.transient.counts.add(e.pushID, route.PushDelivered, int(sent))
+		n.transient.counts.add(e.pushID, pushstatus.Delivered, int(sent))
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/internal/testenv"
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/pushstatus"
 )
 
 // A broadcast's delivered count is the node's live sessions on its
@@ -28,11 +28,11 @@ func TestCountBroadcasts_CountsLiveSessionsByPlatform(t *testing.T) {
 	got := e.node.transient.counts.take()
 	want := map[string]int64{"all": 3, "ios": 2, "web-twice": 1}
 	for id, n := range want {
-		if c := got[pushCountKey{id, route.PushDelivered}]; c != n {
+		if c := got[pushCountKey{id, pushstatus.Delivered}]; c != n {
 			t.Errorf("push %s: delivered %d, want %d (all counts: %v)", id, c, n, got)
 		}
 	}
-	if c, ok := got[pushCountKey{"none", route.PushDelivered}]; ok {
+	if c, ok := got[pushCountKey{"none", pushstatus.Delivered}]; ok {
 		t.Errorf("a broadcast to a platform with no session counted %d", c)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
-	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/pushstatus"
 )
 
 // Transient traffic is what a node delivers to live sessions only, never
@@ -152,7 +152,7 @@ func (c *consumer) deliverPush(j job.Job, entry string) {
 		}
 	}
 	clear(c.targets)
-	n.transient.counts.add(j.PushID, route.PushDelivered, sessions)
+	n.transient.counts.add(j.PushID, pushstatus.Delivered, sessions)
 	n.transient.delivered.WithLabelValues(string(job.KindPush)).Add(float64(sessions))
 	done(nil)
 	n.log.Debug("push: push delivered", "job", j.ID, "push", j.PushID, "entry", entry, "sessions", sessions)

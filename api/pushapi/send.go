@@ -1,240 +1,29 @@
-// Package pushapi is the push API for third-party services: server-to-server
-// API keys (checked through a short in-process cache), per-key rate limits in
-// Redis, and pushes to users, transient or persisted, and broadcasts.
-//
-// A transient push touches no database: its idempotency record and delivery
-// status live in Redis with a TTL (keys in shared/route/pushapi.go), and it
-// costs three Redis round trips however many users and nodes it reaches: the
-// rate limiter, the idempotency record with the route lookup, and the status
-// with the XADD to each node's stream. A batch costs the same three.
 package pushapi
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/job"
-	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
 )
 
-// Defaults of Config.
-const (
-	// DefaultKeyCacheTTL is how long a key lookup is trusted: a revoked key
-	// keeps working on other API replicas for up to this long (at once on the
-	// replica that revoked it).
-	DefaultKeyCacheTTL = 5 * time.Second
-	// maxCachedKeys bounds the cache; a client cycling through made-up keys
-	// only empties it.
-	maxCachedKeys = 10000
-	// AdminKeyID is the key id of the bootstrap admin key (Config.AdminKey).
-	AdminKeyID = "admin"
-)
-
-// Config configures the service.
-type Config struct {
-	// AdminKey is an admin-scope secret from the operator (TETHER_ADMIN_KEY),
-	// to create the first keys; empty: none.
-	AdminKey string
-	// DefaultRateLimit is the pushes per second of keys created without a
-	// rate_limit; 0: unlimited.
-	DefaultRateLimit int
-	KeyCacheTTL      time.Duration // 0: DefaultKeyCacheTTL
-}
-
-// Persister appends a persisted push to users' timelines: one entry of kind
-// "push" each, delivered like messages, and collapses the entries named in
-// Collapse. It returns the new entry's version for each user that got one.
-type Persister interface {
-	PersistPush(ctx context.Context, p PersistedPush) (map[int64]uint64, error)
-}
-
-// PersistedPush is what a Persister stores.
-type PersistedPush struct {
-	PushID      string
-	UserIDs     []int64
-	Platforms   []string
-	Payload     json.RawMessage
-	CollapseKey string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	// Collapse: user -> version of that user's newest earlier push entry of
-	// CollapseKey, to replace by a collapsed event.
-	Collapse map[int64]uint64
-}
-
-// Service implements tether.APIKeyService (with the admin key and the cache in
-// front of the store) and tether.PushService.
-type Service struct {
-	cfg     Config
-	keys    tether.APIKeyService
-	persist Persister // nil: persisted pushes are unavailable
-	rdb     redis.UniversalClient
-	reg     *route.Registry
-	streams *stream.Redis
-	rk      route.Keys
-	lim     *redis_rate.Limiter
-	admin   []byte // SHA-256 of cfg.AdminKey, nil without one
-	log     *slog.Logger
-
-	mu    sync.Mutex
-	cache map[string]cachedKey // by hex SHA-256 of the secret
-
-	limiterDown prometheus.Counter
-}
-
-type cachedKey struct {
-	caller *tether.KeyCaller // nil: no such live key
-	at     time.Time
-}
-
-var (
-	_ tether.APIKeyService = (*Service)(nil)
-	_ tether.PushService   = (*Service)(nil)
-)
-
-// New returns the service. persist may be nil (persisted pushes then answer
-// unavailable); m and log may be nil.
-func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, streams *stream.Redis, m *metrics.Metrics, log *slog.Logger) *Service {
-	if cfg.KeyCacheTTL <= 0 {
-		cfg.KeyCacheTTL = DefaultKeyCacheTTL
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s := &Service{
-		cfg: cfg, keys: keys, persist: persist, rdb: rdb, reg: reg, streams: streams, rk: reg.Keys(),
-		lim: redis_rate.NewLimiter(rdb), log: log, cache: map[string]cachedKey{},
-		limiterDown: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tether_push_api_rate_limiter_unavailable_total",
-			Help: "Push API requests let through without a rate-limit check because Redis did not answer (fail open).",
-		}),
-	}
-	if cfg.AdminKey != "" {
-		h := sha256.Sum256([]byte(cfg.AdminKey))
-		s.admin = h[:]
-	}
-	if m != nil {
-		m.Register(s.limiterDown)
-	}
-	return s
-}
-
-// ---- API keys ----
-
-// KeyBySecret checks a secret: the admin key, else the cache, else the store.
-func (s *Service) KeyBySecret(ctx context.Context, secret string) (*tether.KeyCaller, error) {
-	h := sha256.Sum256([]byte(secret))
-	if s.admin != nil && subtle.ConstantTimeCompare(h[:], s.admin) == 1 {
-		return &tether.KeyCaller{KeyID: AdminKeyID, Scopes: []string{tether.ScopeAdmin}}, nil
-	}
-	id := hex.EncodeToString(h[:])
-	now := time.Now()
-	s.mu.Lock()
-	c, ok := s.cache[id]
-	s.mu.Unlock()
-	if ok && now.Sub(c.at) < s.cfg.KeyCacheTTL {
-		if c.caller == nil {
-			return nil, errBadKey
-		}
-		return c.caller, nil
-	}
-	k, err := s.keys.KeyBySecret(ctx, secret)
-	if err != nil && tether.ErrorCode(err) != tether.EUNAUTHORIZED {
-		s.log.Warn("push api: key lookup failed", "err", err)
-		return nil, tether.Errorf(tether.EUNAVAILABLE, "API keys cannot be checked right now; retry later")
-	}
-	s.mu.Lock()
-	if len(s.cache) >= maxCachedKeys {
-		clear(s.cache)
-	}
-	s.cache[id] = cachedKey{caller: k, at: now}
-	s.mu.Unlock()
-	if err != nil {
-		return nil, errBadKey
-	}
-	return k, nil
-}
-
-var errBadKey = tether.Errorf(tether.EUNAUTHORIZED, "the API key is invalid or revoked")
-
-// CreateKey creates a key in the store.
-func (s *Service) CreateKey(ctx context.Context, k tether.NewAPIKey) (*tether.CreatedAPIKey, error) {
-	return s.keys.CreateKey(ctx, k)
-}
-
-// Keys lists keys from the store.
-func (s *Service) Keys(ctx context.Context, cursor string, limit int) (*tether.APIKeyPage, error) {
-	return s.keys.Keys(ctx, cursor, limit)
-}
-
-// RevokeKey revokes a key in the store and drops it from this replica's
-// cache at once; other replicas drop it within KeyCacheTTL.
-func (s *Service) RevokeKey(ctx context.Context, id string) error {
-	if id == AdminKeyID {
-		return tether.Errorf(tether.EINVALID, "the bootstrap admin key is revoked by removing TETHER_ADMIN_KEY")
-	}
-	if err := s.keys.RevokeKey(ctx, id); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	for h, c := range s.cache {
-		if c.caller != nil && c.caller.KeyID == id {
-			delete(s.cache, h)
-		}
-	}
-	s.mu.Unlock()
-	return nil
-}
-
-// ---- Rate limits ----
-
-// Allow spends n pushes of the key's per-second rate (GCRA in Redis, shared
-// by every API replica). The burst is one second's worth, at least one full
-// batch. Redis is a weak dependency here: if it does not answer, the request
-// is let through and counted (fail open), so a Redis hiccup does not stop
-// pushes that would mostly fail to route anyway.
-func (s *Service) Allow(ctx context.Context, by tether.KeyCaller, n int) error {
-	rate := by.RateLimit
-	if rate == 0 {
-		rate = s.cfg.DefaultRateLimit
-	}
-	if rate <= 0 || n <= 0 {
-		return nil
-	}
-	limit := redis_rate.Limit{Rate: rate, Burst: max(rate, tether.MaxPushBatch), Period: time.Second}
-	res, err := s.lim.AllowN(ctx, s.rk.Prefix+"pushrate:"+by.KeyID, limit, n)
-	if err != nil {
-		s.limiterDown.Inc()
-		s.log.Warn("push api: rate limiter unavailable; request let through", "key", by.KeyID, "err", err)
-		return nil
-	}
-	if res.Allowed > 0 {
-		return nil
-	}
-	e := tether.Errorf(tether.ERATELIMITED, "over the key's rate limit of %d pushes per second", rate)
-	e.RetryAfter = max(res.RetryAfter, time.Millisecond)
-	return e
-}
-
-// ---- Pushes ----
+// Sending pushes: transient ones through Redis alone (the idempotency
+// records with the route lookup, then the statuses with the stream entries:
+// two round trips), persisted ones through the Persister, and broadcasts.
 
 // push is one validated push request.
 type push struct {
@@ -277,7 +66,7 @@ func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []teth
 		p.id = newPushID()
 		if p.req.IdempotencyKey != "" {
 			kh := sha256.Sum256([]byte(p.req.IdempotencyKey))
-			p.idemKey = s.rk.PushIdempotency(by.KeyID, hex.EncodeToString(kh[:16]))
+			p.idemKey = s.status.Keys().Idempotency(by.KeyID, hex.EncodeToString(kh[:16]))
 		}
 		if p.req.Persist {
 			res, err := s.persisted(ctx, by, p, now)
@@ -306,14 +95,19 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 	}
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
-	live, err := s.reg.LookupWith(ctx, uids, func(pipe redis.Pipeliner) {
-		for _, p := range ps {
-			if p.idemKey != "" {
-				p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
-				p.get = pipe.Get(ctx, p.idemKey)
-			}
+	pipe := s.rdb.Pipeline()
+	for _, p := range ps {
+		if p.idemKey != "" {
+			p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
+			p.get = pipe.Get(ctx, p.idemKey)
 		}
-	})
+	}
+	lookup := s.reg.QueueLookup(ctx, pipe, uids)
+	_, err := pipe.Exec(ctx)
+	var live map[int64][]route.Session
+	if err == nil || errors.Is(err, redis.Nil) {
+		live, err = lookup.Sessions(ctx)
+	}
 	if err != nil {
 		for i := range out {
 			out[i].Err = unavailable(s.log, err)
@@ -347,7 +141,7 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 	}
 	// The statuses go first in the round trip: Redis runs a pipeline in
 	// order, so a node that reads a job finds its status to count into.
-	pipe := s.rdb.Pipeline()
+	pipe = s.rdb.Pipeline()
 	for _, p := range fresh {
 		s.queueStatus(ctx, pipe, by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
 	}
@@ -394,20 +188,21 @@ func (s *Service) claimed(p *push) error {
 
 // fillDuplicates answers repeated idempotency keys with the original push.
 func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []tether.PushBatchItem) {
-	pipe := s.rdb.Pipeline()
-	gets := map[int]*redis.StringCmd{}
+	var ids []string
 	for i, p := range ps {
 		if p.dupOf != "" && out[i].Err == nil {
-			gets[i] = pipe.HGet(ctx, s.rk.PushStatus(p.dupOf), "t")
+			ids = append(ids, p.dupOf)
 		}
 	}
-	if len(gets) == 0 {
+	if len(ids) == 0 {
 		return
 	}
-	_, _ = pipe.Exec(ctx) // a missing status (the original is still being sent) reads as 0 targeted
-	for i, g := range gets {
-		n, _ := strconv.Atoi(g.Val())
-		out[i].Result = &tether.PushResult{PushID: ps[i].dupOf, Targeted: n, Duplicate: true}
+	// A missing status (the original is still being sent) reads as 0 targeted.
+	targeted := s.status.Targeted(ctx, ids)
+	for i, p := range ps {
+		if p.dupOf != "" && out[i].Err == nil {
+			out[i].Result = &tether.PushResult{PushID: p.dupOf, Targeted: int(targeted[p.dupOf]), Duplicate: true}
+		}
 	}
 }
 
@@ -431,9 +226,9 @@ func (s *Service) forget(ps []*push) {
 // queueStatus writes a push's status hash. It lives as long as the push can
 // still be delivered, and at least as long as its idempotency record.
 func (s *Service) queueStatus(ctx context.Context, pipe redis.Pipeliner, by tether.KeyCaller, id, mode, collapse string, now time.Time, ttl time.Duration, targeted int) {
-	key := s.rk.PushStatus(id)
-	pipe.HSet(ctx, key, "k", by.KeyID, "m", mode, "c", now.UnixMilli(), "x", now.Add(ttl).UnixMilli(), "ck", collapse, "t", targeted)
-	pipe.Expire(ctx, key, max(tether.PushIdempotencyWindow, ttl+time.Hour))
+	s.status.QueueCreate(ctx, pipe, id, pushstatus.Status{
+		KeyID: by.KeyID, Mode: mode, CreatedAt: now, ExpiresAt: now.Add(ttl), CollapseKey: collapse, Targeted: int64(targeted),
+	}, max(tether.PushIdempotencyWindow, ttl+time.Hour))
 }
 
 // persisted stores a push in the targets' timelines. Its idempotency record
@@ -557,18 +352,16 @@ func (s *Service) Status(ctx context.Context, by tether.KeyCaller, id string) (*
 	if !validPushID(id) {
 		return nil, tether.Errorf(tether.ENOTFOUND, "push not found")
 	}
-	h, err := s.rdb.HGetAll(ctx, s.rk.PushStatus(id)).Result()
+	h, ok, err := s.status.Get(ctx, id)
 	if err != nil {
 		return nil, unavailable(s.log, err)
 	}
-	if len(h) == 0 || h["k"] != by.KeyID {
+	if !ok || h.KeyID != by.KeyID {
 		return nil, tether.Errorf(tether.ENOTFOUND, "push not found (unknown, another key's, or its status expired)")
 	}
-	num := func(f string) int64 { v, _ := strconv.ParseInt(h[f], 10, 64); return v }
 	st := &tether.PushStatus{
-		PushID: id, Mode: h["m"],
-		CreatedAt: time.UnixMilli(num("c")).UTC(), ExpiresAt: time.UnixMilli(num("x")).UTC(),
-		Targeted: num("t"), Delivered: num(route.PushDelivered), Acknowledged: num(route.PushAcknowledged),
+		PushID: id, Mode: h.Mode, CreatedAt: h.CreatedAt, ExpiresAt: h.ExpiresAt,
+		Targeted: h.Targeted, Delivered: h.Delivered, Acknowledged: h.Acknowledged,
 	}
 	if st.Mode == tether.PushBroadcast {
 		st.Targeted = st.Delivered

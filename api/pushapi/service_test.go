@@ -12,6 +12,7 @@ import (
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/job"
+	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
 )
@@ -54,14 +55,15 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 		t.Fatalf("job %+v (expires in %v)", j, time.Until(exp))
 	}
 	// Nodes' counts land in the status; a push without a status is not recreated.
-	if err := reg.CountPushes(ctx, []route.PushCount{{PushID: res.PushID, Field: route.PushDelivered, N: 1}, {PushID: "p_gone", Field: route.PushDelivered, N: 1}}); err != nil {
+	statuses := pushstatus.NewRedis(rdb, prefix)
+	if err := statuses.Count(ctx, []pushstatus.Count{{PushID: res.PushID, Of: pushstatus.Delivered, N: 1}, {PushID: "p_gone", Of: pushstatus.Delivered, N: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Status(ctx, by, res.PushID)
 	if err != nil || st.Targeted != 1 || st.Delivered != 1 || st.ExpiresAt.Sub(st.CreatedAt) != 30*time.Second {
 		t.Fatalf("status %+v %v", st, err)
 	}
-	if n, _ := rdb.Exists(ctx, reg.Keys().PushStatus("p_gone")).Result(); n != 0 {
+	if n, _ := rdb.Exists(ctx, statuses.Keys().Status("p_gone")).Result(); n != 0 {
 		t.Fatal("a count recreated a missing status")
 	}
 }
