@@ -95,3 +95,35 @@ func TestRelay_SameBatchPublishedTwiceQueuesOneDelivery(t *testing.T) {
 		t.Fatalf("deliveries %+v, outbox %d", ds, e.outboxLen(t))
 	}
 }
+
+// Rows written before the message ids were carried typed in the payload
+// (queued by an older release during an upgrade) still notify.
+func TestRelay_RowWithoutTypedMessageIDsStillNotifies(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.user(t, "alice"), e.user(t, "bob")
+	m := e.send(t, a, b, "legacy")
+	raw, err := stdsql.Open("mysql", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var payload string
+	if err := raw.QueryRowContext(e.ctx, "SELECT payload FROM outbox").Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(payload), &p); err != nil || p["message"] == nil {
+		t.Fatalf("payload %s carries no typed message: %v", payload, err)
+	}
+	delete(p, "message")
+	legacy, _ := json.Marshal(p)
+	if _, err := raw.ExecContext(e.ctx, "UPDATE outbox SET payload = ?", string(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.relay(relay.Config{NotifyOffline: true}).Drain(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ds := e.deliveries(t); len(ds) != 1 || ds[0].MessageID != m.ID || ds[0].UserID != b {
+		t.Fatalf("deliveries %+v; want one for bob", ds)
+	}
+}

@@ -297,35 +297,37 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 	return notices, nil
 }
 
-// messageHeader is what offline needs of an entry body
-// ({"kind":"message","message":{...}}).
-type messageHeader struct {
-	ID             int64  `json:"id"`
-	ConversationID string `json:"conversation_id"`
-	SenderID       int64  `json:"sender_id"`
-}
-
 // offline appends to out a notice for each target of a message row that has
 // no live session, except the message's sender. Rows of other kinds (recall,
-// read, group events, ...) notify no one.
+// read, group events, ...) notify no one. Who sent which message where is
+// typed in the row (store.OutboxMessage); only the message's JSON, which
+// the notice carries, is taken from the body.
 func (r *Relay) offline(d decoded, sessions map[int64][]route.Session, out []store.OfflineNotice) []store.OfflineNotice {
 	if d.p.Kind != tether.EntryMessage {
 		return out
 	}
 	var body struct {
-		Kind    string          `json:"kind"`
 		Message json.RawMessage `json:"message"`
 	}
-	var h messageHeader
-	if err := json.Unmarshal(d.p.Body, &body); err != nil || body.Kind != tether.EntryMessage || json.Unmarshal(body.Message, &h) != nil || h.ID <= 0 {
+	m := d.p.Message
+	if json.Unmarshal(d.p.Body, &body) != nil || len(body.Message) == 0 {
+		m = nil
+	} else if m == nil {
+		// A row written before the ids were carried in it.
+		m = new(store.OutboxMessage)
+		if json.Unmarshal(body.Message, m) != nil {
+			m = nil
+		}
+	}
+	if m == nil || m.ID <= 0 {
 		r.log.Warn("message outbox row without a readable message; no offline notice", "outbox_id", d.id)
 		return out
 	}
 	for _, t := range d.p.Targets {
-		if t.UserID == h.SenderID || len(sessions[t.UserID]) > 0 {
+		if t.UserID == m.SenderID || len(sessions[t.UserID]) > 0 {
 			continue
 		}
-		out = append(out, store.OfflineNotice{MessageID: h.ID, UserID: t.UserID, ConversationID: h.ConversationID, Message: body.Message})
+		out = append(out, store.OfflineNotice{MessageID: m.ID, UserID: t.UserID, ConversationID: m.ConversationID, Message: body.Message})
 	}
 	return out
 }

@@ -34,6 +34,17 @@ type OutboxPayload struct {
 	Body    json.RawMessage `json:"body"`              // the entry exactly as clients receive it, without version
 	Targets []OutboxTarget  `json:"targets"`           //
 	PushID  string          `json:"push_id,omitempty"` // tether.EntryPush: the third-party push it delivers
+	// Message names the message of a tether.EntryMessage row, typed, so
+	// the relay reads who sent what where without parsing Body. Rows
+	// written before it was carried have none.
+	Message *OutboxMessage `json:"message,omitempty"`
+}
+
+// OutboxMessage is the message a message row carries.
+type OutboxMessage struct {
+	ID             int64  `json:"id"`
+	SenderID       int64  `json:"sender_id"`
+	ConversationID string `json:"conversation_id"`
 }
 
 // entryKinds are the timeline entry kinds an outbox row may carry.
@@ -56,6 +67,8 @@ func DecodeOutbox(b []byte) (OutboxPayload, error) {
 		return p, errors.New("store: outbox payload: missing or invalid body")
 	case len(p.Targets) == 0:
 		return p, errors.New("store: outbox payload: no targets")
+	case p.Message != nil && (p.Kind != tether.EntryMessage || p.Message.ID <= 0 || p.Message.SenderID <= 0):
+		return p, fmt.Errorf("store: outbox payload: bad message %+v", *p.Message)
 	}
 	for _, t := range p.Targets {
 		if t.UserID <= 0 || t.Version == 0 {

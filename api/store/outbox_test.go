@@ -99,6 +99,8 @@ func TestDecodeOutbox_RejectsPayloadsThatCannotBePublished(t *testing.T) {
 		`{"kind":"message","body":{},"targets":[]}`,
 		`{"kind":"message","body":{},"targets":[{"user_id":0,"version":1}]}`,
 		`{"kind":"message","body":{},"targets":[{"user_id":1,"version":0}]}`,
+		`{"kind":"message","body":{},"targets":[{"user_id":1,"version":1}],"message":{"id":0,"sender_id":2}}`,
+		`{"kind":"read","body":{},"targets":[{"user_id":1,"version":1}],"message":{"id":1,"sender_id":2}}`,
 	} {
 		if _, err := store.DecodeOutbox([]byte(p)); err == nil {
 			t.Errorf("payload %q accepted", p)
@@ -107,4 +109,29 @@ func TestDecodeOutbox_RejectsPayloadsThatCannotBePublished(t *testing.T) {
 	if _, err := store.DecodeOutbox([]byte(`{"kind":"message","body":{"kind":"message"},"targets":[{"user_id":1,"version":3}]}`)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestOutbox_MessageRowCarriesItsIDsTyped(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		a, b := f.user(t, "alice"), f.user(t, "bob")
+		m := f.send(t, a.ID, b.ID, "typed")
+		var got []store.OutboxPayload
+		if _, err := db.ClaimOutbox(ctx, 10, func(rows []store.OutboxRow) error {
+			for _, r := range rows {
+				p, err := r.Decode()
+				if err != nil {
+					return err
+				}
+				got = append(got, p)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := store.OutboxMessage{ID: m.ID, SenderID: a.ID, ConversationID: m.ConversationID}
+		if len(got) != 1 || got[0].Message == nil || *got[0].Message != want {
+			t.Fatalf("payloads %+v; want one carrying %+v", got, want)
+		}
+	})
 }

@@ -125,7 +125,11 @@ func (l *lockedTimelines) append(tx *gorm.DB, e newEntry) (map[int64]uint64, err
 	if err != nil {
 		return nil, err
 	}
-	payload, err := json.Marshal(OutboxPayload{Kind: e.Kind, Body: body, Targets: targets, PushID: e.PushID})
+	op := OutboxPayload{Kind: e.Kind, Body: body, Targets: targets, PushID: e.PushID}
+	if e.Kind == tether.EntryMessage && e.Message != nil {
+		op.Message = &OutboxMessage{ID: e.Message.ID, SenderID: e.Message.SenderID, ConversationID: e.Message.ConversationID}
+	}
+	payload, err := json.Marshal(op)
 	if err != nil {
 		return nil, err
 	}
