@@ -23,7 +23,7 @@ func (s *Service) Allow(ctx context.Context, by tether.KeyCaller, n int) error {
 		return nil
 	}
 	limit := redis_rate.Limit{Rate: rate, Burst: max(rate, tether.MaxPushBatch), Period: time.Second}
-	res, err := s.lim.AllowN(ctx, s.rk.Prefix+"pushrate:"+by.KeyID, limit, n)
+	res, err := s.lim.AllowN(ctx, by.KeyID, limit, n)
 	if err != nil {
 		s.limiterDown.Inc()
 		s.log.Warn("push api: rate limiter unavailable; request let through", "key", by.KeyID, "err", err)

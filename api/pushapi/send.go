@@ -8,11 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/job"
@@ -31,9 +28,7 @@ type push struct {
 	ttl      time.Duration
 	hash     string // of the normalised request, for idempotency conflicts
 	id       string
-	idemKey  string // Redis key of the idempotency record; "" without one
-	setNX    *redis.BoolCmd
-	get      *redis.StringCmd
+	claim    *Claim // its idempotency record; nil without one
 	dupOf    string // the earlier push this one repeats
 	targeted int
 }
@@ -66,7 +61,7 @@ func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []teth
 		p.id = newPushID()
 		if p.req.IdempotencyKey != "" {
 			kh := sha256.Sum256([]byte(p.req.IdempotencyKey))
-			p.idemKey = s.status.Keys().Idempotency(by.KeyID, hex.EncodeToString(kh[:16]))
+			p.claim = &Claim{KeyID: by.KeyID, Key: hex.EncodeToString(kh[:16]), Value: p.id + "|" + p.hash}
 		}
 		if p.req.Persist {
 			res, err := s.persisted(ctx, by, p, now)
@@ -95,19 +90,13 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 	}
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
-	pipe := s.rdb.Pipeline()
+	var claims []*Claim
 	for _, p := range ps {
-		if p.idemKey != "" {
-			p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
-			p.get = pipe.Get(ctx, p.idemKey)
+		if p.claim != nil {
+			claims = append(claims, p.claim)
 		}
 	}
-	lookup := s.reg.QueueLookup(ctx, pipe, uids)
-	_, err := pipe.Exec(ctx)
-	var live map[int64][]route.Session
-	if err == nil || errors.Is(err, redis.Nil) {
-		live, err = lookup.Sessions(ctx)
-	}
+	live, err := s.backend.ClaimAndLookup(ctx, claims, uids)
 	if err != nil {
 		for i := range out {
 			out[i].Err = unavailable(s.log, err)
@@ -117,7 +106,7 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 	var jobs []stream.NodeJob
 	var fresh []*push
 	for i, p := range ps {
-		if p.idemKey != "" {
+		if p.claim != nil {
 			if err := s.claimed(p); err != nil {
 				out[i].Err = err
 				continue
@@ -139,17 +128,11 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 		}
 		fresh = append(fresh, p)
 	}
-	// The statuses go first in the round trip: Redis runs a pipeline in
-	// order, so a node that reads a job finds its status to count into.
-	pipe = s.rdb.Pipeline()
-	for _, p := range fresh {
-		s.queueStatus(ctx, pipe, by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
+	statuses := make([]NewStatus, len(fresh))
+	for i, p := range fresh {
+		statuses[i] = newStatus(by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
 	}
-	err = s.streams.Queue(ctx, pipe, jobs)
-	if err == nil && pipe.Len() > 0 {
-		_, err = pipe.Exec(ctx)
-	}
-	if err != nil {
+	if err = s.backend.Send(ctx, statuses, jobs); err != nil {
 		s.forget(fresh)
 		err = unavailable(s.log, err)
 	}
@@ -171,14 +154,10 @@ func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push
 // claimed reads the outcome of p's idempotency record: p's own (a new
 // push), an earlier identical push (dupOf), or a conflict.
 func (s *Service) claimed(p *push) error {
-	v, err := p.get.Result()
-	if err != nil {
-		return unavailable(s.log, err)
-	}
-	if p.setNX.Val() && v == p.id+"|"+p.hash {
+	if p.claim.Holder == p.claim.Value {
 		return nil
 	}
-	id, hash, _ := strings.Cut(v, "|")
+	id, hash, _ := strings.Cut(p.claim.Holder, "|")
 	if hash != p.hash {
 		return tether.Errorf(tether.ECONFLICT, "idempotency_key was used within 24 h for a different push (%s)", id)
 	}
@@ -198,7 +177,7 @@ func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []tether.P
 		return
 	}
 	// A missing status (the original is still being sent) reads as 0 targeted.
-	targeted := s.status.Targeted(ctx, ids)
+	targeted := s.backend.Targeted(ctx, ids)
 	for i, p := range ps {
 		if p.dupOf != "" && out[i].Err == nil {
 			out[i].Result = &tether.PushResult{PushID: p.dupOf, Targeted: int(targeted[p.dupOf]), Duplicate: true}
@@ -209,26 +188,26 @@ func (s *Service) fillDuplicates(ctx context.Context, ps []*push, out []tether.P
 // forget removes the idempotency records of pushes that could not be sent,
 // so a retry sends them; best effort.
 func (s *Service) forget(ps []*push) {
-	var keys []string
+	var claims []*Claim
 	for _, p := range ps {
-		if p.idemKey != "" {
-			keys = append(keys, p.idemKey)
+		if p.claim != nil {
+			claims = append(claims, p.claim)
 		}
 	}
-	if len(keys) == 0 {
+	if len(claims) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = s.rdb.Del(ctx, keys...).Err()
+	s.backend.Forget(ctx, claims)
 }
 
-// queueStatus writes a push's status hash. It lives as long as the push can
-// still be delivered, and at least as long as its idempotency record.
-func (s *Service) queueStatus(ctx context.Context, pipe redis.Pipeliner, by tether.KeyCaller, id, mode, collapse string, now time.Time, ttl time.Duration, targeted int) {
-	s.status.QueueCreate(ctx, pipe, id, pushstatus.Status{
+// newStatus is a push's status. It lives as long as the push can still be
+// delivered, and at least as long as its idempotency record.
+func newStatus(by tether.KeyCaller, id, mode, collapse string, now time.Time, ttl time.Duration, targeted int) NewStatus {
+	return NewStatus{ID: id, TTL: max(tether.PushIdempotencyWindow, ttl+time.Hour), Status: pushstatus.Status{
 		KeyID: by.KeyID, Mode: mode, CreatedAt: now, ExpiresAt: now.Add(ttl), CollapseKey: collapse, Targeted: int64(targeted),
-	}, max(tether.PushIdempotencyWindow, ttl+time.Hour))
+	}}
 }
 
 // persisted stores a push in the targets' timelines. Its idempotency record
@@ -238,11 +217,8 @@ func (s *Service) persisted(ctx context.Context, by tether.KeyCaller, p *push, n
 	if s.persist == nil {
 		return nil, tether.Errorf(tether.EUNAVAILABLE, "persisted pushes are not available on this server")
 	}
-	if p.idemKey != "" {
-		pipe := s.rdb.Pipeline()
-		p.setNX = pipe.SetNX(ctx, p.idemKey, p.id+"|"+p.hash, tether.PushIdempotencyWindow)
-		p.get = pipe.Get(ctx, p.idemKey)
-		if _, err := pipe.Exec(ctx); err != nil {
+	if p.claim != nil {
+		if err := s.backend.Claim(ctx, []*Claim{p.claim}); err != nil {
 			return nil, unavailable(s.log, err)
 		}
 		if err := s.claimed(p); err != nil {
@@ -258,12 +234,15 @@ func (s *Service) persisted(ctx context.Context, by tether.KeyCaller, p *push, n
 	// newest push entry, in Redis beside the status (read before, written
 	// after the transaction; best effort: a lost index only leaves an older
 	// push uncollapsed).
-	var ckKey string
+	var ck Collapse
 	var collapse map[int64]uint64
 	if p.req.CollapseKey != "" {
 		h := sha256.Sum256([]byte(p.req.CollapseKey))
-		ckKey = s.rk.Prefix + "pushck:" + by.KeyID + ":" + hex.EncodeToString(h[:16])
-		collapse = s.collapseIndex(ctx, ckKey, p.req.UserIDs)
+		ck = Collapse{KeyID: by.KeyID, Key: hex.EncodeToString(h[:16])}
+		var err error
+		if collapse, err = s.backend.Collapsed(ctx, ck, p.req.UserIDs); err != nil {
+			s.log.Warn("push api: collapse index unreadable; older pushes stay uncollapsed", "err", err)
+		}
 	}
 	versions, err := s.persist.PersistPush(ctx, PersistedPush{
 		PushID: p.id, UserIDs: p.req.UserIDs, Platforms: p.req.Platforms, Payload: p.req.Payload,
@@ -274,44 +253,11 @@ func (s *Service) persisted(ctx context.Context, by tether.KeyCaller, p *push, n
 		return nil, err
 	}
 	n := len(versions)
-	pipe := s.rdb.Pipeline()
-	s.queueStatus(ctx, pipe, by, p.id, tether.PushPersisted, p.req.CollapseKey, now, p.ttl, n)
-	if ckKey != "" && n > 0 {
-		args := make([]any, 0, 2*n)
-		for uid, v := range versions {
-			args = append(args, strconv.FormatInt(uid, 10), v)
-		}
-		pipe.HSet(ctx, ckKey, args...)
-		pipe.Expire(ctx, ckKey, time.Duration(tether.MaxPushTTL)*time.Second+time.Hour)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := s.backend.Persisted(ctx, newStatus(by, p.id, tether.PushPersisted, p.req.CollapseKey, now, p.ttl, n), ck, versions); err != nil {
 		// Stored and on its way; only its status (or collapse index) is missing.
 		s.log.Warn("push api: status of a persisted push not written", "push", p.id, "err", err)
 	}
 	return &tether.PushResult{PushID: p.id, Targeted: n}, nil
-}
-
-// collapseIndex reads the versions of the users' newest push entries of a
-// collapse key; nil if Redis does not answer.
-func (s *Service) collapseIndex(ctx context.Context, key string, users []int64) map[int64]uint64 {
-	fields := make([]string, len(users))
-	for i, u := range users {
-		fields[i] = strconv.FormatInt(u, 10)
-	}
-	vals, err := s.rdb.HMGet(ctx, key, fields...).Result()
-	if err != nil {
-		s.log.Warn("push api: collapse index unreadable; older pushes stay uncollapsed", "err", err)
-		return nil
-	}
-	out := map[int64]uint64{}
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			if ver, err := strconv.ParseUint(str, 10, 64); err == nil {
-				out[users[i]] = ver
-			}
-		}
-	}
-	return out
 }
 
 // Broadcast sends a push to every live session (of the platforms, if any):
@@ -333,15 +279,10 @@ func (s *Service) Broadcast(ctx context.Context, by tether.KeyCaller, b tether.B
 	}
 	now := time.Now()
 	id := newPushID()
-	pipe := s.rdb.Pipeline()
-	s.queueStatus(ctx, pipe, by, id, tether.PushBroadcast, "", now, ttl, 0)
-	if _, err := s.streams.QueueBroadcast(ctx, pipe, job.Job{
+	if err := s.backend.Broadcast(ctx, newStatus(by, id, tether.PushBroadcast, "", now, ttl, 0), job.Job{
 		ID: id, Kind: job.KindBroadcast, Body: payload, PushID: id, Platforms: platforms,
 		EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(ttl).UnixMilli(),
 	}); err != nil {
-		return nil, err
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, unavailable(s.log, err)
 	}
 	return &tether.PushResult{PushID: id}, nil
@@ -352,7 +293,7 @@ func (s *Service) Status(ctx context.Context, by tether.KeyCaller, id string) (*
 	if !validPushID(id) {
 		return nil, tether.Errorf(tether.ENOTFOUND, "push not found")
 	}
-	h, ok, err := s.status.Get(ctx, id)
+	h, ok, err := s.backend.Status(ctx, id)
 	if err != nil {
 		return nil, unavailable(s.log, err)
 	}

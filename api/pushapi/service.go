@@ -3,10 +3,12 @@
 // Redis, and pushes to users, transient or persisted, and broadcasts.
 //
 // A transient push touches no database: its idempotency record and delivery
-// status live in Redis with a TTL (shared/pushstatus), and it
-// costs three Redis round trips however many users and nodes it reaches: the
-// rate limiter, the idempotency record with the route lookup, and the status
-// with the XADD to each node's stream. A batch costs the same three.
+// status live in Redis with a TTL (shared/pushstatus), and it costs three
+// Redis round trips however many users and nodes it reaches: the rate
+// limiter, the idempotency record with the route lookup, and the status
+// with the stream entry of each node. A batch costs the same three. The
+// service sees Redis through two small interfaces, Backend and Limiter
+// (backend.go); RedisBackend implements both.
 package pushapi
 
 import (
@@ -19,13 +21,9 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
-	"github.com/tetherim/tether/shared/pushstatus"
-	"github.com/tetherim/tether/shared/route"
-	"github.com/tetherim/tether/shared/stream"
 )
 
 // Defaults of Config.
@@ -79,12 +77,8 @@ type Service struct {
 	cfg     Config
 	keys    tether.APIKeyService
 	persist Persister // nil: persisted pushes are unavailable
-	rdb     redis.UniversalClient
-	reg     *route.Registry
-	streams *stream.Redis
-	status  *pushstatus.Redis
-	rk      route.Keys
-	lim     *redis_rate.Limiter
+	backend Backend
+	lim     Limiter
 	admin   []byte // SHA-256 of cfg.AdminKey, nil without one
 	log     *slog.Logger
 
@@ -104,9 +98,16 @@ var (
 	_ tether.PushService   = (*Service)(nil)
 )
 
-// New returns the service. persist may be nil (persisted pushes then answer
-// unavailable); m and log may be nil.
-func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.UniversalClient, reg *route.Registry, streams *stream.Redis, m *metrics.Metrics, log *slog.Logger) *Service {
+// Limiter spends n of an API key's rate (redis_rate's GCRA, shared by every
+// API replica; RedisBackend implements it).
+type Limiter interface {
+	AllowN(ctx context.Context, keyID string, limit redis_rate.Limit, n int) (*redis_rate.Result, error)
+}
+
+// New returns the service, keeping its pushes in backend and spending rates
+// with lim. persist may be nil (persisted pushes then answer unavailable);
+// m and log may be nil.
+func New(cfg Config, keys tether.APIKeyService, persist Persister, backend Backend, lim Limiter, m *metrics.Metrics, log *slog.Logger) *Service {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
@@ -114,8 +115,7 @@ func New(cfg Config, keys tether.APIKeyService, persist Persister, rdb redis.Uni
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		cfg: cfg, keys: keys, persist: persist, rdb: rdb, reg: reg, streams: streams, status: pushstatus.NewRedis(rdb, reg.Keys().Prefix), rk: reg.Keys(),
-		lim: redis_rate.NewLimiter(rdb), log: log, cache: map[string]cachedKey{},
+		cfg: cfg, keys: keys, persist: persist, backend: backend, lim: lim, log: log, cache: map[string]cachedKey{},
 		limiterDown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_push_api_rate_limiter_unavailable_total",
 			Help: "Push API requests let through without a rate-limit check because Redis did not answer (fail open).",

@@ -33,7 +33,8 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 		}
 	}
 	streams := stream.NewRedis(rdb, prefix, stream.Caps{})
-	s := New(Config{}, noKeys{}, nil, rdb, reg, streams, nil, nil)
+	b := NewRedisBackend(rdb, reg, streams)
+	s := New(Config{}, noKeys{}, nil, b, b, nil, nil)
 	by := tether.KeyCaller{KeyID: "k_1", Scopes: []string{tether.ScopePush}}
 	before := time.Now()
 	res, err := s.Push(ctx, by, tether.PushRequest{UserIDs: []int64{7, 8}, Platforms: []string{"ios"}, Payload: json.RawMessage(`{"a": 1}`), TTLSeconds: 30})
@@ -71,7 +72,8 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 func TestAllow_FailsOpenWhenRedisIsDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer rdb.Close()
-	s := New(Config{DefaultRateLimit: 1}, noKeys{}, nil, rdb, route.NewRegistry(rdb, "x:", time.Second), stream.NewRedis(rdb, "x:", stream.Caps{}), nil, nil)
+	b := NewRedisBackend(rdb, route.NewRegistry(rdb, "x:", time.Second), stream.NewRedis(rdb, "x:", stream.Caps{}))
+	s := New(Config{DefaultRateLimit: 1}, noKeys{}, nil, b, b, nil, nil)
 	for range 3 {
 		if err := s.Allow(context.Background(), tether.KeyCaller{KeyID: "k_1"}, tether.MaxPushBatch); err != nil {
 			t.Fatalf("Allow with Redis down: %v", err)

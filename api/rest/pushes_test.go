@@ -59,7 +59,8 @@ func newPushEnv(t *testing.T, driver string) *pushEnv {
 	rdb, prefix := testenv.Redis(t)
 	reg := route.NewRegistry(rdb, prefix, 15*time.Second)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := pushapi.New(pushapi.Config{AdminKey: testAdminKey, DefaultRateLimit: 1000}, store.NewAPIKeyService(db), nil, rdb, reg, stream.NewRedis(rdb, prefix, stream.Caps{}), m, log)
+	backend := pushapi.NewRedisBackend(rdb, reg, stream.NewRedis(rdb, prefix, stream.Caps{}))
+	svc := pushapi.New(pushapi.Config{AdminKey: testAdminKey, DefaultRateLimit: 1000}, store.NewAPIKeyService(db), nil, backend, backend, m, log)
 	pub, priv, err := token.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

@@ -185,9 +185,10 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	// Blocks, copied to Redis for push nodes to refuse blocked users' signals.
 	blocks := blockmirror.New(p.rdb, p.reg.Keys().Prefix)
 	// The push API for third-party services (api/pushapi).
+	pushBackend := pushapi.NewRedisBackend(p.rdb, p.reg, streams)
 	push := pushapi.New(pushapi.Config{
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
-	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), p.rdb, p.reg, streams, p.m, p.log)
+	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), pushBackend, pushBackend, p.m, p.log)
 	exempt, err := p.throttle.ExemptPrefixes()
 	if err != nil {
 		return nil, err
