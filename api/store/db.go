@@ -147,8 +147,19 @@ func mysqlDSN(dsn string) (string, error) {
 		// with utf8mb4, the only charset the schema uses.
 		c.InterpolateParams = true
 	}
+	if c.Timeout == 0 {
+		// A database behind a blackhole (a dead host, a partition) would
+		// otherwise hold each new connection for the kernel's connect
+		// timeout, minutes; with this the request fails as unavailable
+		// (503) in seconds.
+		c.Timeout = defaultDialTimeout
+	}
 	return c.FormatDSN(), nil
 }
+
+// defaultDialTimeout bounds connecting to MySQL unless the DSN's timeout
+// parameter says otherwise.
+const defaultDialTimeout = 5 * time.Second
 
 // sqliteDSN adds the parameters the store relies on unless the DSN sets them.
 // memory reports an in-memory database.

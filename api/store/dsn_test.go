@@ -15,3 +15,14 @@ func TestMySQLDSN_InterpolatesUnlessTheDSNSaysOtherwise(t *testing.T) {
 		t.Fatalf("explicit false: %q %v", got, err)
 	}
 }
+
+func TestMySQLDSN_BoundsTheDialUnlessTheDSNSaysOtherwise(t *testing.T) {
+	got, err := mysqlDSN("root@tcp(127.0.0.1:3306)/tether")
+	if err != nil || !strings.Contains(got, "timeout=5s") {
+		t.Fatalf("default: %q %v", got, err)
+	}
+	got, err = mysqlDSN("root@tcp(127.0.0.1:3306)/tether?timeout=1m")
+	if err != nil || !strings.Contains(got, "timeout=1m") {
+		t.Fatalf("explicit: %q %v", got, err)
+	}
+}
