@@ -156,3 +156,13 @@ func limitBody(c *gin.Context) {
 	r.ContentLength = int64(len(b))
 	c.Next()
 }
+
+// deadline gives the request's context the server's request timeout, so
+// the database and Redis calls of a request whose dependency stopped
+// answering fail (503 unavailable, see fail) instead of waiting for ever.
+func (s *Server) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.timeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}

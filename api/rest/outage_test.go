@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
@@ -153,4 +156,35 @@ func TestOutage_KillUnderConcurrentSendsAnswersOnly2xxOr503(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d sends refused with 503 during the outage", len(refused), senders*perSender)
+}
+
+// A database that stops answering without closing its connections (a
+// frozen host, a blackholed network) costs a request the server's request
+// timeout and then a 503 with Retry-After, not a request held for ever; once
+// it answers again, so does the API.
+func TestOutage_StalledDatabaseIs503AfterTheRequestTimeout(t *testing.T) {
+	t.Parallel()
+	db := testenv.StartMariaDB(t)
+	e := newEnvDSN(t, store.DriverMySQL, db.Database(t), slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}),
+		func(d *Deps, _ *redis.Client, _ string) { d.RequestTimeout = 2 * time.Second })
+	a, b := e.signup("alice"), e.signup("bob")
+	e.send(a, b.ID, "before", "hi")
+
+	db.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			db.Resume()
+		}
+	}()
+	r := e.do(req{Method: "POST", Path: "/v1/messages", Token: a.Tokens.AccessToken, Body: map[string]any{
+		"recipient_id": b.ID, "client_msg_id": "stalled", "type": "text", "content": map[string]string{"text": "anyone?"},
+	}})
+	r.wantProblem(t, 503, tether.EUNAVAILABLE)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	db.Resume()
+	resumed = true
+	e.send(a, b.ID, "stalled", "anyone?")
 }

@@ -4,8 +4,10 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,7 +41,13 @@ func writeProblem(c *gin.Context, code, detail string) {
 // their cause on the context for the request log line and show the client
 // only a generic message.
 func fail(c *gin.Context, err error) {
-	code := tether.ErrorCode(err)
+	code, msg := tether.ErrorCode(err), tether.ErrorMessage(err)
+	if code == tether.EINTERNAL && errors.Is(err, context.DeadlineExceeded) && c.Request.Context().Err() != nil {
+		// The request's deadline (Server.deadline) passed while a
+		// dependency kept it waiting.
+		code, msg = tether.EUNAVAILABLE, "A dependency did not answer in time; retry later."
+		err = fmt.Errorf("%w (request timeout)", err)
+	}
 	if problem.Status(code) >= http.StatusInternalServerError {
 		_ = c.Error(err)
 	}
@@ -57,7 +65,7 @@ func fail(c *gin.Context, err error) {
 		// Whole seconds, rounded up: a client retrying at once would be refused again.
 		c.Header("Retry-After", strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10))
 	}
-	writeProblem(c, code, tether.ErrorMessage(err))
+	writeProblem(c, code, msg)
 }
 
 // defaultRetryAfterUnavailable is the Retry-After of an unavailable error

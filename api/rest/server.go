@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -58,7 +59,18 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	Log            *slog.Logger
 	Ready          func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+	// RequestTimeout bounds each request's wait on the database and Redis
+	// (0: DefaultRequestTimeout): one that stops answering without closing
+	// its connections then costs a 503 unavailable, not a request held
+	// until the client gives up.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is Deps.RequestTimeout's default: longer than any
+// request takes on a healthy database (a send to a full group at a high
+// load is seconds), shorter than the HTTP server's write timeout, so the
+// 503 still reaches the client.
+const DefaultRequestTimeout = 30 * time.Second
 
 // Server is the REST API. It holds no per-request state; one Server serves
 // any number of concurrent requests.
@@ -85,6 +97,7 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	doc        *openapi3.T
 	validation *openapi3filter.Options
+	timeout    time.Duration // Deps.RequestTimeout
 	engine     *gin.Engine
 }
 
@@ -141,6 +154,10 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		ready:      d.Ready,
 		doc:        doc,
 		validation: validationOptions(),
+		timeout:    d.RequestTimeout,
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
 	}
 	if s.throttle == nil {
 		s.throttle = noThrottle{}
@@ -173,7 +190,7 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(proxies); err != nil {
 		return err
 	}
-	e.Use(s.observe, s.recoverPanic, limitBody)
+	e.Use(s.observe, s.recoverPanic, limitBody, s.deadline)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, tether.ENOTFOUND, "No such route.") })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, problem.CodeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")

@@ -219,7 +219,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		backoff := time.Duration(i*i)*5*time.Millisecond + rand.N(5*time.Millisecond)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return classifyOutage(ctx.Err())
 		case <-time.After(backoff):
 		}
 	}

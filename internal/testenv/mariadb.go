@@ -183,6 +183,22 @@ func (m *MariaDB) waitReady(exited <-chan struct{}, timeout time.Duration) error
 	}
 }
 
+// Pause stalls the server (SIGSTOP): it keeps its connections and port
+// but answers nothing until Resume, like a host that froze or a network
+// that drops every packet.
+func (m *MariaDB) Pause() { m.send(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT).
+func (m *MariaDB) Resume() { m.send(syscall.SIGCONT) }
+
+func (m *MariaDB) send(sig syscall.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		_ = m.cmd.Process.Signal(sig)
+	}
+}
+
 // Stop shuts the server down cleanly (SIGTERM) and waits for it to exit.
 func (m *MariaDB) Stop() { m.signal(syscall.SIGTERM) }
 
@@ -197,6 +213,7 @@ func (m *MariaDB) signal(sig syscall.Signal) {
 		return
 	}
 	_ = m.cmd.Process.Signal(sig)
+	_ = m.cmd.Process.Signal(syscall.SIGCONT) // a paused server must run to act on SIGTERM
 	<-m.exited
 	m.cmd, m.exited = nil, nil
 }
