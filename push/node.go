@@ -25,6 +25,7 @@ import (
 	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
+	"github.com/tetherim/tether/shared/switches"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -103,6 +104,9 @@ type Deps struct {
 	Verifier *token.Verifier
 	Metrics  *metrics.Metrics // default: a fresh metrics.New()
 	Log      *slog.Logger     // default: slog.Default()
+	// Switches are the live switches the node reads per session and per
+	// frame (shared/switches); default: every switch at its default.
+	Switches *switches.Registry
 }
 
 // MaxServerPayload is the largest payload a node ever sends; jobs whose
@@ -129,6 +133,7 @@ type Node struct {
 	verify  *token.Verifier
 	m       *metrics.Metrics
 	log     *slog.Logger
+	sw      *switches.Registry // live switches (shared/switches)
 	hub     *hub
 	acks    *ackBatch
 	pending *registrar
@@ -227,6 +232,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	if d.Switches == nil {
+		d.Switches = switches.NewRegistry(switches.Catalogue)
+	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
@@ -242,6 +250,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		verify:  d.Verifier,
 		m:       d.Metrics,
 		log:     d.Log.With("node", cfg.NodeID),
+		sw:      d.Switches,
 		hub:     newHub(),
 		acks:    newAckBatch(),
 		conns:   map[*conn]struct{}{},

@@ -22,6 +22,7 @@ import (
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/problem"
+	"github.com/tetherim/tether/shared/switches"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -57,8 +58,11 @@ type Deps struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (for the per-address limits); none: the connection's peer is the client.
 	TrustedProxies []netip.Prefix
-	Log            *slog.Logger
-	Ready          func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
+	// Switches serves /v1/admin/switches (switches.go); without it those
+	// routes answer 503.
+	Switches *switches.Service
+	Log      *slog.Logger
+	Ready    func(ctx context.Context) error // checks dependencies for /readyz (may be nil)
 	// RequestTimeout bounds each request's wait on the database and Redis
 	// (0: DefaultRequestTimeout): one that stops answering without closing
 	// its connections then costs a 503 unavailable, not a request held
@@ -88,6 +92,7 @@ type Server struct {
 	presence      tether.PresenceService     // presence.go
 	apiKeys       tether.APIKeyService       // push API (apikeys.go)
 	push          tether.PushService         // push API (pushes.go)
+	switches      *switches.Service          // live switches (switches.go)
 
 	metrics    *metrics.Metrics
 	revoked    *revocationCache
@@ -145,6 +150,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		presence:      d.Presence,
 		apiKeys:       d.APIKeys,
 		push:          d.Push,
+		switches:      d.Switches,
 
 		metrics:    d.Metrics,
 		revoked:    newRevocationCache(d.Revocations, log),
@@ -284,6 +290,10 @@ func (s *Server) routes() error {
 	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, tether.ScopeAdmin)
 	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, tether.ScopeAdmin)
 	handleKey(http.MethodDelete, "/v1/admin/api-keys/:key_id", s.revokeAPIKey, tether.ScopeAdmin)
+	handleKey(http.MethodGet, "/v1/admin/switches", s.listSwitches, tether.ScopeAdmin)
+	handleKey(http.MethodGet, "/v1/admin/switches/:name", s.getSwitch, tether.ScopeAdmin)
+	handleKey(http.MethodPut, "/v1/admin/switches/:name", s.setSwitch, tether.ScopeAdmin)
+	handleKey(http.MethodGet, "/v1/admin/switches/:name/history", s.switchHistory, tether.ScopeAdmin)
 	handleKey(http.MethodPost, "/v1/push", s.sendPush, tether.ScopePush)
 	handleKey(http.MethodPost, "/v1/push/batch", s.sendPushBatch, tether.ScopePush)
 	handleKey(http.MethodPost, "/v1/push/broadcast", s.sendBroadcast, tether.ScopeBroadcast)

@@ -319,6 +319,30 @@ func (e StatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for SwitchKind.
+const (
+	SwitchKindBool     SwitchKind = "bool"
+	SwitchKindDuration SwitchKind = "duration"
+	SwitchKindInt      SwitchKind = "int"
+	SwitchKindPercent  SwitchKind = "percent"
+)
+
+// Valid indicates whether the value is a known member of the SwitchKind enum.
+func (e SwitchKind) Valid() bool {
+	switch e {
+	case SwitchKindBool:
+		return true
+	case SwitchKindDuration:
+		return true
+	case SwitchKindInt:
+		return true
+	case SwitchKindPercent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokensTokenType.
 const (
 	TokensTokenTypeBearer TokensTokenType = "Bearer"
@@ -957,6 +981,97 @@ type Status struct {
 // StatusStatus defines model for Status.Status.
 type StatusStatus string
 
+// Switch defines model for Switch.
+type Switch struct {
+	Default     string     `json:"default"`
+	Description string     `json:"description"`
+	Kind        SwitchKind `json:"kind"`
+	Name        string     `json:"name"`
+
+	// Rules Gray-release rules; every field is optional, and empty rules select everyone.
+	Rules *SwitchRules `json:"rules,omitempty"`
+
+	// Scope The API-key scope that may change it.
+	Scope string `json:"scope"`
+
+	// Set false: never set, the value is the default.
+	Set       bool       `json:"set"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	UpdatedBy *string    `json:"updated_by,omitempty"`
+
+	// Value The current value in text form.
+	Value string `json:"value"`
+}
+
+// SwitchChange defines model for SwitchChange.
+type SwitchChange struct {
+	Reason string `json:"reason"`
+
+	// Rules Gray-release rules; every field is optional, and empty rules select everyone.
+	Rules *SwitchRules `json:"rules,omitempty"`
+	Value string       `json:"value"`
+}
+
+// SwitchHistory defines model for SwitchHistory.
+type SwitchHistory struct {
+	Changes []SwitchRecord `json:"changes"`
+}
+
+// SwitchKind defines model for SwitchKind.
+type SwitchKind string
+
+// SwitchList defines model for SwitchList.
+type SwitchList struct {
+	Switches []Switch `json:"switches"`
+
+	// Version The snapshot version this process has installed.
+	Version int64 `json:"version"`
+}
+
+// SwitchRecord defines model for SwitchRecord.
+type SwitchRecord struct {
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+
+	// Id The snapshot version the change made.
+	Id   int64  `json:"id"`
+	Name string `json:"name"`
+
+	// NewRules Gray-release rules; every field is optional, and empty rules select everyone.
+	NewRules *SwitchRules `json:"new_rules,omitempty"`
+	NewValue string       `json:"new_value"`
+
+	// OldRules Gray-release rules; every field is optional, and empty rules select everyone.
+	OldRules *SwitchRules `json:"old_rules,omitempty"`
+
+	// OldValue Empty when the switch had never been set.
+	OldValue string `json:"old_value"`
+	Reason   string `json:"reason"`
+}
+
+// SwitchRules Gray-release rules; every field is optional, and empty rules select everyone.
+type SwitchRules struct {
+	AllowUsers    *[]int64 `json:"allow_users,omitempty"`
+	DenyUsers     *[]int64 `json:"deny_users,omitempty"`
+	MaxAppVersion *string  `json:"max_app_version,omitempty"`
+
+	// MinAppVersion Example: 2.14
+	MinAppVersion *string `json:"min_app_version,omitempty"`
+
+	// Nodes Push node ids.
+	Nodes *[]string `json:"nodes,omitempty"`
+
+	// Percent Share of users, by a stable hash of user id and switch name.
+	Percent   *float32  `json:"percent,omitempty"`
+	Platforms *[]string `json:"platforms,omitempty"`
+}
+
+// SwitchSetResult defines model for SwitchSetResult.
+type SwitchSetResult struct {
+	Change SwitchRecord `json:"change"`
+	Switch Switch       `json:"switch"`
+}
+
 // SyncPage defines model for SyncPage.
 type SyncPage struct {
 	Entries []Entry `json:"entries"`
@@ -1022,6 +1137,9 @@ type InvitationID = int64
 // Limit defines model for Limit.
 type Limit = int
 
+// SwitchName defines model for SwitchName.
+type SwitchName = string
+
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
 
@@ -1063,6 +1181,12 @@ type ListApiKeysParams struct {
 	// Cursor The next_cursor of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// SwitchHistoryParams defines parameters for SwitchHistory.
+type SwitchHistoryParams struct {
 	// Limit Page size.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
@@ -1156,6 +1280,9 @@ type RegisterJSONRequestBody = NewAccount
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = NewAPIKey
+
+// SetSwitchJSONRequestBody defines body for SetSwitch for application/json ContentType.
+type SetSwitchJSONRequestBody = SwitchChange
 
 // MuteConversationJSONRequestBody defines body for MuteConversation for application/json ContentType.
 type MuteConversationJSONRequestBody = MuteRequest
@@ -1425,6 +1552,71 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
 	RevokeApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSwitches List the live switches
+	//
+	// Every switch of the catalogue with its current value and rollout
+	// rules, as this API process has them (changes reach every process
+	// within a second). A switch never set has its default (set false).
+	//
+	// Corresponds with GET /v1/admin/switches (the `ListSwitches` operationId).
+	ListSwitches(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSwitch Get one switch
+	//
+	// The switch's definition, current value and rollout rules, as this API process has them.
+	//
+	// Corresponds with GET /v1/admin/switches/{name} (the `GetSwitch` operationId).
+	GetSwitch(ctx context.Context, name SwitchName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetSwitchWithBody Set a switch, with a reason
+	//
+	// Replaces the switch's value and rollout rules (absent rules: none,
+	// the value applies to everyone). The reason is required and kept in
+	// the history with the key that made the change. The value is text in
+	// the switch's kind: bool on/off, percent "12.5%", int "500",
+	// duration "250ms". Every API process and push node has the change
+	// within a second (through Redis; within the reload interval from the
+	// database when Redis is down).
+	//
+	// Rules select whom an enabled switch applies to, first match wins:
+	// deny_users (never), allow_users (always), nodes, platforms,
+	// min/max_app_version (a client that sent no app version is outside
+	// any range), percent (a stable hash of the user id and the switch
+	// name: raising 5 to 20 keeps the first 5%).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+	SetSwitchWithBody(ctx context.Context, name SwitchName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetSwitch Set a switch, with a reason
+	//
+	// Replaces the switch's value and rollout rules (absent rules: none,
+	// the value applies to everyone). The reason is required and kept in
+	// the history with the key that made the change. The value is text in
+	// the switch's kind: bool on/off, percent "12.5%", int "500",
+	// duration "250ms". Every API process and push node has the change
+	// within a second (through Redis; within the reload interval from the
+	// database when Redis is down).
+	//
+	// Rules select whom an enabled switch applies to, first match wins:
+	// deny_users (never), allow_users (always), nodes, platforms,
+	// min/max_app_version (a client that sent no app version is outside
+	// any range), percent (a stable hash of the user id and the switch
+	// name: raising 5 to 20 keeps the first 5%).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+	SetSwitch(ctx context.Context, name SwitchName, body SetSwitchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SwitchHistory A switch's history
+	//
+	// The latest changes of the switch, newest first.
+	//
+	// Corresponds with GET /v1/admin/switches/{name}/history (the `SwitchHistory` operationId).
+	SwitchHistory(ctx context.Context, name SwitchName, params *SwitchHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListBlocks Users I blocked
 	//
@@ -2509,6 +2701,121 @@ func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestB
 // Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
 func (c *Client) RevokeApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeApiKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSwitches List the live switches
+//
+// Every switch of the catalogue with its current value and rollout
+// rules, as this API process has them (changes reach every process
+// within a second). A switch never set has its default (set false).
+//
+// Corresponds with GET /v1/admin/switches (the `ListSwitches` operationId).
+func (c *Client) ListSwitches(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSwitchesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSwitch Get one switch
+//
+// The switch's definition, current value and rollout rules, as this API process has them.
+//
+// Corresponds with GET /v1/admin/switches/{name} (the `GetSwitch` operationId).
+func (c *Client) GetSwitch(ctx context.Context, name SwitchName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSwitchRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetSwitchWithBody Set a switch, with a reason
+//
+// Replaces the switch's value and rollout rules (absent rules: none,
+// the value applies to everyone). The reason is required and kept in
+// the history with the key that made the change. The value is text in
+// the switch's kind: bool on/off, percent "12.5%", int "500",
+// duration "250ms". Every API process and push node has the change
+// within a second (through Redis; within the reload interval from the
+// database when Redis is down).
+//
+// Rules select whom an enabled switch applies to, first match wins:
+// deny_users (never), allow_users (always), nodes, platforms,
+// min/max_app_version (a client that sent no app version is outside
+// any range), percent (a stable hash of the user id and the switch
+// name: raising 5 to 20 keeps the first 5%).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+func (c *Client) SetSwitchWithBody(ctx context.Context, name SwitchName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSwitchRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetSwitch Set a switch, with a reason
+//
+// Replaces the switch's value and rollout rules (absent rules: none,
+// the value applies to everyone). The reason is required and kept in
+// the history with the key that made the change. The value is text in
+// the switch's kind: bool on/off, percent "12.5%", int "500",
+// duration "250ms". Every API process and push node has the change
+// within a second (through Redis; within the reload interval from the
+// database when Redis is down).
+//
+// Rules select whom an enabled switch applies to, first match wins:
+// deny_users (never), allow_users (always), nodes, platforms,
+// min/max_app_version (a client that sent no app version is outside
+// any range), percent (a stable hash of the user id and the switch
+// name: raising 5 to 20 keeps the first 5%).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+func (c *Client) SetSwitch(ctx context.Context, name SwitchName, body SetSwitchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSwitchRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SwitchHistory A switch's history
+//
+// The latest changes of the switch, newest first.
+//
+// Corresponds with GET /v1/admin/switches/{name}/history (the `SwitchHistory` operationId).
+func (c *Client) SwitchHistory(ctx context.Context, name SwitchName, params *SwitchHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSwitchHistoryRequest(c.Server, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4362,6 +4669,175 @@ func NewRevokeApiKeyRequest(server string, keyId string) (*http.Request, error) 
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListSwitchesRequest constructs an http.Request for the ListSwitches method
+func NewListSwitchesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/switches")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSwitchRequest constructs an http.Request for the GetSwitch method
+func NewGetSwitchRequest(server string, name SwitchName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/switches/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetSwitchRequest calls the generic SetSwitch builder with application/json body
+func NewSetSwitchRequest(server string, name SwitchName, body SetSwitchJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetSwitchRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewSetSwitchRequestWithBody constructs an http.Request for the SetSwitch method, with any body, and a specified content type
+func NewSetSwitchRequestWithBody(server string, name SwitchName, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/switches/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSwitchHistoryRequest constructs an http.Request for the SwitchHistory method
+func NewSwitchHistoryRequest(server string, name SwitchName, params *SwitchHistoryParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/switches/%s/history", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6699,6 +7175,77 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/admin/api-keys/{key_id} (the `RevokeApiKey` operationId).
 	RevokeApiKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*RevokeApiKeyResponse, error)
 
+	// ListSwitchesWithResponse List the live switches
+	//
+	// Every switch of the catalogue with its current value and rollout
+	// rules, as this API process has them (changes reach every process
+	// within a second). A switch never set has its default (set false).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/switches (the `ListSwitches` operationId).
+	ListSwitchesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSwitchesResponse, error)
+
+	// GetSwitchWithResponse Get one switch
+	//
+	// The switch's definition, current value and rollout rules, as this API process has them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/switches/{name} (the `GetSwitch` operationId).
+	GetSwitchWithResponse(ctx context.Context, name SwitchName, reqEditors ...RequestEditorFn) (*GetSwitchResponse, error)
+
+	// SetSwitchWithBodyWithResponse Set a switch, with a reason
+	//
+	// Replaces the switch's value and rollout rules (absent rules: none,
+	// the value applies to everyone). The reason is required and kept in
+	// the history with the key that made the change. The value is text in
+	// the switch's kind: bool on/off, percent "12.5%", int "500",
+	// duration "250ms". Every API process and push node has the change
+	// within a second (through Redis; within the reload interval from the
+	// database when Redis is down).
+	//
+	// Rules select whom an enabled switch applies to, first match wins:
+	// deny_users (never), allow_users (always), nodes, platforms,
+	// min/max_app_version (a client that sent no app version is outside
+	// any range), percent (a stable hash of the user id and the switch
+	// name: raising 5 to 20 keeps the first 5%).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+	SetSwitchWithBodyWithResponse(ctx context.Context, name SwitchName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSwitchResponse, error)
+
+	// SetSwitchWithResponse Set a switch, with a reason
+	//
+	// Replaces the switch's value and rollout rules (absent rules: none,
+	// the value applies to everyone). The reason is required and kept in
+	// the history with the key that made the change. The value is text in
+	// the switch's kind: bool on/off, percent "12.5%", int "500",
+	// duration "250ms". Every API process and push node has the change
+	// within a second (through Redis; within the reload interval from the
+	// database when Redis is down).
+	//
+	// Rules select whom an enabled switch applies to, first match wins:
+	// deny_users (never), allow_users (always), nodes, platforms,
+	// min/max_app_version (a client that sent no app version is outside
+	// any range), percent (a stable hash of the user id and the switch
+	// name: raising 5 to 20 keeps the first 5%).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+	SetSwitchWithResponse(ctx context.Context, name SwitchName, body SetSwitchJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSwitchResponse, error)
+
+	// SwitchHistoryWithResponse A switch's history
+	//
+	// The latest changes of the switch, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/switches/{name}/history (the `SwitchHistory` operationId).
+	SwitchHistoryWithResponse(ctx context.Context, name SwitchName, params *SwitchHistoryParams, reqEditors ...RequestEditorFn) (*SwitchHistoryResponse, error)
+
 	// ListBlocksWithResponse Users I blocked
 	//
 	// The users the caller blocked.
@@ -8395,6 +8942,415 @@ func (r RevokeApiKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSwitchesResponse401Headers the declared response headers of an HTTP 401 response for ListSwitches
+type ListSwitchesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListSwitchesResponse503Headers the declared response headers of an HTTP 503 response for ListSwitches
+type ListSwitchesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListSwitchesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SwitchList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSwitchesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSwitchesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSwitchesResponse) GetJSON200() *SwitchList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSwitchesResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSwitchesResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListSwitchesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSwitchesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListSwitchesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSwitchesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSwitchesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSwitchesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSwitchesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSwitchResponse401Headers the declared response headers of an HTTP 401 response for GetSwitch
+type GetSwitchResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetSwitchResponse503Headers the declared response headers of an HTTP 503 response for GetSwitch
+type GetSwitchResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetSwitchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Switch
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetSwitchResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetSwitchResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSwitchResponse) GetJSON200() *Switch {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetSwitchResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSwitchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSwitchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSwitchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSwitchResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetSwitchResponse401Headers the declared response headers of an HTTP 401 response for SetSwitch
+type SetSwitchResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetSwitchResponse503Headers the declared response headers of an HTTP 503 response for SetSwitch
+type SetSwitchResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SetSwitchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SwitchSetResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetSwitchResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetSwitchResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetSwitchResponse) GetJSON200() *SwitchSetResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SetSwitchResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SetSwitchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetSwitchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetSwitchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetSwitchResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SwitchHistoryResponse401Headers the declared response headers of an HTTP 401 response for SwitchHistory
+type SwitchHistoryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SwitchHistoryResponse503Headers the declared response headers of an HTTP 503 response for SwitchHistory
+type SwitchHistoryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SwitchHistoryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SwitchHistory
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *KeyUnauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SwitchHistoryResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SwitchHistoryResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SwitchHistoryResponse) GetJSON200() *SwitchHistory {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON401() *KeyUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SwitchHistoryResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SwitchHistoryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SwitchHistoryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SwitchHistoryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SwitchHistoryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13545,6 +14501,107 @@ func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, keyI
 	return ParseRevokeApiKeyResponse(rsp)
 }
 
+// ListSwitchesWithResponse List the live switches
+//
+// Every switch of the catalogue with its current value and rollout
+// rules, as this API process has them (changes reach every process
+// within a second). A switch never set has its default (set false).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/switches (the `ListSwitches` operationId).
+func (c *ClientWithResponses) ListSwitchesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSwitchesResponse, error) {
+	rsp, err := c.ListSwitches(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSwitchesResponse(rsp)
+}
+
+// GetSwitchWithResponse Get one switch
+//
+// The switch's definition, current value and rollout rules, as this API process has them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/switches/{name} (the `GetSwitch` operationId).
+func (c *ClientWithResponses) GetSwitchWithResponse(ctx context.Context, name SwitchName, reqEditors ...RequestEditorFn) (*GetSwitchResponse, error) {
+	rsp, err := c.GetSwitch(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSwitchResponse(rsp)
+}
+
+// SetSwitchWithBodyWithResponse Set a switch, with a reason
+//
+// Replaces the switch's value and rollout rules (absent rules: none,
+// the value applies to everyone). The reason is required and kept in
+// the history with the key that made the change. The value is text in
+// the switch's kind: bool on/off, percent "12.5%", int "500",
+// duration "250ms". Every API process and push node has the change
+// within a second (through Redis; within the reload interval from the
+// database when Redis is down).
+//
+// Rules select whom an enabled switch applies to, first match wins:
+// deny_users (never), allow_users (always), nodes, platforms,
+// min/max_app_version (a client that sent no app version is outside
+// any range), percent (a stable hash of the user id and the switch
+// name: raising 5 to 20 keeps the first 5%).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+func (c *ClientWithResponses) SetSwitchWithBodyWithResponse(ctx context.Context, name SwitchName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSwitchResponse, error) {
+	rsp, err := c.SetSwitchWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetSwitchResponse(rsp)
+}
+
+// SetSwitchWithResponse Set a switch, with a reason
+//
+// Replaces the switch's value and rollout rules (absent rules: none,
+// the value applies to everyone). The reason is required and kept in
+// the history with the key that made the change. The value is text in
+// the switch's kind: bool on/off, percent "12.5%", int "500",
+// duration "250ms". Every API process and push node has the change
+// within a second (through Redis; within the reload interval from the
+// database when Redis is down).
+//
+// Rules select whom an enabled switch applies to, first match wins:
+// deny_users (never), allow_users (always), nodes, platforms,
+// min/max_app_version (a client that sent no app version is outside
+// any range), percent (a stable hash of the user id and the switch
+// name: raising 5 to 20 keeps the first 5%).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/switches/{name} (the `SetSwitch` operationId).
+func (c *ClientWithResponses) SetSwitchWithResponse(ctx context.Context, name SwitchName, body SetSwitchJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSwitchResponse, error) {
+	rsp, err := c.SetSwitch(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetSwitchResponse(rsp)
+}
+
+// SwitchHistoryWithResponse A switch's history
+//
+// The latest changes of the switch, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/switches/{name}/history (the `SwitchHistory` operationId).
+func (c *ClientWithResponses) SwitchHistoryWithResponse(ctx context.Context, name SwitchName, params *SwitchHistoryParams, reqEditors ...RequestEditorFn) (*SwitchHistoryResponse, error) {
+	rsp, err := c.SwitchHistory(ctx, name, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSwitchHistoryResponse(rsp)
+}
+
 // ListBlocksWithResponse Users I blocked
 //
 // The users the caller blocked.
@@ -15542,6 +16599,391 @@ func ParseRevokeApiKeyResponse(rsp *http.Response) (*RevokeApiKeyResponse, error
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RevokeApiKeyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSwitchesResponse parses an HTTP response from a ListSwitchesWithResponse call
+func ParseListSwitchesResponse(rsp *http.Response) (*ListSwitchesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSwitchesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SwitchList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListSwitchesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSwitchesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetSwitchResponse parses an HTTP response from a GetSwitchWithResponse call
+func ParseGetSwitchResponse(rsp *http.Response) (*GetSwitchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSwitchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Switch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetSwitchResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetSwitchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetSwitchResponse parses an HTTP response from a SetSwitchWithResponse call
+func ParseSetSwitchResponse(rsp *http.Response) (*SetSwitchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetSwitchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SwitchSetResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetSwitchResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetSwitchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSwitchHistoryResponse parses an HTTP response from a SwitchHistoryWithResponse call
+func ParseSwitchHistoryResponse(rsp *http.Response) (*SwitchHistoryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SwitchHistoryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SwitchHistory
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest KeyUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SwitchHistoryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers SwitchHistoryResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -49,6 +49,8 @@ type PushConfig struct {
 
 	UpgradeSocket  string        // hot restart: Unix socket a new process takes the node over on; empty: derived (UpgradeSocketPath)
 	UpgradeTimeout time.Duration // hot restart: bound on one handoff
+
+	SwitchesFile string // last known switches, loaded at start when Redis is down; empty: derived (SwitchesPath)
 }
 
 func (c *PushConfig) declare() *Set {
@@ -78,6 +80,7 @@ func (c *PushConfig) declare() *Set {
 	s.Int(&c.SignalBurst, "signal-burst", "TETHER_SIGNAL_BURST", 20, "Signals one session may send at once above --signal-rate. A session that keeps sending this many in a row with none allowed is closed with rate_limited.")
 	s.Duration(&c.BroadcastMaxAge, "broadcast-max-age", "TETHER_BROADCAST_MAX_AGE", 5*time.Minute, "A broadcast older than this is never delivered, e.g. when a restarted node catches up on the broadcast stream.")
 	s.String(&c.UpgradeSocket, "upgrade-socket", "TETHER_UPGRADE_SOCKET", "", "Unix socket on which SIGUSR2 (or tether push --upgrade) hands this node's listeners and connections to a new process of the binary (hot restart). Created 0600; only the same user may take over. Empty: tether-push-<node-id>.sock in the temporary directory.")
+	s.String(&c.SwitchesFile, "switches-file", "TETHER_SWITCHES_FILE", "", "Local file keeping the last known live switches, loaded at start when Redis is unavailable. Put it on a volume that survives restarts. Empty: tether-switches-<node-id>.json in the temporary directory.")
 	s.Duration(&c.UpgradeTimeout, "upgrade-timeout", "TETHER_UPGRADE_TIMEOUT", time.Minute, "Hot restart: the new process must have taken the node over within this, else it is killed and the running one keeps serving.")
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
@@ -92,6 +95,14 @@ func (c PushConfig) UpgradeSocketPath() string {
 		return c.UpgradeSocket
 	}
 	return filepath.Join(os.TempDir(), "tether-push-"+c.NodeID+".sock")
+}
+
+// SwitchesPath is the file the node keeps its last known switches in.
+func (c PushConfig) SwitchesPath() string {
+	if c.SwitchesFile != "" {
+		return c.SwitchesFile
+	}
+	return filepath.Join(os.TempDir(), "tether-switches-"+c.NodeID+".json")
 }
 
 // PushSettings lists the settings of `tether push`, for help and documentation.

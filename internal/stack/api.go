@@ -93,6 +93,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
+		switches:   newAPISwitches(ctx, db, rdb, cfg.Redis.Prefix, m), // switches.go
 
 		recallWindow: cfg.RecallWindow,
 	}, a.run)
@@ -153,6 +154,7 @@ type apiParts struct {
 	httpAddr   string
 	m          *metrics.Metrics
 	log        *slog.Logger
+	switches   apiSwitches // live switches (switches.go)
 
 	recallWindow time.Duration // how long after sending a message its sender may recall it
 }
@@ -160,6 +162,7 @@ type apiParts struct {
 // apiCore is the REST server and relay running on a runner.
 type apiCore struct {
 	http      *httpServer
+	switches  apiSwitches
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
 	// The webhook worker, when on; stopped after the relay, which queues its work.
@@ -229,6 +232,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		},
 
 		Conversations: store.NewConversationService(p.db, rel.Kick),
+		Switches:      p.switches.svc,
 	})
 	if err != nil {
 		return nil, err
@@ -238,7 +242,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		return nil, err
 	}
 	relayCtx, stopRelay := context.WithCancel(context.Background())
-	c := &apiCore{http: hs, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	c := &apiCore{http: hs, switches: p.switches, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	run.goFunc("switches", func() error { p.switches.follow.Run(relayCtx); return nil })
 	// The relay's context also owns the block mirror's keeper.
 	run.goFunc("blockmirror", func() error {
 		blocks.Keep(relayCtx, p.db, blockmirror.KeepInterval, p.log)

@@ -197,6 +197,7 @@ func (f *authzFixture) defaults() map[string]string {
 		"group_id": fmt.Sprint(f.group), "conversation_id": f.dm, "message_id": fmt.Sprint(f.msg),
 		"invitation_id": fmt.Sprint(f.invite), "push_id": f.push, "key_id": f.apiKeyID,
 		"session_id": f.sess[owner],
+		"name":       "history_page_max", // a switch; set to its default, so no other row changes
 	}
 }
 
@@ -321,6 +322,10 @@ func authzCases() []authzCase {
 	add("GET", "/v1/admin/api-keys", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
 	add("POST", "/v1/admin/api-keys", map[string]any{"name": "x", "scopes": []string{"push"}}, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 201}))
 	add("DELETE", "/v1/admin/api-keys/{key_id}", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403}))
+	add("GET", "/v1/admin/switches", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
+	add("GET", "/v1/admin/switches/{name}", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
+	add("PUT", "/v1/admin/switches/{name}", map[string]any{"value": "0", "reason": "authz table"}, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
+	add("GET", "/v1/admin/switches/{name}/history", nil, keyOnly(map[principal]int{keyPush: 403, keyBcast: 403, keyAdmin: 200}))
 	// Last: ends the owner's session.
 	add("POST", "/v1/sessions/logout", nil, user(401, map[principal]int{outsider: 204}))
 	return cs

@@ -132,6 +132,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
+		switches:   newAPISwitches(ctx, d.db, d.rdb, api.Redis.Prefix, m), // switches.go
 
 		recallWindow: cfg.RecallWindow,
 	}, d.run)
@@ -140,7 +141,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	undo = append(undo, func() { _ = d.core.stop(context.Background()) })
 
-	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{})
+	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{}, d.core.switches.svc.Registry) // one process: the node reads the API's switches
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tetherim/tether/push"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
+	"github.com/tetherim/tether/shared/switches"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -29,6 +30,8 @@ type Push struct {
 	node  *push.Node
 	admin *httpServer
 	rdb   *redis.Client
+
+	stopSwitches context.CancelFunc // ends the switches' follower
 
 	stopOnce sync.Once
 	stopErr  error
@@ -50,12 +53,16 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	if err != nil {
 		return nil, err
 	}
-	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover))
+	sw := newPushSwitches(ctx, cfg, rdb, m) // switches.go
+	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover), sw.Registry)
 	if err != nil {
 		closeQuietly(rdb)
 		return nil, err
 	}
 	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb}
+	swCtx, stopSwitches := context.WithCancel(context.Background())
+	p.stopSwitches = stopSwitches
+	p.run.goFunc("switches", func() error { sw.Run(swCtx); return nil })
 	// Readiness follows the drain, not Redis: a node keeps serving its
 	// clients through a Redis outage (Redis is a weak dependency), and a
 	// node that reported unready then would drop out of the headless
@@ -83,7 +90,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 }
 
 // startNode builds and starts a push node on rdb.
-func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig) (*push.Node, error) {
+func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig, sw *switches.Registry) (*push.Node, error) {
 	exempt, err := cfg.ConnLimitExemptPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("push node: --conn-limit-exempt: %w", err)
@@ -119,6 +126,7 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		Verifier: v,
 		Metrics:  m,
 		Log:      log,
+		Switches: sw,
 	})
 	if err != nil {
 		return nil, err
@@ -141,6 +149,7 @@ func (p *Push) Sessions() int { return p.node.Sessions() }
 // It is safe to call twice.
 func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
+		p.stopSwitches()
 		if p.handedOver() { // hot restart: release, the new process serves; hotrestart.go
 			p.stopErr = p.release(ctx)
 			return
