@@ -3,6 +3,7 @@ package tether
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -86,4 +87,95 @@ type PushService interface {
 type PushBatchItem struct {
 	Result *PushResult
 	Err    error
+}
+
+// Normalize checks a push against the limits and returns it in canonical
+// form: users and platforms sorted and unique, the payload canonical JSON,
+// TTLSeconds defaulted by mode (DefaultTransientTTL or DefaultPersistedTTL).
+// Two requests meaning the same push normalize to the same value, which is
+// what idempotency keys compare.
+func (r PushRequest) Normalize() (PushRequest, error) {
+	if len(r.UserIDs) == 0 || len(r.UserIDs) > MaxPushTargets {
+		return r, Errorf(EINVALID, "user_ids must hold 1 to %d user ids", MaxPushTargets)
+	}
+	users := slices.Clone(r.UserIDs)
+	slices.Sort(users)
+	users = slices.Compact(users)
+	if users[0] <= 0 {
+		return r, Errorf(EINVALID, "user_ids must be positive user ids")
+	}
+	platforms, err := normalizePlatforms(r.Platforms)
+	if err != nil {
+		return r, err
+	}
+	payload, err := CanonicalObject("payload", r.Payload, MaxPushPayload)
+	if err != nil {
+		return r, err
+	}
+	def := DefaultTransientTTL
+	if r.Persist {
+		def = DefaultPersistedTTL
+	}
+	ttl, err := pushTTL(r.TTLSeconds, def)
+	if err != nil {
+		return r, err
+	}
+	if !Printable(r.CollapseKey, MaxCollapseKeyLen) {
+		return r, Errorf(EINVALID, "collapse_key must be at most %d printable characters", MaxCollapseKeyLen)
+	}
+	if !Printable(r.IdempotencyKey, MaxIdempotencyKeyLen) {
+		return r, Errorf(EINVALID, "idempotency_key must be at most %d printable characters", MaxIdempotencyKeyLen)
+	}
+	return PushRequest{
+		UserIDs: users, Platforms: platforms, Payload: payload, TTLSeconds: ttl,
+		CollapseKey: r.CollapseKey, IdempotencyKey: r.IdempotencyKey, Persist: r.Persist,
+	}, nil
+}
+
+// Normalize checks a broadcast against the limits and returns it in
+// canonical form, like PushRequest.Normalize (TTL default DefaultTransientTTL).
+func (b BroadcastRequest) Normalize() (BroadcastRequest, error) {
+	platforms, err := normalizePlatforms(b.Platforms)
+	if err != nil {
+		return b, err
+	}
+	payload, err := CanonicalObject("payload", b.Payload, MaxPushPayload)
+	if err != nil {
+		return b, err
+	}
+	ttl, err := pushTTL(b.TTLSeconds, DefaultTransientTTL)
+	if err != nil {
+		return b, err
+	}
+	return BroadcastRequest{Platforms: platforms, Payload: payload, TTLSeconds: ttl}, nil
+}
+
+// normalizePlatforms returns the platforms sorted and unique; each must be
+// one of Platforms. None means every platform.
+func normalizePlatforms(ps []string) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	for _, p := range ps {
+		if !slices.Contains(Platforms, p) {
+			if len(p) > 16 {
+				p = p[:16]
+			}
+			return nil, Errorf(EINVALID, "platforms: %q is not a platform (want one of %v)", p, Platforms)
+		}
+	}
+	out := slices.Clone(ps)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// pushTTL returns a push's time to live in seconds; 0 means def.
+func pushTTL(sec, def int) (int, error) {
+	if sec == 0 {
+		sec = def
+	}
+	if sec < 1 || sec > MaxPushTTL {
+		return 0, Errorf(EINVALID, "ttl_seconds must be 1 to %d", MaxPushTTL)
+	}
+	return sec, nil
 }

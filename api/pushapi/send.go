@@ -265,22 +265,15 @@ func (s *Service) persisted(ctx context.Context, by tether.KeyCaller, p *push, n
 // how many sessions they queued it to, which is both its targeted and its
 // delivered count.
 func (s *Service) Broadcast(ctx context.Context, by tether.KeyCaller, b tether.BroadcastRequest) (*tether.PushResult, error) {
-	platforms, err := checkPlatforms(b.Platforms)
+	b, err := b.Normalize()
 	if err != nil {
 		return nil, err
 	}
-	payload, err := checkPayload(b.Payload)
-	if err != nil {
-		return nil, err
-	}
-	ttl, err := checkTTL(b.TTLSeconds, tether.DefaultTransientTTL)
-	if err != nil {
-		return nil, err
-	}
+	ttl := time.Duration(b.TTLSeconds) * time.Second
 	now := time.Now()
 	id := newPushID()
 	if err := s.backend.Broadcast(ctx, newStatus(by, id, tether.PushBroadcast, "", now, ttl, 0), job.Job{
-		ID: id, Kind: job.KindBroadcast, Body: payload, PushID: id, Platforms: platforms,
+		ID: id, Kind: job.KindBroadcast, Body: b.Payload, PushID: id, Platforms: b.Platforms,
 		EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(ttl).UnixMilli(),
 	}); err != nil {
 		return nil, unavailable(s.log, err)
