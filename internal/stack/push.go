@@ -31,6 +31,7 @@ type Push struct {
 	admin *httpServer
 	rdb   *redis.Client
 
+	switches     *switches.Registry
 	stopSwitches context.CancelFunc // ends the switches' follower
 
 	stopOnce sync.Once
@@ -59,7 +60,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 		closeQuietly(rdb)
 		return nil, err
 	}
-	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb}
+	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb, switches: sw.Registry}
 	swCtx, stopSwitches := context.WithCancel(context.Background())
 	p.stopSwitches = stopSwitches
 	p.run.goFunc("switches", func() error { sw.Run(swCtx); return nil })

@@ -3,7 +3,11 @@ package switches
 import (
 	"context"
 	"log/slog"
+	"time"
 )
+
+// publishTimeout bounds the publish after a change.
+const publishTimeout = time.Second
 
 // Publisher tells every other process about a new snapshot (RedisBus).
 type Publisher interface {
@@ -37,7 +41,11 @@ func (s *Service) Set(ctx context.Context, c Change) (Record, error) {
 	}
 	s.Registry.Install(snap)
 	if s.Publisher != nil {
-		if err := s.Publisher.Publish(ctx, snap); err != nil {
+		// Bounded: with Redis down the change is made all the same, and
+		// the caller should not wait on a dependency it does not need.
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		if err := s.Publisher.Publish(pctx, snap); err != nil {
 			slog.Warn("switches: publishing a change failed; other processes get it from their reload", "switch", c.Name, "version", snap.Version, "err", err)
 		}
 	}
