@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -46,7 +47,7 @@ func switchError(err error) error {
 	case errors.Is(err, switches.ErrUnknown):
 		return tether.Errorf(tether.ENOTFOUND, "no such switch")
 	case errors.Is(err, switches.ErrInvalid):
-		return tether.Errorf(tether.EINVALID, "%s", err.Error())
+		return tether.Errorf(tether.EINVALID, "%s", strings.TrimPrefix(err.Error(), switches.ErrInvalid.Error()+": "))
 	}
 	return err
 }

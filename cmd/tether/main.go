@@ -41,6 +41,7 @@ Commands:
   migrate   apply the database migrations (--mysql DSN or --sqlite path)
   keygen    print a new token key pair as environment variables
   apikey    create, list or revoke push API keys in the database (create|list|revoke)
+  switch    list, get, set or show the history of the live switches (list|get|set|history)
   chat      terminal chat client
   bench     measure Tether: idle connections, broadcasts, a cluster, chat,
             groups, the push API ("tether help bench" describes each scenario)
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = keygen(args, stdout)
 	case "apikey": // apikey.go
 		err = apikey(ctx, args, getenv, stdout)
+	case "switch": // switch.go
+		err = switchCmd(ctx, args, getenv, stdout)
 	case "bench": // bench.go
 		err = runBench(ctx, args, stdout, stderr)
 	case "bench-worker": // hidden: started by bench
@@ -143,6 +146,9 @@ func help(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "apikey":
 		fmt.Fprint(stdout, apikeyUsage)
+		return 0
+	case "switch":
+		fmt.Fprint(stdout, switchUsage)
 		return 0
 	case "bench":
 		fmt.Fprint(stdout, benchHelp())
