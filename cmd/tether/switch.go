@@ -91,6 +91,15 @@ func switchCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if len(pos) != n {
 		return fmt.Errorf("switch %s takes %d argument(s), got %d", sub, n, len(pos))
 	}
+	// An explicit --mysql or --sqlite wins over TETHER_API_URL, and an
+	// explicit --api over the database variables.
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if explicit["mysql"] || explicit["sqlite"] {
+		*api = ""
+	} else if explicit["api"] {
+		*mysql, *sqlite = "", ""
+	}
 	var b switchBackend
 	if *api != "" {
 		if *key == "" {

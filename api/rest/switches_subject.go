@@ -1,0 +1,22 @@
+package rest
+
+import (
+	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/switches"
+)
+
+// defaultSwitches answers for a server built without switches: every
+// switch at its default.
+var defaultSwitches = switches.NewRegistry(switches.Catalogue)
+
+// switchOn reports whether the live switch name applies to the caller of a
+// user route: its user and the platform its token names (access tokens
+// carry no app version; version rules select only push sessions, whose
+// Hello declares one).
+func (s *Server) switchOn(name string, caller tether.Caller) bool {
+	reg := defaultSwitches
+	if s.switches != nil {
+		reg = s.switches.Registry
+	}
+	return reg.Enabled(name, switches.Subject{UserID: caller.UserID, Platform: caller.Platform})
+}
