@@ -19,13 +19,16 @@ const (
 	ETOOLARGE     = "too_large"    // a body or field over its size limit
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later
 	ERATELIMITED  = "rate_limited" // over a rate limit; retry after Error.RetryAfter
+	EOVERLOADED   = "overloaded"   // this business's bulkhead is full; retry after Error.RetryAfter
+	EDEGRADED     = "degraded"     // this business is turned off by a degradation switch; retry after Error.RetryAfter
 )
 
 // Error is a domain error with a stable code and a message safe to show the caller.
 type Error struct {
 	Code    string
 	Message string
-	// RetryAfter is how long an ERATELIMITED caller should wait (0: unknown).
+	// RetryAfter is how long an ERATELIMITED, EOVERLOADED or EDEGRADED
+	// caller should wait (0: unknown).
 	RetryAfter time.Duration
 }
 

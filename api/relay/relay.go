@@ -27,6 +27,7 @@ import (
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
@@ -44,6 +45,9 @@ type Config struct {
 	// Notified (may be nil) is called after a batch that queued deliveries
 	// committed, to wake the webhook worker.
 	Notified func()
+	// Pool (may be nil) is the relay's bulkhead; it reports the relay busy
+	// while a batch runs.
+	Pool *bulkhead.Pool
 }
 
 const (
@@ -152,7 +156,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		n, err := r.batch(ctx)
+		n, err := r.pooledBatch(ctx)
 		var kick <-chan struct{} = r.kick
 		var wait time.Duration
 		switch {
@@ -330,4 +334,16 @@ func (r *Relay) offline(d decoded, sessions map[int64][]route.Session, out []sto
 		out = append(out, store.OfflineNotice{MessageID: m.ID, UserID: t.UserID, ConversationID: m.ConversationID, Message: body.Message})
 	}
 	return out
+}
+
+// pooledBatch runs one batch holding the relay's bulkhead worker, so the
+// pool reports the relay busy while a batch runs. The relay is the pool's
+// only user and runs one batch at a time, so the worker is always free.
+func (r *Relay) pooledBatch(ctx context.Context) (int, error) {
+	if r.cfg.Pool != nil {
+		if release, ok := r.cfg.Pool.TryAcquire(); ok {
+			defer release()
+		}
+	}
+	return r.batch(ctx)
 }

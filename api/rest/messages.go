@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/internal/bulkhead"
 )
 
 // errNoCaller is the internal error of an authenticated handler reached
@@ -42,6 +43,15 @@ func (s *Server) send(c *gin.Context) {
 		fail(c, tether.Errorf(tether.EINVALID, "request body: content is required"))
 		return
 	}
+	pool := bulkhead.Send
+	if req.GroupID != 0 {
+		pool = bulkhead.GroupSend
+	}
+	release, ok := s.enterPool(c, pool)
+	if !ok {
+		return
+	}
+	defer release()
 	msg, created, err := s.messages.Send(c.Request.Context(), caller, tether.NewMessage{
 		RecipientID: req.RecipientID,
 		GroupID:     req.GroupID,

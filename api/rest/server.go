@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/switches"
@@ -68,6 +69,8 @@ type Deps struct {
 	// its connections then costs a 503 unavailable, not a request held
 	// until the client gives up.
 	RequestTimeout time.Duration
+	// Bulkheads, when set, runs each route in its business's pool (bulkhead.go).
+	Bulkheads *bulkhead.Set
 }
 
 // DefaultRequestTimeout is Deps.RequestTimeout's default: longer than any
@@ -100,6 +103,7 @@ type Server struct {
 	proxies    []netip.Prefix
 	log        *slog.Logger
 	ready      func(ctx context.Context) error
+	bulkheads  *bulkhead.Set
 	doc        *openapi3.T
 	validation *openapi3filter.Options
 	timeout    time.Duration // Deps.RequestTimeout
@@ -158,6 +162,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		proxies:    d.TrustedProxies,
 		log:        log,
 		ready:      d.Ready,
+		bulkheads:  d.Bulkheads,
 		doc:        doc,
 		validation: validationOptions(),
 		timeout:    d.RequestTimeout,
@@ -209,7 +214,10 @@ func (s *Server) routes() error {
 			errs = append(errs, err)
 			return
 		}
-		chain := make([]gin.HandlerFunc, 0, 3)
+		chain := make([]gin.HandlerFunc, 0, 4)
+		if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
+			chain = append(chain, s.inPool(p))
+		}
 		if authenticated {
 			chain = append(chain, s.authenticate)
 		}
@@ -285,7 +293,11 @@ func (s *Server) routes() error {
 			errs = append(errs, err)
 			return
 		}
-		e.Handle(method, path, s.authenticateKey(scopes...), s.validate(route), h)
+		chain := make([]gin.HandlerFunc, 0, 4)
+		if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
+			chain = append(chain, s.inPool(p))
+		}
+		e.Handle(method, path, append(chain, s.authenticateKey(scopes...), s.validate(route), h)...)
 	}
 	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, tether.ScopeAdmin)
 	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, tether.ScopeAdmin)

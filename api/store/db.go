@@ -41,6 +41,9 @@ type Config struct {
 	// store depends on (parseTime and UTC for MySQL; WAL, busy timeout,
 	// foreign keys and immediate transactions for SQLite) are added.
 	DSN string
+	// MaxOpenConns caps MySQL connections (0: 64). The API sets it to its
+	// bulkheads' share (internal/bulkhead): the sum of their workers.
+	MaxOpenConns int
 }
 
 // DB is an open database. It is safe for concurrent use.
@@ -89,8 +92,12 @@ func Open(ctx context.Context, cfg Config, m *metrics.Metrics) (*DB, error) {
 	case cfg.Driver == DriverMySQL:
 		// As many idle as open: with fewer, every burst above the idle count
 		// closes connections after use and dials them again (TCP, auth).
-		sqlDB.SetMaxOpenConns(64)
-		sqlDB.SetMaxIdleConns(64)
+		n := cfg.MaxOpenConns
+		if n <= 0 {
+			n = 64
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	case memory:
 		// Each connection to ":memory:" would be a database of its own.

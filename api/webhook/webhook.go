@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetherim/tether/api/store"
+	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/shared/metrics"
 )
 
@@ -95,11 +96,15 @@ func Verify(secret string, h http.Header, body []byte, tolerance time.Duration, 
 // Config tunes a Worker. URL and Secret are required; zero values of the
 // rest take the defaults.
 type Config struct {
-	URL          string        // http(s) URL the deliveries are POSTed to
-	Secret       string        // HMAC key of Tether-Signature
-	MaxAttempts  int           // attempts before a retryable delivery fails; default 8
-	Timeout      time.Duration // per request; default 5s
-	Concurrency  int           // requests in flight at most; default 8
+	URL         string        // http(s) URL the deliveries are POSTed to
+	Secret      string        // HMAC key of Tether-Signature
+	MaxAttempts int           // attempts before a retryable delivery fails; default 8
+	Timeout     time.Duration // per request; default 5s
+	Concurrency int           // requests in flight at most; default 8 (ignored with Pool)
+	// Pool, when set, is the webhook's bulkhead: its workers bound the
+	// requests in flight and report them busy (the queue is the backlog
+	// table, so the pool queues nothing).
+	Pool         *bulkhead.Pool
 	PollInterval time.Duration // wait between claims that found nothing, when not kicked; default 1s
 	MinBackoff   time.Duration // ceiling of the first retry's delay; default 1s
 	MaxBackoff   time.Duration // ceiling of any retry's delay, Retry-After included; default 1h
@@ -163,6 +168,10 @@ func New(cfg Config, db *store.DB, m *metrics.Metrics, log *slog.Logger) (*Worke
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = defaultConcurrency
 	}
+	if cfg.Pool == nil {
+		cfg.Pool = bulkhead.NewPool(bulkhead.Webhook, bulkhead.Size{Workers: cfg.Concurrency}, 0)
+	}
+	cfg.Concurrency = cfg.Pool.Size().Workers
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
 	}
@@ -226,7 +235,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("webhook worker started", "url", redactURL(w.cfg.URL), "max_attempts", w.cfg.MaxAttempts,
 		"timeout", w.cfg.Timeout, "concurrency", w.cfg.Concurrency)
 	defer w.log.Info("webhook worker stopped")
-	slots := make(chan struct{}, w.cfg.Concurrency)
+	pool := w.cfg.Pool
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
@@ -250,7 +259,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Debug("pruned delivered webhooks", "rows", n)
 			}
 		}
-		free := cap(slots) - len(slots)
+		free := pool.Free()
 		if free == 0 {
 			select {
 			case <-ctx.Done():
@@ -278,10 +287,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			wait = w.cfg.PollInterval
 		}
 		for _, d := range ds {
-			slots <- struct{}{}
+			// Only this loop takes the pool's workers and it claimed no
+			// more than were free, so one is free for each delivery.
+			release, _ := pool.TryAcquire()
 			wg.Go(func() {
 				defer func() {
-					<-slots
+					if release != nil {
+						release()
+					}
 					select {
 					case w.freed <- struct{}{}:
 					default:

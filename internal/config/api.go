@@ -28,6 +28,7 @@ type APIConfig struct {
 	PushAPI         PushAPI       // push API for third-party services
 	Throttle        Throttle      // limits on logins, registrations and sends
 	Webhook         Webhook       // offline-notification webhook
+	Bulkheads       Bulkheads     // each business's pool (internal/bulkhead)
 }
 
 func (c *APIConfig) declare() *Set {
@@ -46,6 +47,7 @@ func (c *APIConfig) declare() *Set {
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
 	c.Throttle.declare(s)
+	c.Bulkheads.declare(s)
 	c.Redis.declare(s)
 	c.Log.declare(s, "info")
 	return s
@@ -96,6 +98,7 @@ func (c APIConfig) Validate() error {
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
 	c.Throttle.check(ck)
+	c.Bulkheads.check(ck)
 	c.Redis.check(ck)
 	c.Log.check(ck)
 	return ck.err()

@@ -28,6 +28,8 @@ type DevConfig struct {
 	Throttle Throttle // limits on logins, registrations and sends
 
 	Webhook Webhook // offline-notification webhook
+
+	Bulkheads Bulkheads // each business's pool (internal/bulkhead)
 }
 
 func (c *DevConfig) declare() *Set {
@@ -41,6 +43,7 @@ func (c *DevConfig) declare() *Set {
 	c.Webhook.declare(s)
 	c.PushAPI.declare(s)
 	c.Throttle.declare(s)
+	c.Bulkheads.declare(s)
 	c.Log.declare(s, "info")
 	return s
 }
@@ -76,6 +79,7 @@ func (c DevConfig) Validate() error {
 	c.Webhook.check(ck)
 	c.PushAPI.check(ck)
 	c.Throttle.check(ck)
+	c.Bulkheads.check(ck)
 	c.Log.check(ck)
 	return ck.err()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/throttle"
 	"github.com/tetherim/tether/api/webhook"
+	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/shared/blockmirror"
 	"github.com/tetherim/tether/shared/metrics"
@@ -41,6 +43,7 @@ type API struct {
 	admin *httpServer
 	db    *store.DB
 	rdb   *redis.Client
+	pools *bulkhead.Set // each business's pool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -61,7 +64,10 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 	}
 	m := metrics.New()
 
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: cfg.MySQLDSN}, m)
+	// Each business gets its share of database and Redis connections: the
+	// pools are sized to the sum of the bulkheads' workers (internal/bulkhead).
+	pools := cfg.Bulkheads.Set()
+	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: cfg.MySQLDSN, MaxOpenConns: pools.Conns()}, m)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -72,13 +78,15 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		closeQuietly(db)
 		return nil, fmt.Errorf("database schema is not the one this binary needs (run `tether migrate`): %w", err)
 	}
-	rdb, err := openRedis(ctx, cfg.Redis.Options(), m)
+	ropt := cfg.Redis.Options()
+	ropt.PoolSize = max(ropt.PoolSize, pools.Conns(), 10*runtime.GOMAXPROCS(0))
+	rdb, err := openRedis(ctx, ropt, m)
 	if err != nil {
 		closeQuietly(db)
 		return nil, err
 	}
 
-	a := &API{log: log, run: newRunner(log), db: db, rdb: rdb}
+	a := &API{log: log, run: newRunner(log), db: db, rdb: rdb, pools: pools}
 	a.core, err = startAPICore(apiParts{
 		db:         db,
 		rdb:        rdb,
@@ -90,6 +98,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		relay:      relay.Config{BatchSize: cfg.RelayBatch, PollInterval: cfg.RelayPoll},
 		streamLen:  int64(cfg.RelayStreamLen),
 		webhook:    cfg.Webhook,
+		bulkheads:  pools,
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,
@@ -151,6 +160,7 @@ type apiParts struct {
 	relay      relay.Config
 	streamLen  int64          // approximate MAXLEN of each node's job stream
 	webhook    config.Webhook // offline notifications; off when its URL is empty
+	bulkheads  *bulkhead.Set  // each business's pool (internal/bulkhead)
 	httpAddr   string
 	m          *metrics.Metrics
 	log        *slog.Logger
@@ -171,11 +181,14 @@ type apiCore struct {
 }
 
 func startAPICore(p apiParts, run *runner) (*apiCore, error) {
+	p.m.Register(p.bulkheads)
+	p.relay.Pool = p.bulkheads.Pool(bulkhead.Relay)
 	var hook *webhook.Worker
 	if p.webhook.Enabled() {
 		var err error
 		hook, err = webhook.New(webhook.Config{
 			URL: p.webhook.URL, Secret: p.webhook.Secret, MaxAttempts: p.webhook.MaxAttempts, Timeout: p.webhook.Timeout,
+			Pool: p.bulkheads.Pool(bulkhead.Webhook),
 		}, p.db, p.m, p.log)
 		if err != nil {
 			return nil, err
@@ -221,6 +234,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Revocations: p.reg,
 		// Logins, registrations and sends are rate limited (api/throttle).
 		Throttle: limits, TrustedProxies: proxies,
+		// Each route runs in its business's pool (api/rest/bulkhead.go).
+		Bulkheads: p.bulkheads,
 		Ready: func(ctx context.Context) error {
 			if err := p.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -129,6 +129,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 		relay:      relay.Config{BatchSize: api.RelayBatch, PollInterval: api.RelayPoll},
 		streamLen:  int64(api.RelayStreamLen),
 		webhook:    cfg.Webhook,
+		bulkheads:  cfg.Bulkheads.Set(),
 		httpAddr:   cfg.HTTPAddr,
 		m:          m,
 		log:        log,

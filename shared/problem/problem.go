@@ -30,7 +30,9 @@ type Problem struct {
 	Code   string `json:"code"`
 }
 
-// table is every error code with its HTTP status, one row each way.
+// table is every error code with its HTTP status. Code reads a status back
+// as the first row holding it, so a status shared by several codes (503) is
+// read as its first, most general one.
 var table = []struct {
 	code   string
 	status int
@@ -45,6 +47,8 @@ var table = []struct {
 	{tether.ERATELIMITED, http.StatusTooManyRequests},
 	{tether.EINTERNAL, http.StatusInternalServerError},
 	{tether.EUNAVAILABLE, http.StatusServiceUnavailable},
+	{tether.EOVERLOADED, http.StatusServiceUnavailable},
+	{tether.EDEGRADED, http.StatusServiceUnavailable},
 }
 
 // Codes lists every code a problem document may carry.

@@ -19,6 +19,8 @@ func TestStatus_MapsEveryCodeToItsStatus(t *testing.T) {
 		tether.ERATELIMITED:          429,
 		tether.EINTERNAL:             500,
 		tether.EUNAVAILABLE:          503,
+		tether.EOVERLOADED:           503,
+		tether.EDEGRADED:             503,
 		"no_such_code":               500,
 	} {
 		if got := problem.Status(code); got != want {
@@ -28,14 +30,21 @@ func TestStatus_MapsEveryCodeToItsStatus(t *testing.T) {
 }
 
 // The client reads a bare status back as the code the server meant by it:
-// a 429 is rate limited, not unavailable.
+// a 429 is rate limited, not unavailable. A status several codes share
+// (503: unavailable, overloaded, degraded) reads back as the first of them,
+// the most general; every one of them means "retry after Retry-After".
 func TestCode_ReadsEveryStatusBackAsTheServersCode(t *testing.T) {
+	first := map[int]string{}
 	for _, code := range problem.Codes() {
-		if got := problem.Code(problem.Status(code)); got != code {
+		if _, ok := first[problem.Status(code)]; !ok {
+			first[problem.Status(code)] = code
+		}
+		if got := problem.Code(problem.Status(code)); got != first[problem.Status(code)] {
 			t.Errorf("Code(Status(%q)) = %q", code, got)
 		}
 	}
 	for status, want := range map[int]string{
+		503: tether.EUNAVAILABLE,
 		429: tether.ERATELIMITED,
 		502: tether.EUNAVAILABLE,
 		504: tether.EUNAVAILABLE,
@@ -52,7 +61,7 @@ func TestCode_ReadsEveryStatusBackAsTheServersCode(t *testing.T) {
 func TestCodes_CoverEveryDomainCode(t *testing.T) {
 	codes := problem.Codes()
 	for _, c := range []string{tether.ECONFLICT, tether.EINTERNAL, tether.EINVALID, tether.ENOTFOUND, tether.EUNAUTHORIZED,
-		tether.EFORBIDDEN, tether.ETOOLARGE, tether.EUNAVAILABLE, tether.ERATELIMITED} {
+		tether.EFORBIDDEN, tether.ETOOLARGE, tether.EUNAVAILABLE, tether.ERATELIMITED, tether.EOVERLOADED, tether.EDEGRADED} {
 		found := false
 		for _, x := range codes {
 			found = found || x == c
