@@ -223,11 +223,13 @@ func (e OnlineDevicePlatform) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict         ProblemCode = "conflict"
+	ProblemCodeDegraded         ProblemCode = "degraded"
 	ProblemCodeForbidden        ProblemCode = "forbidden"
 	ProblemCodeInternal         ProblemCode = "internal"
 	ProblemCodeInvalid          ProblemCode = "invalid"
 	ProblemCodeMethodNotAllowed ProblemCode = "method_not_allowed"
 	ProblemCodeNotFound         ProblemCode = "not_found"
+	ProblemCodeOverloaded       ProblemCode = "overloaded"
 	ProblemCodeRateLimited      ProblemCode = "rate_limited"
 	ProblemCodeTooLarge         ProblemCode = "too_large"
 	ProblemCodeUnauthorized     ProblemCode = "unauthorized"
@@ -239,6 +241,8 @@ func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeConflict:
 		return true
+	case ProblemCodeDegraded:
+		return true
 	case ProblemCodeForbidden:
 		return true
 	case ProblemCodeInternal:
@@ -248,6 +252,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeMethodNotAllowed:
 		return true
 	case ProblemCodeNotFound:
+		return true
+	case ProblemCodeOverloaded:
 		return true
 	case ProblemCodeRateLimited:
 		return true
