@@ -21,6 +21,9 @@ type Caller struct {
 	DeviceID  string
 	Platform  string
 	SessionID string
+	// AppVersion is what the client declared at login; empty for clients
+	// that declared none.
+	AppVersion string
 }
 
 // AuthService manages accounts and login sessions.

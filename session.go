@@ -10,6 +10,9 @@ import (
 // MaxDeviceIDLen is the longest device id a client may declare.
 const MaxDeviceIDLen = 64
 
+// MaxAppVersionLen bounds a declared app version.
+const MaxAppVersionLen = 64
+
 // Platforms a device may declare.
 var Platforms = []string{"ios", "android", "web", "desktop", "server", "other"}
 
@@ -17,6 +20,9 @@ var Platforms = []string{"ios", "android", "web", "desktop", "server", "other"}
 type Device struct {
 	ID       string `json:"device_id"`
 	Platform string `json:"platform"`
+	// AppVersion is the client's app version, optional (login only): access
+	// tokens carry it for the live switches' version rules.
+	AppVersion string `json:"app_version,omitempty"`
 }
 
 // Normalize checks a device and returns it with its platform lowercased;
@@ -27,6 +33,9 @@ func (d Device) Normalize() (Device, error) {
 	}
 	if d.Platform == "" {
 		d.Platform = "other"
+	}
+	if d.AppVersion != "" && !Printable(d.AppVersion, MaxAppVersionLen) {
+		return d, Errorf(EINVALID, "app_version must be at most %d printable characters", MaxAppVersionLen)
 	}
 	d.Platform = strings.ToLower(d.Platform)
 	if !slices.Contains(Platforms, d.Platform) {

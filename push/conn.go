@@ -266,6 +266,9 @@ func (c *conn) hello(h wire.Hello) error {
 	c.uid = claims.UserID
 	c.sess = route.Session{DeviceID: claims.DeviceID, NodeID: n.cfg.NodeID, Platform: claims.Platform, ConnID: c.id}
 	c.app = unique.Make(h.AppVersion)
+	if h.AppVersion == "" { // a client that sends none in Hello may have declared one at login
+		c.app = unique.Make(claims.AppVersion)
+	}
 	if !c.state.CompareAndSwap(stateHandshake, stateOpen) {
 		return nil
 	}

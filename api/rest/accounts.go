@@ -17,6 +17,8 @@ type loginRequest struct {
 	Password string `json:"password"`
 	DeviceID string `json:"device_id"`
 	Platform string `json:"platform"`
+	// AppVersion is optional: old clients send none.
+	AppVersion string `json:"app_version"`
 }
 
 type refreshRequest struct {
@@ -54,7 +56,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, tether.Device{ID: req.DeviceID, Platform: req.Platform})
+	t, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, tether.Device{ID: req.DeviceID, Platform: req.Platform, AppVersion: req.AppVersion})
 	if err != nil {
 		fail(c, err)
 		return

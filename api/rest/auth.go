@@ -38,10 +38,11 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(ctxCaller, tether.Caller{
-		UserID:    claims.UserID,
-		DeviceID:  claims.DeviceID,
-		Platform:  claims.Platform,
-		SessionID: claims.SessionID,
+		UserID:     claims.UserID,
+		DeviceID:   claims.DeviceID,
+		Platform:   claims.Platform,
+		SessionID:  claims.SessionID,
+		AppVersion: claims.AppVersion,
 	})
 	c.Next()
 }

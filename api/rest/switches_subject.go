@@ -10,13 +10,11 @@ import (
 var defaultSwitches = switches.NewRegistry(switches.Catalogue)
 
 // switchOn reports whether the live switch name applies to the caller of a
-// user route: its user and the platform its token names (access tokens
-// carry no app version; version rules select only push sessions, whose
-// Hello declares one).
+// user route: its user, and the platform and app version its token names.
 func (s *Server) switchOn(name string, caller tether.Caller) bool {
 	reg := defaultSwitches
 	if s.switches != nil {
 		reg = s.switches.Registry
 	}
-	return reg.Enabled(name, switches.Subject{UserID: caller.UserID, Platform: caller.Platform})
+	return reg.Enabled(name, switches.Subject{UserID: caller.UserID, Platform: caller.Platform, AppVersion: caller.AppVersion})
 }

@@ -108,7 +108,7 @@ func (s *AuthService) Login(ctx context.Context, username, password string, dev 
 	}
 	sid, refresh, t := randomString(16), randomString(refreshTokenBytes), now()
 	sess := sessionRow{
-		ID: sid, UserID: u.ID, DeviceID: dev.ID, Platform: dev.Platform,
+		ID: sid, UserID: u.ID, DeviceID: dev.ID, Platform: dev.Platform, AppVersion: dev.AppVersion,
 		RefreshHash: hashToken(refresh), ExpiresAt: t.Add(s.refreshTTL), CreatedAt: t,
 	}
 	if err := s.db.g.WithContext(ctx).Create(&sess).Error; err != nil {
@@ -174,7 +174,7 @@ func (s *AuthService) revokeReplayed(ctx context.Context, sess sessionRow) error
 
 func (s *AuthService) tokens(sess sessionRow, refresh string) (*tether.Tokens, error) {
 	access, exp, err := s.signer.Sign(token.Claims{
-		UserID: sess.UserID, DeviceID: sess.DeviceID, Platform: sess.Platform, SessionID: sess.ID,
+		UserID: sess.UserID, DeviceID: sess.DeviceID, Platform: sess.Platform, SessionID: sess.ID, AppVersion: sess.AppVersion,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: sign access token: %w", err)

@@ -171,3 +171,27 @@ func TestUserByName_IsCaseInsensitiveAndNotFoundOtherwise(t *testing.T) {
 		wantCode(t, err, tether.ENOTFOUND)
 	})
 }
+
+func TestLogin_AppVersionRidesInEveryAccessTokenOfTheSession(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		f, ctx := newFixture(t, db, nil), testCtx(t)
+		f.user(t, "bob")
+		d := tether.Device{ID: "phone-2", Platform: "ios", AppVersion: "2.14.1"}
+		tok, err := f.auth.Login(ctx, "bob", "correct horse battery", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := f.verify.Verify(tok.AccessToken); err != nil || c.AppVersion != "2.14.1" {
+			t.Fatalf("login token: %+v, %v", c, err)
+		}
+		again, err := f.auth.Refresh(ctx, tok.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := f.verify.Verify(again.AccessToken); err != nil || c.AppVersion != "2.14.1" {
+			t.Fatalf("refreshed token: %+v, %v", c, err)
+		}
+		_, err = f.auth.Login(ctx, "bob", "correct horse battery", tether.Device{ID: "p", Platform: "ios", AppVersion: strings.Repeat("9", tether.MaxAppVersionLen+1)})
+		wantCode(t, err, tether.EINVALID)
+	})
+}

@@ -27,6 +27,7 @@ type sessionRow struct {
 	UserID          int64      `gorm:"column:user_id"`
 	DeviceID        string     `gorm:"column:device_id"`
 	Platform        string     `gorm:"column:platform"`
+	AppVersion      string     `gorm:"column:app_version"` // sql/*/00008_session_app_version.sql
 	RefreshHash     string     `gorm:"column:refresh_hash"`
 	PrevRefreshHash *string    `gorm:"column:prev_refresh_hash"`
 	ExpiresAt       time.Time  `gorm:"column:expires_at"`

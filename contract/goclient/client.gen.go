@@ -653,6 +653,15 @@ type ListedUser struct {
 
 // Login defines model for Login.
 type Login struct {
+	// AppVersion Optional: the client's app version. Access tokens of this login
+	// session carry it, so live switches with version rules can select
+	// the session's REST requests (push sessions declare it in Hello).
+	// Clients that send none are outside any version range.
+	//
+	//
+	// Example: 2.14.1
+	AppVersion *string `json:"app_version,omitempty"`
+
 	// DeviceId Example: phone-1
 	DeviceId string `json:"device_id"`
 

@@ -42,7 +42,10 @@ type Claims struct {
 	DeviceID  string // the device the session was opened on
 	Platform  string // ios, android, web, desktop, ...
 	SessionID string // the login session (refresh-token family) this token belongs to
-	ExpiresAt time.Time
+	// AppVersion is the app version the client declared at login (empty:
+	// none); live switches' version rules read it on REST requests.
+	AppVersion string
+	ExpiresAt  time.Time
 }
 
 // ErrInvalid is returned for any token that does not verify: bad signature,
@@ -57,6 +60,8 @@ type jwtClaims struct {
 	DeviceID  string `json:"did"`
 	Platform  string `json:"plt"`
 	SessionID string `json:"sid"`
+	// Optional: tokens of clients that declared no app version omit it.
+	AppVersion string `json:"av,omitempty"`
 }
 
 // Signer mints access tokens. It is used by the API only.
@@ -88,9 +93,10 @@ func (s *Signer) Sign(c Claims) (string, time.Time, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		DeviceID:  c.DeviceID,
-		Platform:  c.Platform,
-		SessionID: c.SessionID,
+		DeviceID:   c.DeviceID,
+		Platform:   c.Platform,
+		SessionID:  c.SessionID,
+		AppVersion: c.AppVersion,
 	})
 	str, err := t.SignedString(s.key)
 	return str, exp, err
@@ -130,11 +136,12 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	return Claims{
-		UserID:    uid,
-		DeviceID:  jc.DeviceID,
-		Platform:  jc.Platform,
-		SessionID: jc.SessionID,
-		ExpiresAt: jc.ExpiresAt.Time,
+		UserID:     uid,
+		DeviceID:   jc.DeviceID,
+		Platform:   jc.Platform,
+		SessionID:  jc.SessionID,
+		AppVersion: jc.AppVersion,
+		ExpiresAt:  jc.ExpiresAt.Time,
 	}, nil
 }
 

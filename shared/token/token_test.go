@@ -62,3 +62,23 @@ func TestKeys_RoundTrip(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+func TestToken_CarriesTheAppVersionAndOmitsAnEmptyOne(t *testing.T) {
+	pub, priv, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, v := NewSigner(priv, time.Minute), NewVerifier(pub)
+	raw, _, err := s.Sign(Claims{UserID: 1, DeviceID: "d", Platform: "ios", SessionID: "s", AppVersion: "2.14.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(raw)
+	if err != nil || c.AppVersion != "2.14.1" {
+		t.Fatalf("claims %+v, %v", c, err)
+	}
+	old, _, _ := s.Sign(Claims{UserID: 1, DeviceID: "d", Platform: "ios", SessionID: "s"})
+	if c, err := v.Verify(old); err != nil || c.AppVersion != "" {
+		t.Fatalf("a token without an app version: %+v, %v", c, err)
+	}
+}
