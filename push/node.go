@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/dephealth"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
@@ -107,6 +108,9 @@ type Deps struct {
 	// Switches are the live switches the node reads per session and per
 	// frame (shared/switches); default: every switch at its default.
 	Switches *switches.Registry
+	// RedisHealth (optional) is told the outcome of each heartbeat and
+	// stream read, so readiness follows real use of Redis; see health.go.
+	RedisHealth *dephealth.Dep
 }
 
 // MaxServerPayload is the largest payload a node ever sends; jobs whose
@@ -132,6 +136,7 @@ type Node struct {
 	status  *pushstatus.Redis // the push API's delivery counts; see pushstatus.go
 	verify  *token.Verifier
 	m       *metrics.Metrics
+	health  *dephealth.Dep // nil: not reported; see health.go
 	log     *slog.Logger
 	sw      *switches.Registry // live switches (shared/switches)
 	hub     *hub
@@ -249,6 +254,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		status:  pushstatus.NewRedis(d.Redis, d.Registry.Keys().Prefix),
 		verify:  d.Verifier,
 		m:       d.Metrics,
+		health:  d.RedisHealth,
 		log:     d.Log.With("node", cfg.NodeID),
 		sw:      d.Switches,
 		hub:     newHub(),

@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tetherim/tether/push/wire"
 )
@@ -150,8 +151,10 @@ func (c *conn) syncTo(v uint64) {
 // Redis lost it (restart without persistence) or it expired during an
 // outage, and with it relays may have dropped this node's routes.
 func (n *Node) heartbeat(ctx context.Context) (lost bool, err error) {
+	start := time.Now()
 	exists, err := n.rdb.Exists(ctx, n.reg.Keys().Node(n.cfg.NodeID)).Result()
 	if err != nil {
+		n.observeRedis(useHeartbeat, time.Since(start), err) // health.go
 		return false, err
 	}
 	if err := n.register(ctx); err != nil {
@@ -163,11 +166,13 @@ func (n *Node) heartbeat(ctx context.Context) (lost bool, err error) {
 // register refreshes the node key and makes sure the node's job stream and
 // its consumer group exist, so jobs published from now on wait for the
 // node even before its consumer first reads.
-func (n *Node) register(ctx context.Context) error {
+func (n *Node) register(ctx context.Context) (err error) {
+	start := time.Now()
+	defer func() { n.observeRedis(useHeartbeat, time.Since(start), err) }() // health.go
 	if err := n.reg.Heartbeat(ctx, n.info); err != nil {
 		return err
 	}
-	_, err := n.streams.NodeSource(n.cfg.NodeID).Join(ctx)
+	_, err = n.streams.NodeSource(n.cfg.NodeID).Join(ctx)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/tetherim/tether/shared/dephealth"
 	"github.com/tetherim/tether/shared/metrics"
 )
 
@@ -19,14 +20,18 @@ type check struct {
 // adminHandler serves the operator endpoints of a process:
 //
 //	/metrics       Prometheus counters (shared/metrics)
-//	/healthz       liveness: the process serves HTTP
-//	/readyz        readiness: every dependency answers
+//	/healthz       liveness: the process serves HTTP; each dependency's state as JSON
+//	/readyz        readiness: the dependencies the process cannot work without answer
 //	/debug/pprof/  runtime profiles
 //	/debug/memory  runtime memory statistics; POST frees memory to the OS first
-func adminHandler(m *metrics.Metrics, checks []check, log *slog.Logger) http.Handler {
+func adminHandler(m *metrics.Metrics, deps *dephealth.Set, checks []check, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if deps != nil {
+			deps.ServeHealth(w) // 200 with each dependency's state
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})

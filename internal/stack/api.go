@@ -112,10 +112,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		closeQuietly(db)
 		return nil, err
 	}
-	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
-		{"database", db.Ping},
-		{"redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	}, log), log)
+	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, a.core.health.set, a.core.health.checks(), log), log)
 	if err != nil {
 		_ = a.core.stop(context.Background())
 		a.run.wait()
@@ -173,6 +170,7 @@ type apiParts struct {
 type apiCore struct {
 	http      *httpServer
 	switches  apiSwitches
+	health    *apiHealth // the dependencies and readiness; health.go
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
 	// The webhook worker, when on; stopped after the relay, which queues its work.
@@ -205,6 +203,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	push := pushapi.New(pushapi.Config{
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
 	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), pushBackend, pushBackend, p.m, p.log)
+	health := newAPIHealth(p.db, p.rdb, p.m) // health.go
 	exempt, err := p.throttle.ExemptPrefixes()
 	if err != nil {
 		return nil, err
@@ -236,15 +235,8 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Throttle: limits, TrustedProxies: proxies,
 		// Each route runs in its business's pool (api/rest/bulkhead.go).
 		Bulkheads: p.bulkheads,
-		Ready: func(ctx context.Context) error {
-			if err := p.db.Ping(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if err := p.rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
-		},
+		// Readiness is what chat needs, not Redis; health.go.
+		Ready: health.ready,
 
 		Conversations: store.NewConversationService(p.db, rel.Kick),
 		Switches:      p.switches.svc,
@@ -257,9 +249,11 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		return nil, err
 	}
 	relayCtx, stopRelay := context.WithCancel(context.Background())
-	c := &apiCore{http: hs, switches: p.switches, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	c := &apiCore{http: hs, health: health, switches: p.switches, stopRelay: stopRelay, relayDone: make(chan struct{})}
 	run.goFunc("switches", func() error { p.switches.follow.Run(relayCtx); return nil })
-	// The relay's context also owns the block mirror's keeper.
+	// The relay's context also owns the block mirror's keeper and the
+	// dependency probes.
+	run.goFunc("dependency probes", func() error { health.run(relayCtx); return nil })
 	run.goFunc("blockmirror", func() error {
 		blocks.Keep(relayCtx, p.db, blockmirror.KeepInterval, p.log)
 		return nil

@@ -142,16 +142,13 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	undo = append(undo, func() { _ = d.core.stop(context.Background()) })
 
-	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{}, d.core.switches.svc.Registry) // one process: the node reads the API's switches
+	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{}, d.core.switches.svc.Registry, nil) // one process: the node reads the API's switches
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { _ = d.node.Stop(context.Background()) })
 
-	d.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, []check{
-		{"database", d.db.Ping},
-		{"redis", func(ctx context.Context) error { return d.rdb.Ping(ctx).Err() }},
-	}, log), log)
+	d.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, d.core.health.set, d.core.health.checks(), log), log)
 	if err != nil {
 		return nil, err
 	}

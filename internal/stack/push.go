@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
+	"github.com/tetherim/tether/shared/dephealth"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/switches"
@@ -55,7 +56,10 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 		return nil, err
 	}
 	sw := newPushSwitches(ctx, cfg, rdb, m) // switches.go
-	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover), sw.Registry)
+	deps := dephealth.NewSet()
+	redisHealth := deps.Add("redis", dephealth.RedisRefused)
+	m.Register(deps.Collector())
+	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover), sw.Registry, redisHealth)
 	if err != nil {
 		closeQuietly(rdb)
 		return nil, err
@@ -64,17 +68,21 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	swCtx, stopSwitches := context.WithCancel(context.Background())
 	p.stopSwitches = stopSwitches
 	p.run.goFunc("switches", func() error { sw.Run(swCtx); return nil })
-	// Readiness follows the drain, not Redis: a node keeps serving its
-	// clients through a Redis outage (Redis is a weak dependency), and a
-	// node that reported unready then would drop out of the headless
-	// Service's DNS just when clients need somewhere to reconnect.
-	p.admin, err = listenAdmin(node, cfg.AdminAddr, adminHandler(m, []check{
+	// Readiness follows the drain and the node's real use of Redis, not a
+	// PING. A Redis that answers but refuses the work (a cluster node
+	// answering MOVED, a replica, a wrong password) makes the node unready:
+	// it could deliver nothing. An outage after the node has worked does
+	// not: the node keeps serving its clients through it, and a node that
+	// reported unready then would drop out of the headless Service's DNS
+	// just when clients need somewhere to reconnect.
+	p.admin, err = listenAdmin(node, cfg.AdminAddr, adminHandler(m, deps, []check{
 		{"accepting", func(context.Context) error {
 			if node.Draining() {
 				return errors.New("node draining")
 			}
 			return nil
 		}},
+		{"redis usable", func(context.Context) error { return redisHealth.Usable() }},
 	}, log), log)
 	if err != nil {
 		_ = node.Stop(context.Background())
@@ -91,7 +99,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 }
 
 // startNode builds and starts a push node on rdb.
-func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig, sw *switches.Registry) (*push.Node, error) {
+func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig, sw *switches.Registry, redisHealth *dephealth.Dep) (*push.Node, error) {
 	exempt, err := cfg.ConnLimitExemptPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("push node: --conn-limit-exempt: %w", err)
@@ -128,6 +136,8 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		Metrics:  m,
 		Log:      log,
 		Switches: sw,
+
+		RedisHealth: redisHealth,
 	})
 	if err != nil {
 		return nil, err
