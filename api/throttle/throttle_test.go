@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/throttle"
 	"github.com/tetherim/tether/internal/testenv"
@@ -103,5 +106,23 @@ func TestSend_ZeroRateIsOff(t *testing.T) {
 		if over, _ := limited(t, th.Send(context.Background(), 1)); over {
 			t.Fatal("limited without a limit")
 		}
+	}
+}
+
+// tether dev runs on an in-process Redis (miniredis): the limits must hold
+// there too, not fail open.
+func TestSend_LimitsOnTheDevModesInProcessRedis(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	th := throttle.New(throttle.Config{SendRate: 1, SendBurst: 3}, rdb, "tether:", nil, nil)
+	for i := range 3 {
+		if over, _ := limited(t, th.Send(context.Background(), 7)); over {
+			t.Fatalf("send %d refused", i+1)
+		}
+	}
+	if over, _ := limited(t, th.Send(context.Background(), 7)); !over {
+		t.Fatal("the 4th send went through")
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/blockmirror"
 )
@@ -148,4 +151,23 @@ func sortPairs(p []blockmirror.Pair) {
 	slices.SortFunc(p, func(a, b blockmirror.Pair) int {
 		return cmp.Or(cmp.Compare(a.Blocker, b.Blocker), cmp.Compare(a.Blocked, b.Blocked))
 	})
+}
+
+// tether dev runs on an in-process Redis (miniredis): the mirror's scripts
+// must work there too.
+func TestRebuildAndCheck_WorkOnTheDevModesInProcessRedis(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	m := blockmirror.New(rdb, "tether:")
+	db := &pairs{all: []blockmirror.Pair{{Blocker: 1, Blocked: 2}, {Blocker: 3, Blocked: 4}}}
+	if done, err := m.Rebuild(ctx, db); err != nil || !done {
+		t.Fatalf("rebuild: %v %v", done, err)
+	}
+	got, err := m.Check(ctx, []blockmirror.Pair{{Blocker: 1, Blocked: 2}, {Blocker: 2, Blocked: 1}})
+	if err != nil || fmt.Sprint(got) != "[true false]" {
+		t.Fatalf("check: %v %v", got, err)
+	}
 }
