@@ -147,12 +147,12 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 		// is refused before any of its payload is buffered.
 		t, size, err := wire.ParseHeader(hdr, n.cfg.MaxPayload)
 		if code, ok := c.admit(t); !ok {
-			n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(code.String()), 0)
+			n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(errors.New(code.String())), 0)
 			c.fail(code, "frame "+t.String()+" not allowed here")
 			continue
 		}
 		if err != nil {
-			n.m.Observe(metrics.LayerPush, "invalid", 0, err, 0)
+			n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(err), 0)
 			c.fail(wire.CodeOf(err), err.Error())
 			continue
 		}
@@ -166,9 +166,8 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 		if t == wire.TypeHello {
 			budget = helloBudget
 		}
-		done := n.m.Begin(metrics.LayerPush, t.String(), budget)
-		err = c.handle(t, b[wire.HeaderSize:])
-		done(err)
+		done := n.m.Begin(metrics.LayerPush, t.String(), budget, c.ids()...)
+		done(metrics.ClientError(c.handle(t, b[wire.HeaderSize:]))) // see handle
 		_ = r.Release()
 	}
 	return nil
@@ -206,6 +205,10 @@ func (c *conn) readFailed(err error) {
 }
 
 // handle acts on one admitted frame.
+//
+// Every error it returns is the client's (a bad frame, token or rate, a
+// superseded session, a node shutting down): trouble with Redis is handled
+// inside (a weak dependency) and not returned.
 func (c *conn) handle(t wire.Type, p []byte) error {
 	f, err := wire.DecodePayload(t, p)
 	if err != nil {

@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/tetherim/tether/push/wire"
@@ -103,7 +104,7 @@ func (c *consumer) deliver(m stream.Entry) {
 		n.log.Warn("push: broadcast job on a node stream dropped", "entry", m.ID)
 		return
 	}
-	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
+	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget, slog.String("entry", m.ID))
 	var jobErr error
 	sessions := 0
 	for _, t := range j.Targets {

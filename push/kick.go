@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -50,7 +51,7 @@ func (n *Node) enter(c *conn, h wire.Hello) error {
 		return err
 	}
 	if err != nil {
-		n.m.Observe(metrics.LayerPush, "too_many_connections", 0, err, 0)
+		n.m.Observe(metrics.LayerPush, "too_many_connections", 0, metrics.ClientError(err), 0)
 		c.fail(wire.CodeTooManyConnections, "too many sessions of this user on this node")
 		return err
 	}
@@ -108,7 +109,7 @@ func (n *Node) kickElsewhere(c *conn, prev []route.Session) {
 // never the connection j.KeepConn, and never a session opened after the job
 // was issued. A job without a code kicks with CodeRevoked.
 func (n *Node) kickJob(j job.Job, entry string) {
-	done := n.m.Begin(metrics.LayerJob, string(job.KindKick), jobBudget)
+	done := n.m.Begin(metrics.LayerJob, string(job.KindKick), jobBudget, slog.String("entry", entry))
 	code := wire.Code(j.Code)
 	if code == wire.CodeNormal {
 		code = wire.CodeRevoked

@@ -104,7 +104,7 @@ func (n *Node) accepted(c *conn) {
 		return
 	}
 	if !n.ipLimit.acquire(k) {
-		n.m.Observe(metrics.LayerPush, "too_many_connections", 0, errIPLimit, 0)
+		n.m.Observe(metrics.LayerPush, "too_many_connections", 0, metrics.ClientError(errIPLimit), 0)
 		c.fail(wire.CodeTooManyConnections, "too many connections from this address")
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tetherim/tether/push/wire"
@@ -343,7 +344,7 @@ func (r *signalRelay) noteMirror(incomplete bool) {
 // deliverSignal writes a relayed signal to the targets' local sessions.
 func (c *consumer) deliverSignal(j job.Job, entry string) {
 	n := c.n
-	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
+	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget, slog.String("entry", entry))
 	if j.Expired(time.Now().UnixMilli()) {
 		n.transient.drop(job.KindSignal, dropExpired)
 		done(nil)

@@ -3,6 +3,7 @@ package push
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -129,7 +130,7 @@ func checkPush(j job.Job) error {
 // frame is encoded once for all of them.
 func (c *consumer) deliverPush(j job.Job, entry string) {
 	n := c.n
-	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget)
+	done := n.m.Begin(metrics.LayerJob, string(j.Kind), jobBudget, slog.String("entry", entry))
 	if j.Expired(time.Now().UnixMilli()) {
 		n.transient.drop(j.Kind, dropExpired)
 		done(nil)

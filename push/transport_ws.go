@@ -357,7 +357,7 @@ func (c *conn) wsReadFrame(r netpoll.Reader) bool {
 		why, code, status = fmt.Sprintf("websocket: message over %d bytes", limit), wire.CodeFrameTooLarge, wsStatusTooBig
 	}
 	if why != "" {
-		n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(code.String()), 0)
+		n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(errors.New(code.String())), 0)
 		c.wsFailStatus(status)
 		c.fail(code, why)
 		return true // onWSRequest skips the rest now that the conn is closing
@@ -400,13 +400,13 @@ func (c *conn) wsReadFrame(r netpoll.Reader) bool {
 func (c *conn) wsMessage(m []byte) {
 	n := c.n
 	if len(m) < wire.HeaderSize {
-		n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(wire.CodeBadFrame.String()), 0)
+		n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(errors.New(wire.CodeBadFrame.String())), 0)
 		c.fail(wire.CodeBadFrame, "websocket message shorter than a frame header")
 		return
 	}
 	t, size, err := wire.ParseHeader(m, n.cfg.MaxPayload)
 	if code, ok := c.admit(t); !ok {
-		n.m.Observe(metrics.LayerPush, "invalid", 0, errors.New(code.String()), 0)
+		n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(errors.New(code.String())), 0)
 		c.fail(code, "frame "+t.String()+" not allowed here")
 		return
 	}
@@ -414,7 +414,7 @@ func (c *conn) wsMessage(m []byte) {
 		err = fmt.Errorf("%w: a websocket message must hold exactly one frame", wire.ErrMalformed)
 	}
 	if err != nil {
-		n.m.Observe(metrics.LayerPush, "invalid", 0, err, 0)
+		n.m.Observe(metrics.LayerPush, "invalid", 0, metrics.ClientError(err), 0)
 		c.fail(wire.CodeOf(err), err.Error())
 		return
 	}
@@ -423,8 +423,8 @@ func (c *conn) wsMessage(m []byte) {
 	if t == wire.TypeHello {
 		budget = helloBudget
 	}
-	done := n.m.Begin(metrics.LayerPush, t.String(), budget)
-	done(c.handle(t, m[wire.HeaderSize:]))
+	done := n.m.Begin(metrics.LayerPush, t.String(), budget, c.ids()...)
+	done(metrics.ClientError(c.handle(t, m[wire.HeaderSize:]))) // see handle
 }
 
 // wsFailStatus records the close status a read-side failure ends with.

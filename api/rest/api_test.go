@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/problem"
 	"github.com/tetherim/tether/shared/token"
 )
@@ -438,9 +439,9 @@ func TestMeta_HealthReadyAndSpec(t *testing.T) {
 	}
 }
 
-// Every request passes the metrics dispatch point under its route, and 5xx
-// answers count as errors.
-func TestMetrics_CountRoutesAndServerErrors(t *testing.T) {
+// Every request passes the metrics dispatch point under its route; 5xx
+// answers count as server errors, 4xx answers as client errors.
+func TestMetrics_CountRoutesAndServerErrorsApartFromClientErrors(t *testing.T) {
 	e := newEnv(t, drivers[1])
 	a := e.signup("alice")
 	e.do(req{Method: "GET", Path: "/v1/users/me", Token: a.Tokens.AccessToken})
@@ -449,33 +450,31 @@ func TestMetrics_CountRoutesAndServerErrors(t *testing.T) {
 	e.ready = errors.New("down")
 	e.do(req{Method: "GET", Path: "/readyz"})
 
-	calls, errs := e.counts()
+	calls, errs, clientErrs := e.counts()
 	for name, want := range map[string]float64{"/v1/users/me": 2, "unmatched": 1, "/readyz": 1, "/v1/accounts": 1, "/v1/sessions": 1} {
 		if calls[name] != want {
 			t.Errorf("calls[%s] = %v, want %v (all: %v)", name, calls[name], want, calls)
 		}
 	}
 	if errs["/readyz"] != 1 || errs["/v1/users/me"] != 0 || errs["unmatched"] != 0 {
-		t.Errorf("errors = %v, want only /readyz", errs)
+		t.Errorf("server errors = %v, want only /readyz", errs)
+	}
+	if clientErrs["/v1/users/me"] != 1 || clientErrs["unmatched"] != 1 || clientErrs["/readyz"] != 0 {
+		t.Errorf("client errors = %v, want the 401 and the 404", clientErrs)
 	}
 }
 
-// counts returns the http layer's call and error counters by route.
-func (e *env) counts() (calls, errs map[string]float64) {
+// counts returns the http layer's call, server error and client error
+// counters by route.
+func (e *env) counts() (calls, errs, clientErrs map[string]float64) {
 	e.t.Helper()
 	mfs, err := e.metrics.Gatherer().Gather()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	calls, errs = map[string]float64{}, map[string]float64{}
+	calls, errs, clientErrs = map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, mf := range mfs {
-		var into map[string]float64
-		switch mf.GetName() {
-		case "tether_calls_total":
-			into = calls
-		case "tether_errors_total":
-			into = errs
-		default:
+		if n := mf.GetName(); n != "tether_calls_total" && n != "tether_errors_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -483,12 +482,20 @@ func (e *env) counts() (calls, errs map[string]float64) {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
+			into := calls
+			switch {
+			case mf.GetName() == "tether_calls_total":
+			case labels["class"] == metrics.ClassClient:
+				into = clientErrs
+			default:
+				into = errs
+			}
 			if labels["layer"] == "http" {
 				into[labels["name"]] += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return calls, errs
+	return calls, errs, clientErrs
 }
 
 // Requests are logged one line each, without passwords, tokens or bodies.

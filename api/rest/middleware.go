@@ -45,24 +45,31 @@ const (
 
 // observe passes every request through the metrics dispatch point and logs
 // one line for it: Debug when it went fine or was the client's fault, Warn
-// when a dependency was unavailable, Error for our faults.
+// when a dependency was unavailable, Error for our faults. A 4xx counts as a
+// client error, a 5xx as a server error. The request id goes into both
+// lines and, through the context, into those of its slow SQL and Redis calls.
 func (s *Server) observe(c *gin.Context) {
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
 	}
 	start := time.Now()
-	done := s.metrics.Begin(metrics.LayerHTTP, route, RouteBudget)
+	rid := slog.String("request_id", nextRequestID())
+	c.Request = c.Request.WithContext(metrics.WithIDs(c.Request.Context(), rid))
+	done := s.metrics.Begin(metrics.LayerHTTP, route, RouteBudget, rid, slog.Any("user_id", callerID{c}))
 	// Deferred so that a panic passing through (http.ErrAbortHandler) still
 	// balances the in-flight gauge.
 	defer func() {
 		status := c.Writer.Status()
 		var err error
-		if status >= http.StatusInternalServerError {
+		switch {
+		case status >= http.StatusInternalServerError:
 			err = errors.New(http.StatusText(status))
 			if last := c.Errors.Last(); last != nil {
 				err = last.Err
 			}
+		case status >= http.StatusBadRequest:
+			err = metrics.ClientError(errors.New(http.StatusText(status)))
 		}
 		done(err)
 
@@ -81,6 +88,7 @@ func (s *Server) observe(c *gin.Context) {
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Duration("dur", time.Since(start)),
+			rid,
 		}
 		if code := c.GetString(ctxProblemCode); code != "" {
 			attrs = append(attrs, slog.String("code", code))
@@ -88,7 +96,7 @@ func (s *Server) observe(c *gin.Context) {
 		if caller, ok := c.Get(ctxCaller); ok {
 			attrs = append(attrs, slog.Int64("user_id", caller.(tether.Caller).UserID))
 		}
-		if err != nil {
+		if err != nil && status >= http.StatusInternalServerError {
 			attrs = append(attrs, slog.String("err", err.Error()))
 		}
 		s.log.LogAttrs(context.WithoutCancel(c.Request.Context()), level, "http request", attrs...)

@@ -32,10 +32,15 @@ func instrument(db *gorm.DB, m *metrics.Metrics) error {
 				name = t + "." + op
 			}
 			err := tx.Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				err = nil
+			switch {
+			case errors.Is(err, gorm.ErrRecordNotFound):
+				err = nil // an answer, not a failure
+			case isDuplicate(err):
+				// The store answers conflict (a taken username, a repeated
+				// client id): the caller's mistake, not the database's.
+				err = metrics.ClientError(err)
 			}
-			m.Observe(metrics.LayerSQL, name, time.Since(v.(time.Time)), err, sqlBudget)
+			m.Observe(metrics.LayerSQL, name, time.Since(v.(time.Time)), err, sqlBudget, metrics.IDs(tx.Statement.Context)...)
 		}
 	}
 	cb := db.Callback()

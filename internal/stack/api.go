@@ -62,7 +62,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New()
+	m := metrics.New(metrics.WithLogger(log))
 
 	// Each business gets its share of database and Redis connections: the
 	// pools are sized to the sum of the bulkheads' workers (internal/bulkhead).

@@ -99,7 +99,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	undo = append(undo, stopClock)
 	d.run.goFunc("redis-clock", func() error { return runClock(clockCtx, d.mr) })
 
-	m := metrics.New()
+	m := metrics.New(metrics.WithLogger(log.With("node", devNodeID)))
 	d.rdb, err = openRedis(ctx, &redis.Options{Addr: d.mr.Addr()}, m)
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New()
+	m := metrics.New(metrics.WithLogger(log.With("node", cfg.NodeID)))
 	rdb, err := openRedis(ctx, cfg.Redis.Options(), m)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@
 package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -33,19 +34,30 @@ type Metrics struct {
 	slow     *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
+	overrun  *overrunLog
+}
+
+// Option configures New.
+type Option func(*Metrics)
+
+// WithLogger sets where overrun lines go (default slog.Default()); give it
+// the process's logger, carrying the node id where there is one.
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Metrics) { m.overrun.log = l }
 }
 
 // New returns a Metrics with its own registry (so tests and several servers
 // in one process do not collide), including Go runtime and process collectors.
-func New() *Metrics {
+func New(opts ...Option) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		overrun: newOverrunLog(slog.Default()),
+		reg:     prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_calls_total", Help: "Units of work handled, by layer and name.",
 		}, []string{"layer", "name"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tether_errors_total", Help: "Units of work that failed, by layer and name.",
-		}, []string{"layer", "name"}),
+			Name: "tether_errors_total", Help: "Units of work that failed, by layer, name and class (client: the caller's mistake; server: ours or a dependency's).",
+		}, []string{"layer", "name", "class"}),
 		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_timeouts_total", Help: "Units of work that overran their time budget, by layer and name.",
 		}, []string{"layer", "name"}),
@@ -58,6 +70,9 @@ func New() *Metrics {
 			Name: "tether_inflight", Help: "Units of work in progress, by layer.",
 		}, []string{"layer"}),
 	}
+	for _, o := range opts {
+		o(m)
+	}
 	m.reg.MustRegister(m.calls, m.errors, m.slow, m.seconds, m.inflight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -67,26 +82,31 @@ func New() *Metrics {
 func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
 // Begin starts timing one unit of work; call the returned func with its
-// outcome exactly once. budget <= 0 means no budget.
-func (m *Metrics) Begin(layer, name string, budget time.Duration) func(err error) {
+// outcome exactly once. budget <= 0 means no budget. ids (user, connection,
+// request, entry: never bodies or secrets) go into the line logged if the
+// unit overruns its budget; a slog.LogValuer is resolved only then.
+func (m *Metrics) Begin(layer, name string, budget time.Duration, ids ...slog.Attr) func(err error) {
 	start := time.Now()
 	g := m.inflight.WithLabelValues(layer)
 	g.Inc()
 	return func(err error) {
 		g.Dec()
-		m.Observe(layer, name, time.Since(start), err, budget)
+		m.Observe(layer, name, time.Since(start), err, budget, ids...)
 	}
 }
 
-// Observe records one finished unit of work.
-func (m *Metrics) Observe(layer, name string, d time.Duration, err error, budget time.Duration) {
+// Observe records one finished unit of work. err counts as an error of
+// ClassOf(err); expected answers (a missing key, an existing group) must be
+// passed as nil. An overrun is counted and logged (see overrun.go) with ids.
+func (m *Metrics) Observe(layer, name string, d time.Duration, err error, budget time.Duration, ids ...slog.Attr) {
 	m.calls.WithLabelValues(layer, name).Inc()
 	m.seconds.WithLabelValues(layer, name).Observe(d.Seconds())
 	if err != nil {
-		m.errors.WithLabelValues(layer, name).Inc()
+		m.errors.WithLabelValues(layer, name, ClassOf(err)).Inc()
 	}
 	if budget > 0 && d > budget {
 		m.slow.WithLabelValues(layer, name).Inc()
+		m.overrun.overran(layer, name, d, budget, err, ids)
 	}
 }
 

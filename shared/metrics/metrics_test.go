@@ -29,7 +29,7 @@ func TestObserve_CountsCallsErrorsAndBudgetOverruns(t *testing.T) {
 		want float64
 	}{
 		{"calls", testutil.ToFloat64(m.calls.WithLabelValues(LayerPush, "ping")), 3},
-		{"errors", testutil.ToFloat64(m.errors.WithLabelValues(LayerPush, "ping")), 1},
+		{"errors", testutil.ToFloat64(m.errors.WithLabelValues(LayerPush, "ping", ClassServer)), 1},
 		{"timeouts", testutil.ToFloat64(m.slow.WithLabelValues(LayerPush, "ping")), 1},
 		{"job calls", testutil.ToFloat64(m.calls.WithLabelValues(LayerJob, "message")), 1},
 		{"inflight after", testutil.ToFloat64(m.inflight.WithLabelValues(LayerJob)), 0},
@@ -66,7 +66,7 @@ func TestInstrumentRedis_CountsCommandsAndPipelinesButNotMissingKeys(t *testing.
 	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "get")); got != 1 { // pipelined GETs count as the pipeline
 		t.Errorf("get calls = %v", got)
 	}
-	if got := testutil.ToFloat64(m.errors.WithLabelValues(LayerRedis, "get")); got != 0 {
+	if got := testutil.ToFloat64(m.errors.WithLabelValues(LayerRedis, "get", ClassServer)); got != 0 {
 		t.Errorf("get errors = %v (a missing key counted as an error)", got)
 	}
 	if got := pipelines() - before; got != 1 {
