@@ -108,6 +108,23 @@ func TestCompose_HasEveryServiceWithHealthChecks(t *testing.T) {
 	}
 }
 
+// Redis is a weak dependency of the API (README, Monitoring): its container
+// must not wait for Redis to be healthy, nor its probes check more than
+// /readyz (database and schema) and /healthz.
+func TestCompose_APIDoesNotWaitForRedisHealth(t *testing.T) {
+	d := yamlDocs(t, "compose/docker-compose.yml")[0]
+	api := d["services"].(map[string]any)["api"].(map[string]any)
+	deps, _ := api["depends_on"].(map[string]any)
+	if r, ok := deps["redis"].(map[string]any); ok && r["condition"] == "service_healthy" {
+		t.Error("compose: the api waits for redis to be healthy; Redis is a weak dependency of the API")
+	}
+	hc, _ := api["healthcheck"].(map[string]any)
+	test, _ := hc["test"].([]any)
+	if len(test) == 0 || !strings.HasSuffix(test[len(test)-1].(string), ":9090/readyz") {
+		t.Errorf("compose: api healthcheck = %v, want the admin /readyz", test)
+	}
+}
+
 func TestDockerfile_BuildsStaticAndRunsAsNonRoot(t *testing.T) {
 	b, err := os.ReadFile("docker/Dockerfile")
 	if err != nil {

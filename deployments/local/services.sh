@@ -54,12 +54,15 @@ install() { # install PACKAGE...
 redis_ok() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping | grep -q PONG; }
 
 ensure_redis() {
+	# Tests start private redis-servers (one to kill, a small cluster made
+	# with redis-cli --cluster create), so both binaries are needed even
+	# where a Redis answers already.
+	command -v redis-server >/dev/null 2>&1 || install redis-server
+	command -v redis-cli >/dev/null 2>&1 || install redis-tools
 	if port_open "$REDIS_HOST" "$REDIS_PORT"; then
 		log "redis answers on $REDIS_HOST:$REDIS_PORT"
 		return
 	fi
-	command -v redis-server >/dev/null 2>&1 || install redis-server
-	command -v redis-cli >/dev/null 2>&1 || install redis-tools
 	log "starting redis-server on $REDIS_HOST:$REDIS_PORT"
 	redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no
 	wait_for redis 30 redis_ok

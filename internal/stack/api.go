@@ -50,8 +50,8 @@ type API struct {
 }
 
 // StartAPI starts the API with cfg. It refuses to start unless the database
-// schema is exactly the one this binary knows (run `tether migrate` first)
-// and Redis answers.
+// schema is in this binary's window (run `tether migrate` first); it starts
+// whether Redis answers or not.
 func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -80,11 +80,15 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 	}
 	ropt := cfg.Redis.Options()
 	ropt.PoolSize = max(ropt.PoolSize, pools.Conns(), 10*runtime.GOMAXPROCS(0))
-	rdb, err := openRedis(ctx, ropt, m)
-	if err != nil {
-		closeQuietly(db)
-		return nil, err
+	// Redis is a weak dependency of the API (health.go): an API restarted
+	// during a Redis outage starts, serves chat and reports Redis down.
+	rdb := redis.NewClient(ropt)
+	m.InstrumentRedis(rdb)
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		log.Warn("redis does not answer; starting without it (pushes, limits and the relay wait for it)", "addr", ropt.Addr, "err", err)
 	}
+	cancel()
 
 	a := &API{log: log, run: newRunner(log), db: db, rdb: rdb, pools: pools}
 	a.core, err = startAPICore(apiParts{

@@ -121,6 +121,50 @@ func TestWeakDeps_APIStaysReadyAndChatWorksWithRedisKilled(t *testing.T) {
 	}
 }
 
+// Nor does an API restarted during a Redis outage stay out of service: it
+// starts, is ready and serves chat.
+func TestWeakDeps_APIStartsReadyWithRedisDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testenv.MySQL(t)
+	s, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	rs := testenv.StartRedis(t)
+	rs.Kill()
+	priv, _ := keyPair(t)
+	cfg := apiConfig(t, dsn, testenv.Name("t")+":", priv)
+	cfg.Redis.Addr = rs.Addr()
+	a, err := StartAPI(ctx, cfg, quiet())
+	if err != nil {
+		t.Fatalf("start with Redis down: %v", err)
+	}
+	stopOnCleanup(t, a)
+	if code, body := get(t, "http://"+a.AdminAddr+"/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz = %d %s", code, body)
+	}
+	api := client.NewAPI("http://"+a.HTTPAddr, nil)
+	bob, err := api.Register(ctx, "bob", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Register(ctx, "alice", password); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := api.Login(ctx, "alice", password, "alice-phone", "ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := api.Send(ctx, alice.AccessToken, bob.ID, "c-1", "text", json.RawMessage(`{"text":"hi"}`)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
 // A push node connected to a Redis it cannot use must not report ready,
 // though that Redis answers PING: here a Redis Cluster node that answers
 // MOVED for the node's heartbeat key. Pointed at a usable Redis (the
