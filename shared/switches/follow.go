@@ -2,6 +2,7 @@ package switches
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,15 +41,24 @@ func (f *Follower) Start(ctx context.Context) {
 	if f.File != "" {
 		f.Registry.Watch(f.save)
 	}
-	if err := f.reload(ctx); err == nil {
+	err := f.reload(ctx)
+	switch {
+	case err == nil && f.Registry.Version() > 0:
 		return
-	} else if f.File == "" {
-		slog.Warn("switches: could not load the switches at start; using the defaults until the next reload", "err", err)
+	case f.File == "":
+		if err != nil {
+			slog.Warn("switches: could not load the switches at start; using the defaults until the next reload", "err", err)
+		}
 		return
 	}
+	// The source failed, or answered but holds nothing (a Redis that lost
+	// its data, or no switch ever set): the file may know better.
 	b, err := os.ReadFile(f.File)
+	if errors.Is(err, os.ErrNotExist) {
+		return // first start: nothing was ever set here
+	}
 	if err != nil {
-		slog.Warn("switches: no source and no local file; using the defaults until the next reload", "file", f.File, "err", err)
+		slog.Warn("switches: could not read the local file; using the defaults until the next reload", "file", f.File, "err", err)
 		return
 	}
 	s, err := DecodeSnapshot(b)

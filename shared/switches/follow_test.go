@@ -92,3 +92,18 @@ func TestFollower_StartsFromTheLocalFileWhenTheSourceIsDown(t *testing.T) {
 		t.Fatalf("after a restart during an outage: version %d, presence %v", second.Version(), second.Bool(switches.Presence))
 	}
 }
+
+func TestFollower_StartsFromTheLocalFileWhenRedisLostItsData(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "switches.json")
+	snap := &switches.Snapshot{Version: 7, Switches: []switches.State{{Name: switches.Broadcast, Value: "off"}}}
+	if err := os.WriteFile(file, snap.Encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := func(context.Context) (*switches.Snapshot, error) { return nil, nil } // Bus.Latest on an empty Redis
+	r := switches.NewRegistry(switches.Catalogue)
+	(&switches.Follower{Registry: r, Source: empty, File: file}).Start(ctx)
+	if r.Version() != 7 || r.Bool(switches.Broadcast) {
+		t.Fatalf("version %d, broadcast %v: the file was not loaded", r.Version(), r.Bool(switches.Broadcast))
+	}
+}
