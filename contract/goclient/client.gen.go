@@ -1465,10 +1465,12 @@ type ClientInterface interface {
 	// Corresponds with GET /openapi.yaml (the `Openapi` operationId).
 	Openapi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// Readyz Readiness (database and Redis reachable)
+	// Readyz Readiness (database reachable, schema compatible)
 	//
-	// Answers 200 when the database and Redis answer within two seconds and
-	// 503 otherwise; load balancers route traffic only to ready instances.
+	// Answers 200 when the database answers within two seconds with a schema
+	// in this binary's window, and 503 otherwise; load balancers route
+	// traffic only to ready instances. Redis is a weak dependency of the
+	// API (chat needs only the database) and does not count.
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2533,10 +2535,12 @@ func (c *Client) Openapi(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
-// Readyz Readiness (database and Redis reachable)
+// Readyz Readiness (database reachable, schema compatible)
 //
-// Answers 200 when the database and Redis answer within two seconds and
-// 503 otherwise; load balancers route traffic only to ready instances.
+// Answers 200 when the database answers within two seconds with a schema
+// in this binary's window, and 503 otherwise; load balancers route
+// traffic only to ready instances. Redis is a weak dependency of the
+// API (chat needs only the database) and does not count.
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7081,10 +7085,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /openapi.yaml (the `Openapi` operationId).
 	OpenapiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpenapiResponse, error)
 
-	// ReadyzWithResponse Readiness (database and Redis reachable)
+	// ReadyzWithResponse Readiness (database reachable, schema compatible)
 	//
-	// Answers 200 when the database and Redis answer within two seconds and
-	// 503 otherwise; load balancers route traffic only to ready instances.
+	// Answers 200 when the database answers within two seconds with a schema
+	// in this binary's window, and 503 otherwise; load balancers route
+	// traffic only to ready instances. Redis is a weak dependency of the
+	// API (chat needs only the database) and does not count.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14353,10 +14359,12 @@ func (c *ClientWithResponses) OpenapiWithResponse(ctx context.Context, reqEditor
 	return ParseOpenapiResponse(rsp)
 }
 
-// ReadyzWithResponse Readiness (database and Redis reachable)
+// ReadyzWithResponse Readiness (database reachable, schema compatible)
 //
-// Answers 200 when the database and Redis answer within two seconds and
-// 503 otherwise; load balancers route traffic only to ready instances.
+// Answers 200 when the database answers within two seconds with a schema
+// in this binary's window, and 503 otherwise; load balancers route
+// traffic only to ready instances. Redis is a weak dependency of the
+// API (chat needs only the database) and does not count.
 //
 // Returns a wrapper object for the known response body format(s).
 //
