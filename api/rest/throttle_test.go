@@ -49,15 +49,33 @@ func TestLogin_EleventhWrongPasswordForOneUsernameIs429WithRetryAfter(t *testing
 	t.Parallel()
 	e := newThrottledEnv(t, throttle.Config{LoginPerUser: 10, LoginPerIP: 1000})
 	e.signup("alice")
-	for i := range 10 {
-		if r := e.login("alice", "wrong password!", nil); r.Status != 401 {
-			t.Fatalf("wrong password %d: %d %s", i+1, r.Status, r.Body)
+	// 10 a minute: 10 at once, then one more every 6 s, so on a slow machine
+	// an attempt may come back while these run; the count is bounded by the
+	// elapsed time, not exact.
+	start, checked := time.Now(), 0
+	var refused resp
+	for refused.Status != 429 {
+		if checked == 40 {
+			t.Fatalf("40 wrong passwords checked, none refused")
+		}
+		if refused = e.login("alice", "wrong password!", nil); refused.Status == 401 {
+			checked++
+		} else if refused.Status != 429 {
+			t.Fatalf("wrong password %d: %d %s", checked+1, refused.Status, refused.Body)
 		}
 	}
-	// Now even the right password is not checked, whatever the case of the name.
-	wait := e.login("ALICE", "password-alice", nil).wantRateLimited(t)
+	if budget := 10 + int(time.Since(start)/(6*time.Second)); checked < 10 || checked > budget {
+		t.Fatalf("%d wrong passwords checked, want 10 and at most %d in %v", checked, budget, time.Since(start))
+	}
+	wait := refused.wantRateLimited(t)
 	if wait > time.Minute/10+time.Second {
 		t.Fatalf("Retry-After %v: one attempt comes back every 6 s", wait)
+	}
+	// Inside the wait even the right password is not checked, whatever the
+	// case of the name.
+	at := time.Now()
+	if r := e.login("ALICE", "password-alice", nil); r.Status != 429 && time.Since(at) < wait {
+		t.Fatalf("the right password inside the wait: %d %s", r.Status, r.Body)
 	}
 	// Another username is not affected.
 	e.signup("bobby")
@@ -120,7 +138,7 @@ func TestRegister_PerAddressLimit(t *testing.T) {
 
 func TestSend_OverTheUsersRateIs429ForOneToOneAndGroupSendsThenResets(t *testing.T) {
 	t.Parallel()
-	e := newThrottledEnv(t, throttle.Config{SendRate: 5, SendBurst: 5})
+	e := newThrottledEnv(t, throttle.Config{SendRate: 1, SendBurst: 5})
 	alice, bob := e.signup("alice"), e.signup("bobby")
 	var g tether.Group
 	e.do(req{Method: "POST", Path: "/v1/groups", Token: alice.Tokens.AccessToken, Body: map[string]any{"name": "Team", "member_ids": []int64{bob.ID}}}).decode(t, 201, &g)
@@ -129,16 +147,38 @@ func TestSend_OverTheUsersRateIs429ForOneToOneAndGroupSendsThenResets(t *testing
 			"group_id": g.ID, "client_msg_id": id, "type": "text", "content": map[string]string{"text": id},
 		}})
 	}
+	sendDirect := func(id string) resp {
+		return e.do(req{Method: "POST", Path: "/v1/messages", Token: alice.Tokens.AccessToken, Body: map[string]any{
+			"recipient_id": bob.ID, "client_msg_id": id, "type": "text", "content": map[string]string{"text": id},
+		}})
+	}
+	// 1:1 and group sends spend one budget: 5 at once, then one a second,
+	// so the number let through is bounded by the elapsed time (a slow
+	// machine refills the bucket while these run).
+	start := time.Now()
 	for i := range 3 {
 		e.send(alice, bob.ID, fmt.Sprint("d", i), "hi")
 	}
-	for i := range 2 {
-		sendGroup(fmt.Sprint("g", i)).decode(t, 201, nil)
+	accepted := 3
+	var refused resp
+	for refused.Status != 429 {
+		if accepted == 60 {
+			t.Fatalf("60 sends accepted, none refused")
+		}
+		if refused = sendGroup(fmt.Sprint("g", accepted)); refused.Status == 201 {
+			accepted++
+		} else if refused.Status != 429 {
+			t.Fatalf("group send: %d %s", refused.Status, refused.Body)
+		}
 	}
-	wait := sendGroup("g-over").wantRateLimited(t)
-	e.do(req{Method: "POST", Path: "/v1/messages", Token: alice.Tokens.AccessToken, Body: map[string]any{
-		"recipient_id": bob.ID, "client_msg_id": "d-over", "type": "text", "content": map[string]string{"text": "x"},
-	}}).wantRateLimited(t)
+	if budget := 5 + int(time.Since(start)/time.Second); accepted < 5 || accepted > budget {
+		t.Fatalf("%d sends accepted, want 5 and at most %d in %v", accepted, budget, time.Since(start))
+	}
+	wait := refused.wantRateLimited(t)
+	at := time.Now()
+	if r := sendDirect("d-over"); r.Status != 429 && time.Since(at) < wait {
+		t.Fatalf("a 1:1 send inside the wait: %d %s", r.Status, r.Body)
+	}
 	// Bob has his own budget.
 	e.send(bob, alice.ID, "b0", "hi")
 	// After the wait the next send goes through.
