@@ -14,6 +14,7 @@ import (
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
+	"github.com/tetherim/tether/shared/switches"
 )
 
 // Signals (typing indicators, "recording", read receipts a client wants
@@ -117,6 +118,12 @@ func (c *conn) signal(s wire.Signal) error {
 	if err != nil {
 		c.fail(wire.CodeBadFrame, err.Error())
 		return err
+	}
+	if !c.switchOn(switches.Signals) {
+		// Degraded by the signals switch: dropped like any best-effort
+		// signal, without an error, so clients need no new behaviour.
+		n.transient.drop(job.KindSignal, dropDegraded)
+		return nil
 	}
 	if !c.sig.allow(time.Now().UnixNano(), n.cfg.SignalRate, n.cfg.SignalBurst) {
 		n.transient.drop(job.KindSignal, dropRateLimited)

@@ -52,6 +52,7 @@ const (
 	dropRateLimited = "rate_limited" // a session sent signals faster than allowed
 	dropQueueFull   = "queue_full"   // the signal relay's queue was full
 	dropRedis       = "redis"        // the relay could not reach Redis
+	dropDegraded    = "degraded"     // signals turned off by the signals switch
 	// signals only: the recipient blocked the sender, or the block mirror
 	// could not tell (being rebuilt after Redis lost it)
 	dropBlocked       = "blocked"

@@ -48,6 +48,11 @@ type Config struct {
 	// Pool (may be nil) is the relay's bulkhead; it reports the relay busy
 	// while a batch runs.
 	Pool *bulkhead.Pool
+	// FanoutLimit (may be nil: no limit) is the group_send fan-out
+	// degradation switch: an entry for more users than it returns (when
+	// above 0) is announced but not pushed live; its users get it by sync.
+	// Entries for at most two users (every 1:1 message) are always pushed.
+	FanoutLimit func() int64
 }
 
 const (
@@ -263,6 +268,9 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 	}
 	var jobs []stream.NodeJob
 	for _, d := range batch {
+		if d.p.PushID == "" && r.fanoutDegraded(len(d.p.Targets)) {
+			continue
+		}
 		byNode := make(map[string][]job.Target)
 		for _, t := range d.p.Targets {
 			for _, s := range sessions[t.UserID] {
@@ -346,4 +354,15 @@ func (r *Relay) pooledBatch(ctx context.Context) (int, error) {
 		}
 	}
 	return r.batch(ctx)
+}
+
+// fanoutDegraded reports whether a group entry for n users is kept from
+// live push by the fan-out limit. A 1:1 entry (at most two users) never is,
+// nor a persisted push of the push API (the caller skips those).
+func (r *Relay) fanoutDegraded(n int) bool {
+	if n <= 2 || r.cfg.FanoutLimit == nil {
+		return false
+	}
+	limit := r.cfg.FanoutLimit()
+	return limit > 0 && int64(n) > limit
 }

@@ -110,7 +110,7 @@ func (s *Server) history(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := s.messages.History(c.Request.Context(), caller.UserID, c.Param("conversation_id"), q)
+	page, err := s.messages.History(c.Request.Context(), caller.UserID, c.Param("conversation_id"), s.historyLimit(q))
 	if err != nil {
 		fail(c, err)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/switches"
 )
 
 type presenceResponse struct {
@@ -22,6 +23,9 @@ func (s *Server) getPresence(c *gin.Context) {
 	}
 	if s.presence == nil {
 		writeProblem(c, tether.EUNAVAILABLE, "Presence is not configured on this server.")
+		return
+	}
+	if s.degradedFor(c, switches.Presence, caller, "Presence") {
 		return
 	}
 	ids, err := parseUserIDs(c.Query("user_ids"))

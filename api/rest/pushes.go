@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/problem"
+	"github.com/tetherim/tether/shared/switches"
 )
 
 // Pushes, batches, broadcasts and push status of the push API, for callers
@@ -34,6 +35,9 @@ func (s *Server) sendPush(c *gin.Context) {
 	k, ok := keyCallerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
+		return
+	}
+	if s.degradedForService(c, switches.PushAPI, "The push API") {
 		return
 	}
 	var req pushRequest
@@ -75,6 +79,9 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 	k, ok := keyCallerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
+		return
+	}
+	if s.degradedForService(c, switches.PushAPI, "The push API") {
 		return
 	}
 	var req pushBatchRequest
@@ -123,6 +130,9 @@ func (s *Server) sendBroadcast(c *gin.Context) {
 	k, ok := keyCallerOf(c)
 	if !ok {
 		fail(c, errNoCaller)
+		return
+	}
+	if s.degradedForService(c, switches.Broadcast, "Broadcast") {
 		return
 	}
 	var req broadcastRequest

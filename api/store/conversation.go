@@ -24,14 +24,30 @@ import (
 type ConversationService struct {
 	db       *DB
 	onCommit func()
+	receipts func(readerID int64) bool // nil: always send read receipts
 }
 
 var _ tether.ConversationService = (*ConversationService)(nil)
 
 // NewConversationService returns the conversation service. onCommit (may be
 // nil) is called after every commit that wrote outbox rows, to wake the relay.
-func NewConversationService(db *DB, onCommit func()) tether.ConversationService {
-	return &ConversationService{db: db, onCommit: onCommit}
+func NewConversationService(db *DB, onCommit func(), opts ...ConversationOption) tether.ConversationService {
+	s := &ConversationService{db: db, onCommit: onCommit}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ConversationOption adjusts a ConversationService.
+type ConversationOption func(*ConversationService)
+
+// WithReadReceipts makes MarkRead tell the 1:1 peer only while on(reader)
+// reports true: the read_receipts degradation switch. Off, the read is
+// still recorded and reaches the reader's own devices; the peer gets no
+// read entry, as if the reader had not read yet.
+func WithReadReceipts(on func(readerID int64) bool) ConversationOption {
+	return func(s *ConversationService) { s.receipts = on }
 }
 
 // Conversations lists the user's conversations that are not deleted, by
@@ -158,7 +174,7 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 				return err
 			}
 		}
-		if peer != 0 && !peerBlocked {
+		if peer != 0 && !peerBlocked && (s.receipts == nil || s.receipts(userID)) {
 			theirs, err := json.Marshal(tether.ReadEvent{ReaderID: userID, MessageID: newest.Int64})
 			if err != nil {
 				return err

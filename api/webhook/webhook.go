@@ -104,7 +104,11 @@ type Config struct {
 	// Pool, when set, is the webhook's bulkhead: its workers bound the
 	// requests in flight and report them busy (the queue is the backlog
 	// table, so the pool queues nothing).
-	Pool         *bulkhead.Pool
+	Pool *bulkhead.Pool
+	// On (may be nil: always on) is the webhook's degradation switch:
+	// while it reports false nothing is claimed or sent, and deliveries
+	// wait in the backlog table until it is on again.
+	On           func() bool
 	PollInterval time.Duration // wait between claims that found nothing, when not kicked; default 1s
 	MinBackoff   time.Duration // ceiling of the first retry's delay; default 1s
 	MaxBackoff   time.Duration // ceiling of any retry's delay, Retry-After included; default 1h
@@ -260,6 +264,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 		free := pool.Free()
+		if w.cfg.On != nil && !w.cfg.On() {
+			// Degraded: claim nothing, look again after the poll interval.
+			timer.Reset(w.cfg.PollInterval)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+			continue
+		}
 		if free == 0 {
 			select {
 			case <-ctx.Done():

@@ -24,6 +24,7 @@ import (
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
+	"github.com/tetherim/tether/shared/switches"
 	"github.com/tetherim/tether/shared/token"
 )
 
@@ -185,12 +186,16 @@ type apiCore struct {
 func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	p.m.Register(p.bulkheads)
 	p.relay.Pool = p.bulkheads.Pool(bulkhead.Relay)
+	// Degradation: group entries above the switch's member count are not pushed live.
+	p.relay.FanoutLimit = func() int64 { return p.switches.svc.Registry.Int(switches.GroupFanoutLimit) }
 	var hook *webhook.Worker
 	if p.webhook.Enabled() {
 		var err error
 		hook, err = webhook.New(webhook.Config{
 			URL: p.webhook.URL, Secret: p.webhook.Secret, MaxAttempts: p.webhook.MaxAttempts, Timeout: p.webhook.Timeout,
 			Pool: p.bulkheads.Pool(bulkhead.Webhook),
+			// Degradation: the webhook switch pauses deliveries (api/webhook).
+			On: func() bool { return p.switches.svc.Registry.Enabled(switches.Webhook, switches.Subject{}) },
 		}, p.db, p.m, p.log)
 		if err != nil {
 			return nil, err
@@ -242,8 +247,10 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		// Readiness is what chat needs, not Redis; health.go.
 		Ready: health.ready,
 
-		Conversations: store.NewConversationService(p.db, rel.Kick),
-		Switches:      p.switches.svc,
+		Conversations: store.NewConversationService(p.db, rel.Kick, store.WithReadReceipts(func(reader int64) bool {
+			return p.switches.svc.Registry.Enabled(switches.ReadReceipts, switches.Subject{UserID: reader})
+		})),
+		Switches: p.switches.svc,
 	})
 	if err != nil {
 		return nil, err
