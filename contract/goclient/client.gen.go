@@ -1717,6 +1717,9 @@ type ClientInterface interface {
 
 	// History A page of a conversation's messages
 	//
+	// Degradation: the `history_page_max` switch (when above 0) caps
+	// `limit`; the page is then shorter and `next_cursor` continues it.
+	//
 	// Without a cursor, the newest page (newest first). With `before`, older
 	// messages (newest first); with `after`, newer messages (oldest first).
 	// Pass the `next_cursor` of a page as the same parameter to continue.
@@ -1751,6 +1754,10 @@ type ClientInterface interface {
 
 	// MarkConversationReadWithBody Mark a conversation read up to a version
 	//
+	// Degradation: while the `read_receipts` switch is off for the caller,
+	// the read is recorded and reaches the caller's own timeline, but the
+	// 1:1 peer gets no read entry.
+	//
 	// Marks the conversation read up to and including `version`, a version
 	// of the caller's own timeline (at most their newest version, else
 	// 400), and recounts its unread messages. When this reads messages, a
@@ -1769,6 +1776,10 @@ type ClientInterface interface {
 	MarkConversationReadWithBody(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// MarkConversationRead Mark a conversation read up to a version
+	//
+	// Degradation: while the `read_receipts` switch is off for the caller,
+	// the read is recorded and reaches the caller's own timeline, but the
+	// 1:1 peer gets no read entry.
 	//
 	// Marks the conversation read up to and including `version`, a version
 	// of the caller's own timeline (at most their newest version, else
@@ -2121,6 +2132,9 @@ type ClientInterface interface {
 
 	// GetPresence Online status of users
 	//
+	// Degradation: while the `presence` switch is off for the caller, 503
+	// degraded with Retry-After (show presence as unknown).
+	//
 	// Whether each listed user has a live push connection, and on which
 	// devices, from the push routing registry (sessions on nodes that
 	// stopped heartbeating do not count). Users are answered in request
@@ -2131,6 +2145,9 @@ type ClientInterface interface {
 	GetPresence(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendPushWithBody Push to users
+	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
@@ -2169,6 +2186,9 @@ type ClientInterface interface {
 
 	// SendPush Push to users
 	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
@@ -2206,6 +2226,9 @@ type ClientInterface interface {
 
 	// SendPushBatchWithBody Several pushes in one request
 	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
 	// (transient or persisted). A body this schema refuses (an item with
 	// a user id below 1, no payload, an unknown field or platform, a
@@ -2225,6 +2248,9 @@ type ClientInterface interface {
 	SendPushBatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendPushBatch Several pushes in one request
+	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
 	// (transient or persisted). A body this schema refuses (an item with
@@ -2246,6 +2272,9 @@ type ClientInterface interface {
 
 	// SendBroadcastWithBody Broadcast to every online session
 	//
+	// Degradation: while the `broadcast` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Sends a transient push to every live session on every push node,
 	// optionally only on some platforms. Offline users never see it. A node
 	// drops it once ttl_seconds (default 60) have passed. Needs the
@@ -2257,6 +2286,9 @@ type ClientInterface interface {
 	SendBroadcastWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendBroadcast Broadcast to every online session
+	//
+	// Degradation: while the `broadcast` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Sends a transient push to every live session on every push node,
 	// optionally only on some platforms. Offline users never see it. A node
@@ -3017,6 +3049,9 @@ func (c *Client) GetConversation(ctx context.Context, conversationId string, req
 
 // History A page of a conversation's messages
 //
+// Degradation: the `history_page_max` switch (when above 0) caps
+// `limit`; the page is then shorter and `next_cursor` continues it.
+//
 // Without a cursor, the newest page (newest first). With `before`, older
 // messages (newest first); with `after`, newer messages (oldest first).
 // Pass the `next_cursor` of a page as the same parameter to continue.
@@ -3081,6 +3116,10 @@ func (c *Client) MuteConversation(ctx context.Context, conversationId string, bo
 
 // MarkConversationReadWithBody Mark a conversation read up to a version
 //
+// Degradation: while the `read_receipts` switch is off for the caller,
+// the read is recorded and reaches the caller's own timeline, but the
+// 1:1 peer gets no read entry.
+//
 // Marks the conversation read up to and including `version`, a version
 // of the caller's own timeline (at most their newest version, else
 // 400), and recounts its unread messages. When this reads messages, a
@@ -3109,6 +3148,10 @@ func (c *Client) MarkConversationReadWithBody(ctx context.Context, conversationI
 }
 
 // MarkConversationRead Mark a conversation read up to a version
+//
+// Degradation: while the `read_receipts` switch is off for the caller,
+// the read is recorded and reaches the caller's own timeline, but the
+// 1:1 peer gets no read entry.
 //
 // Marks the conversation read up to and including `version`, a version
 // of the caller's own timeline (at most their newest version, else
@@ -3771,6 +3814,9 @@ func (c *Client) RecallMessage(ctx context.Context, messageId int64, reqEditors 
 
 // GetPresence Online status of users
 //
+// Degradation: while the `presence` switch is off for the caller, 503
+// degraded with Retry-After (show presence as unknown).
+//
 // Whether each listed user has a live push connection, and on which
 // devices, from the push routing registry (sessions on nodes that
 // stopped heartbeating do not count). Users are answered in request
@@ -3791,6 +3837,9 @@ func (c *Client) GetPresence(ctx context.Context, params *GetPresenceParams, req
 }
 
 // SendPushWithBody Push to users
+//
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
 //
 // Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
@@ -3839,6 +3888,9 @@ func (c *Client) SendPushWithBody(ctx context.Context, contentType string, body 
 
 // SendPush Push to users
 //
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
+//
 // Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
@@ -3886,6 +3938,9 @@ func (c *Client) SendPush(ctx context.Context, body SendPushJSONRequestBody, req
 
 // SendPushBatchWithBody Several pushes in one request
 //
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
+//
 // Up to 500 pushes, each exactly like the body of POST /v1/push
 // (transient or persisted). A body this schema refuses (an item with
 // a user id below 1, no payload, an unknown field or platform, a
@@ -3915,6 +3970,9 @@ func (c *Client) SendPushBatchWithBody(ctx context.Context, contentType string, 
 }
 
 // SendPushBatch Several pushes in one request
+//
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
 // (transient or persisted). A body this schema refuses (an item with
@@ -3946,6 +4004,9 @@ func (c *Client) SendPushBatch(ctx context.Context, body SendPushBatchJSONReques
 
 // SendBroadcastWithBody Broadcast to every online session
 //
+// Degradation: while the `broadcast` switch is off, 503 degraded with
+// Retry-After.
+//
 // Sends a transient push to every live session on every push node,
 // optionally only on some platforms. Offline users never see it. A node
 // drops it once ttl_seconds (default 60) have passed. Needs the
@@ -3967,6 +4028,9 @@ func (c *Client) SendBroadcastWithBody(ctx context.Context, contentType string, 
 }
 
 // SendBroadcast Broadcast to every online session
+//
+// Degradation: while the `broadcast` switch is off, 503 degraded with
+// Retry-After.
 //
 // Sends a transient push to every live session on every push node,
 // optionally only on some platforms. Offline users never see it. A node
@@ -7367,6 +7431,9 @@ type ClientWithResponsesInterface interface {
 
 	// HistoryWithResponse A page of a conversation's messages
 	//
+	// Degradation: the `history_page_max` switch (when above 0) caps
+	// `limit`; the page is then shorter and `next_cursor` continues it.
+	//
 	// Without a cursor, the newest page (newest first). With `before`, older
 	// messages (newest first); with `after`, newer messages (oldest first).
 	// Pass the `next_cursor` of a page as the same parameter to continue.
@@ -7403,6 +7470,10 @@ type ClientWithResponsesInterface interface {
 
 	// MarkConversationReadWithBodyWithResponse Mark a conversation read up to a version
 	//
+	// Degradation: while the `read_receipts` switch is off for the caller,
+	// the read is recorded and reaches the caller's own timeline, but the
+	// 1:1 peer gets no read entry.
+	//
 	// Marks the conversation read up to and including `version`, a version
 	// of the caller's own timeline (at most their newest version, else
 	// 400), and recounts its unread messages. When this reads messages, a
@@ -7421,6 +7492,10 @@ type ClientWithResponsesInterface interface {
 	MarkConversationReadWithBodyWithResponse(ctx context.Context, conversationId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MarkConversationReadResponse, error)
 
 	// MarkConversationReadWithResponse Mark a conversation read up to a version
+	//
+	// Degradation: while the `read_receipts` switch is off for the caller,
+	// the read is recorded and reaches the caller's own timeline, but the
+	// 1:1 peer gets no read entry.
 	//
 	// Marks the conversation read up to and including `version`, a version
 	// of the caller's own timeline (at most their newest version, else
@@ -7797,6 +7872,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetPresenceWithResponse Online status of users
 	//
+	// Degradation: while the `presence` switch is off for the caller, 503
+	// degraded with Retry-After (show presence as unknown).
+	//
 	// Whether each listed user has a live push connection, and on which
 	// devices, from the push routing registry (sessions on nodes that
 	// stopped heartbeating do not count). Users are answered in request
@@ -7809,6 +7887,9 @@ type ClientWithResponsesInterface interface {
 	GetPresenceWithResponse(ctx context.Context, params *GetPresenceParams, reqEditors ...RequestEditorFn) (*GetPresenceResponse, error)
 
 	// SendPushWithBodyWithResponse Push to users
+	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
@@ -7847,6 +7928,9 @@ type ClientWithResponsesInterface interface {
 
 	// SendPushWithResponse Push to users
 	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 	// optionally only to their sessions on some platforms.
 	//
@@ -7884,6 +7968,9 @@ type ClientWithResponsesInterface interface {
 
 	// SendPushBatchWithBodyWithResponse Several pushes in one request
 	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
 	// (transient or persisted). A body this schema refuses (an item with
 	// a user id below 1, no payload, an unknown field or platform, a
@@ -7903,6 +7990,9 @@ type ClientWithResponsesInterface interface {
 	SendPushBatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendPushBatchResponse, error)
 
 	// SendPushBatchWithResponse Several pushes in one request
+	//
+	// Degradation: while the `push_api` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Up to 500 pushes, each exactly like the body of POST /v1/push
 	// (transient or persisted). A body this schema refuses (an item with
@@ -7924,6 +8014,9 @@ type ClientWithResponsesInterface interface {
 
 	// SendBroadcastWithBodyWithResponse Broadcast to every online session
 	//
+	// Degradation: while the `broadcast` switch is off, 503 degraded with
+	// Retry-After.
+	//
 	// Sends a transient push to every live session on every push node,
 	// optionally only on some platforms. Offline users never see it. A node
 	// drops it once ttl_seconds (default 60) have passed. Needs the
@@ -7935,6 +8028,9 @@ type ClientWithResponsesInterface interface {
 	SendBroadcastWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendBroadcastResponse, error)
 
 	// SendBroadcastWithResponse Broadcast to every online session
+	//
+	// Degradation: while the `broadcast` switch is off, 503 degraded with
+	// Retry-After.
 	//
 	// Sends a transient push to every live session on every push node,
 	// optionally only on some platforms. Offline users never see it. A node
@@ -14779,6 +14875,9 @@ func (c *ClientWithResponses) GetConversationWithResponse(ctx context.Context, c
 
 // HistoryWithResponse A page of a conversation's messages
 //
+// Degradation: the `history_page_max` switch (when above 0) caps
+// `limit`; the page is then shorter and `next_cursor` continues it.
+//
 // Without a cursor, the newest page (newest first). With `before`, older
 // messages (newest first); with `after`, newer messages (oldest first).
 // Pass the `next_cursor` of a page as the same parameter to continue.
@@ -14833,6 +14932,10 @@ func (c *ClientWithResponses) MuteConversationWithResponse(ctx context.Context, 
 
 // MarkConversationReadWithBodyWithResponse Mark a conversation read up to a version
 //
+// Degradation: while the `read_receipts` switch is off for the caller,
+// the read is recorded and reaches the caller's own timeline, but the
+// 1:1 peer gets no read entry.
+//
 // Marks the conversation read up to and including `version`, a version
 // of the caller's own timeline (at most their newest version, else
 // 400), and recounts its unread messages. When this reads messages, a
@@ -14857,6 +14960,10 @@ func (c *ClientWithResponses) MarkConversationReadWithBodyWithResponse(ctx conte
 }
 
 // MarkConversationReadWithResponse Mark a conversation read up to a version
+//
+// Degradation: while the `read_receipts` switch is off for the caller,
+// the read is recorded and reaches the caller's own timeline, but the
+// 1:1 peer gets no read entry.
 //
 // Marks the conversation read up to and including `version`, a version
 // of the caller's own timeline (at most their newest version, else
@@ -15419,6 +15526,9 @@ func (c *ClientWithResponses) RecallMessageWithResponse(ctx context.Context, mes
 
 // GetPresenceWithResponse Online status of users
 //
+// Degradation: while the `presence` switch is off for the caller, 503
+// degraded with Retry-After (show presence as unknown).
+//
 // Whether each listed user has a live push connection, and on which
 // devices, from the push routing registry (sessions on nodes that
 // stopped heartbeating do not count). Users are answered in request
@@ -15437,6 +15547,9 @@ func (c *ClientWithResponses) GetPresenceWithResponse(ctx context.Context, param
 }
 
 // SendPushWithBodyWithResponse Push to users
+//
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
 //
 // Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
@@ -15481,6 +15594,9 @@ func (c *ClientWithResponses) SendPushWithBodyWithResponse(ctx context.Context, 
 
 // SendPushWithResponse Push to users
 //
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
+//
 // Sends a payload (a JSON object of at most 4 KiB in canonical form) to up to 1,000 users,
 // optionally only to their sessions on some platforms.
 //
@@ -15524,6 +15640,9 @@ func (c *ClientWithResponses) SendPushWithResponse(ctx context.Context, body Sen
 
 // SendPushBatchWithBodyWithResponse Several pushes in one request
 //
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
+//
 // Up to 500 pushes, each exactly like the body of POST /v1/push
 // (transient or persisted). A body this schema refuses (an item with
 // a user id below 1, no payload, an unknown field or platform, a
@@ -15549,6 +15668,9 @@ func (c *ClientWithResponses) SendPushBatchWithBodyWithResponse(ctx context.Cont
 }
 
 // SendPushBatchWithResponse Several pushes in one request
+//
+// Degradation: while the `push_api` switch is off, 503 degraded with
+// Retry-After.
 //
 // Up to 500 pushes, each exactly like the body of POST /v1/push
 // (transient or persisted). A body this schema refuses (an item with
@@ -15576,6 +15698,9 @@ func (c *ClientWithResponses) SendPushBatchWithResponse(ctx context.Context, bod
 
 // SendBroadcastWithBodyWithResponse Broadcast to every online session
 //
+// Degradation: while the `broadcast` switch is off, 503 degraded with
+// Retry-After.
+//
 // Sends a transient push to every live session on every push node,
 // optionally only on some platforms. Offline users never see it. A node
 // drops it once ttl_seconds (default 60) have passed. Needs the
@@ -15593,6 +15718,9 @@ func (c *ClientWithResponses) SendBroadcastWithBodyWithResponse(ctx context.Cont
 }
 
 // SendBroadcastWithResponse Broadcast to every online session
+//
+// Degradation: while the `broadcast` switch is off, 503 degraded with
+// Retry-After.
 //
 // Sends a transient push to every live session on every push node,
 // optionally only on some platforms. Offline users never see it. A node
