@@ -125,9 +125,23 @@ func (db *DB) Dialect() string { return db.dialect }
 // Migrate brings the schema to the newest version this binary embeds.
 func (db *DB) Migrate(ctx context.Context) error { return migrations.Migrate(ctx, db.sql, db.dialect) }
 
-// CheckSchema fails unless the schema is at exactly the version this binary embeds.
+// MinSchema is the oldest schema version this binary's store runs on: the
+// migration that introduced the newest table or column it reads or writes
+// (8: auth_sessions.app_version). Raise it with every migration whose
+// tables or columns the store starts using; sql/migrations/README.md.
+const MinSchema = 8
+
+// CheckSchema fails unless the schema is in this binary's window: at least
+// MinSchema, and any newer migration declared compatible with it
+// (migrations.CheckWindow).
 func (db *DB) CheckSchema(ctx context.Context) error {
-	return migrations.Check(ctx, db.sql, db.dialect)
+	return migrations.CheckWindow(ctx, db.sql, db.dialect, MinSchema)
+}
+
+// MigrateTo applies the embedded migrations up to version; tests use it to
+// run the store on the oldest schema of its window.
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
+	return migrations.MigrateTo(ctx, db.sql, db.dialect, version)
 }
 
 // Ping checks that the database answers.

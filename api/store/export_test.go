@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/tetherim/tether"
@@ -66,3 +67,7 @@ func HideConversationForTest(ctx context.Context, db *DB, uid int64, conv string
 func DeleteTimelineHeadForTest(ctx context.Context, db *DB, uid int64) error {
 	return db.g.WithContext(ctx).Exec("DELETE FROM timeline_heads WHERE user_id = ?", uid).Error
 }
+
+// SQLForTest is the database's *sql.DB, for tests that change the schema
+// by hand (a migration the binary does not know).
+func SQLForTest(db *DB) *sql.DB { return db.sql }

@@ -77,7 +77,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 	cancel()
 	if err != nil {
 		closeQuietly(db)
-		return nil, fmt.Errorf("database schema is not the one this binary needs (run `tether migrate`): %w", err)
+		return nil, fmt.Errorf("database schema is outside this binary's window: %w", err)
 	}
 	ropt := cfg.Redis.Options()
 	ropt.PoolSize = max(ropt.PoolSize, pools.Conns(), 10*runtime.GOMAXPROCS(0))
