@@ -397,6 +397,7 @@ func (c *conn) isClosing() bool {
 // fail sends Error(code) and closes the connection.
 func (c *conn) fail(code wire.Code, text string) {
 	if c.closeWith(wire.TypeError, code, text) {
+		c.n.failed.WithLabelValues(code.String()).Inc()
 		lvl := slog.LevelInfo
 		if code == wire.CodeInternal || code == wire.CodeSlowConsumer {
 			lvl = slog.LevelWarn

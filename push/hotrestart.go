@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/cloudwego/netpoll"
 
 	"github.com/tetherim/tether/internal/handoff"
+	"github.com/tetherim/tether/shared/metrics"
 )
 
 // Hot restart: a node listens on Config.UpgradeSocket; a new process of
@@ -200,7 +202,11 @@ func (n *Node) closeUpgrades() {
 // Config.Takeover) and waits until it has taken the node over, it exits,
 // or ctx ends (then it is killed). On error this node keeps serving and
 // can be upgraded again.
-func (n *Node) Upgrade(ctx context.Context, start func() (*os.Process, error)) error {
+func (n *Node) Upgrade(ctx context.Context, start func() (*os.Process, error)) (err error) {
+	// A failed hot restart is a server error of unit push/hot_restart; an
+	// alert watches it (deployments/prometheus/alerts.yml).
+	done := n.m.Begin(metrics.LayerPush, "hot_restart", 0, slog.String("node", n.cfg.NodeID))
+	defer func() { done(err) }()
 	if n.cfg.UpgradeSocket == "" {
 		return errors.New("push: hot restart needs Config.UpgradeSocket")
 	}

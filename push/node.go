@@ -143,7 +143,8 @@ type Node struct {
 	acks    *ackBatch
 	pending *registrar
 
-	transient *transient // broadcasts, transient pushes and signals; see transient.go
+	transient *transient             // broadcasts, transient pushes and signals; see transient.go
+	failed    *prometheus.CounterVec // closes with an Error frame, by code; see closes.go
 
 	ipLimit    *ipLimiter   // Config.MaxConnsPerIP; see limits.go
 	handshakes atomic.Int64 // connections not yet past their handshake
@@ -272,6 +273,9 @@ func New(cfg Config, d Deps) (*Node, error) {
 		return nil, err
 	}
 	n.transient = tr
+	if n.failed, err = newFailCounter(n); err != nil {
+		return nil, err
+	}
 	n.noConn = sync.NewCond(&n.connMu)
 	if err := n.initSessions(); err != nil { // policy, limits and session gauges; see policy.go
 		return nil, err

@@ -252,6 +252,9 @@ func TestSlowConsumer_ClosedInsteadOfBufferingWithoutBound(t *testing.T) {
 		}
 		c.expectReason(wire.TypeError, wire.CodeSlowConsumer)
 		c.expectClosed()
+		if got := failedCloses(n, wire.CodeSlowConsumer); got != 1 {
+			t.Errorf("slow_consumer closes = %v, want 1", got)
+		}
 		// Other users are unaffected.
 		d, _ := e.connect(10, "d")
 		e.push(msgJob("hi", jobTarget(10, 1)))

@@ -3,7 +3,8 @@
 # and Redis (127.0.0.1:6379) are reachable for the tests and local runs.
 # On a fresh Debian/Ubuntu machine it installs and starts them; where they
 # already answer it changes nothing. Needs root (or sudo) only to install
-# or start them.
+# or start them. It also installs promtool (Debian's prometheus package),
+# which the deployments tests run on the alert rules and the exposition.
 set -euo pipefail
 
 MYSQL_HOST=127.0.0.1
@@ -117,9 +118,22 @@ SQL
 	log "mariadb answers on $MYSQL_HOST:$MYSQL_PORT as root"
 }
 
+ensure_promtool() {
+	if command -v promtool >/dev/null 2>&1; then
+		return
+	fi
+	install prometheus
+	# Only the promtool binary is used: stop the server the package may start.
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+		as_root systemctl disable --now prometheus || true
+	fi
+	log "promtool installed"
+}
+
 main() {
 	ensure_redis
 	ensure_mariadb
+	ensure_promtool
 }
 
 main "$@"

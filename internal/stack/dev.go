@@ -51,6 +51,7 @@ type Dev struct {
 	node  *push.Node
 	admin *httpServer
 	clock context.CancelFunc
+	m     *metrics.Metrics
 
 	stopOnce sync.Once
 	stopErr  error
@@ -100,6 +101,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	d.run.goFunc("redis-clock", func() error { return runClock(clockCtx, d.mr) })
 
 	m := metrics.New(metrics.WithLogger(log.With("node", devNodeID)))
+	d.m = m
 	d.rdb, err = openRedis(ctx, &redis.Options{Addr: d.mr.Addr()}, m)
 	if err != nil {
 		return nil, err
@@ -161,6 +163,9 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 
 // Err delivers the first unexpected failure of a background component.
 func (d *Dev) Err() <-chan error { return d.run.fatal }
+
+// Metrics is the process's dispatch point: what the admin /metrics serves.
+func (d *Dev) Metrics() *metrics.Metrics { return d.m }
 
 // Sessions is the number of live sessions on the push node.
 func (d *Dev) Sessions() int { return d.node.Sessions() }

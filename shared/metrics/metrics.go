@@ -9,6 +9,8 @@ package metrics
 import (
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +37,9 @@ type Metrics struct {
 	seconds  *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	overrun  *overrunLog
+
+	mu         sync.Mutex
+	collectors []prometheus.Collector // everything registered, for Families
 }
 
 // Option configures New.
@@ -73,13 +78,27 @@ func New(opts ...Option) *Metrics {
 	for _, o := range opts {
 		o(m)
 	}
-	m.reg.MustRegister(m.calls, m.errors, m.slow, m.seconds, m.inflight,
+	m.Register(m.calls, m.errors, m.slow, m.seconds, m.inflight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // Register adds more collectors (gauges owned by a component) to this registry.
-func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.reg.MustRegister(cs...)
+	m.mu.Lock()
+	m.collectors = append(m.collectors, cs...)
+	m.mu.Unlock()
+}
+
+func (m *Metrics) describe(ch chan<- *prometheus.Desc) {
+	m.mu.Lock()
+	cs := slices.Clone(m.collectors)
+	m.mu.Unlock()
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
 
 // Begin starts timing one unit of work; call the returned func with its
 // outcome exactly once. budget <= 0 means no budget. ids (user, connection,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,5 +159,15 @@ func TestIDs_TravelInTheContextAndAccumulate(t *testing.T) {
 	}
 	if IDs(context.Background()) != nil {
 		t.Error("a bare context carries ids")
+	}
+}
+
+func TestFamilies_ListsVectorsWithoutSeries(t *testing.T) {
+	m := New()
+	names := m.Families()
+	for _, want := range []string{"tether_calls_total", "tether_errors_total", "tether_timeouts_total", "tether_call_seconds", "go_goroutines"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Families lacks %s: %v", want, names)
+		}
 	}
 }
