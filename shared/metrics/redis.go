@@ -30,7 +30,12 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		done := h.m.Begin(LayerRedis, cmd.Name(), redisBudget(cmd), IDs(ctx)...)
+		name, budget := cmd.Name(), redisBudget(cmd)
+		if budget == 0 {
+			// Its time is mostly waiting: keep it out of the command's latency.
+			name += "_block"
+		}
+		done := h.m.Begin(LayerRedis, name, budget, IDs(ctx)...)
 		err := next(ctx, cmd)
 		if probes([]redis.Cmder{cmd}) {
 			done(nil)
@@ -99,7 +104,7 @@ func probes(cmds []redis.Cmder) bool {
 }
 
 // redisBudget is cmd's time budget: RedisBudget, or none (0) for a read
-// that blocks (XREAD/XREADGROUP with BLOCK, BLPOP and kin): it waits as long
+// that blocks, counted as its own unit <command>_block (XREAD/XREADGROUP with BLOCK, BLPOP and kin): it waits as long
 // as it was asked to, Redis ends the wait only on its next cron tick (100 ms
 // at the default hz), and its caller bounds it with a deadline of its own.
 func redisBudget(cmd redis.Cmder) time.Duration {

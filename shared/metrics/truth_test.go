@@ -56,11 +56,11 @@ func TestInstrumentRedis_BlockingReadsAndExpectedAnswersAreNeitherTimeoutsNorErr
 	if !errors.Is(err, redis.Nil) {
 		t.Fatalf("XREADGROUP: %v", err)
 	}
-	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "xreadgroup")); got != 1 {
-		t.Fatalf("xreadgroup calls = %v", got)
+	if got := testutil.ToFloat64(m.calls.WithLabelValues(LayerRedis, "xreadgroup_block")); got != 1 {
+		t.Fatalf("blocking xreadgroup calls = %v", got)
 	}
 	if got := testutil.CollectAndCount(m.slow); got != 0 {
-		t.Errorf("%d timeout series after a blocking read: xreadgroup %v", got, testutil.ToFloat64(m.slow.WithLabelValues(LayerRedis, "xreadgroup")))
+		t.Errorf("%d timeout series after a blocking read: xreadgroup_block %v", got, testutil.ToFloat64(m.slow.WithLabelValues(LayerRedis, "xreadgroup_block")))
 	}
 	if got := testutil.CollectAndCount(m.errors); got != 0 {
 		t.Errorf("%d error series after BUSYGROUP, NOSCRIPT and an empty read", got)
