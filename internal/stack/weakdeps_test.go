@@ -213,3 +213,40 @@ func TestWeakDeps_PushNodeOnARedisAnsweringMOVEDIsNotReadyUntilPointedAtAUsableO
 	testenv.Eventually(t, 30*time.Second, func() bool { code, _ := readyz(); return code == http.StatusOK },
 		"readyz 200 once the node's Redis is usable")
 }
+
+// The same for a replica, which answers READONLY to every write: the node
+// stays unready until its address leads to the primary.
+func TestWeakDeps_PushNodeOnAReadOnlyReplicaIsNotReadyUntilPointedAtThePrimary(t *testing.T) {
+	t.Parallel()
+	primary := testenv.StartRedis(t)
+	host, port, _ := strings.Cut(primary.Addr(), ":")
+	replica := testenv.StartRedis(t, "--replicaof", host, port)
+	proxy := testenv.StartProxy(t, replica.Addr())
+
+	pub, _, _ := token.GenerateKey()
+	pc := config.DefaultPush()
+	pc.NodeID = testenv.Name("replica-")
+	pc.TCPAddr, pc.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	pc.Redis.Addr, pc.Redis.Prefix = proxy.Addr(), testenv.Name("t")+":"
+	pc.TokenPublicKey = token.EncodePublic(pub)
+	pc.NodeTTL = 3 * time.Second
+	pc.DrainWindow = time.Second
+	p, err := StartPush(context.Background(), pc, quiet())
+	if err != nil {
+		t.Fatalf("a node whose Redis answers PING must start (and report unready): %v", err)
+	}
+	stopOnCleanup(t, p)
+	readyz := func() int { code, _ := get(t, "http://"+p.AdminAddr+"/readyz"); return code }
+	for range 3 {
+		if code := readyz(); code != http.StatusServiceUnavailable {
+			t.Fatalf("readyz = %d on a read-only replica; want 503", code)
+		}
+		time.Sleep(time.Second)
+	}
+	if r := getHealthz(t, p.AdminAddr).Dependencies["redis"]; !strings.Contains(r.LastError, "READONLY") {
+		t.Fatalf("healthz redis = %+v; want the READONLY error", r)
+	}
+	proxy.Retarget(primary.Addr())
+	testenv.Eventually(t, 30*time.Second, func() bool { return readyz() == http.StatusOK },
+		"readyz 200 once the node's Redis is the primary")
+}
