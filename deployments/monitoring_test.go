@@ -141,7 +141,7 @@ func TestGrafanaDashboard_ShowsTheTableAsPanels(t *testing.T) {
 	}), "\n")
 	// The talk's columns: cmd, cmdtime, htime, error, dependencies, sessions, runtime.
 	for _, want := range []string{"tether_calls_total", "tether_call_seconds_bucket", "tether_timeouts_total", `class="server"`,
-		`layer=~"redis|sql"`, "tether_push_sessions", "tether_webhook_backlog", "go_goroutines", "go_memstats_heap_inuse_bytes"} {
+		`layer=~"redis|sql"`, "tether_push_sessions", "tether_bulkhead_busy", "tether_bulkhead_queued", "tether_dependency_up", "tether_webhook_backlog", "go_goroutines", "go_memstats_heap_inuse_bytes"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel or rule uses %s", want)
 		}
