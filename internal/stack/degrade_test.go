@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/bulkhead"
+	"github.com/tetherim/tether/internal/config"
+	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/shared/switches"
 )
@@ -157,4 +159,33 @@ func TestDegradation_EachSwitchGivesItsDocumentedClientBehaviour(t *testing.T) {
 	}
 	wantStatus("presence after", bearer("GET", "/v1/presence?user_ids="+bobID, ""), 200)
 	wantStatus("push after", keyRequest(t, base, key.Secret, "POST", "/v1/push", push), 202)
+}
+
+// With the webhook switch off, offline notifications are not sent but wait
+// in the backlog; turned on again, the waiting delivery goes out.
+func TestDegradation_WebhookSwitchOffHoldsDeliveriesUntilOn(t *testing.T) {
+	t.Parallel()
+	const secret = "degrade-webhook-secret"
+	recv, url := newHookReceiver(t, secret)
+	a := startAPIWithBulkheads(t, bulkhead.DefaultSpec, func(c *config.APIConfig) {
+		c.Webhook.URL, c.Webhook.Secret = url, secret
+	})
+	base := "http://" + a.HTTPAddr
+	setSwitch(t, base, switches.Webhook, "off")
+	msg, _ := sendToOffline(t, a.HTTPAddr)
+	// The relay queued the delivery (the backlog gauge counts it) ...
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		_, m := get(t, "http://"+a.AdminAddr+"/metrics")
+		return strings.Contains(m, "tether_relay_offline_notices_total 1")
+	}, "the delivery queued")
+	// ... and the worker, looking every poll interval (1 s), sends nothing.
+	time.Sleep(2500 * time.Millisecond)
+	if bodies, _ := recv.got(); len(bodies) != 0 {
+		t.Fatalf("%d webhook requests with the webhook switch off", len(bodies))
+	}
+	setSwitch(t, base, switches.Webhook, "on")
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		bodies, _ := recv.got()
+		return len(bodies) == 1 && strings.HasPrefix(bodies[0].ID, "m"+strconv.FormatInt(msg.ID, 10)+"-")
+	}, "the held delivery sent once the switch is on")
 }
