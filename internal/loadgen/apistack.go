@@ -144,6 +144,12 @@ func startStack(ctx context.Context, cfg Stack) (_ *apiStack, err error) {
 		"TETHER_ACCESS_TTL=2h",
 		// The benches measure throughput: a sender may exceed a person's send rate.
 		"TETHER_SEND_RATE=0",
+		// They measure throughput, not shedding: a burst of logins or sends
+		// waits for a worker of its business instead of being refused with
+		// 503 overloaded at the default queue's edge (same workers, so the
+		// same connection shares).
+		"TETHER_BULKHEADS=send=16/8192,group_send=8/2048,sync=12/8192,push_api=8/8192,broadcast=2/256,webhook=8/0,relay=1/0,other=12/8192",
+		"TETHER_BULKHEAD_WAIT=30s",
 	)
 	if s.api, err = startChild(ctx, "api", cfg.Exe, []string{"api"}, apiEnv, "127.0.0.1:"+strconv.Itoa(ports[1])); err != nil {
 		return nil, err
