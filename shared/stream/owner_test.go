@@ -40,6 +40,10 @@ func TestOwner_NoOtherProductionPackageTouchesTheStreams(t *testing.T) {
 			switch name := d.Name(); {
 			case path == self, name == "testdata", name == "vendor", name == "node_modules", strings.HasPrefix(name, ".") && path != root:
 				return filepath.SkipDir
+			case path == filepath.Join(root, "shared", "metrics"):
+				// It times every Redis command by name (a blocking
+				// XREADGROUP has no budget) and sends none itself.
+				return filepath.SkipDir
 			}
 			return nil
 		}
