@@ -4,34 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/api/store"
-	"github.com/tetherim/tether/internal/testenv"
-	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/token"
 )
 
 // openDB returns a migrated database of the given driver, closed at the end of the test.
 func openDB(t *testing.T, driver string) *store.DB {
 	t.Helper()
-	cfg := store.Config{Driver: driver}
-	switch driver {
-	case store.DriverMySQL:
-		cfg.DSN = testenv.MySQL(t)
-	case store.DriverSQLite:
-		cfg.DSN = filepath.Join(t.TempDir(), "tether.db")
-	}
+	db := openEmpty(t, driver)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, cfg, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
