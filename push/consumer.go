@@ -98,6 +98,9 @@ func (c *consumer) deliver(m stream.Entry) {
 	case job.KindKick:
 		n.kickJob(j, m.ID) // see kick.go
 		return
+	case job.KindDrain, job.KindHotRestart:
+		n.controlJob(j, m.ID) // see control.go
+		return
 	case job.KindBroadcast:
 		// Broadcasts belong on the broadcast stream (broadcast.go).
 		n.m.Observe(metrics.LayerJob, "invalid", 0, errors.New("broadcast job on a node stream"), 0)

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudwego/netpoll"
 
 	"github.com/tetherim/tether/push/wire"
+	"github.com/tetherim/tether/shared/route"
 )
 
 // Graceful drain (what a node does on SIGTERM):
@@ -82,6 +83,7 @@ func (n *Node) Drain(ctx context.Context, window time.Duration) error {
 	n.stopAccepting()
 	n.hbCancel()
 	<-n.hbDone
+	n.publishState(ctx, route.StateDraining) // control.go
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	if err := n.reg.Deregister(dctx, n.cfg.NodeID); err != nil {
 		n.log.Warn("push: drain: deregister failed; the node key expires with its TTL", "err", err)

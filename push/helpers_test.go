@@ -42,7 +42,8 @@ type env struct {
 	m       *metrics.Metrics
 	cfg     Config
 	node    *Node
-	tr      transport // how dial reaches the node; set with on
+	tr      transport   // how dial reaches the node; set with on
+	control ControlFunc // operators' requests (control.go); nil: refused
 }
 
 // on makes the env's clients use transport tr.
@@ -133,6 +134,7 @@ func (e *env) newNode() *Node {
 		Verifier: e.verify,
 		Metrics:  e.m,
 		Log:      log,
+		Control:  e.control,
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherim/tether/internal/handoff"
 	"github.com/tetherim/tether/shared/metrics"
+	"github.com/tetherim/tether/shared/route"
 )
 
 // Hot restart: a node listens on Config.UpgradeSocket; a new process of
@@ -213,6 +214,12 @@ func (n *Node) Upgrade(ctx context.Context, start func() (*os.Process, error)) (
 	if n.up.retired.Load() {
 		return errors.New("push: node already handed over")
 	}
+	n.publishState(ctx, route.StateHotRestarting) // control.go; the new process's heartbeat says ready
+	defer func() {
+		if err != nil {
+			n.publishState(ctx, route.StateReady) // this process keeps serving
+		}
+	}()
 	p, err := start()
 	if err != nil {
 		return fmt.Errorf("push: start new process: %w", err)

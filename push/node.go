@@ -111,6 +111,9 @@ type Deps struct {
 	// RedisHealth (optional) is told the outcome of each heartbeat and
 	// stream read, so readiness follows real use of Redis; see health.go.
 	RedisHealth *dephealth.Dep
+	// Control (optional) receives operators' requests to drain or
+	// hot-restart the node; without it they are refused. See control.go.
+	Control ControlFunc
 }
 
 // MaxServerPayload is the largest payload a node ever sends; jobs whose
@@ -139,6 +142,8 @@ type Node struct {
 	health  *dephealth.Dep // nil: not reported; see health.go
 	log     *slog.Logger
 	sw      *switches.Registry // live switches (shared/switches)
+	control ControlFunc        // operators' requests; see control.go
+	opState state              // ready, draining, hot-restarting, stopped: the published status
 	hub     *hub
 	acks    *ackBatch
 	pending *registrar
@@ -258,6 +263,7 @@ func New(cfg Config, d Deps) (*Node, error) {
 		health:  d.RedisHealth,
 		log:     d.Log.With("node", cfg.NodeID),
 		sw:      d.Switches,
+		control: d.Control,
 		hub:     newHub(),
 		acks:    newAckBatch(),
 		conns:   map[*conn]struct{}{},
@@ -436,6 +442,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	if derr != nil {
 		n.log.Warn("push: deregister failed; the node key expires with its TTL", "err", derr)
 	}
+	n.publishState(ctx, route.StateStopped) // control.go
 	n.leaveBroadcast(ctx)
 
 	n.waitConns(context.Background())

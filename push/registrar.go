@@ -168,8 +168,8 @@ func (n *Node) heartbeat(ctx context.Context) (lost bool, err error) {
 // node even before its consumer first reads.
 func (n *Node) register(ctx context.Context) (err error) {
 	start := time.Now()
-	defer func() { n.observeRedis(useHeartbeat, time.Since(start), err) }() // health.go
-	if err := n.reg.Heartbeat(ctx, n.info); err != nil {
+	defer func() { n.observeRedis(useHeartbeat, time.Since(start), err) }()     // health.go
+	if err := n.reg.Heartbeat(ctx, n.nodeStatus(n.opState.get())); err != nil { // control.go
 		return err
 	}
 	_, err = n.streams.NodeSource(n.cfg.NodeID).Join(ctx)

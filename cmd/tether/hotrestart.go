@@ -18,7 +18,8 @@ import (
 )
 
 // Hot restart of `tether push`: SIGUSR2 (or `tether push --upgrade`, which
-// sends it) makes the running process start the binary found at its path
+// sends it, or an operator's request on the ops page, which reaches the node
+// through its job stream) makes the running process start the binary found at its path
 // now, with the same arguments and environment plus envTakeover. The new
 // process takes the listeners and every live connection over through the
 // node's upgrade socket (push/hotrestart.go) and the old one exits once the
@@ -67,12 +68,17 @@ loop:
 				continue
 			}
 			log.Info("SIGUSR2: hot restart", "exe", os.Args[0])
-			upgrading = make(chan error, 1)
-			go func(done chan<- error) {
-				uctx, cancel := context.WithTimeout(context.Background(), c.UpgradeTimeout)
-				defer cancel()
-				done <- p.Upgrade(uctx, startSuccessor)
-			}(upgrading)
+			upgrading = startUpgrade(p, c)
+		case <-p.HotRestartRequests(): // an operator, through the node's stream (the ops page)
+			if upgrading != nil {
+				log.Warn("operator's hot restart: one is already under way")
+				continue
+			}
+			log.Info("operator asked for a hot restart", "exe", os.Args[0])
+			upgrading = startUpgrade(p, c)
+		case <-p.Drained(): // an operator's drain stopped the node
+			log.Info("node drained on an operator's request; exiting")
+			break loop
 		case err := <-upgrading:
 			upgrading = nil
 			if err != nil {
@@ -101,6 +107,18 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), c.DrainWindow+c.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(fatal, p.Stop(sctx))
+}
+
+// startUpgrade begins a hot restart of p in the background; the channel
+// delivers its outcome.
+func startUpgrade(p *stack.Push, c config.PushConfig) chan error {
+	done := make(chan error, 1)
+	go func() {
+		uctx, cancel := context.WithTimeout(context.Background(), c.UpgradeTimeout)
+		defer cancel()
+		done <- p.Upgrade(uctx, startSuccessor)
+	}()
+	return done
 }
 
 // notifyUpgrade delivers SIGUSR2 on the returned channel; stop undoes it.

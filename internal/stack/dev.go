@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -52,6 +53,8 @@ type Dev struct {
 	admin *httpServer
 	clock context.CancelFunc
 	m     *metrics.Metrics
+
+	nodeDrained atomic.Bool // an operator drained the node (control.go): it has stopped itself
 
 	stopOnce sync.Once
 	stopErr  error
@@ -144,7 +147,10 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	undo = append(undo, func() { _ = d.core.stop(context.Background()) })
 
-	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{}, d.core.switches.svc.Registry, nil) // one process: the node reads the API's switches
+	// One process: the node reads the API's switches. An operator's drain
+	// drains the in-process node (push then stops until tether dev restarts);
+	// it cannot hot-restart (no upgrade socket).
+	d.node, err = startNode(ctx, pushCfg, d.rdb, token.NewVerifier(signer.Public()), m, log, hotRestartConfig{}, d.core.switches.svc.Registry, nil, d.devControl)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +180,10 @@ func (d *Dev) Sessions() int { return d.node.Sessions() }
 // the database and the in-process Redis. It is safe to call twice.
 func (d *Dev) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
-		errs := []error{d.core.stop(ctx), d.node.Stop(ctx), d.admin.shutdown(ctx)}
+		errs := []error{d.core.stop(ctx), d.admin.shutdown(ctx)}
+		if !d.nodeDrained.Load() {
+			errs = append(errs, d.node.Stop(ctx))
+		}
 		d.clock()
 		d.run.wait()
 		errs = append(errs, d.rdb.Close(), d.db.Close())

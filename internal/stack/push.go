@@ -35,6 +35,9 @@ type Push struct {
 	switches     *switches.Registry
 	stopSwitches context.CancelFunc // ends the switches' follower
 
+	ops       *opsRequests  // operators' drain and hot-restart requests; control.go
+	drainedCh chan struct{} // closed once an operator's drain has stopped the node
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -59,12 +62,14 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	deps := dephealth.NewSet()
 	redisHealth := deps.Add("redis", dephealth.RedisRefused)
 	m.Register(deps.Collector())
-	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover), sw.Registry, redisHealth)
+	ops := newOpsRequests()
+	node, err := startNode(ctx, cfg, rdb, token.NewVerifier(pub), m, log, hotRestart(cfg, o.takeover), sw.Registry, redisHealth, ops.control)
 	if err != nil {
 		closeQuietly(rdb)
 		return nil, err
 	}
-	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb, switches: sw.Registry}
+	p := &Push{NodeID: cfg.NodeID, log: log, run: newRunner(log), node: node, rdb: rdb, switches: sw.Registry, ops: ops, drainedCh: make(chan struct{})}
+	p.run.goFunc("operator requests", func() error { p.serveOps(cfg.DrainWindow + cfg.ShutdownTimeout); return nil }) // control.go
 	swCtx, stopSwitches := context.WithCancel(context.Background())
 	p.stopSwitches = stopSwitches
 	p.run.goFunc("switches", func() error { sw.Run(swCtx); return nil })
@@ -99,7 +104,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 }
 
 // startNode builds and starts a push node on rdb.
-func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig, sw *switches.Registry, redisHealth *dephealth.Dep) (*push.Node, error) {
+func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalClient, v *token.Verifier, m *metrics.Metrics, log *slog.Logger, hot hotRestartConfig, sw *switches.Registry, redisHealth *dephealth.Dep, control push.ControlFunc) (*push.Node, error) {
 	exempt, err := cfg.ConnLimitExemptPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("push node: --conn-limit-exempt: %w", err)
@@ -138,6 +143,7 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		Switches: sw,
 
 		RedisHealth: redisHealth,
+		Control:     control,
 	})
 	if err != nil {
 		return nil, err
@@ -161,6 +167,7 @@ func (p *Push) Sessions() int { return p.node.Sessions() }
 func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		p.stopSwitches()
+		p.ops.close()
 		if p.handedOver() { // hot restart: release, the new process serves; hotrestart.go
 			p.stopErr = p.release(ctx)
 			return

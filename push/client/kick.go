@@ -10,7 +10,7 @@ import (
 // purpose with a Kick frame: a newer session of the user replaced this one
 // under the server's multi-device policy (Code wire.CodeReplaced, e.g. a new
 // login on the same platform), or the login session was revoked
-// (wire.CodeRevoked). Run does not reconnect after a kick, so two devices of
+// (wire.CodeRevoked), or an operator kicked the user (wire.CodeKicked). Run does not reconnect after a kick, so two devices of
 // one user never take turns replacing each other; the application decides
 // what to do, e.g. tell the user "signed in on another device" and offer to
 // reconnect by calling Run again (which then replaces the other session).

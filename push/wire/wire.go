@@ -99,6 +99,7 @@ const (
 	CodeRevoked            Code = 13 // kick: the login session was revoked (logout, password change, device removed)
 	CodeRateLimited        Code = 14 // error: too many frames of a kind (signals); slow down
 	CodeTooManyConnections Code = 15 // error: per-IP or per-user connection limit reached; back off
+	CodeKicked             Code = 16 // kick: an operator ended the session (the ops page)
 )
 
 func (c Code) String() string {
@@ -135,6 +136,8 @@ func (c Code) String() string {
 		return "rate_limited"
 	case CodeTooManyConnections:
 		return "too_many_connections"
+	case CodeKicked:
+		return "kicked"
 	}
 	return fmt.Sprintf("code_%d", uint16(c))
 }

@@ -9,6 +9,7 @@ package job
 import (
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // Kind says what a job asks the node to do.
@@ -32,7 +33,19 @@ const (
 	// a target with DeviceID names one device, else Platforms narrows the
 	// sessions; the session whose connection id is KeepConn is spared.
 	KindKick Kind = "kick"
+	// KindDrain asks the node whose stream carries it to drain (move its
+	// clients to other nodes) and stop, on an operator's request; Reason
+	// says why. No targets, no body; it must expire (ExpiresMS).
+	KindDrain Kind = "drain"
+	// KindHotRestart asks the node to hot-restart: a new process of it
+	// takes its connections over. As KindDrain otherwise.
+	KindHotRestart Kind = "hot_restart"
 )
+
+// ControlTTL is how long a KindDrain or KindHotRestart job stays valid: an
+// operator's request that no node read within it is dropped, never acted on
+// later by surprise.
+const ControlTTL = time.Minute
 
 // Target is one user (optionally one device of that user) a job is for.
 type Target struct {
@@ -81,6 +94,11 @@ func Decode(b []byte) (Job, error) {
 		}
 	case KindKick:
 		needBody = false
+	case KindDrain, KindHotRestart:
+		needTargets, needBody = false, false
+		if j.ExpiresMS <= 0 {
+			return j, errors.New("job: control job without an expiry")
+		}
 	default:
 		return j, errors.New("job: unknown kind " + string(j.Kind))
 	}

@@ -12,12 +12,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Info describes a live push node.
+// Info describes a live push node. The node key holds it; so does the
+// node's status (nodestate.go), with State and SeenMS set.
 type Info struct {
 	ID        string `json:"id"`
 	TCPAddr   string `json:"tcp_addr"`
 	WSAddr    string `json:"ws_addr,omitempty"`
 	StartedAt int64  `json:"started_at"` // unix seconds
+
+	State      string `json:"state,omitempty"`       // one of the State constants; empty in the node key
+	Sessions   int    `json:"sessions,omitempty"`    // live sessions when written
+	HotRestart bool   `json:"hot_restart,omitempty"` // the node can hot-restart (it has an upgrade socket)
+	SeenMS     int64  `json:"seen_ms,omitempty"`     // unix ms the status was written
 }
 
 // Session is one device's live connection as recorded in the registry.
@@ -62,10 +68,17 @@ func (r *Registry) Keys() Keys { return r.keys }
 // NodeTTL is the heartbeat TTL of node keys.
 func (r *Registry) NodeTTL() time.Duration { return r.ttl }
 
-// Heartbeat registers or refreshes a node.
+// Heartbeat registers or refreshes a node, and records its status (n.State,
+// ready if empty; see nodestate.go) in the same round trip.
 func (r *Registry) Heartbeat(ctx context.Context, n Info) error {
-	b, _ := json.Marshal(n)
-	return r.rdb.Set(ctx, r.keys.Node(n.ID), b, r.ttl).Err()
+	key := n
+	key.State, key.Sessions, key.SeenMS = "", 0, 0
+	b, _ := json.Marshal(key)
+	pipe := r.rdb.Pipeline()
+	pipe.Set(ctx, r.keys.Node(n.ID), b, r.ttl)
+	pipe.HSet(ctx, r.keys.NodeStatuses(), n.ID, statusJSON(n))
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // Deregister removes a node's heartbeat key so relays stop routing to it.
