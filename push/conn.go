@@ -47,6 +47,7 @@ type conn struct {
 	sess route.Session
 
 	app       unique.Handle[string] // Hello's app version, interned: most sessions share a few; for logs
+	proto     uint8                 // the protocol version the Welcome granted (heartbeat.go)
 	openedMS  int64                 // unix ms when the session opened; a kick job spares newer ones (kick.go)
 	ipCounted bool                  // counted by the per-IP limit until the conn closes (limits.go)
 
@@ -176,11 +177,15 @@ func (n *Node) onRequest(ctx context.Context, nc netpoll.Connection) error {
 // admit says whether a frame of type t may arrive now, and if not, the code to fail with.
 func (c *conn) admit(t wire.Type) (wire.Code, bool) {
 	switch {
-	case t < wire.TypeHello || t > wire.TypePushAck:
+	case t < wire.TypeHello || t > wire.TypeHeartbeat:
 		return wire.CodeBadFrame, false
 	case c.state.Load() == stateHandshake:
 		if t != wire.TypeHello {
 			return wire.CodeUnexpectedFrame, false
+		}
+	case t == wire.TypeHeartbeat:
+		if c.proto < wire.VersionHeartbeatAcks {
+			return wire.CodeUnexpectedFrame, false // a version 1 session: not its frame
 		}
 	case t != wire.TypePing && t != wire.TypeAck && t != wire.TypeClose && t != wire.TypeSignal && t != wire.TypePushAck:
 		return wire.CodeUnexpectedFrame, false
@@ -229,6 +234,8 @@ func (c *conn) handle(t wire.Type, p []byte) error {
 		return c.signal(f.Signal)
 	case wire.TypePushAck:
 		c.n.transient.counts.add(f.PushAck, pushstatus.Acknowledged, 1) // pushstatus.go
+	case wire.TypeHeartbeat:
+		c.heartbeat(f.Heartbeat) // heartbeat.go
 	case wire.TypeClose:
 		c.n.log.Debug("push: client closed", "conn", c.id, "code", f.Reason.Code.String())
 		c.closeWith(wire.TypeClose, wire.CodeNormal, "")
@@ -297,10 +304,7 @@ func (c *conn) hello(h wire.Hello) error {
 	} else if !known {
 		flags = wire.FlagVersionUnknown
 	}
-	ver := h.Version
-	if ver > wire.ProtocolVersion {
-		ver = wire.ProtocolVersion
-	}
+	ver := c.negotiate(h.Version) // heartbeat.go
 	welcome := wire.AppendWelcome(nil, wire.Welcome{
 		Version:        ver,
 		Flags:          flags,

@@ -232,7 +232,7 @@ func (n *Node) captureState(c *conn, in []byte, wasOpen bool) handoff.ConnState 
 		In:     in,
 	}
 	if st.Open {
-		st.UID, st.Session, st.OpenedMS, st.AppVersion = c.uid, c.sess, c.openedMS, c.app.Value()
+		st.UID, st.Session, st.OpenedMS, st.AppVersion, st.Proto = c.uid, c.sess, c.openedMS, c.app.Value(), c.proto
 	}
 	n.pending.mu.Lock()
 	ps, pending := n.pending.set[c]

@@ -151,6 +151,7 @@ func (n *Node) prepareAdopted(nc netpoll.Connection, st handoff.ConnState) conte
 	if st.Open {
 		c.uid, c.sess, c.openedMS = st.UID, st.Session, st.OpenedMS
 		c.app = unique.Make(st.AppVersion)
+		c.proto = max(st.Proto, 1)
 		c.state.Store(stateOpen)
 		timeout = n.cfg.IdleTimeout
 	} else {

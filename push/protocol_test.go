@@ -37,6 +37,8 @@ func protocolExamples() []protocolExample {
 		{"reconnect", wire.AppendReconnect(nil, 1000)},
 		{"sync", wire.AppendSync(nil, 43)},
 		{"push-ack", wire.AppendPushAck(nil, "p1")},
+		{"heartbeat", wire.AppendHeartbeat(nil, wire.Heartbeat{Ack: 42, PushAcks: []string{"p1", "p2"}})},
+		{"heartbeat-idle", wire.AppendHeartbeat(nil, wire.Heartbeat{Ack: 42})},
 	}
 }
 
@@ -83,7 +85,7 @@ func TestProtocolDoc_HexExamplesMatchEncoder(t *testing.T) {
 	for name := range found {
 		t.Errorf("PROTOCOL.md example %q is not checked", name)
 	}
-	for ty := wire.TypeHello; ty <= wire.TypePushAck; ty++ { // every frame type up to the newest
+	for ty := wire.TypeHello; ty <= wire.TypeHeartbeat; ty++ { // every frame type up to the newest
 		if !types[ty] {
 			t.Errorf("no example for frame type %s", ty)
 		}

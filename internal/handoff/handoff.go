@@ -68,6 +68,7 @@ type ConnState struct {
 	UID        int64
 	Session    route.Session
 	AppVersion string
+	Proto      uint8 // the protocol version the session's Welcome granted (0 from a process that predates version 2: 1)
 	OpenedMS   int64
 	WS         *WSState // WebSocket state; nil for raw TCP
 	Registered bool     // the route is in Redis

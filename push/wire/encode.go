@@ -151,3 +151,24 @@ func AppendPushAck(dst []byte, pushID string) []byte {
 	dst = appendHeader(dst, TypePushAck, 1+len(pushID))
 	return appendStr8(dst, pushID)
 }
+
+// AppendHeartbeat appends a Heartbeat frame (protocol version 2). Push ids
+// past MaxHeartbeatPushAcks are left out (send them in the next one) and
+// each is cut to 64 bytes.
+func AppendHeartbeat(dst []byte, h Heartbeat) []byte {
+	ids := h.PushAcks
+	if len(ids) > MaxHeartbeatPushAcks {
+		ids = ids[:MaxHeartbeatPushAcks]
+	}
+	n := 8 + 1
+	for _, id := range ids {
+		n += 1 + min(len(id), 64)
+	}
+	dst = appendHeader(dst, TypeHeartbeat, n)
+	dst = binary.BigEndian.AppendUint64(dst, h.Ack)
+	dst = append(dst, byte(len(ids)))
+	for _, id := range ids {
+		dst = appendStr8(dst, id[:min(len(id), 64)])
+	}
+	return dst
+}

@@ -19,6 +19,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendSync(nil, 42))
 	f.Add(AppendSignal(nil, Signal{Peer: 2, Kind: "typing", Data: []byte("{}")}))
 	f.Add(AppendPush(nil, Push{ID: "p", Body: []byte("{}")}))
+	f.Add(AppendHeartbeat(nil, Heartbeat{Ack: 7, PushAcks: []string{"p1", "p2"}}))
 	f.Add(AppendPushAck(nil, "p_0a1b"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, n, err := Decode(b, 4096)
@@ -81,6 +82,8 @@ func reencode(f Frame) []byte {
 		return AppendPush(nil, f.Push)
 	case TypePushAck:
 		return AppendPushAck(nil, f.PushAck)
+	case TypeHeartbeat:
+		return AppendHeartbeat(nil, f.Heartbeat)
 	}
 	return nil
 }

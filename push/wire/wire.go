@@ -15,7 +15,12 @@ import (
 )
 
 // ProtocolVersion is the highest protocol version this package speaks.
-const ProtocolVersion = 1
+// Version 2 adds the Heartbeat frame, which carries the client's acks
+// (PROTOCOL.md, "Version 2: acks on heartbeats").
+const ProtocolVersion = 2
+
+// VersionHeartbeatAcks is the first protocol version with the Heartbeat frame.
+const VersionHeartbeatAcks = 2
 
 // HeaderSize is the size of every frame header.
 const HeaderSize = 5
@@ -42,7 +47,11 @@ const (
 	TypePush      Type = 0x0C // s→c: a transient push (broadcast, third-party), no version, not synced
 	TypeSync      Type = 0x0D // s→c: the user's timeline has newer entries than were pushed; sync if behind
 	TypePushAck   Type = 0x0E // c→s: the client handled the Push with this id (delivery status of the push API)
+	TypeHeartbeat Type = 0x0F // c→s, version 2: a Ping that carries the cumulative ack and the handled push ids
 )
+
+// MaxHeartbeatPushAcks is the most push ids one Heartbeat frame carries.
+const MaxHeartbeatPushAcks = 255
 
 func (t Type) String() string {
 	switch t {
@@ -74,6 +83,8 @@ func (t Type) String() string {
 		return "sync"
 	case TypePushAck:
 		return "push_ack"
+	case TypeHeartbeat:
+		return "heartbeat"
 	}
 	return fmt.Sprintf("0x%02x", uint8(t))
 }
@@ -205,6 +216,14 @@ type Push struct {
 	Body []byte // JSON; aliases the input when decoded
 }
 
+// Heartbeat is a version 2 client's heartbeat: it is answered with a Pong
+// like a Ping, and carries what the client would otherwise send as Ack and
+// PushAck frames.
+type Heartbeat struct {
+	Ack      uint64   // cumulative: the client has every entry up to this version (0: none yet)
+	PushAcks []string // push ids handled since the last heartbeat; at most MaxHeartbeatPushAcks, each at most 64 bytes
+}
+
 // Reason is the payload of Error and Close frames.
 type Reason struct {
 	Code Code
@@ -226,6 +245,8 @@ type Frame struct {
 	Signal  Signal // TypeSignal
 	Push    Push   // TypePush
 	PushAck string // TypePushAck: the push id, at most 64 bytes
+
+	Heartbeat Heartbeat // TypeHeartbeat
 }
 
 // ParseHeader reads a header from b. It returns ErrShort if b holds fewer
@@ -310,6 +331,18 @@ func DecodePayload(t Type, p []byte) (Frame, error) {
 		f.PushAck = r.str8()
 		if len(f.PushAck) > 64 {
 			return f, ErrMalformed
+		}
+	case TypeHeartbeat:
+		f.Heartbeat.Ack = r.u64()
+		if n := int(r.u8()); n > 0 && !r.bad {
+			f.Heartbeat.PushAcks = make([]string, 0, n)
+			for range n {
+				id := r.str8()
+				if len(id) > 64 || r.bad {
+					return f, ErrMalformed
+				}
+				f.Heartbeat.PushAcks = append(f.Heartbeat.PushAcks, id)
+			}
 		}
 	case TypeError, TypeClose, TypeKick:
 		f.Reason.Code = Code(r.u16())

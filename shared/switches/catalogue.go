@@ -21,6 +21,11 @@ const (
 	GroupFanoutLimit = "group_fanout_max_members"
 	HistoryPageLimit = "history_page_max"
 	ReloadInterval   = "switches.reload_interval"
+
+	// HeartbeatAcks releases protocol version 2 (acks and push acks on
+	// heartbeats, push/PROTOCOL.md) to the sessions its rules select: a
+	// node grants version 2 only to a Hello that offers it and is selected.
+	HeartbeatAcks = "heartbeat_acks"
 )
 
 // Catalogue is the one list of switches: every switch a process knows, with
@@ -44,6 +49,8 @@ var Catalogue = []Def{
 		Description: "Group sends fan out live only to groups of at most this many members; 0 means no limit."},
 	{Name: HistoryPageLimit, Kind: KindInt, Default: 0, Scope: AdminScope,
 		Description: "The largest page of history a read returns; 0 means the API's own maximum."},
+	{Name: HeartbeatAcks, Kind: KindBool, Default: On(false), Scope: AdminScope,
+		Description: "Protocol version 2 for the push sessions the rules select (user, platform, app version, node): acks ride on heartbeats instead of Ack and PushAck frames. Clients that do not offer version 2 are served version 1 either way."},
 	{Name: ReloadInterval, Kind: KindDuration, Default: Dur(3 * time.Second), Scope: AdminScope,
 		Description: "How often every process reloads the switches as the fallback to their Redis channel."},
 }
