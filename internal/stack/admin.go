@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/shared/dephealth"
+	"github.com/tetherim/tether/shared/live"
 	"github.com/tetherim/tether/shared/metrics"
 )
 
@@ -24,9 +25,13 @@ type check struct {
 //	/readyz        readiness: the dependencies the process cannot work without answer
 //	/debug/pprof/  runtime profiles
 //	/debug/memory  runtime memory statistics; POST frees memory to the OS first
-func adminHandler(m *metrics.Metrics, deps *dephealth.Set, checks []check, log *slog.Logger) http.Handler {
+//	/live          the per-second table of this process; /live/cluster of every process (shared/live)
+func adminHandler(m *metrics.Metrics, deps *dephealth.Set, checks []check, lt *liveTable, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if lt != nil {
+		live.Register(mux, lt.rec, lt.cluster)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if deps != nil {
 			deps.ServeHealth(w) // 200 with each dependency's state

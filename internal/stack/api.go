@@ -21,6 +21,7 @@ import (
 	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/shared/blockmirror"
+	"github.com/tetherim/tether/shared/live"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
@@ -45,6 +46,7 @@ type API struct {
 	db    *store.DB
 	rdb   *redis.Client
 	pools *bulkhead.Set // each business's pool
+	live  *liveTable    // the per-second table; live.go
 
 	stopOnce sync.Once
 	stopErr  error
@@ -117,8 +119,10 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		closeQuietly(db)
 		return nil, err
 	}
-	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, a.core.health.set, a.core.health.checks(), log), log)
+	a.live = startLive(a.run, m, rdb, cfg.Redis.Prefix, apiProcessID(), live.RoleAPI, log)
+	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, a.core.health.set, a.core.health.checks(), a.live, log), log)
 	if err != nil {
+		a.live.stop()
 		_ = a.core.stop(context.Background())
 		a.run.wait()
 		closeQuietly(rdb)
@@ -141,6 +145,7 @@ func (a *API) Err() <-chan error { return a.run.fatal }
 func (a *API) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		errs := []error{a.core.stop(ctx), a.admin.shutdown(ctx)}
+		a.live.stop()
 		a.run.wait()
 		errs = append(errs, a.rdb.Close(), a.db.Close())
 		a.stopErr = errors.Join(errs...)

@@ -21,6 +21,7 @@ import (
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
+	"github.com/tetherim/tether/shared/live"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/token"
@@ -53,6 +54,7 @@ type Dev struct {
 	admin *httpServer
 	clock context.CancelFunc
 	m     *metrics.Metrics
+	live  *liveTable // the per-second table; live.go
 
 	nodeDrained atomic.Bool // an operator drained the node (control.go): it has stopped itself
 
@@ -156,7 +158,9 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 	}
 	undo = append(undo, func() { _ = d.node.Stop(context.Background()) })
 
-	d.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, d.core.health.set, d.core.health.checks(), log), log)
+	d.live = startLive(d.run, m, d.rdb, api.Redis.Prefix, devNodeID, live.RoleDev, log)
+	undo = append(undo, d.live.stop)
+	d.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, d.core.health.set, d.core.health.checks(), d.live, log), log)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +188,7 @@ func (d *Dev) Stop(ctx context.Context) error {
 		if !d.nodeDrained.Load() {
 			errs = append(errs, d.node.Stop(ctx))
 		}
+		d.live.stop()
 		d.clock()
 		d.run.wait()
 		errs = append(errs, d.rdb.Close(), d.db.Close())

@@ -11,7 +11,7 @@ import (
 )
 
 func TestAdminMemory_ReportsRuntimeStatsAndPostCollectsFirst(t *testing.T) {
-	h := adminHandler(metrics.New(), nil, nil, slog.Default())
+	h := adminHandler(metrics.New(), nil, nil, nil, slog.Default())
 	get := func(method string) MemoryStats {
 		t.Helper()
 		w := httptest.NewRecorder()

@@ -13,6 +13,7 @@ import (
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/push"
 	"github.com/tetherim/tether/shared/dephealth"
+	"github.com/tetherim/tether/shared/live"
 	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/switches"
@@ -31,6 +32,7 @@ type Push struct {
 	node  *push.Node
 	admin *httpServer
 	rdb   *redis.Client
+	live  *liveTable // the per-second table; live.go
 
 	switches     *switches.Registry
 	stopSwitches context.CancelFunc // ends the switches' follower
@@ -80,6 +82,7 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 	// not: the node keeps serving its clients through it, and a node that
 	// reported unready then would drop out of the headless Service's DNS
 	// just when clients need somewhere to reconnect.
+	p.live = startLive(p.run, m, rdb, cfg.Redis.Prefix, cfg.NodeID, live.RolePush, log)
 	p.admin, err = listenAdmin(node, cfg.AdminAddr, adminHandler(m, deps, []check{
 		{"accepting", func(context.Context) error {
 			if node.Draining() {
@@ -88,8 +91,11 @@ func StartPush(ctx context.Context, cfg config.PushConfig, opts ...Option) (*Pus
 			return nil
 		}},
 		{"redis usable", func(context.Context) error { return redisHealth.Usable() }},
-	}, log), log)
+	}, p.live, log), log)
 	if err != nil {
+		p.stopSwitches()
+		p.live.stop()
+		p.run.wait()
 		_ = node.Stop(context.Background())
 		closeQuietly(rdb)
 		return nil, err
@@ -168,6 +174,7 @@ func (p *Push) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		p.stopSwitches()
 		p.ops.close()
+		p.live.stop()
 		if p.handedOver() { // hot restart: release, the new process serves; hotrestart.go
 			p.stopErr = p.release(ctx)
 			return

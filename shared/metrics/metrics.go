@@ -28,6 +28,9 @@ const (
 	LayerRelay = "relay" // outbox relay batches
 )
 
+// Buckets are the bounds, in seconds, of tether_call_seconds.
+var Buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
 // Metrics holds one process's counters. It is safe for concurrent use.
 type Metrics struct {
 	reg      *prometheus.Registry
@@ -36,6 +39,7 @@ type Metrics struct {
 	slow     *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
+	caches   *prometheus.CounterVec // cache.go
 	overrun  *overrunLog
 
 	mu         sync.Mutex
@@ -69,16 +73,17 @@ func New(opts ...Option) *Metrics {
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tether_call_seconds",
 			Help:    "Time spent per unit of work, by layer and name.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			Buckets: Buckets,
 		}, []string{"layer", "name"}),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tether_inflight", Help: "Units of work in progress, by layer.",
 		}, []string{"layer"}),
+		caches: newCacheCounter(),
 	}
 	for _, o := range opts {
 		o(m)
 	}
-	m.Register(m.calls, m.errors, m.slow, m.seconds, m.inflight,
+	m.Register(m.calls, m.errors, m.slow, m.seconds, m.inflight, m.caches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

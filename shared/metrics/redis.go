@@ -10,6 +10,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// BlockSuffix ends the unit name of a blocking Redis read
+// (xreadgroup_block): its time is mostly waiting for work, so it is kept
+// apart from the command's latency and from the time spent on Redis.
+const BlockSuffix = "_block"
+
 // RedisBudget is the time after which one Redis command counts as slow.
 // A blocking read has no budget (redisBudget).
 const RedisBudget = 20 * time.Millisecond
@@ -33,7 +38,7 @@ func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		name, budget := cmd.Name(), redisBudget(cmd)
 		if budget == 0 {
 			// Its time is mostly waiting: keep it out of the command's latency.
-			name += "_block"
+			name += BlockSuffix
 		}
 		done := h.m.Begin(LayerRedis, name, budget, IDs(ctx)...)
 		err := next(ctx, cmd)
