@@ -32,9 +32,13 @@ import (
 
 // Config configures a Node. Zero durations and sizes take their defaults.
 type Config struct {
-	NodeID            string        // unique per node; required
-	TCPAddr           string        // listen address, e.g. "127.0.0.1:7070" (":0" in tests)
-	AdvertiseTCP      string        // address clients should dial; defaults to the bound address
+	NodeID       string // unique per node; required
+	TCPAddr      string // listen address, e.g. "127.0.0.1:7070" (":0" in tests)
+	AdvertiseTCP string // address clients should dial; defaults to the bound address
+	// AdvertiseWS is the WebSocket URL clients should open, e.g.
+	// "wss://push-1.example.com/ws"; default: ws://<bound address>/ws when
+	// WSAddr is set. Both are recorded in the registry for discovery.
+	AdvertiseWS       string
 	HeartbeatInterval time.Duration // told to clients in Welcome (default 30s)
 	IdleTimeout       time.Duration // close a connection with nothing received for this long (default 2.5 x heartbeat)
 	HandshakeTimeout  time.Duration // close if no valid Hello within this (default 10s)
@@ -330,7 +334,12 @@ func (n *Node) Start(ctx context.Context) error {
 	if adv == "" {
 		adv = ln.Addr().String()
 	}
-	n.info = route.Info{ID: n.cfg.NodeID, TCPAddr: adv, StartedAt: time.Now().Unix()}
+	n.info = route.Info{ID: n.cfg.NodeID, TCPAddr: adv, WSAddr: n.advertiseWS(), StartedAt: time.Now().Unix()}
+	if n.cfg.Takeover {
+		// Not handed out to clients before it holds the old process's
+		// sessions (its load): ready once adoptConns is done, below.
+		n.opState.set(route.StateHotRestarting)
+	}
 
 	n.serveDone = make(chan struct{})
 	go func() {
@@ -351,6 +360,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.adoptConns(); err != nil { // hot restart: before consuming; see hotrestart_takeover.go
 		return err
 	}
+	if n.cfg.Takeover {
+		n.publishState(ctx, route.StateReady) // control.go
+	}
 	n.startLoops(context.WithoutCancel(ctx))
 
 	ackCtx, cancelAcks := context.WithCancel(context.WithoutCancel(ctx))
@@ -362,7 +374,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.serveUpgrades(); err != nil { // hot restart; see hotrestart.go
 		n.log.Error("push: hot restart unavailable", "err", err)
 	}
-	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv)
+	n.log.Info("push: node started", "addr", ln.Addr().String(), "ws", n.WSAddr(), "advertise", adv, "advertise_ws", n.info.WSAddr)
 	return nil
 }
 

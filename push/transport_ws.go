@@ -140,6 +140,19 @@ func (n *Node) WSAddr() net.Addr {
 	return n.ws.addr
 }
 
+// advertiseWS is the WebSocket URL recorded for clients' discovery:
+// Config.AdvertiseWS, or one derived from the bound listener; empty without
+// a WebSocket listener.
+func (n *Node) advertiseWS() string {
+	if n.cfg.AdvertiseWS != "" {
+		return n.cfg.AdvertiseWS
+	}
+	if a := n.WSAddr(); a != nil {
+		return "ws://" + a.String() + "/ws"
+	}
+	return ""
+}
+
 // wsFor returns fresh WebSocket state if nc was accepted on the WebSocket
 // listener (recognised by its local address), nil for raw TCP.
 func (n *Node) wsFor(nc netpoll.Connection) *wsConn {

@@ -23,6 +23,7 @@ type PushConfig struct {
 	NodeID            string        // unique and stable per node; default: the host name
 	TCPAddr           string        // client listen address
 	AdvertiseTCP      string        // address clients are told to use; default: derived by the node
+	AdvertiseWS       string        // WebSocket URL clients are told to use; default: derived by the node
 	AdminAddr         string        // /metrics, /healthz, /readyz, /debug/pprof
 	TokenPublicKey    string        // base64 Ed25519 public key (tether keygen)
 	HeartbeatInterval time.Duration // the ping interval announced to clients
@@ -58,6 +59,7 @@ func (c *PushConfig) declare() *Set {
 	s.String(&c.NodeID, "node-id", "TETHER_NODE_ID", "", "Unique, stable id of this node (letters, digits, '.', '_', '-'). Empty: the host name, which in a Kubernetes StatefulSet is the pod name.")
 	s.String(&c.TCPAddr, "tcp", "TETHER_TCP_ADDR", ":7070", "Client TCP listen address.")
 	s.String(&c.AdvertiseTCP, "advertise-tcp", "TETHER_ADVERTISE_TCP", "", "host:port clients use to reach this node, recorded in the registry. Empty: derived from the listen address.")
+	s.String(&c.AdvertiseWS, "advertise-ws", "TETHER_ADVERTISE_WS", "", "WebSocket URL clients use to reach this node (ws:// or wss://, path /ws), e.g. wss://push-1.example.com/ws behind a TLS proxy; recorded in the registry for client discovery. Empty: ws://<--ws listen address>/ws.")
 	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9091", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/. Keep it off the public network.")
 	s.String(&c.TokenPublicKey, "token-public-key", "TETHER_TOKEN_PUBLIC_KEY", "", "Ed25519 public key (base64, from tether keygen) that verifies access tokens.")
 	s.Duration(&c.HeartbeatInterval, "heartbeat", "TETHER_HEARTBEAT_INTERVAL", 30*time.Second, "Ping interval the node asks clients to keep.")
@@ -140,6 +142,13 @@ func (c PushConfig) Validate() error {
 	ck.addr(&c.TCPAddr)
 	if c.AdvertiseTCP != "" {
 		ck.addr(&c.AdvertiseTCP)
+	}
+	if c.AdvertiseWS != "" {
+		if u, err := url.Parse(c.AdvertiseWS); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			ck.failf(&c.AdvertiseWS, "%q must be a ws:// or wss:// URL, e.g. wss://push-1.example.com/ws", c.AdvertiseWS)
+		} else if c.WSAddr == "" {
+			ck.failf(&c.AdvertiseWS, "is set but --ws is empty: the node has no WebSocket listener")
+		}
 	}
 	ck.addr(&c.AdminAddr)
 	if ck.required(&c.TokenPublicKey) {

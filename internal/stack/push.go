@@ -119,6 +119,7 @@ func startNode(ctx context.Context, cfg config.PushConfig, rdb redis.UniversalCl
 		NodeID:            cfg.NodeID,
 		TCPAddr:           cfg.TCPAddr,
 		AdvertiseTCP:      cfg.AdvertiseTCP,
+		AdvertiseWS:       cfg.AdvertiseWS,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		IdleTimeout:       cfg.IdleTimeout,
 		HandshakeTimeout:  cfg.HandshakeTimeout,
