@@ -609,7 +609,9 @@ func (c *Client) drain(cn *conn) {
 		c.ackPush(pushID)
 		c.last.Store(e.Version)
 		c.stats.delivered.Add(1)
-		if e.Version-cn.acked.Load() >= uint64(c.cfg.AckBatch) {
+		// Version 2 acks on the next heartbeat, whatever the count: a
+		// burst of n entries costs n frames, not n plus one per batch.
+		if !cn.heartbeatAcks() && e.Version-cn.acked.Load() >= uint64(c.cfg.AckBatch) {
 			cn.requestAck()
 		}
 	}

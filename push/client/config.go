@@ -67,9 +67,12 @@ type Config struct {
 	OnPush   func(Push)
 	OnSignal func(Signal)
 
-	// Acks are cumulative and never per message: the delivered version is
-	// acked every AckInterval (default 200ms) if it moved, and at once when
-	// AckBatch (default 64) delivered versions are unacked.
+	// Acks are cumulative and never per message. On a protocol version 1
+	// connection the delivered version is acked every AckInterval (default
+	// 200ms) if it moved, and at once when AckBatch (default 64) delivered
+	// versions are unacked. On version 2 (granted by nodes whose
+	// heartbeat_acks switch selects the session) both are unused: acks and
+	// push acks ride on the heartbeat the client sends anyway.
 	AckInterval time.Duration
 	AckBatch    int
 

@@ -76,6 +76,7 @@ type conn struct {
 	fr        *frameReader
 	stats     *counters
 	heartbeat time.Duration
+	proto     uint8 // the protocol version the Welcome granted; 2: acks on heartbeats (heartbeat.go)
 	ackEvery  time.Duration
 	writeWait time.Duration  // per-write deadline
 	delivered *atomic.Uint64 // the client's last delivered version, acked from here
@@ -83,13 +84,14 @@ type conn struct {
 	events   chan event    // reader -> run loop
 	ackNow   chan struct{} // run loop -> writer: enough versions are unacked
 	signals  chan []byte   // SendSignal -> writer: encoded Signal frames
-	pushAcks chan []byte   // ackPush -> writer: encoded PushAck frames (transient.go)
+	pushAcks chan string   // ackPush -> writer: ids of handled pushes (transient.go)
 	acked    atomic.Uint64 // highest version acked on this connection
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
-	writeBuf []byte // owned by whoever writes: the handshake, then the writer, then close
+	writeBuf []byte   // owned by whoever writes: the handshake, then the writer, then close
+	unsent   []string // version 2: push ids handled but not yet sent in a Heartbeat; owned like writeBuf
 }
 
 // dial connects and performs the handshake. On success the connection's
@@ -108,7 +110,7 @@ func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire
 		events:    make(chan event, 256),
 		ackNow:    make(chan struct{}, 1),
 		signals:   make(chan []byte, signalQueue),
-		pushAcks:  make(chan []byte, pushAckQueue),
+		pushAcks:  make(chan string, pushAckQueue),
 		stop:      make(chan struct{}),
 	}
 	// The handshake deadline also covers a ctx cancelled mid-handshake.
@@ -135,6 +137,7 @@ func dial(ctx context.Context, cfg *Config, addr string, stats *counters, h wire
 		c.heartbeat = DefaultHeartbeat
 	}
 	c.writeWait = c.deadAfter()
+	c.proto = max(w.Version, 1)
 	c.acked.Store(h.LastVersion)
 	c.wg.Add(2)
 	go c.readLoop()
@@ -227,6 +230,10 @@ func (c *conn) emit(ev event) bool {
 
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
+	if c.heartbeatAcks() {
+		c.heartbeatLoop() // heartbeat.go
+		return
+	}
 	ping := time.NewTicker(c.heartbeat)
 	defer ping.Stop()
 	ack := time.NewTicker(c.ackEvery)
@@ -244,8 +251,8 @@ func (c *conn) writeLoop() {
 			err = c.flushAck()
 		case f := <-c.signals:
 			err = c.write(f, &c.stats.signalsSent)
-		case f := <-c.pushAcks:
-			err = c.write(f, &c.stats.pushAcks)
+		case id := <-c.pushAcks:
+			err = c.write(wire.AppendPushAck(c.writeBuf[:0], id), &c.stats.pushAcks)
 		}
 		if err != nil {
 			c.emit(event{err: fmt.Errorf("tether client: write: %w", err)})
@@ -286,8 +293,9 @@ func (c *conn) requestAck() {
 }
 
 // close stops the goroutines and closes the socket. With goodbye it first
-// acks what was delivered and sends Close(normal), so the server neither
-// redelivers nor waits for a timeout.
+// acks what was delivered (on version 2 in a last Heartbeat, with the push
+// ids not yet reported) and sends Close(normal), so the server's records
+// are current and it need not wait for a timeout.
 func (c *conn) close(goodbye bool) {
 	c.stopOnce.Do(func() {
 		close(c.stop)
@@ -296,7 +304,7 @@ func (c *conn) close(goodbye bool) {
 		c.wg.Wait()
 		if goodbye {
 			c.writeWait = closeWait
-			if c.flushAck() == nil {
+			if c.finalAcks() == nil {
 				_ = c.write(wire.AppendClose(c.writeBuf[:0], wire.CodeNormal, "client closing"), &c.stats.closes)
 			}
 		}

@@ -354,10 +354,15 @@ func (c *fakeConn) readFrame() (wire.Frame, error) {
 	return wire.DecodePayload(t, p)
 }
 
-// welcome accepts the handshake and starts answering pings.
+// welcome accepts the handshake as a version 1 node and starts answering pings.
 func (c *fakeConn) welcome(current uint64, flags uint8, heartbeatMS uint32) {
+	c.welcomeV(1, current, flags, heartbeatMS)
+}
+
+// welcomeV accepts the handshake granting protocol version v.
+func (c *fakeConn) welcomeV(v uint8, current uint64, flags uint8, heartbeatMS uint32) {
 	c.write(wire.AppendWelcome(nil, wire.Welcome{
-		Version: wire.ProtocolVersion, Flags: flags, CurrentVersion: current,
+		Version: v, Flags: flags, CurrentVersion: current,
 		HeartbeatMS: heartbeatMS, MaxPayload: wire.DefaultMaxPayload, SessionID: "s1",
 	}))
 	go c.serve()
@@ -373,7 +378,7 @@ func (c *fakeConn) serve() {
 		c.mu.Lock()
 		c.frames = append(c.frames, f)
 		c.mu.Unlock()
-		if f.Type == wire.TypePing && !c.mute.Load() {
+		if (f.Type == wire.TypePing || f.Type == wire.TypeHeartbeat) && !c.mute.Load() {
 			c.write(wire.AppendPong(nil, f.Ping))
 		}
 		select {

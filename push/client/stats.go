@@ -29,7 +29,8 @@ type Stats struct {
 	PushesRecv    uint64 // transient Push frames (broadcasts and pushes)
 	SignalsRecv   uint64 // Signal frames from peers
 	SignalsSent   uint64 // Signal frames written
-	PushAcksSent  uint64 // PushAck frames written (one per Push handled)
+	PushAcksSent  uint64 // pushes reported handled: PushAck frames (version 1) or push ids in Heartbeats (version 2)
+	Heartbeats    uint64 // Heartbeat frames written (version 2: they replace pings, acks and push acks)
 }
 
 type counters struct {
@@ -39,7 +40,7 @@ type counters struct {
 	connects, reconnects, dialFailures, dead        atomic.Uint64
 	refreshes, logins, badBodies                    atomic.Uint64
 	pushes, signals, signalsSent                    atomic.Uint64
-	pushAcks                                        atomic.Uint64
+	pushAcks, heartbeats                            atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -68,5 +69,6 @@ func (c *counters) snapshot() Stats {
 		SignalsRecv:   c.signals.Load(),
 		SignalsSent:   c.signalsSent.Load(),
 		PushAcksSent:  c.pushAcks.Load(),
+		Heartbeats:    c.heartbeats.Load(),
 	}
 }

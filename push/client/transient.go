@@ -105,10 +105,11 @@ func (c *Client) onTransient(f wire.Frame) {
 	}
 }
 
-// ackPush tells the node the push was handled (a PushAck frame, counted in
-// the push API's delivery status), once OnPush has returned. It never
-// waits for the connection's writer: with its queue full, the ack is
-// dropped and the push is reported delivered but not acknowledged.
+// ackPush tells the node the push was handled (counted in the push API's
+// delivery status), once OnPush has returned: in a PushAck frame on
+// protocol version 1, in the next Heartbeat on version 2. It never waits
+// for the connection's writer: with its queue full, the ack is dropped and
+// the push is reported delivered but not acknowledged.
 func (c *Client) ackPush(id string) {
 	if id == "" {
 		return
@@ -118,7 +119,7 @@ func (c *Client) ackPush(id string) {
 		return
 	}
 	select {
-	case cn.pushAcks <- wire.AppendPushAck(nil, id):
+	case cn.pushAcks <- id:
 	default:
 	}
 }
