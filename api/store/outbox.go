@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -134,17 +135,31 @@ func (db *DB) claimOutbox(ctx context.Context, limit int, fn func(tx *gorm.DB, r
 	return n, nil
 }
 
-// deleteOutbox deletes claimed rows. On MySQL each row is deleted by its
-// primary key alone: for "id IN (...)" on a small table the server may choose
-// a full scan, which waits on rows other relays have claimed and deadlocks.
+// deleteOutbox deletes claimed rows in one statement. On MySQL it joins
+// the ids, as a derived table read first (STRAIGHT_JOIN), to outbox by
+// primary key: a plain "id IN (...)" that names most of a small table is
+// planned as a full scan, which waits on rows other relays have claimed
+// and deadlocks with them (TestClaimOutbox_ConcurrentClaimersOnMySQLNeverShareARow).
 func (db *DB) deleteOutbox(tx *gorm.DB, ids []int64) error {
 	if db.dialect != DriverMySQL {
 		return tx.Where("id IN ?", ids).Delete(&outboxRow{}).Error
 	}
-	for _, id := range ids {
-		if err := tx.Where("id = ?", id).Delete(&outboxRow{}).Error; err != nil {
-			return err
+	var b strings.Builder
+	args := make([]any, len(ids))
+	b.WriteString("DELETE o FROM (SELECT ? AS id")
+	for i, id := range ids {
+		args[i] = id
+		if i > 0 {
+			b.WriteString(" UNION ALL SELECT ?")
 		}
+	}
+	b.WriteString(") AS claimed STRAIGHT_JOIN outbox AS o ON o.id = claimed.id")
+	res := tx.Exec(b.String(), args...)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != int64(len(ids)) {
+		return fmt.Errorf("store: outbox: deleted %d of %d claimed rows", res.RowsAffected, len(ids))
 	}
 	return nil
 }
