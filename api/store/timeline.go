@@ -121,9 +121,21 @@ func (l *lockedTimelines) append(tx *gorm.DB, e newEntry) (map[int64]uint64, err
 	if err := tx.CreateInBatches(rows, fanoutChunk).Error; err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(entryBody{Kind: e.Kind, ConversationID: e.ConversationID, Message: e.Message, Event: e.Event})
+	row, err := outboxFor(e, targets)
 	if err != nil {
 		return nil, err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return nil, err
+	}
+	return versions, nil
+}
+
+// outboxFor is the outbox row that pushes e to targets.
+func outboxFor(e newEntry, targets []OutboxTarget) (outboxRow, error) {
+	body, err := json.Marshal(entryBody{Kind: e.Kind, ConversationID: e.ConversationID, Message: e.Message, Event: e.Event})
+	if err != nil {
+		return outboxRow{}, err
 	}
 	op := OutboxPayload{Kind: e.Kind, Body: body, Targets: targets, PushID: e.PushID}
 	if e.Kind == tether.EntryMessage && e.Message != nil {
@@ -131,12 +143,9 @@ func (l *lockedTimelines) append(tx *gorm.DB, e newEntry) (map[int64]uint64, err
 	}
 	payload, err := json.Marshal(op)
 	if err != nil {
-		return nil, err
+		return outboxRow{}, err
 	}
-	if err := tx.Create(&outboxRow{CreatedAt: now(), Payload: string(payload)}).Error; err != nil {
-		return nil, err
-	}
-	return versions, nil
+	return outboxRow{CreatedAt: now(), Payload: string(payload)}, nil
 }
 
 // appendEach appends to each locked timeline its own entry, entries[user]
@@ -238,12 +247,12 @@ func bumpHeads(tx *gorm.DB, uids []int64) error {
 	return nil
 }
 
-// touchConversations records a new message in the conversation lists of
-// the users that got it (versions: user -> the message's version in their
-// timeline): it becomes the last message, the list entry reappears if it
-// was deleted, and it counts as unread for everyone but the sender, for
-// whom sending reads the conversation.
-func (db *DB) touchConversations(tx *gorm.DB, m *tether.Message, versions map[int64]uint64) error {
+// conversationRows are the conversation list entries a new message makes
+// for the users that got it (versions: user -> the message's version in
+// their timeline): it becomes the last message, the list entry reappears
+// if it was deleted, and it counts as unread for everyone but the sender,
+// for whom sending reads the conversation.
+func conversationRows(m *tether.Message, versions map[int64]uint64) []conversationRow {
 	rows := make([]conversationRow, 0, len(versions))
 	for uid, v := range versions {
 		r := conversationRow{
@@ -263,8 +272,18 @@ func (db *DB) touchConversations(tx *gorm.DB, m *tether.Message, versions map[in
 		}
 		rows = append(rows, r)
 	}
+	return rows
+}
+
+// upsertConversations writes conversation list entries in one statement
+// per fanoutChunk rows. Rows for the same entry (several messages of one
+// batch in one conversation) are applied in turn, so they must come in
+// message order: the database applies the upsert row by row.
+func (db *DB) upsertConversations(tx *gorm.DB, rows []conversationRow) error {
 	// Insert in user id order, like every other multi-row lock taker.
-	slices.SortFunc(rows, func(a, b conversationRow) int { return cmp.Compare(a.UserID, b.UserID) })
+	slices.SortStableFunc(rows, func(a, b conversationRow) int {
+		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.LastMessageID, b.LastMessageID))
+	})
 	// excluded.x (SQLite) and VALUES(x) (MySQL) name the value the insert
 	// would have written.
 	val := func(col string) string { return "excluded." + col }
