@@ -491,6 +491,20 @@ func sampleProc(pid int) procSample {
 	return s
 }
 
+// dependencyPIDs finds the processes of the MySQL server and Redis the
+// stack uses, by their listening ports (0 for one not found, such as a
+// server on another machine).
+func (s *apiStack) dependencyPIDs() (mysqlPID, redisPID int) {
+	dsn := s.dsn
+	if dsn == "" {
+		dsn = s.cfg.MySQLServer
+	}
+	if c, err := mysql.ParseDSN(dsn); err == nil && c.Net == "tcp" {
+		mysqlPID = ListenerPID(c.Addr)
+	}
+	return mysqlPID, ListenerPID(s.cfg.RedisAddr)
+}
+
 // ProcFigures are a server process's figures over a window, from /proc.
 type ProcFigures struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
