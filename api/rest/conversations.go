@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/switches"
 )
 
 // conversationCall runs the part of a conversation handler before its
@@ -78,7 +79,10 @@ func (s *Server) markConversationRead(c *gin.Context) {
 		fail(c, tether.Errorf(tether.EINVALID, "request body: version is required"))
 		return
 	}
-	conv, err := s.conversations.MarkRead(c.Request.Context(), caller.UserID, c.Param("conversation_id"), *req.Version)
+	// The read_receipts switch is decided in the store, for this request's
+	// caller (user, platform, app version).
+	ctx := switches.WithSubject(c.Request.Context(), subjectOf(caller))
+	conv, err := s.conversations.MarkRead(ctx, caller.UserID, c.Param("conversation_id"), *req.Version)
 	if err != nil {
 		fail(c, err)
 		return

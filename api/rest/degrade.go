@@ -38,9 +38,11 @@ func (s *Server) degradedFor(c *gin.Context, name string, caller tether.Caller, 
 }
 
 // degradedForService is degradedFor for routes of an API key (the push
-// API): no user, so only the switch's value and node-independent rules apply.
-func (s *Server) degradedForService(c *gin.Context, name, what string) bool {
-	if s.registry().Enabled(name, switches.Subject{}) {
+// API): the subject is the calling key, so rules can turn one runaway
+// caller down (deny_api_keys), release to chosen callers (allow_api_keys)
+// or to a stable percentage of keys.
+func (s *Server) degradedForService(c *gin.Context, name string, k tether.KeyCaller, what string) bool {
+	if s.registry().Enabled(name, switches.Subject{APIKey: k.KeyID}) {
 		return false
 	}
 	fail(c, degradedError(what))

@@ -37,7 +37,7 @@ func (s *Server) sendPush(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	if s.degradedForService(c, switches.PushAPI, "The push API") {
+	if s.degradedForService(c, switches.PushAPI, k, "The push API") {
 		return
 	}
 	var req pushRequest
@@ -81,7 +81,7 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	if s.degradedForService(c, switches.PushAPI, "The push API") {
+	if s.degradedForService(c, switches.PushAPI, k, "The push API") {
 		return
 	}
 	var req pushBatchRequest
@@ -132,7 +132,7 @@ func (s *Server) sendBroadcast(c *gin.Context) {
 		fail(c, errNoCaller)
 		return
 	}
-	if s.degradedForService(c, switches.Broadcast, "Broadcast") {
+	if s.degradedForService(c, switches.Broadcast, k, "Broadcast") {
 		return
 	}
 	var req broadcastRequest

@@ -16,5 +16,11 @@ func (s *Server) switchOn(name string, caller tether.Caller) bool {
 	if s.switches != nil {
 		reg = s.switches.Registry
 	}
-	return reg.Enabled(name, switches.Subject{UserID: caller.UserID, Platform: caller.Platform, AppVersion: caller.AppVersion})
+	return reg.Enabled(name, subjectOf(caller))
+}
+
+// subjectOf is the switch subject of a user route's caller: its user, and
+// the platform and app version its token names.
+func subjectOf(caller tether.Caller) switches.Subject {
+	return switches.Subject{UserID: caller.UserID, Platform: caller.Platform, AppVersion: caller.AppVersion}
 }

@@ -24,7 +24,7 @@ import (
 type ConversationService struct {
 	db       *DB
 	onCommit func()
-	receipts func(readerID int64) bool // nil: always send read receipts
+	receipts func(ctx context.Context, readerID int64) bool // nil: always send read receipts
 }
 
 var _ tether.ConversationService = (*ConversationService)(nil)
@@ -42,11 +42,12 @@ func NewConversationService(db *DB, onCommit func(), opts ...ConversationOption)
 // ConversationOption adjusts a ConversationService.
 type ConversationOption func(*ConversationService)
 
-// WithReadReceipts makes MarkRead tell the 1:1 peer only while on(reader)
-// reports true: the read_receipts degradation switch. Off, the read is
-// still recorded and reaches the reader's own devices; the peer gets no
-// read entry, as if the reader had not read yet.
-func WithReadReceipts(on func(readerID int64) bool) ConversationOption {
+// WithReadReceipts makes MarkRead tell the 1:1 peer only while on(ctx,
+// reader) reports true: the read_receipts degradation switch, evaluated per
+// request (ctx is MarkRead's, which carries what the caller's rules need).
+// Off, the read is still recorded and reaches the reader's own devices; the
+// peer gets no read entry, as if the reader had not read yet.
+func WithReadReceipts(on func(ctx context.Context, readerID int64) bool) ConversationOption {
 	return func(s *ConversationService) { s.receipts = on }
 }
 
@@ -174,7 +175,7 @@ func (s *ConversationService) MarkRead(ctx context.Context, userID int64, conver
 				return err
 			}
 		}
-		if peer != 0 && !peerBlocked && (s.receipts == nil || s.receipts(userID)) {
+		if peer != 0 && !peerBlocked && (s.receipts == nil || s.receipts(ctx, userID)) {
 			theirs, err := json.Marshal(tether.ReadEvent{ReaderID: userID, MessageID: newest.Int64})
 			if err != nil {
 				return err

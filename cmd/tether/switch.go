@@ -42,7 +42,8 @@ or directly in the database, like tether apikey:
       VALUE: on/off, 12.5%, 500 or 250ms by the switch's kind
       rules (they replace the current ones; none: everyone):
         --percent P  --platforms ios,android  --min-app-version V  --max-app-version V
-        --allow 1,2  --deny 3  --nodes push-0,push-1   or  --rules JSON
+        --allow 1,2  --deny 3  --nodes push-0,push-1
+        --allow-keys k_1,k_2  --deny-keys k_3   (push API callers)   or  --rules JSON
   --json    list as JSON
 `
 
@@ -74,6 +75,8 @@ func switchCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Func("nodes", "", rf.strings(&rf.r.Nodes))
 	fs.Func("allow", "", rf.ids(&rf.r.AllowUsers))
 	fs.Func("deny", "", rf.ids(&rf.r.DenyUsers))
+	fs.Func("allow-keys", "", rf.strings(&rf.r.AllowAPIKeys))
+	fs.Func("deny-keys", "", rf.strings(&rf.r.DenyAPIKeys))
 	fs.Func("min-app-version", "", func(s string) error { rf.r.MinAppVersion, rf.set = s, true; return nil })
 	fs.Func("max-app-version", "", func(s string) error { rf.r.MaxAppVersion, rf.set = s, true; return nil })
 	fs.Func("rules", "", func(s string) error { rf.set = true; return json.Unmarshal([]byte(s), &rf.r) })

@@ -1066,9 +1066,14 @@ type SwitchRecord struct {
 
 // SwitchRules Gray-release rules; every field is optional, and empty rules select everyone.
 type SwitchRules struct {
-	AllowUsers    *[]int64 `json:"allow_users,omitempty"`
-	DenyUsers     *[]int64 `json:"deny_users,omitempty"`
-	MaxAppVersion *string  `json:"max_app_version,omitempty"`
+	// AllowApiKeys API key ids (k_..., admin for the bootstrap key) always selected: push API callers.
+	AllowApiKeys *[]string `json:"allow_api_keys,omitempty"`
+	AllowUsers   *[]int64  `json:"allow_users,omitempty"`
+
+	// DenyApiKeys API key ids never selected, e.g. a runaway caller of the push API.
+	DenyApiKeys   *[]string `json:"deny_api_keys,omitempty"`
+	DenyUsers     *[]int64  `json:"deny_users,omitempty"`
+	MaxAppVersion *string   `json:"max_app_version,omitempty"`
 
 	// MinAppVersion Example: 2.14
 	MinAppVersion *string `json:"min_app_version,omitempty"`
@@ -1597,10 +1602,13 @@ type ClientInterface interface {
 	// database when Redis is down).
 	//
 	// Rules select whom an enabled switch applies to, first match wins:
-	// deny_users (never), allow_users (always), nodes, platforms,
-	// min/max_app_version (a client that sent no app version is outside
-	// any range), percent (a stable hash of the user id and the switch
-	// name: raising 5 to 20 keeps the first 5%).
+	// deny_users and deny_api_keys (never), allow_users and
+	// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+	// client that sent no app version is outside any range), percent (a
+	// stable hash of the user id and the switch name: raising 5 to 20
+	// keeps the first 5%; a push API caller, which has no user, is hashed
+	// by its API key id). User routes are decided for the caller's user,
+	// platform and app version; push API routes for the calling key.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1618,10 +1626,13 @@ type ClientInterface interface {
 	// database when Redis is down).
 	//
 	// Rules select whom an enabled switch applies to, first match wins:
-	// deny_users (never), allow_users (always), nodes, platforms,
-	// min/max_app_version (a client that sent no app version is outside
-	// any range), percent (a stable hash of the user id and the switch
-	// name: raising 5 to 20 keeps the first 5%).
+	// deny_users and deny_api_keys (never), allow_users and
+	// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+	// client that sent no app version is outside any range), percent (a
+	// stable hash of the user id and the switch name: raising 5 to 20
+	// keeps the first 5%; a push API caller, which has no user, is hashed
+	// by its API key id). User routes are decided for the caller's user,
+	// platform and app version; push API routes for the calling key.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2809,10 +2820,13 @@ func (c *Client) GetSwitch(ctx context.Context, name SwitchName, reqEditors ...R
 // database when Redis is down).
 //
 // Rules select whom an enabled switch applies to, first match wins:
-// deny_users (never), allow_users (always), nodes, platforms,
-// min/max_app_version (a client that sent no app version is outside
-// any range), percent (a stable hash of the user id and the switch
-// name: raising 5 to 20 keeps the first 5%).
+// deny_users and deny_api_keys (never), allow_users and
+// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+// client that sent no app version is outside any range), percent (a
+// stable hash of the user id and the switch name: raising 5 to 20
+// keeps the first 5%; a push API caller, which has no user, is hashed
+// by its API key id). User routes are decided for the caller's user,
+// platform and app version; push API routes for the calling key.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2840,10 +2854,13 @@ func (c *Client) SetSwitchWithBody(ctx context.Context, name SwitchName, content
 // database when Redis is down).
 //
 // Rules select whom an enabled switch applies to, first match wins:
-// deny_users (never), allow_users (always), nodes, platforms,
-// min/max_app_version (a client that sent no app version is outside
-// any range), percent (a stable hash of the user id and the switch
-// name: raising 5 to 20 keeps the first 5%).
+// deny_users and deny_api_keys (never), allow_users and
+// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+// client that sent no app version is outside any range), percent (a
+// stable hash of the user id and the switch name: raising 5 to 20
+// keeps the first 5%; a push API caller, which has no user, is hashed
+// by its API key id). User routes are decided for the caller's user,
+// platform and app version; push API routes for the calling key.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7291,10 +7308,13 @@ type ClientWithResponsesInterface interface {
 	// database when Redis is down).
 	//
 	// Rules select whom an enabled switch applies to, first match wins:
-	// deny_users (never), allow_users (always), nodes, platforms,
-	// min/max_app_version (a client that sent no app version is outside
-	// any range), percent (a stable hash of the user id and the switch
-	// name: raising 5 to 20 keeps the first 5%).
+	// deny_users and deny_api_keys (never), allow_users and
+	// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+	// client that sent no app version is outside any range), percent (a
+	// stable hash of the user id and the switch name: raising 5 to 20
+	// keeps the first 5%; a push API caller, which has no user, is hashed
+	// by its API key id). User routes are decided for the caller's user,
+	// platform and app version; push API routes for the calling key.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7312,10 +7332,13 @@ type ClientWithResponsesInterface interface {
 	// database when Redis is down).
 	//
 	// Rules select whom an enabled switch applies to, first match wins:
-	// deny_users (never), allow_users (always), nodes, platforms,
-	// min/max_app_version (a client that sent no app version is outside
-	// any range), percent (a stable hash of the user id and the switch
-	// name: raising 5 to 20 keeps the first 5%).
+	// deny_users and deny_api_keys (never), allow_users and
+	// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+	// client that sent no app version is outside any range), percent (a
+	// stable hash of the user id and the switch name: raising 5 to 20
+	// keeps the first 5%; a push API caller, which has no user, is hashed
+	// by its API key id). User routes are decided for the caller's user,
+	// platform and app version; push API routes for the calling key.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14663,10 +14686,13 @@ func (c *ClientWithResponses) GetSwitchWithResponse(ctx context.Context, name Sw
 // database when Redis is down).
 //
 // Rules select whom an enabled switch applies to, first match wins:
-// deny_users (never), allow_users (always), nodes, platforms,
-// min/max_app_version (a client that sent no app version is outside
-// any range), percent (a stable hash of the user id and the switch
-// name: raising 5 to 20 keeps the first 5%).
+// deny_users and deny_api_keys (never), allow_users and
+// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+// client that sent no app version is outside any range), percent (a
+// stable hash of the user id and the switch name: raising 5 to 20
+// keeps the first 5%; a push API caller, which has no user, is hashed
+// by its API key id). User routes are decided for the caller's user,
+// platform and app version; push API routes for the calling key.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14690,10 +14716,13 @@ func (c *ClientWithResponses) SetSwitchWithBodyWithResponse(ctx context.Context,
 // database when Redis is down).
 //
 // Rules select whom an enabled switch applies to, first match wins:
-// deny_users (never), allow_users (always), nodes, platforms,
-// min/max_app_version (a client that sent no app version is outside
-// any range), percent (a stable hash of the user id and the switch
-// name: raising 5 to 20 keeps the first 5%).
+// deny_users and deny_api_keys (never), allow_users and
+// allow_api_keys (always), nodes, platforms, min/max_app_version (a
+// client that sent no app version is outside any range), percent (a
+// stable hash of the user id and the switch name: raising 5 to 20
+// keeps the first 5%; a push API caller, which has no user, is hashed
+// by its API key id). User routes are decided for the caller's user,
+// platform and app version; push API routes for the calling key.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -252,8 +252,10 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		// Readiness is what chat needs, not Redis; health.go.
 		Ready: health.ready,
 
-		Conversations: store.NewConversationService(p.db, rel.Kick, store.WithReadReceipts(func(reader int64) bool {
-			return p.switches.svc.Registry.Enabled(switches.ReadReceipts, switches.Subject{UserID: reader})
+		// Read receipts follow the reader's request: user, platform and
+		// app version, which api/rest puts on the context.
+		Conversations: store.NewConversationService(p.db, rel.Kick, store.WithReadReceipts(func(ctx context.Context, reader int64) bool {
+			return p.switches.svc.Registry.Enabled(switches.ReadReceipts, switches.SubjectFrom(ctx, reader))
 		})),
 		Switches: p.switches.svc,
 	})

@@ -1,6 +1,7 @@
 package switches
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -117,10 +118,59 @@ func TestRules_EvaluationOrder(t *testing.T) {
 	}
 }
 
+// The push API's callers are a rollout dimension of their own: a key can be
+// denied or allowed by id, and a percentage of callers is a stable set of
+// keys (a caller has no user id, so bucketing by user would put every key
+// in the same bucket).
+func TestRules_APIKeysAreARolloutDimension(t *testing.T) {
+	cases := []struct {
+		name  string
+		rules *Rules
+		s     Subject
+		want  bool
+	}{
+		{"denied key", &Rules{DenyAPIKeys: []string{"k_bad"}}, Subject{APIKey: "k_bad"}, false},
+		{"other keys pass a deny list", &Rules{DenyAPIKeys: []string{"k_bad"}}, Subject{APIKey: "k_good"}, true},
+		{"allowed key beats a 0% rollout", &Rules{Percent: pct(0), AllowAPIKeys: []string{"k_new"}}, Subject{APIKey: "k_new"}, true},
+		{"other keys stay out of a 0% rollout", &Rules{Percent: pct(0), AllowAPIKeys: []string{"k_new"}}, Subject{APIKey: "k_old"}, false},
+		{"a key list never selects a user", &Rules{Percent: pct(0), AllowAPIKeys: []string{"k_new"}}, Subject{UserID: 5}, false},
+		{"key deny beats user allow", &Rules{AllowUsers: []int64{5}, DenyAPIKeys: []string{"k_bad"}}, Subject{UserID: 5, APIKey: "k_bad"}, false},
+	}
+	for _, c := range cases {
+		r := NewRegistry(Catalogue)
+		install(t, r, State{Name: PushAPI, Value: "on", Rules: c.rules})
+		if got := r.Enabled(PushAPI, c.s); got != c.want {
+			t.Errorf("%s: Enabled = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	var prev map[string]bool
+	for _, p := range []float64{10, 30, 100} {
+		r := NewRegistry(Catalogue)
+		install(t, r, State{Name: PushAPI, Value: "on", Rules: &Rules{Percent: pct(p)}})
+		cur := map[string]bool{}
+		for i := range 10000 {
+			if k := fmt.Sprintf("k_%016x", i); r.Enabled(PushAPI, Subject{APIKey: k}) {
+				cur[k] = true
+			}
+		}
+		if got := float64(len(cur)) / 100; math.Abs(got-p) > 2 {
+			t.Fatalf("a %v%% rollout selected %.2f%% of 10,000 keys", p, got)
+		}
+		for k := range prev {
+			if !cur[k] {
+				t.Fatalf("key %s was in and is out at %v%%", k, p)
+			}
+		}
+		prev = cur
+	}
+}
+
 func TestRules_ValidateRefusesNonsense(t *testing.T) {
 	for _, r := range []*Rules{
 		{Percent: pct(101)}, {Percent: pct(-1)}, {Percent: pct(math.NaN())},
 		{MinAppVersion: "abc"}, {MinAppVersion: "3", MaxAppVersion: "2"},
+		{AllowAPIKeys: []string{""}}, {DenyAPIKeys: []string{"k_1", ""}},
 	} {
 		if r.Validate() == nil {
 			t.Errorf("Validate(%+v) accepted it", *r)
