@@ -102,3 +102,5 @@ require (
 )
 
 tool github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen
+
+replace github.com/cloudwego/netpoll => ./third_party/netpoll
