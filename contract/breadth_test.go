@@ -131,6 +131,13 @@ func runBreadthFlow(t *testing.T, base, direct string) {
 	dv, err := c.ListDevicesWithResponse(ctx, carol.as)
 	want(t, "devices", dv, err, dv.Body, 200)
 
+	// Discovery: the dev stack's one push node, with both listeners.
+	pn, err := c.GetPushNodesWithResponse(ctx, &goclient.GetPushNodesParams{}, carol.as)
+	want(t, "push nodes", pn, err, pn.Body, 200)
+	if pn.JSON200 == nil || len(pn.JSON200.Nodes) != 1 || pn.JSON200.Nodes[0].Tcp == "" || pn.JSON200.Nodes[0].Ws == nil {
+		t.Fatalf("push nodes of tether dev: %s", pn.Body)
+	}
+
 	// Groups: carol creates one with dave, promotes him, invites erin.
 	cg, err := c.CreateGroupWithBodyWithResponse(ctx, ct, jsonBody(map[string]any{"name": "breadth", "member_ids": []int64{dave.id}}), carol.as)
 	want(t, "create group", cg, err, cg.Body, 201)

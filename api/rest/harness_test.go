@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/redis/go-redis/v9"
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/api/discovery"
 	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/shared/metrics"
@@ -105,16 +106,17 @@ func newEnvDSN(t *testing.T, driver, dsn string, h slog.Handler, mods ...func(d 
 	rdb, prefix := testenv.Redis(t)
 	e := &env{t: t, metrics: m, priv: priv, reg: route.NewRegistry(rdb, prefix, time.Minute)}
 	deps := Deps{
-		Auth:     store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour, nil),
-		Messages: store.NewMessageService(db, nil),
-		Profiles: store.NewProfileService(db),
-		Social:   store.NewSocialService(db),
-		Groups:   store.NewGroupService(db, nil),
-		Presence: store.NewPresenceService(db, e.reg),
-		Verifier: token.NewVerifier(pub),
-		Sessions: store.NewSessionService(db, nil, nil, 24*time.Hour),
-		Metrics:  m,
-		Log:      slog.New(h),
+		Auth:      store.NewAuthService(db, token.NewSigner(priv, 15*time.Minute), 24*time.Hour, nil),
+		Messages:  store.NewMessageService(db, nil),
+		Profiles:  store.NewProfileService(db),
+		Social:    store.NewSocialService(db),
+		Groups:    store.NewGroupService(db, nil),
+		Presence:  store.NewPresenceService(db, e.reg),
+		Discovery: discovery.New(e.reg),
+		Verifier:  token.NewVerifier(pub),
+		Sessions:  store.NewSessionService(db, nil, nil, 24*time.Hour),
+		Metrics:   m,
+		Log:       slog.New(h),
 		Ready: func(ctx context.Context) error {
 			if e.ready != nil {
 				return e.ready

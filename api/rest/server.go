@@ -42,6 +42,9 @@ type Deps struct {
 	// Presence serves GET /v1/presence (presence.go); without it that
 	// route answers 503.
 	Presence tether.PresenceService
+	// Discovery serves GET /v1/push-nodes (discovery.go); without it that
+	// route answers 503.
+	Discovery tether.DiscoveryService
 	// Conversations serves the conversation list, read receipts, mute and
 	// delete (conversations.go); without it those routes answer 503.
 	Conversations tether.ConversationService
@@ -93,6 +96,7 @@ type Server struct {
 	groups        tether.GroupService        // groups.go
 	conversations tether.ConversationService // conversations.go
 	presence      tether.PresenceService     // presence.go
+	discovery     tether.DiscoveryService    // discovery.go
 	apiKeys       tether.APIKeyService       // push API (apikeys.go)
 	push          tether.PushService         // push API (pushes.go)
 	switches      *switches.Service          // live switches (switches.go)
@@ -152,6 +156,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		groups:        d.Groups,
 		conversations: d.Conversations,
 		presence:      d.Presence,
+		discovery:     d.Discovery,
 		apiKeys:       d.APIKeys,
 		push:          d.Push,
 		switches:      d.Switches,
@@ -237,6 +242,7 @@ func (s *Server) routes() error {
 	handle(http.MethodPost, "/v1/sessions/logout", protected, s.logout)
 	handle(http.MethodGet, "/v1/devices", protected, s.devices)
 	handle(http.MethodGet, "/v1/presence", protected, s.getPresence)
+	handle(http.MethodGet, "/v1/push-nodes", protected, s.getPushNodes)
 	handle(http.MethodDelete, "/v1/devices/:session_id", protected, s.revokeDevice)
 	handle(http.MethodPost, "/v1/account/password", protected, s.changePassword)
 	handle(http.MethodGet, "/v1/users/me", protected, s.me)

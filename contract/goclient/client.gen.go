@@ -925,6 +925,28 @@ type PushBatchResults struct {
 	} `json:"results"`
 }
 
+// PushNode defines model for PushNode.
+type PushNode struct {
+	// Id The node's id, for logs and support.
+	Id string `json:"id"`
+
+	// Tcp host:port of the node's TCP listener (the binary protocol of push/PROTOCOL.md).
+	//
+	// Example: push-2.example.com:7070
+	Tcp string `json:"tcp"`
+
+	// Ws URL of the node's WebSocket listener (ws:// or wss://); absent when it has none.
+	//
+	// Example: wss://push-2.example.com/ws
+	Ws *string `json:"ws,omitempty"`
+}
+
+// PushNodeList defines model for PushNodeList.
+type PushNodeList struct {
+	// Nodes Least loaded first; empty when no node is ready.
+	Nodes []PushNode `json:"nodes"`
+}
+
 // PushPayload Any JSON object of at most 4096 bytes in canonical form (see Client JSON), which is what is delivered.
 type PushPayload map[string]interface{}
 
@@ -1281,6 +1303,12 @@ type ListInvitationsParams struct {
 type GetPresenceParams struct {
 	// UserIds Comma-separated user ids, 1 to 200.
 	UserIds []int64 `form:"user_ids" json:"user_ids"`
+}
+
+// GetPushNodesParams defines parameters for GetPushNodes.
+type GetPushNodesParams struct {
+	// Limit How many nodes to list, 1 to 16 (default 4).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // SyncParams defines parameters for Sync.
@@ -2234,6 +2262,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/push (the `SendPush` operationId).
 	SendPush(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPushNodes Push nodes to connect to
+	//
+	// The push nodes a client may open its push connection to, least
+	// loaded first: connect to the first, and on failure move down the
+	// list (then ask again). Only nodes that take new connections are
+	// listed: never one that is draining or being hot-restarted. Each has
+	// a TCP address (`host:port`) and, if it serves WebSocket, a `ws://`
+	// or `wss://` URL (browsers). Loads are as of the nodes' last
+	// heartbeat, and nodes of about equal load come in random order, so
+	// clients asking at the same moment spread over them. An empty list
+	// means no node is ready now: retry after a pause. 503 `unavailable`
+	// when the routing registry (Redis) cannot be read and this API
+	// process has no list from the last 30 s: use the addresses you know.
+	//
+	// Corresponds with GET /v1/push-nodes (the `GetPushNodes` operationId).
+	GetPushNodes(ctx context.Context, params *GetPushNodesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendPushBatchWithBody Several pushes in one request
 	//
@@ -3943,6 +3988,33 @@ func (c *Client) SendPushWithBody(ctx context.Context, contentType string, body 
 // Corresponds with POST /v1/push (the `SendPush` operationId).
 func (c *Client) SendPush(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSendPushRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPushNodes Push nodes to connect to
+//
+// The push nodes a client may open its push connection to, least
+// loaded first: connect to the first, and on failure move down the
+// list (then ask again). Only nodes that take new connections are
+// listed: never one that is draining or being hot-restarted. Each has
+// a TCP address (`host:port`) and, if it serves WebSocket, a `ws://`
+// or `wss://` URL (browsers). Loads are as of the nodes' last
+// heartbeat, and nodes of about equal load come in random order, so
+// clients asking at the same moment spread over them. An empty list
+// means no node is ready now: retry after a pause. 503 `unavailable`
+// when the routing registry (Redis) cannot be read and this API
+// process has no list from the last 30 s: use the addresses you know.
+//
+// Corresponds with GET /v1/push-nodes (the `GetPushNodes` operationId).
+func (c *Client) GetPushNodes(ctx context.Context, params *GetPushNodesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPushNodesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6554,6 +6626,60 @@ func NewSendPushRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewGetPushNodesRequest constructs an http.Request for the GetPushNodes method
+func NewGetPushNodesRequest(server string, params *GetPushNodesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/push-nodes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSendPushBatchRequest calls the generic SendPushBatch builder with application/json body
 func NewSendPushBatchRequest(server string, body SendPushBatchJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7988,6 +8114,25 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/push (the `SendPush` operationId).
 	SendPushWithResponse(ctx context.Context, body SendPushJSONRequestBody, reqEditors ...RequestEditorFn) (*SendPushResponse, error)
+
+	// GetPushNodesWithResponse Push nodes to connect to
+	//
+	// The push nodes a client may open its push connection to, least
+	// loaded first: connect to the first, and on failure move down the
+	// list (then ask again). Only nodes that take new connections are
+	// listed: never one that is draining or being hot-restarted. Each has
+	// a TCP address (`host:port`) and, if it serves WebSocket, a `ws://`
+	// or `wss://` URL (browsers). Loads are as of the nodes' last
+	// heartbeat, and nodes of about equal load come in random order, so
+	// clients asking at the same moment spread over them. An empty list
+	// means no node is ready now: retry after a pause. 503 `unavailable`
+	// when the routing registry (Redis) cannot be read and this API
+	// process has no list from the last 30 s: use the addresses you know.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/push-nodes (the `GetPushNodes` operationId).
+	GetPushNodesWithResponse(ctx context.Context, params *GetPushNodesParams, reqEditors ...RequestEditorFn) (*GetPushNodesResponse, error)
 
 	// SendPushBatchWithBodyWithResponse Several pushes in one request
 	//
@@ -13004,6 +13149,96 @@ func (r SendPushResponse) ContentType() string {
 	return ""
 }
 
+// GetPushNodesResponse401Headers the declared response headers of an HTTP 401 response for GetPushNodes
+type GetPushNodesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetPushNodesResponse503Headers the declared response headers of an HTTP 503 response for GetPushNodes
+type GetPushNodesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetPushNodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PushNodeList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPushNodesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetPushNodesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPushNodesResponse) GetJSON200() *PushNodeList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPushNodesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPushNodesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPushNodesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPushNodesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetPushNodesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPushNodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPushNodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPushNodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPushNodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SendPushBatchResponse401Headers the declared response headers of an HTTP 401 response for SendPushBatch
 type SendPushBatchResponse401Headers struct {
 	WWWAuthenticate *string
@@ -15665,6 +15900,31 @@ func (c *ClientWithResponses) SendPushWithResponse(ctx context.Context, body Sen
 		return nil, err
 	}
 	return ParseSendPushResponse(rsp)
+}
+
+// GetPushNodesWithResponse Push nodes to connect to
+//
+// The push nodes a client may open its push connection to, least
+// loaded first: connect to the first, and on failure move down the
+// list (then ask again). Only nodes that take new connections are
+// listed: never one that is draining or being hot-restarted. Each has
+// a TCP address (`host:port`) and, if it serves WebSocket, a `ws://`
+// or `wss://` URL (browsers). Loads are as of the nodes' last
+// heartbeat, and nodes of about equal load come in random order, so
+// clients asking at the same moment spread over them. An empty list
+// means no node is ready now: retry after a pause. 503 `unavailable`
+// when the routing registry (Redis) cannot be read and this API
+// process has no list from the last 30 s: use the addresses you know.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/push-nodes (the `GetPushNodes` operationId).
+func (c *ClientWithResponses) GetPushNodesWithResponse(ctx context.Context, params *GetPushNodesParams, reqEditors ...RequestEditorFn) (*GetPushNodesResponse, error) {
+	rsp, err := c.GetPushNodes(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPushNodesResponse(rsp)
 }
 
 // SendPushBatchWithBodyWithResponse Several pushes in one request
@@ -20503,6 +20763,90 @@ func ParseSendPushResponse(rsp *http.Response) (*SendPushResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SendPushResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPushNodesResponse parses an HTTP response from a GetPushNodesWithResponse call
+func ParseGetPushNodesResponse(rsp *http.Response) (*GetPushNodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPushNodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PushNodeList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetPushNodesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetPushNodesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

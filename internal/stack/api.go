@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tetherim/tether/api/discovery"
 	"github.com/tetherim/tether/api/pushapi"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/rest"
@@ -237,12 +238,14 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		Social:   store.NewSocialService(p.db, store.WithBlockMirror(blocks)),
 		Groups:   store.NewGroupService(p.db, rel.Kick),
 		Presence: store.NewPresenceService(p.db, p.reg),
-		Verifier: token.NewVerifier(p.signer.Public()),
-		Sessions: store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
-		APIKeys:  push,
-		Push:     push,
-		Metrics:  p.m,
-		Log:      p.log,
+		// Where clients open push connections (api/discovery).
+		Discovery: discovery.New(p.reg),
+		Verifier:  token.NewVerifier(p.signer.Public()),
+		Sessions:  store.NewSessionService(p.db, revoker, revoker, p.refreshTTL),
+		APIKeys:   push,
+		Push:      push,
+		Metrics:   p.m,
+		Log:       p.log,
 		// Tokens of revoked sessions stop working at once, not at expiry.
 		Revocations: p.reg,
 		// Logins, registrations and sends are rate limited (api/throttle).

@@ -7,15 +7,14 @@ import (
 	"slices"
 )
 
-// Discover answers "which push node should a client connect to": up to
-// limit (≤ 0: all) nodes in StateReady whose key is alive, with a TCP
-// address, least loaded (fewest sessions) first. Nodes of equal load come
-// in random order, so clients discovering at the same moment spread over
-// them. Draining, hot-restarting, stopped and down nodes are never
-// returned. It reads the node statuses (Nodes), which every heartbeat
-// refreshes: the load is as old as the last heartbeat (a third of the node
-// TTL).
-func (r *Registry) Discover(ctx context.Context, limit int) ([]Info, error) {
+// Discovery answers "which push node should a client connect to". The API
+// hands clients the nodes ReadyNodes returns, in LeastLoaded's order.
+
+// ReadyNodes returns the nodes clients may be sent to: status ready, key
+// alive, with a TCP address. Draining, hot-restarting, stopped and down
+// nodes are never among them. Their Sessions are as of the last heartbeat
+// (a third of the node TTL ago at most).
+func (r *Registry) ReadyNodes(ctx context.Context) ([]Info, error) {
 	all, err := r.Nodes(ctx)
 	if err != nil {
 		return nil, err
@@ -26,10 +25,38 @@ func (r *Registry) Discover(ctx context.Context, limit int) ([]Info, error) {
 			ready = append(ready, n)
 		}
 	}
-	rand.Shuffle(len(ready), func(i, j int) { ready[i], ready[j] = ready[j], ready[i] })
-	slices.SortStableFunc(ready, func(a, b Info) int { return cmp.Compare(a.Sessions, b.Sessions) })
-	if limit > 0 && len(ready) > limit {
-		ready = ready[:limit]
-	}
 	return ready, nil
+}
+
+// Discover is LeastLoaded(ReadyNodes, limit).
+func (r *Registry) Discover(ctx context.Context, limit int) ([]Info, error) {
+	ready, err := r.ReadyNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return LeastLoaded(ready, limit), nil
+}
+
+// LeastLoaded returns up to limit (≤ 0: all) of nodes, least loaded first,
+// in a new slice. Loads are compared in steps of 5% of the mean load (at
+// least 64 sessions) and nodes in the same step come in random order: the
+// loads are a heartbeat old, and clients that discover at the same moment
+// should spread over nodes that are about equally loaded instead of all
+// taking the one that was a few sessions lighter.
+func LeastLoaded(nodes []Info, limit int) []Info {
+	out := slices.Clone(nodes)
+	if len(out) == 0 {
+		return out
+	}
+	total := 0
+	for _, n := range out {
+		total += n.Sessions
+	}
+	step := max(64, total/len(out)/20)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	slices.SortStableFunc(out, func(a, b Info) int { return cmp.Compare(a.Sessions/step, b.Sessions/step) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

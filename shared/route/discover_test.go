@@ -52,7 +52,29 @@ func TestDiscover_ReadyNodesLeastLoadedFirstNeverDrainingRestartingStoppedOrDown
 	if err := r.Heartbeat(ctx, Info{ID: "restarting", TCPAddr: "10.0.0.5:7070", Sessions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := r.Discover(ctx, 0); len(got) != 4 || got[0].ID != "restarting" {
+	if got, _ := r.Discover(ctx, 0); len(got) != 4 || (got[0].ID != "restarting" && got[1].ID != "restarting") { // 1 and 10 sessions: about equal
 		t.Fatalf("after the restart: %+v", got)
+	}
+}
+
+func TestLeastLoaded_SpreadsOverAboutEqualNodesAndPutsLighterOnesFirst(t *testing.T) {
+	nodes := []Info{{ID: "a", Sessions: 10_000}, {ID: "b", Sessions: 10_010}, {ID: "c", Sessions: 10_020}, {ID: "heavy", Sessions: 20_000}, {ID: "new", Sessions: 0}}
+	firstAfterNew := map[string]int{}
+	for range 300 {
+		got := LeastLoaded(nodes, 0)
+		if len(got) != 5 || got[0].ID != "new" || got[4].ID != "heavy" {
+			t.Fatalf("order %v: the empty node first, the heavy one last", got)
+		}
+		firstAfterNew[got[1].ID]++
+	}
+	// a, b and c are within one step (5% of the mean): each comes second
+	// about a third of the time.
+	for _, id := range []string{"a", "b", "c"} {
+		if firstAfterNew[id] < 50 {
+			t.Fatalf("second place: %v; about-equal nodes must share it", firstAfterNew)
+		}
+	}
+	if got := LeastLoaded(nodes, 2); len(got) != 2 {
+		t.Fatalf("limit 2: %v", got)
 	}
 }
