@@ -58,6 +58,7 @@ func runBenchPersisted(ctx context.Context, kind string, args []string, stdout, 
 	var chat loadgen.ChatConfig
 	var rates string
 	var frames loadgen.FramesConfig
+	heartbeatAcks := true
 	var storm loadgen.StormConfig
 	chatFlags := func(c *loadgen.ChatConfig) {
 		fs.IntVar(&c.Users, "users", 500, "senders, and as many recipients online")
@@ -77,6 +78,12 @@ func runBenchPersisted(ctx context.Context, kind string, args []string, stdout, 
 		chatFlags(&frames.ChatConfig)
 		fs.IntVar(&frames.Rate, "rate", 1000, "messages per second")
 		fs.DurationVar(&frames.Duration, "duration", 30*time.Second, "how long")
+		fs.IntVar(&frames.Burst, "burst", 20, "messages per recipient in the closing burst (n of n + 4; negative: none)")
+		fs.BoolFunc("heartbeat-acks", "set the heartbeat_acks switch of the started stack (default on: protocol version 2; =false: version 1)", func(v string) error {
+			on, err := strconv.ParseBool(v)
+			heartbeatAcks = on
+			return err
+		})
 	case "storm":
 		fs.IntVar(&storm.N, "n", 15000, "clients (push/client), one user each")
 		fs.IntVar(&storm.Workers, "workers", 0, "client processes (default: 5000 clients each, at least 3)")
@@ -113,6 +120,7 @@ func runBenchPersisted(ctx context.Context, kind string, args []string, stdout, 
 		}
 		res = r
 	case "frames":
+		st.Switches = [][2]string{{"heartbeat_acks", map[bool]string{true: "on", false: "off"}[heartbeatAcks]}}
 		frames.Stack, frames.Worker, frames.Timeout, frames.Stderr = st, worker, *timeout, stderr
 		var r loadgen.FramesResult
 		if r, err = loadgen.RunFrames(ctx, frames); err == nil {

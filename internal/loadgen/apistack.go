@@ -48,6 +48,20 @@ type Stack struct {
 	Prefix      string   // Redis key prefix (default: a fresh one for a started stack)
 	Heartbeat   time.Duration
 	Stderr      io.Writer // the children's logs on failure
+	// Switches are set in a started stack's database and Redis before its
+	// processes start, each as {name, value} (e.g. heartbeat_acks on); a
+	// running cluster keeps its own.
+	Switches [][2]string
+}
+
+// protocol says how the stack's push clients ack, for the reports.
+func (s Stack) protocol() string {
+	for _, sw := range s.Switches {
+		if sw[0] == "heartbeat_acks" && sw[1] == "on" {
+			return "version 2 (heartbeat_acks on: acks on heartbeats)"
+		}
+	}
+	return "version 1 (heartbeat_acks off: Ack and PushAck frames)"
 }
 
 // child is a process the run started (or found) and can measure.
@@ -123,6 +137,14 @@ func startStack(ctx context.Context, cfg Stack) (_ *apiStack, err error) {
 	mig.Env = cfg.Env
 	if out, err := mig.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("loadgen: tether migrate: %w\n%s", err, out)
+	}
+	for _, sw := range cfg.Switches {
+		set := exec.CommandContext(ctx, cfg.Exe, "switch", "set", sw[0], sw[1], "--reason", "bench",
+			"--mysql", s.dsn, "--redis-addr", cfg.RedisAddr, "--redis-prefix", s.cfg.Prefix)
+		set.Env = cfg.Env
+		if out, err := set.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("loadgen: tether switch set %s %s: %w\n%s", sw[0], sw[1], err, out)
+		}
 	}
 	ports, err := freePorts(4)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,12 @@ type ChatConfig struct {
 	// Profile, if set, is a path prefix: a CPU profile of the API taken
 	// during each step is written to <Profile>-step<N>.pprof.
 	Profile string
+
+	// burst, if set, ends the run with one more step: burst messages to
+	// each recipient as fast as the senders can, its frames counted in both
+	// directions until a heartbeat interval after the last delivery, so that
+	// the acks it causes are in the count (RunFrames).
+	burst int
 }
 
 // ChatStep is one step's figures.
@@ -79,7 +86,8 @@ type ChatStep struct {
 	CPU           CPUPerMsg   `json:"cpu_ms_per_message"`
 	Frames        FrameCount  `json:"frames"`
 	Sustained     bool        `json:"sustained"`
-	Why           string      `json:"why,omitempty"` // why not sustained
+	Why           string      `json:"why,omitempty"`   // why not sustained
+	Burst         bool        `json:"burst,omitempty"` // the burst step of RunFrames
 }
 
 // CPUPerMsg is the CPU time each server process spent per accepted
@@ -101,7 +109,9 @@ type FrameCount struct {
 	Frames         uint64  `json:"frames"` // client-to-server frames of every kind
 	Acks           uint64  `json:"acks"`
 	Pings          uint64  `json:"pings"`
+	Heartbeats     uint64  `json:"heartbeats"` // protocol version 2: they replace pings, acks and push acks
 	Hellos         uint64  `json:"hellos"`
+	Received       uint64  `json:"received"`      // server-to-client frames of every kind (messages, pongs, ...)
 	SyncRequests   uint64  `json:"sync_requests"` // REST sync pages (not frames)
 	PerThousand    float64 `json:"frames_per_1000_delivered"`
 	AcksPerThou    float64 `json:"acks_per_1000_delivered"`
@@ -312,9 +322,14 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 	}
 	mysqlPID, redisPID := st.dependencyPIDs()
 	overdue := map[int]map[int64]bool{} // steps with messages not delivered in their grace period
-	for i, rate := range cfg.Rates {
+	rates := cfg.Rates
+	if cfg.burst > 0 {
+		rates = append(slices.Clone(rates), cfg.burst*cfg.Users)
+	}
+	for i, rate := range rates {
 		step := i + 1
-		s, stats, accepted, err := runChatStep(ctx, cfg, st, send, recv, step, rate, prevStats, mysqlPID, redisPID)
+		burst := cfg.burst > 0 && i == len(rates)-1
+		s, stats, accepted, err := runChatStep(ctx, cfg, st, send, recv, step, rate, prevStats, mysqlPID, redisPID, burst)
 		if err != nil {
 			return res, err
 		}
@@ -328,6 +343,9 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 		res.Steps = append(res.Steps, s)
 		fmt.Fprintf(cfg.Stderr, "chat step %d: %d/s asked, %.0f/s accepted, e2e p50 %.1f ms p99 %.1f ms, lost %d, sustained %v %s\n",
 			step, rate, s.AcceptedRate, s.EndToEnd.P50, s.EndToEnd.P99, s.Lost, s.Sustained, s.Why)
+		if s.Burst {
+			break
+		}
 		if !s.Sustained {
 			break
 		}
@@ -396,8 +414,12 @@ func recvFinals(ctx context.Context, recv *crew, step int) ([]recvFinal, error) 
 
 // runChatStep sends one step's messages, waits for their delivery and
 // measures.
-func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *crew, step, rate int, prev client.Stats, mysqlPID, redisPID int) (ChatStep, client.Stats, map[int64]bool, error) {
-	s := ChatStep{Rate: rate}
+func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *crew, step, rate int, prev client.Stats, mysqlPID, redisPID int, burst bool) (ChatStep, client.Stats, map[int64]bool, error) {
+	s := ChatStep{Rate: rate, Burst: burst}
+	stepLen := cfg.Step
+	if burst {
+		stepLen = time.Second // rate is burst messages per recipient: all of them within a second, if the API keeps up
+	}
 	calls0, err := scrapeCalls(ctx, st.api.adminAddr)
 	if err != nil && st.api.adminAddr != "" {
 		return s, prev, nil, err
@@ -406,14 +428,14 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	start := time.Now().Add(100 * time.Millisecond)
 	profiled := make(chan error, 1)
 	if cfg.Profile != "" && st.api.adminAddr != "" {
-		secs := max(1, int(cfg.Step.Seconds())-1)
+		secs := max(1, int(stepLen.Seconds())-1)
 		go func() {
 			profiled <- fetchProfile(ctx, st.api.adminAddr, secs, fmt.Sprintf("%s-step%d.pprof", cfg.Profile, step))
 		}()
 	} else {
 		profiled <- nil
 	}
-	body, _ := json.Marshal(sendCmd{Rate: float64(rate) / float64(send.size()), Seconds: cfg.Step.Seconds(), StartNS: start.UnixNano()})
+	body, _ := json.Marshal(sendCmd{Rate: float64(rate) / float64(send.size()), Seconds: stepLen.Seconds(), StartNS: start.UnixNano()})
 	if err := send.send(Command{Cmd: "send", Step: step, Body: body}); err != nil {
 		return s, prev, nil, err
 	}
@@ -448,7 +470,7 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 	}
 	s.Accepted = int64(len(accepted))
 	s.Accept = acceptH.Summary()
-	s.Seconds = max(time.Unix(0, last).Sub(start).Seconds(), cfg.Step.Seconds())
+	s.Seconds = max(time.Unix(0, last).Sub(start).Seconds(), stepLen.Seconds())
 	s.AcceptedRate = math.Round(float64(s.Accepted) / s.Seconds)
 	if s.Accepted > 0 {
 		perMsg := func(f ProcFigures) float64 { return round3(1000 * f.CPUSeconds / float64(s.Accepted)) }
@@ -486,6 +508,13 @@ func runChatStep(ctx context.Context, cfg ChatConfig, st *apiStack, send, recv *
 			break
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return s, prev, nil, err
+		}
+	}
+	if burst {
+		// The acks a burst causes may wait for the next heartbeat (protocol
+		// version 2): count until one heartbeat interval has passed.
+		if err := sleepCtx(ctx, st.cfg.Heartbeat+time.Second); err != nil {
 			return s, prev, nil, err
 		}
 	}
@@ -535,6 +564,8 @@ func addStats(t *client.Stats, s client.Stats) {
 	t.HellosSent += s.HellosSent
 	t.PingsSent += s.PingsSent
 	t.AcksSent += s.AcksSent
+	t.Heartbeats += s.Heartbeats
+	t.FramesRecv += s.FramesRecv
 	t.ClosesSent += s.ClosesSent
 	t.Delivered += s.Delivered
 	t.SyncPages += s.SyncPages
@@ -554,6 +585,8 @@ func frameCount(now, prev client.Stats) FrameCount {
 		Frames:       now.FramesSent - prev.FramesSent,
 		Acks:         now.AcksSent - prev.AcksSent,
 		Pings:        now.PingsSent - prev.PingsSent,
+		Heartbeats:   now.Heartbeats - prev.Heartbeats,
+		Received:     now.FramesRecv - prev.FramesRecv,
 		Hellos:       now.HellosSent - prev.HellosSent,
 		SyncRequests: now.SyncPages - prev.SyncPages,
 	}
