@@ -104,6 +104,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var settle, window time.Duration
 	var profile string
 	var rounds, nodes, perNode int
+	var pushAcks bool
 	switch kind {
 	case "idle":
 		fs.StringVar(&deliver, "deliver", "message", "how each connection gets its message: message (node stream) or broadcast")
@@ -112,6 +113,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&profile, "heap-profile", "", "write the node's heap profile, taken while the clients idle, to this file")
 	case "broadcast":
 		fs.IntVar(&rounds, "rounds", 5, "broadcasts sent one after another")
+		fs.BoolVar(&pushAcks, "push-acks", false, "the clients answer every Push with a PushAck frame, as protocol version 1 clients do")
 	case "cluster":
 		fs.IntVar(&nodes, "nodes", 4, "push nodes started on this machine, sharing one Redis prefix")
 		fs.IntVar(&perNode, "per-node", 15000, "connections to each node (--workers is then per node)")
@@ -133,6 +135,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Server.Args = []string{"push"}
 	cfg.Server.Env = benchEnv()
 	cfg.Worker = loadgen.WorkerArgs{Exe: cfg.Server.Exe, Args: []string{"bench-worker"}, Env: benchEnv()}
+	if pushAcks {
+		cfg.Worker.Args = append(cfg.Worker.Args, "--push-acks")
+	}
 	cfg.Stderr = stderr
 
 	var res any
@@ -178,6 +183,7 @@ func runBenchWorker(ctx context.Context, args []string, getenv func(string) stri
 	fs.Int64Var(&cfg.FirstUID, "first-uid", 1, "first user id")
 	fs.IntVar(&cfg.Count, "count", 0, "connections")
 	fs.StringVar(&cfg.Platform, "platform", "desktop", "session platform")
+	fs.BoolVar(&cfg.PushAcks, "push-acks", false, "answer every Push with a PushAck frame")
 	role := fs.String("role", "", "a role worker of chat, frames or storm (configured over stdin)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -30,6 +30,10 @@ type WorkerConfig struct {
 	Concurrency int           // dials and handshakes in flight (default 64)
 	TokenTTL    time.Duration // lifetime of the minted tokens (default 1h)
 	Interval    time.Duration // how often a status line is written (default 200ms)
+	// PushAcks answers every Push with a PushAck frame, as a protocol
+	// version 1 client does (push/client), so that a broadcast bench
+	// measures what reading them costs the node.
+	PushAcks bool
 }
 
 // Status is one status line a worker writes (JSON, one per line) to its
@@ -202,6 +206,13 @@ func (w *worker) read(c *benchConn) {
 		}
 		switch f.Type {
 		case wire.TypeMessage, wire.TypePush:
+			if f.Type == wire.TypePush && w.cfg.PushAcks {
+				var b [wire.HeaderSize + 1 + 64]byte
+				c.wmu.Lock()
+				_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, _ = c.nc.Write(wire.AppendPushAck(b[:0], f.Push.ID)) // a dead connection shows up in the read
+				c.wmu.Unlock()
+			}
 			w.frames.Add(1)
 			w.lastRecv.Store(time.Now().UnixNano())
 			if !c.got {
