@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tetherim/tether/push/wire"
@@ -15,8 +16,9 @@ import (
 // ends, so that a client whose node drains, dies or refuses it tries another
 // node next. Only Run's goroutine uses it.
 type addrList struct {
-	addrs []string
-	i     int
+	addrs  []string
+	i      int
+	static []string // Config.PushAddr and PushAddrs
 }
 
 // newAddrList merges Config.PushAddr and Config.PushAddrs, without duplicates.
@@ -32,7 +34,30 @@ func newAddrList(cfg Config) *addrList {
 	if len(a.addrs) > 1 {
 		a.i = rand.IntN(len(a.addrs))
 	}
+	a.static = a.addrs
 	return a
+}
+
+// discovered makes found (least loaded first, from the API) the list, with
+// the configured addresses after them, and starts at its head; avoid, if
+// listed, goes to the end. An empty found leaves the list unchanged.
+func (a *addrList) discovered(found []string, avoid string) {
+	if len(found) == 0 {
+		return
+	}
+	seen := map[string]bool{}
+	var head, tail []string
+	for _, s := range append(slices.Clone(found), a.static...) {
+		switch {
+		case s == "" || seen[s]:
+		case s == avoid:
+			tail = append(tail, s)
+		default:
+			head = append(head, s)
+		}
+		seen[s] = true
+	}
+	a.addrs, a.i = append(head, tail...), 0
 }
 
 // current is the address of the next connection attempt.

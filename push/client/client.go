@@ -268,12 +268,17 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) loop(ctx context.Context) error {
 	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
 	rejections := 0 // consecutive handshakes refused as unauthorized
+	avoid := ""
 	for {
+		if c.cfg.Discover {
+			c.discover(ctx, avoid) // discovery.go
+		}
 		r := c.connectOnce(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		err := r.err
+		avoid = r.addr
 		c.addrs.advance()
 		if d, ok := moveDelay(err); ok {
 			// The node asked its clients to move: go to the next node at
@@ -350,6 +355,7 @@ type result struct {
 	welcomed bool
 	lived    time.Duration // from Welcome to the end
 	token    string        // the access token the Hello carried
+	addr     string        // the node it went to
 }
 
 // connectOnce dials, handshakes and serves one connection until it ends.
@@ -371,6 +377,7 @@ func (c *Client) connectOnce(ctx context.Context) (r result) {
 		AppVersion:  c.cfg.AppVersion,
 	}
 	addr := c.addrs.current()
+	r.addr = addr
 	cn, w, err := dial(ctx, &c.cfg, addr, &c.stats, hello, &c.last)
 	if err != nil {
 		c.stats.dialFailures.Add(1)

@@ -37,6 +37,13 @@ type Config struct {
 	// connection ends (failure, Reconnect from a draining node, close), so
 	// clients spread over the nodes and leave one that drains or dies.
 	PushAddrs []string
+	// Discover makes the client ask the API where to connect (GET
+	// /v1/push-nodes: the ready nodes, least loaded first) before every
+	// connection; PushAddr and PushAddrs, if any, are the fallback. With
+	// WebSocket it connects to the nodes' WebSocket URLs, else to their
+	// TCP addresses.
+	Discover  bool
+	WebSocket bool
 
 	// Credentials. The client logs in with Username and Password unless
 	// Tokens is set; with Tokens and no Password it cannot log in again once
@@ -145,8 +152,8 @@ func (c Config) validate() error {
 	switch {
 	case c.APIBase == "":
 		return errors.New("tether client: Config.APIBase is required")
-	case c.PushAddr == "" && len(c.PushAddrs) == 0:
-		return errors.New("tether client: Config.PushAddr or Config.PushAddrs is required")
+	case c.PushAddr == "" && len(c.PushAddrs) == 0 && !c.Discover:
+		return errors.New("tether client: Config.PushAddr, Config.PushAddrs or Config.Discover is required")
 	case c.Tokens == nil && (c.Username == "" || c.Password == ""):
 		return errors.New("tether client: Config needs Username and Password, or Tokens")
 	case len(c.DeviceID) > tether.MaxDeviceIDLen:

@@ -46,6 +46,9 @@ type fakeAPI struct {
 	sendIDs     []string  // client_msg_id of every send request
 	messages    map[string]*tether.Message
 	lastAuthHdr string
+	pushNodes   []tether.PushNode // GET /v1/push-nodes answers these
+	discoveries int               // GET /v1/push-nodes requests
+	failNodes   bool              // answer GET /v1/push-nodes with 503
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -55,6 +58,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /v1/sessions/refresh", f.refreshHandler)
 	mux.HandleFunc("GET /v1/sync", f.sync)
 	mux.HandleFunc("POST /v1/messages", f.send)
+	mux.HandleFunc("GET /v1/push-nodes", f.nodes)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -491,4 +495,25 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+func (f *fakeAPI) nodes(w http.ResponseWriter, r *http.Request) {
+	if !f.authorized(w, r) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.discoveries++
+	if f.failNodes {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "registry down")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": f.pushNodes})
+}
+
+func (f *fakeAPI) setNodes(fail bool, nodes ...tether.PushNode) {
+	f.mu.Lock()
+	f.failNodes, f.pushNodes = fail, nodes
+	f.mu.Unlock()
 }
