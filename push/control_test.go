@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether/internal/testenv"
+	"github.com/tetherim/tether/push/wire"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/route"
 )
@@ -112,5 +113,11 @@ func TestControl_HotRestartIsRefusedWithoutAnUpgradeSocket(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the drain request never arrived")
+	}
+}
+
+func TestControl_OperatorKickCodeIsTheWireCode(t *testing.T) {
+	if route.CodeKicked != uint16(wire.CodeKicked) || wire.CodeKicked.String() != "kicked" {
+		t.Fatalf("route.CodeKicked %d, wire.CodeKicked %d (%s)", route.CodeKicked, wire.CodeKicked, wire.CodeKicked)
 	}
 }

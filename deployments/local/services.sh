@@ -4,7 +4,9 @@
 # On a fresh Debian/Ubuntu machine it installs and starts them; where they
 # already answer it changes nothing. Needs root (or sudo) only to install
 # or start them. It also installs promtool (Debian's prometheus package),
-# which the deployments tests run on the alert rules and the exposition.
+# which the deployments tests run on the alert rules and the exposition,
+# and Chromium (Debian's chromium package), which the browser tests drive
+# headless (internal/browser; docs/browser-tests.md).
 set -euo pipefail
 
 MYSQL_HOST=127.0.0.1
@@ -130,10 +132,20 @@ ensure_promtool() {
 	log "promtool installed"
 }
 
+ensure_chromium() {
+	if [ -n "${TETHER_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then
+		return
+	fi
+	# A font, so that screenshots show text (headless Chromium has no other).
+	install chromium fonts-dejavu-core
+	log "chromium installed"
+}
+
 main() {
 	ensure_redis
 	ensure_mariadb
 	ensure_promtool
+	ensure_chromium
 }
 
 main "$@"

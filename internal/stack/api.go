@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether/api/discovery"
+	"github.com/tetherim/tether/api/ops"
 	"github.com/tetherim/tether/api/pushapi"
 	"github.com/tetherim/tether/api/relay"
 	"github.com/tetherim/tether/api/rest"
@@ -121,7 +122,7 @@ func StartAPI(ctx context.Context, cfg config.APIConfig, opts ...Option) (*API, 
 		return nil, err
 	}
 	a.live = startLive(a.run, m, rdb, cfg.Redis.Prefix, apiProcessID(), live.RoleAPI, log)
-	a.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, a.core.health.set, a.core.health.checks(), a.live, log), log)
+	a.admin, err = listenHTTP("admin", cfg.AdminAddr, withOps(adminHandler(m, a.core.health.set, a.core.health.checks(), a.live, log), a.core.ops, "api", a.live), log)
 	if err != nil {
 		a.live.stop()
 		_ = a.core.stop(context.Background())
@@ -180,6 +181,7 @@ type apiParts struct {
 // apiCore is the REST server and relay running on a runner.
 type apiCore struct {
 	http      *httpServer
+	ops       ops.Deps // what the ops page on the admin address is built from; ops.go
 	switches  apiSwitches
 	health    *apiHealth // the dependencies and readiness; health.go
 	stopRelay context.CancelFunc
@@ -219,6 +221,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		AdminKey: p.pushAPI.AdminKey, DefaultRateLimit: p.pushAPI.RateLimit,
 	}, store.NewAPIKeyService(p.db), pushapi.StorePersister(store.NewPushService(p.db)), pushBackend, pushBackend, p.m, p.log)
 	health := newAPIHealth(p.db, p.rdb, p.m) // health.go
+	auth := store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker)
 	exempt, err := p.throttle.ExemptPrefixes()
 	if err != nil {
 		return nil, err
@@ -232,7 +235,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 		SendRate: p.throttle.SendRate, SendBurst: p.throttle.SendBurst, Exempt: exempt,
 	}, p.rdb, p.reg.Keys().Prefix, p.m, p.log)
 	srv, err := rest.New(rest.Deps{
-		Auth:     initVersionOnRegister{store.NewAuthService(p.db, p.signer, p.refreshTTL, revoker), p.reg, p.log}, // newuser.go
+		Auth:     initVersionOnRegister{auth, p.reg, p.log}, // newuser.go
 		Messages: store.NewMessageService(p.db, rel.Kick, store.WithRecallWindow(p.recallWindow)),
 		Profiles: store.NewProfileService(p.db),
 		Social:   store.NewSocialService(p.db, store.WithBlockMirror(blocks)),
@@ -271,6 +274,7 @@ func startAPICore(p apiParts, run *runner) (*apiCore, error) {
 	}
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	c := &apiCore{http: hs, health: health, switches: p.switches, stopRelay: stopRelay, relayDone: make(chan struct{})}
+	c.ops = ops.Deps{Keys: push, Users: auth, Switches: p.switches.svc, Registry: p.reg, Streams: streams, Log: p.log}
 	run.goFunc("switches", func() error { p.switches.follow.Run(relayCtx); return nil })
 	// The relay's context also owns the block mirror's keeper and the
 	// dependency probes.

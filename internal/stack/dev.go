@@ -160,7 +160,7 @@ func StartDev(ctx context.Context, cfg config.DevConfig, opts ...Option) (_ *Dev
 
 	d.live = startLive(d.run, m, d.rdb, api.Redis.Prefix, devNodeID, live.RoleDev, log)
 	undo = append(undo, d.live.stop)
-	d.admin, err = listenHTTP("admin", cfg.AdminAddr, adminHandler(m, d.core.health.set, d.core.health.checks(), d.live, log), log)
+	d.admin, err = listenHTTP("admin", cfg.AdminAddr, withOps(adminHandler(m, d.core.health.set, d.core.health.checks(), d.live, log), d.core.ops, "dev", d.live), log)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,10 @@ import (
 	"github.com/tetherim/tether/shared/stream"
 )
 
+// CodeKicked is wire.CodeKicked, the code of an operator's kick (route
+// does not import push/wire; a push test checks the two agree).
+const CodeKicked uint16 = 16
+
 // KickUser ends every live session of a user, on whichever nodes hold them,
 // with a Kick frame of code and reason: one job.KindKick per node, through
 // pub. It returns how many sessions the jobs name. Sessions opened after

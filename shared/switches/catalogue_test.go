@@ -24,3 +24,13 @@ func TestCatalogue_EveryEntryIsWellFormed(t *testing.T) {
 		}
 	}
 }
+
+func TestDegradations_AreOnOffSwitchesOnByDefault(t *testing.T) {
+	r := NewRegistry(Catalogue)
+	for _, name := range Degradations {
+		d, ok := r.Def(name)
+		if !ok || d.Kind != KindBool || d.Default != On(true) {
+			t.Errorf("degradation %q: %+v (in catalogue %v)", name, d, ok)
+		}
+	}
+}
