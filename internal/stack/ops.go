@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/tetherim/tether"
@@ -48,9 +49,10 @@ func (l opsLive) ServeLive(w http.ResponseWriter, r *http.Request, path string) 
 		r2.URL.Path = "/live/cluster"
 	default:
 		p := problem.New(tether.ENOTFOUND, "The live table is at local or cluster.")
+		b, _ := json.Marshal(p)
 		w.Header().Set("Content-Type", problem.ContentType)
 		w.WriteHeader(p.Status)
-		_, _ = w.Write([]byte(`{"type":"` + p.Type + `","title":"` + p.Title + `","status":404,"code":"` + p.Code + `","detail":"` + p.Detail + `"}`))
+		_, _ = w.Write(b)
 		return
 	}
 	r2.URL.RawPath = ""

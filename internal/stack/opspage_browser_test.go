@@ -153,6 +153,40 @@ func TestOpsPage_InAPhoneBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#node-list li[data-node="`+c.drain.NodeID+`"] .badge.ready`)),
 		chromedp.WaitVisible(chromedp.CSS(`#node-list li[data-node="`+c.keep.NodeID+`"] .badge.ready`)))
 
+	// The live table: every process of the cluster (the API and both
+	// nodes) is listed, a new second comes in every second, and alice's
+	// session shows under its platform.
+	liveTop := func() string {
+		s, _ := chromedp.Run(tab, chromedp.Evaluate[string](
+			`(document.querySelector('#live-table tbody tr td') || {}).textContent || ''`))
+		return s
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool { return liveTop() != "" }, "the live table stays empty")
+	first := liveTop()
+	testenv.Eventually(t, 20*time.Second, func() bool { return liveTop() != first }, "the live table does not move past %s", first)
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		n, _ := chromedp.Run(tab, chromedp.Evaluate[int](`document.getElementById('live-process').options.length`))
+		return n == 4 // the cluster's sum, and three processes
+	}, "the live table does not list the API and both nodes")
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		s, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('platforms').textContent`))
+		return strings.Contains(s, "ios: 1")
+	}, "sessions by platform do not show alice's ios session")
+	// One node's own table.
+	pickProcess := func(p string) {
+		t.Helper()
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('live-process');
+			s.value = '`+p+`'; return s.dispatchEvent(new Event('change')); })()`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pickProcess(c.keep.NodeID)
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		s, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector('.spark[data-col="in"] .v').textContent`))
+		return s == "1"
+	}, "the kept node's table does not show alice logged in")
+	pickProcess("")
+
 	// Degrade a business: presence off, with a reason, after a confirmation.
 	// Confirming without a reason sends nothing.
 	browser.Do(t, tab, "turn presence off", 20*time.Second,
