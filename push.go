@@ -68,18 +68,22 @@ type PushStatus struct {
 
 // PushService sends pushes on behalf of API keys.
 type PushService interface {
-	// Push sends one push. ECONFLICT when its idempotency key was used
+	// Push sends one push, spending one push of the key's rate limit
+	// (ERATELIMITED, as Allow). ECONFLICT when its idempotency key was used
 	// within PushIdempotencyWindow for a different push.
 	Push(ctx context.Context, by KeyCaller, p PushRequest) (*PushResult, error)
-	// PushBatch sends several pushes; each item fails or succeeds on its own.
+	// PushBatch sends several pushes; each item fails or succeeds on its
+	// own, but the batch spends len(ps) of the key's rate limit and is
+	// refused whole (ERATELIMITED) when over it.
 	PushBatch(ctx context.Context, by KeyCaller, ps []PushRequest) ([]PushBatchItem, error)
-	// Broadcast sends a push to every live session.
+	// Broadcast sends a push to every live session (the caller spends the
+	// rate with Allow).
 	Broadcast(ctx context.Context, by KeyCaller, b BroadcastRequest) (*PushResult, error)
 	// Status reports a push created by the same key. ENOTFOUND otherwise,
 	// or once the status expired.
 	Status(ctx context.Context, by KeyCaller, pushID string) (*PushStatus, error)
 	// Allow spends n pushes of the key's rate limit: ERATELIMITED (an *Error
-	// with RetryAfter) when over it.
+	// with RetryAfter) when over it. Push and PushBatch spend their own.
 	Allow(ctx context.Context, by KeyCaller, n int) error
 }
 

@@ -6,8 +6,6 @@ import (
 
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/pushstatus"
-	"github.com/tetherim/tether/shared/route"
-	"github.com/tetherim/tether/shared/stream"
 )
 
 // Backend keeps the push API's state beside the routes: idempotency
@@ -15,18 +13,22 @@ import (
 // registry and the job streams. Each method is one round trip. RedisBackend
 // (backend_redis.go) is the implementation.
 type Backend interface {
-	// ClaimAndLookup claims each idempotency record that is not taken yet,
-	// reads back who holds each (Claim.Holder), and looks up the live
-	// sessions of uids.
-	ClaimAndLookup(ctx context.Context, claims []*Claim, uids []int64) (map[int64][]route.Session, error)
-	// Claim is ClaimAndLookup without the lookup.
+	// Transient sends transient pushes: it spends spend (unless spend.N is
+	// 0; allowed is false, with the wait before a retry, when over the
+	// rate, and then nothing else happens), then, for each push, claims its
+	// idempotency record (Claim.Holder is what the record holds after; a
+	// push whose record another holds is not sent), finds the live sessions
+	// of its job's target users on its job's platforms (Targeted), writes
+	// its status with that count, and appends its job to the streams of the
+	// nodes holding them: a node that reads the job finds the status to
+	// count into.
+	Transient(ctx context.Context, spend Spend, ps []*TransientPush) (allowed bool, retryAfter time.Duration, err error)
+	// Claim claims each idempotency record that is not taken yet and reads
+	// back who holds each (Claim.Holder).
 	Claim(ctx context.Context, claims []*Claim) error
-	// Forget removes the records of claims whose pushes could not be sent,
-	// so a retry sends them; best effort.
+	// Forget gives up the records of claims whose pushes could not be sent,
+	// so a retry sends them, unless another push holds them; best effort.
 	Forget(ctx context.Context, claims []*Claim)
-	// Send writes the statuses, then appends the jobs to their nodes'
-	// streams: a node that reads a job finds its status to count into.
-	Send(ctx context.Context, statuses []NewStatus, jobs []stream.NodeJob) error
 	// Broadcast writes the status, then appends the broadcast job.
 	Broadcast(ctx context.Context, st NewStatus, j job.Job) error
 	// Status reads a push's status; ok is false if it has none.
@@ -47,6 +49,24 @@ type Backend interface {
 type Claim struct {
 	KeyID, Key, Value string
 	Holder            string
+}
+
+// Spend is what a request spends of its API key's rate: N pushes of Limit.
+type Spend struct {
+	KeyID string
+	Limit Limit
+	N     int
+}
+
+// TransientPush is one transient push for Backend.Transient: its job names
+// the target users (without devices: each node delivers to the users'
+// sessions it holds, on the job's platforms), Status is its status but for
+// the targeted count, which Transient finds and sets in Targeted.
+type TransientPush struct {
+	Claim    *Claim // its idempotency record; nil without one
+	Job      job.Job
+	Status   NewStatus
+	Targeted int
 }
 
 // NewStatus is the status of a push being sent, kept for TTL.

@@ -2,35 +2,35 @@ package pushapi
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/internal/coalesce"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/pushstatus"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/stream"
 )
 
-// RedisBackend is the Backend in Redis. It owns its pipelines and asks the
-// owners of the registry, the streams and the statuses to queue their
-// commands on them, so a push costs as few round trips as it did when one
+// RedisBackend is the Backend in Redis. It owns its pipelines and scripts
+// and asks the owners of the registry, the streams and the statuses to
+// queue their commands on them, or to contribute their part of the send
+// script (send_script.go), so a push costs as few round trips as if one
 // package wrote them all:
 //
 //	{p}pushidem:{key id}:{hash}  string  idempotency record (shared/pushstatus)
 //	{p}push:{id}                 hash    status (shared/pushstatus)
 //	{p}pushck:{key id}:{hash}    hash    collapse index: user id -> version of the newest push entry
-//	{p}pushrate:{key id}         string  the key's rate (redis_rate)
+//	rate:{p}pushrate:{key id}    string  the key's rate (GCRA, ratelimit.go)
 type RedisBackend struct {
 	rdb     redis.UniversalClient
 	reg     *route.Registry
 	streams *stream.Redis
 	status  *pushstatus.Redis
-	lim     *redis_rate.Limiter
+	pipes   *coalesce.Runner // the send script's pipelines, shared by concurrent requests
 	prefix  string
 }
 
@@ -42,12 +42,7 @@ var (
 // NewRedisBackend returns the backend on rdb, with the registry's key prefix.
 func NewRedisBackend(rdb redis.UniversalClient, reg *route.Registry, streams *stream.Redis) *RedisBackend {
 	p := reg.Keys().Prefix
-	return &RedisBackend{rdb: rdb, reg: reg, streams: streams, status: pushstatus.NewRedis(rdb, p), lim: redis_rate.NewLimiter(rdb), prefix: p}
-}
-
-// AllowN implements Limiter: the rate of an API key lives at {p}pushrate:{key id}.
-func (b *RedisBackend) AllowN(ctx context.Context, keyID string, limit redis_rate.Limit, n int) (*redis_rate.Result, error) {
-	return b.lim.AllowN(ctx, b.prefix+"pushrate:"+keyID, limit, n)
+	return &RedisBackend{rdb: rdb, reg: reg, streams: streams, status: pushstatus.NewRedis(rdb, p), pipes: coalesce.New(rdb, 0, 0), prefix: p}
 }
 
 func (b *RedisBackend) queueClaims(ctx context.Context, pipe redis.Pipeliner, claims []*Claim) []*redis.StringCmd {
@@ -71,20 +66,6 @@ func holders(claims []*Claim, gets []*redis.StringCmd) error {
 	return nil
 }
 
-// ClaimAndLookup implements Backend.
-func (b *RedisBackend) ClaimAndLookup(ctx context.Context, claims []*Claim, uids []int64) (map[int64][]route.Session, error) {
-	pipe := b.rdb.Pipeline()
-	gets := b.queueClaims(ctx, pipe, claims)
-	lookup := b.reg.QueueLookup(ctx, pipe, uids)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	if err := holders(claims, gets); err != nil {
-		return nil, err
-	}
-	return lookup.Sessions(ctx)
-}
-
 // Claim implements Backend.
 func (b *RedisBackend) Claim(ctx context.Context, claims []*Claim) error {
 	pipe := b.rdb.Pipeline()
@@ -97,30 +78,11 @@ func (b *RedisBackend) Claim(ctx context.Context, claims []*Claim) error {
 
 // Forget implements Backend.
 func (b *RedisBackend) Forget(ctx context.Context, claims []*Claim) {
-	if len(claims) == 0 {
-		return
-	}
-	keys := make([]string, len(claims))
+	keys, values := make([]string, len(claims)), make([]string, len(claims))
 	for i, c := range claims {
-		keys[i] = b.status.Keys().Idempotency(c.KeyID, c.Key)
+		keys[i], values[i] = b.status.Keys().Idempotency(c.KeyID, c.Key), c.Value
 	}
-	_ = b.rdb.Del(ctx, keys...).Err()
-}
-
-// Send implements Backend.
-func (b *RedisBackend) Send(ctx context.Context, statuses []NewStatus, jobs []stream.NodeJob) error {
-	pipe := b.rdb.Pipeline()
-	for _, st := range statuses {
-		b.status.QueueCreate(ctx, pipe, st.ID, st.Status, st.TTL)
-	}
-	if err := b.streams.Queue(ctx, pipe, jobs); err != nil {
-		return err
-	}
-	if pipe.Len() == 0 {
-		return nil
-	}
-	_, err := pipe.Exec(ctx)
-	return err
+	_ = b.status.Release(ctx, keys, values)
 }
 
 // Broadcast implements Backend.

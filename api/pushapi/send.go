@@ -7,20 +7,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/job"
 	"github.com/tetherim/tether/shared/pushstatus"
-	"github.com/tetherim/tether/shared/route"
-	"github.com/tetherim/tether/shared/stream"
 )
 
-// Sending pushes: transient ones through Redis alone (the idempotency
-// records with the route lookup, then the statuses with the stream entries:
-// two round trips), persisted ones through the Persister, and broadcasts.
+// Sending pushes: transient ones through Redis alone (one run of the send
+// script, send_script.go, which also spends the key's rate), persisted ones
+// through the Persister, and broadcasts.
 
 // push is one validated push request.
 type push struct {
@@ -33,25 +30,33 @@ type push struct {
 	targeted int
 }
 
-// Push sends one push.
+// Push sends one push, spending one push of the key's rate.
 func (s *Service) Push(ctx context.Context, by tether.KeyCaller, p tether.PushRequest) (*tether.PushResult, error) {
-	items := s.pushMany(ctx, by, []tether.PushRequest{p})
+	items, err := s.pushMany(ctx, by, []tether.PushRequest{p})
+	if err != nil {
+		return nil, err
+	}
 	return items[0].Result, items[0].Err
 }
 
-// PushBatch sends up to tether.MaxPushBatch pushes; each succeeds or fails alone.
+// PushBatch sends up to tether.MaxPushBatch pushes; each succeeds or fails
+// alone, but the batch spends len(ps) of the key's rate and is refused whole
+// when over it.
 func (s *Service) PushBatch(ctx context.Context, by tether.KeyCaller, ps []tether.PushRequest) ([]tether.PushBatchItem, error) {
 	if len(ps) == 0 || len(ps) > tether.MaxPushBatch {
 		return nil, tether.Errorf(tether.EINVALID, "pushes must hold 1 to %d pushes", tether.MaxPushBatch)
 	}
-	return s.pushMany(ctx, by, ps), nil
+	return s.pushMany(ctx, by, ps)
 }
 
-func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []tether.PushRequest) []tether.PushBatchItem {
+// pushMany sends reqs. The rate is spent by the send script when every
+// valid push is transient (the usual case: one round trip in all), else up
+// front by Allow, before anything is persisted.
+func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []tether.PushRequest) ([]tether.PushBatchItem, error) {
 	out := make([]tether.PushBatchItem, len(reqs))
 	now := time.Now()
-	var transient []*push
-	var pos []int // index in reqs of each transient push
+	ps := make([]*push, len(reqs))
+	transients, persisted := 0, 0
 	for i, r := range reqs {
 		p, err := normalise(r)
 		if err != nil {
@@ -63,92 +68,96 @@ func (s *Service) pushMany(ctx context.Context, by tether.KeyCaller, reqs []teth
 			kh := sha256.Sum256([]byte(p.req.IdempotencyKey))
 			p.claim = &Claim{KeyID: by.KeyID, Key: hex.EncodeToString(kh[:16]), Value: p.id + "|" + p.hash}
 		}
+		ps[i] = p
 		if p.req.Persist {
+			persisted++
+		} else {
+			transients++
+		}
+	}
+	spend := Spend{KeyID: by.KeyID, N: len(reqs)}
+	limit, limited := s.limitOf(by)
+	spend.Limit = limit
+	if !limited {
+		spend.N = 0
+	}
+	if spend.N > 0 && (persisted > 0 || transients == 0) {
+		if err := s.Allow(ctx, by, spend.N); err != nil {
+			return nil, err
+		}
+		spend.N = 0
+	}
+	var transient []*push
+	var pos []int // index in reqs of each transient push
+	for i, p := range ps {
+		switch {
+		case p == nil:
+		case p.req.Persist:
 			res, err := s.persisted(ctx, by, p, now)
 			out[i] = tether.PushBatchItem{Result: res, Err: err}
-			continue
+		default:
+			transient = append(transient, p)
+			pos = append(pos, i)
 		}
-		transient = append(transient, p)
-		pos = append(pos, i)
 	}
 	if len(transient) > 0 {
-		for k, item := range s.transient(ctx, by, transient, now) {
+		items, err := s.transient(ctx, by, spend, transient, now)
+		if err != nil {
+			return nil, err
+		}
+		for k, item := range items {
 			out[pos[k]] = item
 		}
 	}
-	return out
+	return out, nil
 }
 
-// transient sends transient pushes: one round trip for the idempotency
-// records and the route lookup, one for the statuses and the stream entries,
-// and one more only to read the status of repeated idempotency keys.
-func (s *Service) transient(ctx context.Context, by tether.KeyCaller, ps []*push, now time.Time) []tether.PushBatchItem {
+// transient sends transient pushes in one run of the send script (which
+// spends spend), and one more round trip only to read the status of
+// repeated idempotency keys. Over the rate, it returns the error alone.
+func (s *Service) transient(ctx context.Context, by tether.KeyCaller, spend Spend, ps []*push, now time.Time) ([]tether.PushBatchItem, error) {
 	out := make([]tether.PushBatchItem, len(ps))
-	var uids []int64
-	for _, p := range ps {
-		uids = append(uids, p.req.UserIDs...)
-	}
-	slices.Sort(uids)
-	uids = slices.Compact(uids)
-	var claims []*Claim
-	for _, p := range ps {
-		if p.claim != nil {
-			claims = append(claims, p.claim)
-		}
-	}
-	live, err := s.backend.ClaimAndLookup(ctx, claims, uids)
-	if err != nil {
-		for i := range out {
-			out[i].Err = unavailable(s.log, err)
-		}
-		return out
-	}
-	var jobs []stream.NodeJob
-	var fresh []*push
+	tps := make([]*TransientPush, len(ps))
 	for i, p := range ps {
+		j := job.Job{
+			ID: p.id, Kind: job.KindPush, Body: p.req.Payload, PushID: p.id, Platforms: p.req.Platforms,
+			EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(p.ttl).UnixMilli(),
+			Targets: make([]job.Target, len(p.req.UserIDs)),
+		}
+		for k, u := range p.req.UserIDs {
+			j.Targets[k] = job.Target{UserID: u}
+		}
+		tps[i] = &TransientPush{Claim: p.claim, Job: j, Status: newStatus(by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, 0)}
+	}
+	allowed, retry, err := s.backend.Transient(ctx, spend, tps)
+	if err != nil {
+		// The script may have claimed records before it failed: give back
+		// the ones still ours, so a retry sends.
+		s.forget(ps)
+		err = unavailable(s.log, err)
+		for i := range out {
+			out[i].Err = err
+		}
+		return out, nil
+	}
+	if !allowed {
+		return nil, rateLimited(spend.Limit, retry)
+	}
+	for i, p := range ps {
+		p.targeted = tps[i].Targeted
 		if p.claim != nil {
 			if err := s.claimed(p); err != nil {
 				out[i].Err = err
 				continue
 			}
 			if p.dupOf != "" {
-				continue
+				continue // filled below
 			}
 		}
-		j := job.Job{
-			ID: p.id, Kind: job.KindPush, Body: p.req.Payload, PushID: p.id, Platforms: p.req.Platforms,
-			EnqueuedMS: now.UnixMilli(), ExpiresMS: now.Add(p.ttl).UnixMilli(),
-		}
-		for _, u := range p.req.UserIDs {
-			j.Targets = append(j.Targets, job.Target{UserID: u})
-		}
-		for _, nj := range route.PlanByNode(j, live, nil) {
-			p.targeted += len(nj.Job.Targets)
-			jobs = append(jobs, nj)
-		}
-		fresh = append(fresh, p)
-	}
-	statuses := make([]NewStatus, len(fresh))
-	for i, p := range fresh {
-		statuses[i] = newStatus(by, p.id, tether.PushTransient, p.req.CollapseKey, now, p.ttl, p.targeted)
-	}
-	if err = s.backend.Send(ctx, statuses, jobs); err != nil {
-		s.forget(fresh)
-		err = unavailable(s.log, err)
-	}
-	for i, p := range ps {
-		switch {
-		case out[i].Err != nil:
-		case p.dupOf != "":
-			// filled below
-		case err != nil:
-			out[i].Err = err
-		default:
-			out[i].Result = &tether.PushResult{PushID: p.id, Targeted: p.targeted}
-		}
+		out[i].Result = &tether.PushResult{PushID: p.id, Targeted: p.targeted}
 	}
 	s.fillDuplicates(ctx, ps, out)
-	return out
+	return out, nil
 }
 
 // claimed reads the outcome of p's idempotency record: p's own (a new

@@ -3,12 +3,14 @@
 // Redis, and pushes to users, transient or persisted, and broadcasts.
 //
 // A transient push touches no database: its idempotency record and delivery
-// status live in Redis with a TTL (shared/pushstatus), and it costs three
-// Redis round trips however many users and nodes it reaches: the rate
-// limiter, the idempotency record with the route lookup, and the status
-// with the stream entry of each node. A batch costs the same three. The
-// service sees Redis through two small interfaces, Backend and Limiter
-// (backend.go); RedisBackend implements both.
+// status live in Redis with a TTL (shared/pushstatus), and it costs one
+// Redis round trip however many users and nodes it reaches: the send script
+// (send_script.go) spends the key's rate, claims the idempotency record,
+// finds the live sessions, writes the status and appends the job to each
+// node's stream, and concurrent requests share that round trip
+// (internal/coalesce). A batch costs the same one. The service sees Redis
+// through two small interfaces, Backend and Limiter (backend.go);
+// RedisBackend implements both.
 package pushapi
 
 import (
@@ -19,7 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetherim/tether"
@@ -98,10 +99,10 @@ var (
 	_ tether.PushService   = (*Service)(nil)
 )
 
-// Limiter spends n of an API key's rate (redis_rate's GCRA, shared by every
-// API replica; RedisBackend implements it).
+// Limiter spends n of an API key's rate (GCRA, shared by every API
+// replica; RedisBackend implements it): allowed, or the wait before a retry.
 type Limiter interface {
-	AllowN(ctx context.Context, keyID string, limit redis_rate.Limit, n int) (*redis_rate.Result, error)
+	AllowN(ctx context.Context, keyID string, l Limit, n int) (allowed bool, retryAfter time.Duration, err error)
 }
 
 // New returns the service, keeping its pushes in backend and spending rates

@@ -3,6 +3,7 @@ package pushapi
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,9 +50,11 @@ func TestTransientPush_JobCarriesItsExpiryAndOnlyMatchingSessions(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The node drops the job after its expiry (job.Job.Expired, push/transient.go).
+	// The node drops the job after its expiry (job.Job.Expired, push/transient.go),
+	// and delivers it to the target users' sessions on the job's platforms.
 	exp := time.UnixMilli(j.ExpiresMS)
-	if j.Kind != job.KindPush || j.PushID != res.PushID || string(j.Body) != `{"a":1}` || len(j.Targets) != 1 || j.Targets[0].DeviceID != "phone" ||
+	if j.Kind != job.KindPush || j.PushID != res.PushID || string(j.Body) != `{"a":1}` || len(j.Targets) != 2 || j.Targets[0] != (job.Target{UserID: 7}) ||
+		!slices.Equal(j.Platforms, []string{"ios"}) ||
 		exp.Before(before.Truncate(time.Millisecond).Add(30*time.Second)) || exp.After(time.Now().Add(30*time.Second)) {
 		t.Fatalf("job %+v (expires in %v)", j, time.Until(exp))
 	}

@@ -45,12 +45,8 @@ func (s *Server) sendPush(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	if err := s.push.Allow(ctx, k, 1); err != nil {
-		fail(c, err)
-		return
-	}
-	res, err := s.push.Push(ctx, k, req.domain())
+	// Push spends the key's rate in the same round trip as the push.
+	res, err := s.push.Push(c.Request.Context(), k, req.domain())
 	if err != nil {
 		fail(c, err)
 		return
@@ -89,16 +85,11 @@ func (s *Server) sendPushBatch(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	if err := s.push.Allow(ctx, k, len(req.Pushes)); err != nil {
-		fail(c, err)
-		return
-	}
 	ps := make([]tether.PushRequest, len(req.Pushes))
 	for i, p := range req.Pushes {
 		ps[i] = p.domain()
 	}
-	items, err := s.push.PushBatch(ctx, k, ps)
+	items, err := s.push.PushBatch(c.Request.Context(), k, ps) // spends the rate, as Push
 	if err != nil {
 		fail(c, err)
 		return
