@@ -38,6 +38,11 @@ import (
 type Config struct {
 	BatchSize    int           // rows per claim; default 256
 	PollInterval time.Duration // wait between empty claims when not kicked; default 500ms
+	// Linger is how long a kicked relay waits for more commits before it
+	// claims (default 2ms; negative: none). Sends commit in batches every
+	// millisecond or two under load, and a claim per commit would cost a
+	// transaction and two Redis round trips for a handful of rows.
+	Linger time.Duration
 
 	// NotifyOffline queues a webhook delivery for each recipient of a
 	// message who has no live session (never its sender). Off: nothing is queued.
@@ -58,6 +63,7 @@ type Config struct {
 const (
 	defaultBatchSize    = 256
 	defaultPollInterval = 500 * time.Millisecond
+	defaultLinger       = 2 * time.Millisecond
 	batchBudget         = 250 * time.Millisecond
 	batchTimeout        = 30 * time.Second
 	minBackoff          = 100 * time.Millisecond
@@ -110,6 +116,9 @@ func New(cfg Config, db Outbox, reg Router, pub stream.Publisher, m *metrics.Met
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = defaultLinger
 	}
 	if log == nil {
 		log = slog.Default()
@@ -186,6 +195,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-kick:
 			if !timer.Stop() {
 				<-timer.C
+			}
+			if r.cfg.Linger > 0 {
+				timer.Reset(r.cfg.Linger)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
 			}
 		case <-timer.C:
 		}

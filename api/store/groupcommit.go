@@ -22,7 +22,7 @@ import (
 
 // Defaults of the group commit (WithGroupCommit).
 const (
-	DefaultCommitWindow  = time.Millisecond
+	DefaultCommitWindow  = 2 * time.Millisecond
 	DefaultCommitBatch   = 64
 	DefaultCommitLeaders = 2
 )

@@ -82,3 +82,31 @@ func TestToken_CarriesTheAppVersionAndOmitsAnEmptyOne(t *testing.T) {
 		t.Fatalf("a token without an app version: %+v, %v", c, err)
 	}
 }
+
+func TestVerify_ARememberedTokenStillExpiresAndATamperedCopyIsRefused(t *testing.T) {
+	pub, priv, _ := GenerateKey()
+	raw, exp, err := NewSigner(priv, time.Minute).Sign(Claims{UserID: 7, DeviceID: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(pub)
+	for range 2 { // verified, then remembered
+		if c, err := v.Verify(raw); err != nil || c.UserID != 7 {
+			t.Fatalf("own token: %+v %v", c, err)
+		}
+	}
+	parts := strings.Split(raw, ".")
+	if _, err := v.Verify(parts[0] + "." + parts[1] + "." + parts[2] + "A"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a tampered copy of a remembered token: %v", err)
+	}
+	v.now = func() time.Time { return exp.Add(leeway - time.Second) }
+	if _, err := v.Verify(raw); err != nil {
+		t.Fatalf("within the leeway: %v", err)
+	}
+	v.now = func() time.Time { return exp.Add(leeway + time.Second) }
+	for range 2 {
+		if _, err := v.Verify(raw); !errors.Is(err, ErrExpired) {
+			t.Fatalf("a remembered token after its expiry: %v", err)
+		}
+	}
+}
