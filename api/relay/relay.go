@@ -39,7 +39,7 @@ type Config struct {
 	BatchSize    int           // rows per claim; default 256
 	PollInterval time.Duration // wait between empty claims when not kicked; default 500ms
 	// Linger is how long a kicked relay waits for more commits before it
-	// claims (default 2ms; negative: none). Sends commit in batches every
+	// claims (default 5ms; negative: none). Sends commit in batches every
 	// millisecond or two under load, and a claim per commit would cost a
 	// transaction and two Redis round trips for a handful of rows.
 	Linger time.Duration
@@ -63,7 +63,7 @@ type Config struct {
 const (
 	defaultBatchSize    = 256
 	defaultPollInterval = 500 * time.Millisecond
-	defaultLinger       = 2 * time.Millisecond
+	defaultLinger       = 5 * time.Millisecond
 	batchBudget         = 250 * time.Millisecond
 	batchTimeout        = 30 * time.Second
 	minBackoff          = 100 * time.Millisecond

@@ -22,7 +22,7 @@ import (
 
 // Defaults of the group commit (WithGroupCommit).
 const (
-	DefaultCommitWindow  = 2 * time.Millisecond
+	DefaultCommitWindow  = 3 * time.Millisecond
 	DefaultCommitBatch   = 64
 	DefaultCommitLeaders = 2
 )
