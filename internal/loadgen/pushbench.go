@@ -801,11 +801,12 @@ func WritePushBenchTable(w io.Writer, r PushBenchResult) error {
 	fmt.Fprintf(w, "push: transient pushes of the push API to %d users online (push/client), %d sender processes (%d requests in flight each), %d receiver processes, setup %.1fs, load average %.1f -> %.1f\n",
 		r.Users, r.Senders, r.Concurrency, r.Receivers, r.SetupSecs, r.LoadStart[0], r.LoadEnd[0])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\trate/s\taccepted/s\tfailed\tlost\taccept p50 ms\taccept p99 ms\te2e p50 ms\te2e p99 ms\tAPI CPU%\tpush CPU%\tAPI wait%\tpush wait%\tAPI RSS MiB\tpush RSS MiB\tsustained\t")
+	fmt.Fprintln(tw, "mode\trate/s\taccepted/s\tfailed\tlost\taccept p50 ms\taccept p99 ms\te2e p50 ms\te2e p99 ms\tAPI CPU%\tpush CPU%\tAPI µs/push\tpush µs/push\tAPI wait%\tpush wait%\tAPI RSS MiB\tpush RSS MiB\tsustained\t")
 	for _, s := range append(append([]PushStep(nil), r.Single...), r.Batched...) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t\n",
 			s.Mode, s.Rate, s.AchievedRate, s.Failed, s.Lost, s.Accept.P50, s.Accept.P99, s.EndToEnd.P50, s.EndToEnd.P99,
-			s.API.CPUPercent, s.Push.CPUPercent, 100*s.APIWait, 100*s.PushWait, float64(s.API.RSSBytes)/(1<<20), float64(s.Push.RSSBytes)/(1<<20), s.Sustained)
+			s.API.CPUPercent, s.Push.CPUPercent, perPush(s.API, s.Accepted), perPush(s.Push, s.Accepted),
+			100*s.APIWait, 100*s.PushWait, float64(s.API.RSSBytes)/(1<<20), float64(s.Push.RSSBytes)/(1<<20), s.Sustained)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -815,9 +816,18 @@ func WritePushBenchTable(w io.Writer, r PushBenchResult) error {
 			fmt.Fprintf(w, "%s stopped at %d/s: %s\n", s.Mode, s.Rate, s.Why)
 		}
 	}
+	fmt.Fprintln(w, "µs/push: the process's CPU over the step and its grace period, per accepted push")
 	fmt.Fprintln(w, "wait%: the process's threads runnable but not running, in % of the step (CPU they were owed and the machine did not give)")
 	_, err := fmt.Fprintf(w, "sustained: single %d pushes/s, batched (%d per request) %d pushes/s\n", r.SustainedSingle, r.Batch, r.SustainedBatch)
 	return err
+}
+
+// perPush is a process's CPU per accepted push, in µs (0 without pushes).
+func perPush(f ProcFigures, accepted int64) float64 {
+	if accepted <= 0 {
+		return 0
+	}
+	return f.CPUSeconds * 1e6 / float64(accepted)
 }
 
 // Targets of the push scenario (issue 5): at least 15,000 single pushes a
