@@ -15,8 +15,8 @@ import (
 
 // TestPushAPI_MeasureThroughput is an opt-in measurement of the push API's
 // transient path (TETHER_MEASURE_PUSH_API=1): an API on MariaDB and Redis,
-// no push node (the users are offline, so each push is the three Redis
-// round trips and no XADD), clients in this process. It logs requests and
+// no push node (the users are offline, so each push is one run of the send
+// script, api/pushapi/send_script.go, with no XADD), clients in this process. It logs requests and
 // pushes per second with p50 and p99 latency, single and batched.
 func TestPushAPI_MeasureThroughput(t *testing.T) {
 	if os.Getenv("TETHER_MEASURE_PUSH_API") == "" {
