@@ -83,12 +83,114 @@ func TestHotRestart_TetherPushUpgradeCommand_SignalsTheRunningNodeAndReturnsOnce
 	}
 }
 
+// TestHotRestart_OperatorRequestOnTheNodeStream_EveryClientStaysConnected
+// asks for the hot restart as the ops page does: a job.KindHotRestart on
+// the node's job stream (route.ControlNode), read by the running process.
+// The new process, which reads the stream after it, must not restart
+// again.
+func TestHotRestart_OperatorRequestOnTheNodeStream_EveryClientStaysConnected(t *testing.T) {
+	const n = 200
+	r := runRestart(t, n, byOperator)
+	if len(r.problems) > 0 {
+		t.Fatalf("%d of %d clients failed the hot restart, e.g.:\n%s", len(r.problems), n, r.sample())
+	}
+}
+
+// TestDrain_OperatorRequestOnTheNodeStream_DrainsAndExits asks a running
+// `tether push` to drain as the ops page does: its client is told to
+// reconnect elsewhere, the node is listed draining then stopped, and the
+// process exits cleanly.
+func TestDrain_OperatorRequestOnTheNodeStream_DrainsAndExits(t *testing.T) {
+	exe, err := buildTether()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	pub, priv, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID, tcpAddr, sock := testenv.Name("drain-"), freePort(t), filepath.Join(t.TempDir(), "up.sock")
+	env := append(os.Environ(), "TETHER_NODE_ID="+nodeID, "TETHER_TCP_ADDR="+tcpAddr, "TETHER_ADMIN_ADDR="+freePort(t),
+		"TETHER_REDIS_ADDR="+testenv.RedisAddr(), "TETHER_REDIS_PREFIX="+prefix, "TETHER_TOKEN_PUBLIC_KEY="+token.EncodePublic(pub),
+		"TETHER_DRAIN_WINDOW=2s", "TETHER_SHUTDOWN_TIMEOUT=5s", "TETHER_UPGRADE_SOCKET="+sock, "TETHER_LOG_LEVEL=warn")
+	logf, err := os.Create(filepath.Join(t.TempDir(), "node.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := startNodeProc(t, exe, env, logf)
+	reg := route.NewRegistry(rdb, prefix, 15*time.Second)
+	state := func() string {
+		nodes, _ := reg.Nodes(ctx)
+		for _, n := range nodes {
+			if n.ID == nodeID {
+				return n.State
+			}
+		}
+		return ""
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return state() == route.StateReady }, "the node never listed ready")
+	tok, _, err := token.NewSigner(priv, time.Hour).Sign(token.Claims{UserID: 1, DeviceID: "d", Platform: "ios", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.DialTimeout("tcp", tcpAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write(wire.AppendHello(nil, wire.Hello{Version: 1, Token: tok})); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	frames := bufio.NewReader(nc)
+	next := func() wire.Frame {
+		t.Helper()
+		var buf []byte
+		chunk := make([]byte, 4096)
+		for {
+			f, _, err := wire.Decode(buf, 1<<20)
+			if err == nil {
+				return f
+			}
+			n, rerr := frames.Read(chunk)
+			if rerr != nil {
+				t.Fatalf("read: %v", rerr)
+			}
+			buf = append(buf, chunk[:n]...)
+		}
+	}
+	if f := next(); f.Type != wire.TypeWelcome {
+		t.Fatalf("first frame %s, want welcome", f.Type)
+	}
+
+	if err := route.ControlNode(ctx, stream.NewRedis(rdb, prefix, stream.Caps{}), nodeID, job.KindDrain, "ops test"); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(); f.Type != wire.TypeReconnect {
+		t.Fatalf("after the drain request the client got %s, want reconnect", f.Type)
+	}
+	select {
+	case <-proc.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the process did not exit after draining")
+	}
+	if proc.err != nil {
+		t.Fatalf("the drained process exited with %v", proc.err)
+	}
+	if st := state(); st != route.StateStopped {
+		t.Fatalf("the drained node is listed %q, want stopped", st)
+	}
+}
+
 // restartMode is how runRestart restarts the node.
 type restartMode int
 
 const (
 	bySignal  restartMode = iota // hot: SIGUSR2 to the node process
 	byCommand                    // hot: tether push --upgrade
+	byOperator                   // hot: a hot_restart job on the node's stream, as the ops page sends
 	plain                        // SIGTERM, then the same command again
 )
 
@@ -353,6 +455,10 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 				t.Fatalf("tether push --upgrade: %v\n%s", err, out)
 			}
 			t.Logf("tether push --upgrade:\n%s", out)
+		} else if mode == byOperator {
+			if err := route.ControlNode(ctx, stream.NewRedis(rdb, prefix, stream.Caps{}), nodeID, job.KindHotRestart, "ops test"); err != nil {
+				t.Fatal(err)
+			}
 		} else if err := old.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 			t.Fatal(err)
 		}
@@ -374,6 +480,13 @@ func runRestart(t *testing.T, n int, mode restartMode) restartResult {
 			}
 			return successor > 0
 		}, "no new process serves the upgrade socket")
+		if mode == byOperator {
+			// The new process read the request too, and left it alone.
+			time.Sleep(2 * time.Second)
+			if pid, err := handoff.Owner(sock); err != nil || pid != successor {
+				t.Fatalf("after the operator's hot restart the socket is served by %d (%v), want the successor %d only", pid, err, successor)
+			}
+		}
 		// The admin listener moved too.
 		resp, err := http.Get("http://" + adminAddr + "/healthz")
 		if err != nil {
