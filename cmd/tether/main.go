@@ -47,6 +47,8 @@ Commands:
             groups, the push API ("tether help bench" describes each scenario)
   drill     fault drills: a cluster of real processes under load, one fault
             at a time, every delivery checked (docs/drill.md)
+  init      "tether init -- tether push ...": a container's first process that
+            survives the node's hot restarts, reaps orphans, forwards signals
   version   print the version
   help      this text; "tether help <command>" lists a command's flags
 
@@ -54,6 +56,9 @@ Every flag can also be set by its TETHER_* environment variable; a flag wins.
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" { // before any signal handling of its own
+		os.Exit(runInit(os.Args[2:])) // init_linux.go
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
