@@ -294,6 +294,9 @@ func (c *conn) hello(h wire.Hello) error {
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	cur, known, err := c.register(ctx)
 	cancel()
+	// The version key in Redis caches the timeline's newest version: a
+	// miss costs the client a sync.
+	n.m.CacheLookup(metrics.CacheVersion, err == nil && known)
 	var flags uint8
 	if err != nil {
 		// Tokens are local, so Redis is a weak dependency: accept, tell the

@@ -140,6 +140,7 @@ type Node struct {
 	rdb     redis.UniversalClient
 	reg     *route.Registry
 	streams Streams
+	backlog backlogGauges     // the stream backlog gauges; backlog.go
 	status  *pushstatus.Redis // the push API's delivery counts; see pushstatus.go
 	verify  *token.Verifier
 	m       *metrics.Metrics
@@ -379,7 +380,7 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // startLoops starts the node's loops: heartbeat, stream consumer,
-// registrar, broadcast reader and signal relay. Start calls it, and so does
+// registrar, broadcast reader, signal relay and backlog gauges. Start calls it, and so does
 // a hot restart that failed after stopping them (recover), so the two never
 // differ. n.loopCancel stops them all, n.hbCancel the heartbeat alone
 // (drain.go); n.loops waits for them.
@@ -388,12 +389,13 @@ func (n *Node) startLoops(parent context.Context) {
 	n.loopCancel = cancelLoops
 	hbCtx, cancelHB := context.WithCancel(loopCtx)
 	n.hbCancel, n.hbDone = cancelHB, make(chan struct{})
-	n.loops.Add(5)
+	n.loops.Add(6)
 	go func() { defer n.loops.Done(); defer close(n.hbDone); n.heartbeatLoop(hbCtx) }()
 	go func() { defer n.loops.Done(); n.consume(loopCtx) }()
 	go func() { defer n.loops.Done(); n.pending.run(loopCtx) }()
 	go func() { defer n.loops.Done(); n.broadcastLoop(loopCtx) }()
 	go func() { defer n.loops.Done(); n.signalLoop(loopCtx) }()
+	go func() { defer n.loops.Done(); n.backlogLoop(loopCtx) }() // backlog.go
 }
 
 // TCPAddr returns the bound listen address; nil before Start.

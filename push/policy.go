@@ -133,5 +133,15 @@ func (n *Node) initSessions() error {
 	}
 	n.cfg.SessionPolicy = p
 	n.ipLimit = newIPLimiter(n.cfg.MaxConnsPerIP, n.cfg.ConnLimitExempt)
-	return register(n.m, newSessionCollector(n))
+	if err := register(n.m, newSessionCollector(n)); err != nil {
+		return err
+	}
+	if err := register(n.m, newQueuedCollector(n)); err != nil { // queued.go
+		return err
+	}
+	n.backlog = newBacklogGauges(n.cfg.NodeID) // backlog.go
+	if err := register(n.m, n.backlog.lag); err != nil {
+		return err
+	}
+	return register(n.m, n.backlog.pending)
 }

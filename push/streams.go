@@ -15,6 +15,8 @@ type Streams interface {
 	NodeSource(id string) stream.Source
 	BroadcastSource(id string) stream.Source
 	LeaveBroadcast(ctx context.Context, id string) error
+	// NodeBacklog measures a node's job stream (backlog.go).
+	NodeBacklog(ctx context.Context, id string) (stream.Backlog, error)
 	SweepBroadcastGroups(ctx context.Context, minIdle time.Duration, limit int,
 		alive func(ctx context.Context, ids []string) (map[string]bool, error)) ([]string, error)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
+	"github.com/tetherim/tether/shared/metrics"
 )
 
 // API keys: the admin key, a short in-process cache, the store behind it.
@@ -23,7 +24,9 @@ func (s *Service) KeyBySecret(ctx context.Context, secret string) (*tether.KeyCa
 	s.mu.Lock()
 	c, ok := s.cache[id]
 	s.mu.Unlock()
-	if ok && now.Sub(c.at) < s.cfg.KeyCacheTTL {
+	hit := ok && now.Sub(c.at) < s.cfg.KeyCacheTTL
+	s.m.CacheLookup(metrics.CacheAPIKey, hit)
+	if hit {
 		if c.caller == nil {
 			return nil, errBadKey
 		}

@@ -82,6 +82,7 @@ type Service struct {
 	lim     Limiter
 	admin   []byte // SHA-256 of cfg.AdminKey, nil without one
 	log     *slog.Logger
+	m       *metrics.Metrics // nil: nothing counted
 
 	mu    sync.Mutex
 	cache map[string]cachedKey // by hex SHA-256 of the secret
@@ -116,7 +117,7 @@ func New(cfg Config, keys tether.APIKeyService, persist Persister, backend Backe
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		cfg: cfg, keys: keys, persist: persist, backend: backend, lim: lim, log: log, cache: map[string]cachedKey{},
+		cfg: cfg, keys: keys, persist: persist, backend: backend, lim: lim, log: log, m: m, cache: map[string]cachedKey{},
 		limiterDown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_push_api_rate_limiter_unavailable_total",
 			Help: "Push API requests let through without a rate-limit check because Redis did not answer (fail open).",

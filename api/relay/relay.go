@@ -76,6 +76,8 @@ type Outbox interface {
 	// that deletes them and queues the notices publish returns, or keeps
 	// them all if publish fails. It returns how many rows it handed over.
 	ClaimOutboxNotify(ctx context.Context, limit int, publish func([]store.OutboxRow) ([]store.OfflineNotice, error)) (int, error)
+	// OutboxLen counts the rows waiting (up to store.OutboxLenMax).
+	OutboxLen(ctx context.Context) (int64, error)
 }
 
 // Router records users' newest versions and finds their live sessions
@@ -105,6 +107,7 @@ type Relay struct {
 	rows      prometheus.Counter
 	dropped   prometheus.Counter
 	notices   prometheus.Counter
+	backlog   prometheus.Gauge // rows waiting, measured every backlogEvery
 }
 
 // New returns a relay that claims rows from db, announces their versions in
@@ -138,9 +141,12 @@ func New(cfg Config, db Outbox, reg Router, pub stream.Publisher, m *metrics.Met
 		notices: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tether_relay_offline_notices_total", Help: "Offline notifications (webhook deliveries) the relay queued for recipients without a live session.",
 		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tether_outbox_backlog", Help: "Outbox rows waiting to be relayed (counted up to 100000), as this relay last measured.",
+		}),
 	}
 	if m != nil {
-		m.Register(r.jobs, r.rows, r.dropped, r.notices)
+		m.Register(r.jobs, r.rows, r.dropped, r.notices, r.backlog)
 	}
 	return r
 }
@@ -166,9 +172,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
+	var measured time.Time
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if time.Since(measured) >= backlogEvery {
+			measured = time.Now()
+			r.measureBacklog(ctx)
 		}
 		n, err := r.pooledBatch(ctx)
 		var kick <-chan struct{} = r.kick
@@ -206,6 +217,20 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 		}
+	}
+}
+
+// backlogEvery is how often Run counts the outbox: the live table's
+// outbox backlog, once a second at the poll interval's pace.
+const backlogEvery = time.Second
+
+// measureBacklog sets the backlog gauge; a failure leaves the last value
+// (the batch that follows reports the database's trouble).
+func (r *Relay) measureBacklog(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, backlogEvery)
+	defer cancel()
+	if n, err := r.db.OutboxLen(ctx); err == nil {
+		r.backlog.Set(float64(n))
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tetherim/tether/shared/metrics"
 )
 
 // RevocationChecker reports whether a login session was revoked.
@@ -25,17 +27,22 @@ const (
 // the revoked ones. When the checker fails (Redis down), tokens are
 // accepted: they still expire within the access-token lifetime, and logging
 // everyone out during an outage would turn it into a full one.
+//
+// Only revocations are remembered (a session that is not revoked now may be
+// at the next request), so its hit rate is the share of lookups answered
+// without Redis: the requests of revoked tokens.
 type revocationCache struct {
 	check RevocationChecker
 	log   *slog.Logger
+	m     *metrics.Metrics
 
 	mu      sync.Mutex
 	revoked map[string]struct{}
 	warned  time.Time
 }
 
-func newRevocationCache(check RevocationChecker, log *slog.Logger) *revocationCache {
-	return &revocationCache{check: check, log: log, revoked: make(map[string]struct{})}
+func newRevocationCache(check RevocationChecker, m *metrics.Metrics, log *slog.Logger) *revocationCache {
+	return &revocationCache{check: check, m: m, log: log, revoked: make(map[string]struct{})}
 }
 
 func (r *revocationCache) isRevoked(ctx context.Context, sessionID string) bool {
@@ -45,6 +52,7 @@ func (r *revocationCache) isRevoked(ctx context.Context, sessionID string) bool 
 	r.mu.Lock()
 	_, known := r.revoked[sessionID]
 	r.mu.Unlock()
+	r.m.CacheLookup(metrics.CacheRevocation, known)
 	if known {
 		return true
 	}

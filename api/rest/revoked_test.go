@@ -20,7 +20,7 @@ func (f *fakeRevocations) IsRevoked(_ context.Context, id string) (bool, error) 
 
 func TestRevocationCache_RemembersRevokedSessionsAndFailsOpen(t *testing.T) {
 	f := &fakeRevocations{revoked: map[string]bool{"gone": true}}
-	c := newRevocationCache(f, slog.New(slog.DiscardHandler))
+	c := newRevocationCache(f, nil, slog.New(slog.DiscardHandler))
 	if !c.isRevoked(t.Context(), "gone") || !c.isRevoked(t.Context(), "gone") {
 		t.Fatal("a revoked session was accepted")
 	}
@@ -36,7 +36,7 @@ func TestRevocationCache_RemembersRevokedSessionsAndFailsOpen(t *testing.T) {
 		t.Fatal("a failing checker refused a token")
 	}
 	// Without a checker every token is accepted.
-	if newRevocationCache(nil, slog.New(slog.DiscardHandler)).isRevoked(t.Context(), "gone") {
+	if newRevocationCache(nil, nil, slog.New(slog.DiscardHandler)).isRevoked(t.Context(), "gone") {
 		t.Fatal("nil checker refused a token")
 	}
 }

@@ -162,7 +162,7 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 		switches:      d.Switches,
 
 		metrics:    d.Metrics,
-		revoked:    newRevocationCache(d.Revocations, log),
+		revoked:    newRevocationCache(d.Revocations, d.Metrics, log),
 		throttle:   d.Throttle,
 		proxies:    d.TrustedProxies,
 		log:        log,

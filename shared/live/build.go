@@ -1,6 +1,6 @@
 // build turns two gatherings into the second between them. The family names
-// are those the components register; names_test.go checks each against a
-// real stack's registry, so a renamed metric fails a test instead of
+// are those the components register; a test checks each against a real
+// stack's registry (Families), so a renamed metric fails a test instead of
 // leaving a column at zero.
 
 package live
@@ -41,6 +41,16 @@ const (
 	famNetRx      = "process_network_receive_bytes_total"
 	famNetTx      = "process_network_transmit_bytes_total"
 )
+
+// Families lists every metric family a snapshot reads. A family a process
+// lacks leaves its column at zero, so tests check each against the
+// registries of real processes (internal/stack live_test.go).
+func Families() []string {
+	return []string{famCalls, famErrors, famTimeouts, famSeconds, famCaches,
+		famOutbox, famWebhook, famStreamLag, famStreamPend, famQueuedBytes, famQueuedConns, famSessions, famHandshakes,
+		famPoolBusy, famPoolQueued, famPoolWorkers, famPoolCapacity, famPoolShed,
+		famGoroutines, famHeap, famGC, famNetRx, famNetTx}
+}
 
 // workLayers are the layers whose units are the process's own work (cmd);
 // the others are calls to a dependency, named by depOf.
