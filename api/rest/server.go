@@ -303,7 +303,16 @@ func (s *Server) routes() error {
 		if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
 			chain = append(chain, s.inPool(p))
 		}
-		e.Handle(method, path, append(chain, s.authenticateKey(scopes...), s.validate(route), h)...)
+		check := s.validate(route)
+		if fastRoutes[method+" "+path] { // the hot routes: a compiled checker (fastcheck.go)
+			b, err := compileBodyCheck(route.Operation, method+" "+path)
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			check = s.fastValidate(b)
+		}
+		e.Handle(method, path, append(chain, s.authenticateKey(scopes...), check, h)...)
 	}
 	handleKey(http.MethodPost, "/v1/admin/api-keys", s.createAPIKey, tether.ScopeAdmin)
 	handleKey(http.MethodGet, "/v1/admin/api-keys", s.listAPIKeys, tether.ScopeAdmin)
