@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,19 +39,34 @@ func TestBenchSmoke_Chat(t *testing.T) {
 }
 
 func TestBenchSmoke_Frames(t *testing.T) {
-	out := benchRun(t, "frames", "--mysql-server", testenv.MySQLServer(), "--users", "5", "--senders", "1", "--receivers", "1",
-		"--rate", "100", "--duration", "2s", "--grace", "10s")
-	var r loadgen.FramesResult
-	benchResults(t, out, "frames", &r)
-	f := r.Frames
-	if r.Lost != 0 || f.Delivered == 0 || f.Frames != f.Acks+f.Pings+f.Hellos {
-		t.Fatalf("implausible frames: %+v", r)
-	}
-	// 100 msgs/s to 5 recipients is 20 each a second; push/client acks
-	// cumulatively every 200ms, so about 5 acks a second each: well under
-	// one frame per message (one per message would be 1,000).
-	if f.PerThousand <= 0 || f.PerThousand > 500 {
-		t.Errorf("%.0f client frames per 1,000 delivered, want acks batched (0 < x <= 500)", f.PerThousand)
+	// The heartbeat_acks switch decides how the clients ack: version 2 on
+	// heartbeats only, version 1 with Ack frames batched every 200 ms.
+	for _, v2 := range []bool{true, false} {
+		out := benchRun(t, "frames", "--mysql-server", testenv.MySQLServer(), "--users", "5", "--senders", "1", "--receivers", "1",
+			"--rate", "100", "--duration", "2s", "--grace", "10s", "--heartbeat", "1s", "--burst", "5", "--heartbeat-acks="+strconv.FormatBool(v2))
+		var r loadgen.FramesResult
+		benchResults(t, out, "frames", &r)
+		f := r.Frames
+		if r.Lost != 0 || f.Delivered == 0 || f.Frames != f.Acks+f.Pings+f.Heartbeats+f.Hellos || r.Burst == nil {
+			t.Fatalf("implausible frames: %+v", r)
+		}
+		if b := r.Burst; b.Frames.Received < 5*5 || b.BothWays < 5 {
+			t.Fatalf("burst of 5 to 5 recipients: %+v", b)
+		}
+		if v2 {
+			// Heartbeats carry every ack: no Ack frame, no Ping, in the
+			// steady step or the burst.
+			if f.Acks != 0 || f.Pings != 0 || f.Heartbeats == 0 || r.Burst.Frames.Acks != 0 {
+				t.Errorf("version 2: %d acks, %d pings, %d heartbeats, burst %d acks; want heartbeats only", f.Acks, f.Pings, f.Heartbeats, r.Burst.Frames.Acks)
+			}
+			continue
+		}
+		// 100 msgs/s to 5 recipients is 20 each a second; version 1 acks
+		// cumulatively every 200ms, so about 5 acks a second each: well
+		// under one frame per message (one per message would be 1,000).
+		if f.Heartbeats != 0 || f.Acks == 0 || f.PerThousand > 500 {
+			t.Errorf("version 1: %d heartbeats, %d acks, %.0f client frames per 1,000 delivered; want batched Ack frames", f.Heartbeats, f.Acks, f.PerThousand)
+		}
 	}
 }
 
