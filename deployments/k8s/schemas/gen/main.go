@@ -23,13 +23,13 @@ import (
 
 // kinds are the kinds the manifests use: apiVersion/kind -> definition.
 var kinds = map[string]string{
-	"v1/ConfigMap":                          "io.k8s.api.core.v1.ConfigMap",
-	"v1/Secret":                             "io.k8s.api.core.v1.Secret",
-	"v1/Service":                            "io.k8s.api.core.v1.Service",
-	"apps/v1/Deployment":                    "io.k8s.api.apps.v1.Deployment",
-	"apps/v1/StatefulSet":                   "io.k8s.api.apps.v1.StatefulSet",
-	"batch/v1/Job":                          "io.k8s.api.batch.v1.Job",
-	"policy/v1/PodDisruptionBudget":         "io.k8s.api.policy.v1.PodDisruptionBudget",
+	"v1/ConfigMap":                           "io.k8s.api.core.v1.ConfigMap",
+	"v1/Secret":                              "io.k8s.api.core.v1.Secret",
+	"v1/Service":                             "io.k8s.api.core.v1.Service",
+	"apps/v1/Deployment":                     "io.k8s.api.apps.v1.Deployment",
+	"apps/v1/StatefulSet":                    "io.k8s.api.apps.v1.StatefulSet",
+	"batch/v1/Job":                           "io.k8s.api.batch.v1.Job",
+	"policy/v1/PodDisruptionBudget":          "io.k8s.api.policy.v1.PodDisruptionBudget",
 	"autoscaling/v2/HorizontalPodAutoscaler": "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
 }
 
