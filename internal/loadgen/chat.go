@@ -347,6 +347,9 @@ func RunChat(ctx context.Context, cfg ChatConfig) (res ChatResult, err error) {
 			break
 		}
 		if !s.Sustained {
+			if cfg.burst > 0 {
+				continue // frames: the burst is measured whatever the steady step sustained
+			}
 			break
 		}
 		res.Sustained = rate
