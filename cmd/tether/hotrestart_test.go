@@ -188,10 +188,10 @@ func TestDrain_OperatorRequestOnTheNodeStream_DrainsAndExits(t *testing.T) {
 type restartMode int
 
 const (
-	bySignal  restartMode = iota // hot: SIGUSR2 to the node process
-	byCommand                    // hot: tether push --upgrade
-	byOperator                   // hot: a hot_restart job on the node's stream, as the ops page sends
-	plain                        // SIGTERM, then the same command again
+	bySignal   restartMode = iota // hot: SIGUSR2 to the node process
+	byCommand                     // hot: tether push --upgrade
+	byOperator                    // hot: a hot_restart job on the node's stream, as the ops page sends
+	plain                         // SIGTERM, then the same command again
 )
 
 // roundEvery is the spacing of message rounds: each round sends every

@@ -103,12 +103,29 @@ func Do(t testing.TB, ctx context.Context, what string, timeout time.Duration, s
 	}
 }
 
-// Screenshot saves the whole page (not only the viewport) as a PNG at path.
+// Screenshot saves the whole page (not only the viewport) as a PNG at path,
+// scrolled to the top first so that sticky elements sit where a person
+// opening the page sees them.
 func Screenshot(t testing.TB, ctx context.Context, path string) {
+	t.Helper()
+	save(t, ctx, path, chromedp.FullScreenshot(100))
+}
+
+// ScreenshotViewport saves what the viewport shows at the top of the page:
+// the first screen of a phone.
+func ScreenshotViewport(t testing.TB, ctx context.Context, path string) {
+	t.Helper()
+	save(t, ctx, path, chromedp.CaptureScreenshot())
+}
+
+func save(t testing.TB, ctx context.Context, path string, shot chromedp.Action[[]byte]) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if _, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0); true`)); err != nil {
+		t.Fatalf("browser: scroll to the top: %v", err)
+	}
+	png, err := chromedp.Run(sctx, shot)
 	if err != nil {
 		t.Fatalf("browser: screenshot: %v", err)
 	}

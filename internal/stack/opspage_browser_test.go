@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -239,7 +240,15 @@ func TestOpsPage_InAPhoneBrowser(t *testing.T) {
 	}
 	flashSays(t, tab, "Kicked 1 session")
 
-	browser.Screenshot(t, tab, browser.ScreenshotPath(t, "ops-page.png"))
+	if os.Getenv(browser.EnvScreenshots) == "1" {
+		// For the README's picture: a quarter of a minute of rows and sparklines.
+		testenv.Eventually(t, 40*time.Second, func() bool {
+			n, _ := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll('#live-table tbody tr').length`))
+			return n >= 15
+		}, "the live table did not reach 15 rows")
+	}
+	browser.ScreenshotViewport(t, tab, browser.ScreenshotPath(t, "ops-page.png"))
+	browser.Screenshot(t, tab, browser.ScreenshotPath(t, "ops-page-full.png"))
 
 	// Hot-restart a node: the request reaches its process (which runs the
 	// hot restart as for SIGUSR2: cmd/tether).
