@@ -22,16 +22,24 @@ func TestBenchSmoke_Chat(t *testing.T) {
 		"--rates", "20,40", "--step", "1s", "--grace", "10s", "--max-p99", "10s")
 	var r loadgen.ChatResult
 	doc := benchResults(t, out, "chat", &r)
-	if r.Users != 10 || len(r.Steps) == 0 || len(doc.Targets) != 2 {
+	if r.Users != 10 || len(r.Steps) == 0 || len(doc.Targets) != 4 {
 		t.Fatalf("implausible result: %+v", r)
 	}
 	for i, s := range r.Steps {
 		if s.Accepted == 0 || s.Lost != 0 || s.Duplicates != 0 || s.Delivered != s.Accepted || s.EndToEnd.N != s.Accepted {
 			t.Fatalf("step %d: %+v", i+1, s)
 		}
-		if s.SQLPerMessage <= 0 || s.SQLCalls < 3 {
+		// Sends share transactions (group commit), so a message may cost
+		// less than one statement.
+		if s.SQLPerMessage <= 0 || s.SQLCalls <= 0 {
 			t.Errorf("step %d: no MySQL time scraped from the API's /metrics: %+v", i+1, s)
 		}
+		if s.CPU.API <= 0 || s.CPU.Push <= 0 || s.CPU.Total < s.CPU.API+s.CPU.Push {
+			t.Errorf("step %d: server CPU per message not measured: %+v", i+1, s.CPU)
+		}
+		// MariaDB and Redis are found by their listening ports, which needs
+		// the right to read their processes' descriptors (root here).
+		t.Logf("step %d: CPU ms per message %+v", i+1, s.CPU)
 	}
 	// Whether 20 msgs/s was sustained is a speed figure, not behaviour: on a
 	// loaded machine it is not (17/s was seen), so it is reported, not asserted.
