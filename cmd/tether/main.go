@@ -43,6 +43,7 @@ Commands:
   apikey    create, list or revoke push API keys in the database (create|list|revoke)
   switch    list, get, set or show the history of the live switches (list|get|set|history)
   chat      terminal chat client
+  top       the per-second table of a process or the whole cluster, live
   bench     measure Tether: idle connections, broadcasts, a cluster, chat,
             groups, the push API ("tether help bench" describes each scenario)
   drill     fault drills: a cluster of real processes under load, one fault
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = apikey(ctx, args, getenv, stdout)
 	case "switch": // switch.go
 		err = switchCmd(ctx, args, getenv, stdout)
+	case "top": // top.go
+		err = topCmd(ctx, args, getenv, stdout)
 	case "bench": // bench.go
 		err = runBench(ctx, args, stdout, stderr)
 	case "bench-worker": // hidden: started by bench
@@ -154,6 +157,9 @@ func help(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "switch":
 		fmt.Fprint(stdout, switchUsage)
+		return 0
+	case "top":
+		fmt.Fprint(stdout, topUsage)
 		return 0
 	case "bench":
 		fmt.Fprint(stdout, benchHelp())
