@@ -6,12 +6,17 @@
 package rest
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/internal/bulkhead"
+	"github.com/tetherim/tether/shared/problem"
 )
 
 // routePool is the business a route belongs to; "" for routes outside every
@@ -36,18 +41,58 @@ func routePool(method, path string) string {
 	return bulkhead.Other
 }
 
+// routeChain is the start of every route's handlers: its business's pool
+// first (before the body is read, the deadline made, the caller
+// authenticated or the request validated), then the body and the
+// deadline.
+func (s *Server) routeChain(method, path string) []gin.HandlerFunc {
+	chain := make([]gin.HandlerFunc, 0, 6)
+	if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
+		chain = append(chain, s.inPool(p))
+	}
+	return append(chain, limitBody, s.deadline)
+}
+
 // inPool runs the rest of the chain holding a worker of the pool, or
-// answers 503 overloaded when the pool sheds the request.
+// answers 503 overloaded when the pool sheds the request: a prepared
+// answer, no sooner than the queue wait (Pool.HoldRefusal), so that
+// shedding a flood costs as little CPU as it can.
 func (s *Server) inPool(p *bulkhead.Pool) gin.HandlerFunc {
+	shed := newShedAnswer(p)
 	return func(c *gin.Context) {
+		start := time.Now()
 		release, err := p.Acquire(c.Request.Context())
 		if err != nil {
-			fail(c, err)
+			p.HoldRefusal(c.Request.Context(), start)
+			shed.write(c)
 			return
 		}
 		defer release()
 		c.Next()
 	}
+}
+
+// shedAnswer is a pool's 503 overloaded problem document, encoded once.
+type shedAnswer struct {
+	body  []byte
+	retry []string
+	err   error
+}
+
+func newShedAnswer(p *bulkhead.Pool) *shedAnswer {
+	err := p.Overloaded()
+	pr := problem.New(tether.ErrorCode(err), tether.ErrorMessage(err))
+	body, _ := json.Marshal(pr) // strings and an int: cannot fail
+	secs := int64((p.RetryAfter() + time.Second - 1) / time.Second)
+	return &shedAnswer{body: body, retry: []string{strconv.FormatInt(secs, 10)}, err: err}
+}
+
+func (a *shedAnswer) write(c *gin.Context) {
+	c.Writer.Header()["Retry-After"] = a.retry
+	c.Set(ctxProblemCode, tether.EOVERLOADED)
+	_ = c.Error(a.err)
+	c.Abort()
+	c.Data(http.StatusServiceUnavailable, problem.ContentType, a.body)
 }
 
 // enterPool takes a worker of the named pool for the rest of a handler; it
@@ -58,8 +103,10 @@ func (s *Server) enterPool(c *gin.Context, name string) (release func(), ok bool
 	if p == nil {
 		return func() {}, true
 	}
+	start := time.Now()
 	release, err := p.Acquire(c.Request.Context())
 	if err != nil {
+		p.HoldRefusal(c.Request.Context(), start)
 		fail(c, err)
 		return nil, false
 	}

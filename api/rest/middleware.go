@@ -75,6 +75,9 @@ func (s *Server) observe(c *gin.Context) {
 
 		level := slog.LevelDebug
 		switch {
+		case status == http.StatusServiceUnavailable && c.GetString(ctxProblemCode) == tether.EOVERLOADED:
+			// A bulkhead shed it: tether_bulkhead_shed_total counts those,
+			// and a line each would make a flood cost its logging too.
 		case status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn
 		case status >= http.StatusInternalServerError:

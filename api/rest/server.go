@@ -188,8 +188,9 @@ func newServer(d Deps, spec []byte) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.engine }
 
 // routes builds the gin engine. Every route is a spec operation; requests
-// pass observe, recoverPanic and limitBody, then (on protected routes)
-// authenticate, then validate against their operation.
+// pass observe and recoverPanic, their business's bulkhead, limitBody and
+// deadline, then (on protected routes) authenticate, then validate against
+// their operation.
 func (s *Server) routes() error {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -206,7 +207,10 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(proxies); err != nil {
 		return err
 	}
-	e.Use(s.observe, s.recoverPanic, limitBody, s.deadline)
+	// Only what every answer needs runs before the route's bulkhead; the
+	// body and the deadline come after it (routeChain), so a shed request
+	// costs its parse, a pool check and a prepared answer.
+	e.Use(s.observe, s.recoverPanic)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, tether.ENOTFOUND, "No such route.") })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, problem.CodeMethodNotAllowed, "The route does not support the "+c.Request.Method+" method.")
@@ -219,10 +223,7 @@ func (s *Server) routes() error {
 			errs = append(errs, err)
 			return
 		}
-		chain := make([]gin.HandlerFunc, 0, 4)
-		if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
-			chain = append(chain, s.inPool(p))
-		}
+		chain := s.routeChain(method, path)
 		if authenticated {
 			chain = append(chain, s.authenticate)
 		}
@@ -299,10 +300,7 @@ func (s *Server) routes() error {
 			errs = append(errs, err)
 			return
 		}
-		chain := make([]gin.HandlerFunc, 0, 4)
-		if p := s.bulkheads.Pool(routePool(method, path)); p != nil {
-			chain = append(chain, s.inPool(p))
-		}
+		chain := s.routeChain(method, path)
 		check := s.validate(route)
 		if fastRoutes[method+" "+path] { // the hot routes: a compiled checker (fastcheck.go)
 			b, err := compileBodyCheck(route.Operation, method+" "+path)

@@ -116,17 +116,47 @@ func TestParse_RefusesIncompleteOrMalformedSizes(t *testing.T) {
 	for _, bad := range []string{
 		"", "send=1/1", "send=0/1," + DefaultSpec, "nope=1/1," + DefaultSpec, "send=16," + DefaultSpec,
 		strings.Replace(DefaultSpec, "send=16/64", "send=16/-1", 1), DefaultSpec + ",send=1/1",
+		strings.Replace(DefaultSpec, "send=16/64", "send=16/64/0", 1), strings.Replace(DefaultSpec, "send=16/64", "send=16/64/x", 1),
 	} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
 	sizes, err := Parse(DefaultSpec)
-	if err != nil || sizes[GroupSend] != (Size{8, 32}) || len(sizes) != len(Names) {
+	if err != nil || sizes[GroupSend] != (Size{Workers: 8, Queue: 32}) || len(sizes) != len(Names) {
 		t.Fatalf("Parse(default) = %v, %v", sizes, err)
 	}
 	if got := NewSet(sizes, time.Second).Conns(); got != 67+ConnReserve {
 		t.Fatalf("Conns = %d", got)
+	}
+}
+
+// A pool with a rate admits a burst of workers+queue, then refuses work
+// over the rate at once with EOVERLOADED, even with workers free: the
+// rate bounds the CPU a flooded business takes, which its workers do not
+// when its work is quick.
+func TestPool_RefusesWorkOverItsRateWithWorkersFree(t *testing.T) {
+	sizes, err := Parse(strings.Replace(DefaultSpec, "push_api=8/32/300", "push_api=2/2/1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes[PushAPI] != (Size{Workers: 2, Queue: 2, Rate: 1}) {
+		t.Fatalf("parsed %+v", sizes[PushAPI])
+	}
+	p := NewSet(sizes, time.Second).Pool(PushAPI)
+	for i := range 4 { // the burst: workers + queue
+		rel, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("work %d of the burst refused: %v", i, err)
+		}
+		rel() // a worker is free again at once
+	}
+	_, err = p.Acquire(context.Background())
+	if tether.ErrorCode(err) != tether.EOVERLOADED || p.Free() != 2 {
+		t.Fatalf("work over the rate: %v with %d workers free, want EOVERLOADED", err, p.Free())
+	}
+	if p.Shed() != 1 {
+		t.Fatalf("shed = %d", p.Shed())
 	}
 }
 
@@ -156,4 +186,25 @@ tether_bulkhead_busy{pool="webhook"} 0
 	if n, err := testutil.GatherAndCount(reg, "tether_bulkhead_queued"); err != nil || n != len(Names) {
 		t.Fatalf("queued series %d, %v", n, err)
 	}
+}
+
+// A refusal is held until the queue wait has passed since the work came,
+// so a caller that sends again at once on each connection is refused at
+// most once per wait per connection; a caller that goes away frees it.
+func TestPool_HoldRefusalAnswersNoSoonerThanTheQueueWait(t *testing.T) {
+	const wait = 150 * time.Millisecond
+	p := NewPool(PushAPI, Size{Workers: 1}, wait)
+	rel := mustAcquire(t, p)
+	defer rel()
+	start := time.Now()
+	if _, err := p.Acquire(context.Background()); tether.ErrorCode(err) != tether.EOVERLOADED {
+		t.Fatalf("acquire with no worker and no queue: %v", err)
+	}
+	p.HoldRefusal(context.Background(), start)
+	if d := time.Since(start); d < wait {
+		t.Fatalf("the refusal was answered after %v, before the queue wait %v", d, wait)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.HoldRefusal(ctx, time.Now()) // returns at once: the caller is gone
 }

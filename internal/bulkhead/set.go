@@ -26,16 +26,21 @@ var Names = []string{Send, GroupSend, Sync, PushAPI, Broadcast, Webhook, Relay, 
 
 // DefaultSpec is the default size of every pool, in the form Parse reads.
 // The relay moves one batch at a time per process (ordering), so its pool
-// has one worker and no queue.
-const DefaultSpec = "send=16/64,group_send=8/32,sync=12/48,push_api=8/32,broadcast=2/8,webhook=8/0,relay=1/0,other=12/48"
+// has one worker and no queue. The push API admits at most 300 requests a
+// second per process (a batch is one request of up to 500 pushes): a
+// flood of pushes, which mostly wait on Redis, would otherwise keep its 8
+// workers busy on CPU that 1:1 sends need (internal/stack's
+// TestBulkheads_MeasureSendP99UnderPushFloodAndHangingWebhook measures it).
+const DefaultSpec = "send=16/64,group_send=8/32,sync=12/48,push_api=8/32/300,broadcast=2/8,webhook=8/0,relay=1/0,other=12/48"
 
 // ConnReserve is what Conns adds to the pools' workers for the process's
 // own background work outside any pool (block mirror upkeep, switch
 // reloads, readiness checks).
 const ConnReserve = 4
 
-// Parse reads sizes of the form "send=16/64,sync=12/48" (name=workers/queue).
-// Every business must be named exactly once.
+// Parse reads sizes of the form "send=16/64,push_api=8/32/500"
+// (name=workers/queue, or name=workers/queue/rate with the most work
+// admitted per second). Every business must be named exactly once.
 func Parse(spec string) (map[string]Size, error) {
 	out := make(map[string]Size, len(Names))
 	for _, part := range strings.Split(spec, ",") {
@@ -46,7 +51,16 @@ func Parse(spec string) (map[string]Size, error) {
 		name, rest, ok := strings.Cut(part, "=")
 		w, q, ok2 := strings.Cut(rest, "/")
 		if !ok || !ok2 {
-			return nil, fmt.Errorf("%q is not name=workers/queue", part)
+			return nil, fmt.Errorf("%q is not name=workers/queue[/rate]", part)
+		}
+		q, r, hasRate := strings.Cut(q, "/")
+		var perSec float64
+		if hasRate {
+			var err error
+			perSec, err = strconv.ParseFloat(strings.TrimSpace(r), 64)
+			if err != nil || perSec <= 0 || perSec > 1e6 {
+				return nil, fmt.Errorf("%q: the rate is work per second, above 0 and at most 1000000", part)
+			}
 		}
 		name = strings.TrimSpace(name)
 		if !slices.Contains(Names, name) {
@@ -60,7 +74,7 @@ func Parse(spec string) (map[string]Size, error) {
 		if err1 != nil || err2 != nil || workers < 1 || workers > 10000 || queue < 0 || queue > 100000 {
 			return nil, fmt.Errorf("%q: want 1 to 10000 workers and 0 to 100000 queued", part)
 		}
-		out[name] = Size{Workers: workers, Queue: queue}
+		out[name] = Size{Workers: workers, Queue: queue, Rate: perSec}
 	}
 	var missing []string
 	for _, n := range Names {

@@ -14,8 +14,8 @@ type Bulkheads struct {
 }
 
 func (b *Bulkheads) declare(s *Set) {
-	s.String(&b.Spec, "bulkheads", "TETHER_BULKHEADS", bulkhead.DefaultSpec, "Pool of each business as name=workers/queue: at most workers at once, at most queue more waiting (up to --bulkhead-wait); beyond that requests are refused at once with 503 overloaded and Retry-After. Every business must be named (send, group_send, sync, push_api, broadcast, webhook, relay, other). The database and Redis connection pools are sized to the sum of the workers plus 4, so each business has its own share.")
-	s.Duration(&b.Wait, "bulkhead-wait", "TETHER_BULKHEAD_WAIT", 100*time.Millisecond, "Longest a request waits in its business's queue for a worker before it is refused with 503 overloaded.")
+	s.String(&b.Spec, "bulkheads", "TETHER_BULKHEADS", bulkhead.DefaultSpec, "Pool of each business as name=workers/queue[/rate]: at most workers at once, at most queue more waiting (up to --bulkhead-wait), at most rate admitted per second; beyond that requests are refused with 503 overloaded and Retry-After, answered no sooner than the bulkhead wait, at most a second (a flooding client is refused at most once per wait per connection). Every business must be named (send, group_send, sync, push_api, broadcast, webhook, relay, other). The database and Redis connection pools are sized to the sum of the workers plus 4, so each business has its own share.")
+	s.Duration(&b.Wait, "bulkhead-wait", "TETHER_BULKHEAD_WAIT", 100*time.Millisecond, "Longest a request waits in its business's queue for a worker before it is refused with 503 overloaded; a refused request is answered after this wait too (at most a second).")
 }
 
 func (b *Bulkheads) check(c *checker) {

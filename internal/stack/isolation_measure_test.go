@@ -70,7 +70,11 @@ func TestBulkheads_MeasureSendP99UnderPushFloodAndHangingWebhook(t *testing.T) {
 		relMu.Unlock()
 	}
 	defer unhang()
-	a := startAPIWithBulkheads(t, bulkhead.DefaultSpec, func(c *config.APIConfig) {
+	spec := bulkhead.DefaultSpec
+	if v := os.Getenv("TETHER_ISOLATION_BULKHEADS"); v != "" {
+		spec = v // to compare sizes; the number is with the defaults
+	}
+	a := startAPIWithBulkheads(t, spec, func(c *config.APIConfig) {
 		c.Webhook.URL, c.Webhook.Secret, c.Webhook.Timeout = hook.URL, "measure-secret", 5*time.Minute
 		c.Throttle.SendRate, c.PushAPI.RateLimit = 0, 0
 	})
@@ -163,10 +167,10 @@ func TestBulkheads_MeasureSendP99UnderPushFloodAndHangingWebhook(t *testing.T) {
 	share := func(cpu, wall time.Duration) string {
 		return fmt.Sprintf("%.2f cores", cpu.Seconds()/wall.Seconds())
 	}
-	msg := fmt.Sprintf("send p50/p99 over %d rounds (%d sends each side): unloaded %v/%v, under push flood + hanging webhook %v/%v: p99 ratio %.2f (target <= 1.5)\n"+
+	msg := fmt.Sprintf("bulkheads %s\nsend p50/p99 over %d rounds (%d sends each side): unloaded %v/%v, under push flood + hanging webhook %v/%v: p99 ratio %.2f (target <= 1.5)\n"+
 		"flood (another process, 64 connections): %d pushes accepted, %d shed with 503 overloaded, %d other (%.0f requests/s while on); webhook workers hanging: %d\n"+
 		"CPU: server process (API + senders + webhook receiver) %s unloaded, %s loaded; flood process %s while flooding (%v in all)",
-		isolationRounds, len(unloaded), p(unloaded, 0.5).Round(time.Microsecond), p99a.Round(time.Microsecond),
+		spec, isolationRounds, len(unloaded), p(unloaded, 0.5).Round(time.Microsecond), p99a.Round(time.Microsecond),
 		p(loaded, 0.5).Round(time.Microsecond), p99b.Round(time.Microsecond), float64(p99b)/float64(p99a),
 		last.Accepted, last.Shed, last.Other, float64(last.Accepted+last.Shed+last.Other)/last.On.Seconds(), hookBusy,
 		share(cpuUnloaded, wallUnloaded), share(cpuLoaded, wallLoaded), share(last.CPU, last.On), total.Round(time.Millisecond))
