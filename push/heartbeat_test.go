@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -118,5 +119,25 @@ func TestHeartbeatAcks_DeliveryAndDeliveredStatusNeverWaitForAnAck(t *testing.T)
 	c.roundTrip() // nothing else came: no entry is sent again for want of an ack
 	if len(n.acks.take()) != 0 {
 		t.Fatal("an ack was recorded that the client never sent")
+	}
+}
+
+// A session keeps the version its Welcome granted across a hot restart:
+// the new process, whose switch has not even been turned on, still reads
+// its heartbeats instead of failing it with unexpected_frame.
+func TestHeartbeatAcks_AVersion2SessionStaysVersion2AcrossAHotRestart(t *testing.T) {
+	e := upgradeEnv(t, overTCP)
+	heartbeatAcks(e.start(), 1, "on", nil)
+	c, w := e.helloV(2, 1, "phone", "ios")
+	if w.Version != 2 {
+		t.Fatalf("version %d, want 2", w.Version)
+	}
+	old, _ := e.takeOver()
+	if err := old.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.send(wire.AppendHeartbeat(nil, wire.Heartbeat{Ack: 3}))
+	if f := c.read(); f.Type != wire.TypePong {
+		t.Fatalf("a heartbeat after the restart got %s %v, want pong", f.Type, f.Reason)
 	}
 }
