@@ -16,6 +16,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/tetherim/tether/internal/browser"
 	"github.com/tetherim/tether/internal/config"
 )
 
@@ -148,8 +149,9 @@ func TestDeployments_SetOnlyRealSettings(t *testing.T) {
 			known[st.Env] = true
 		}
 	}
-	// Inputs of the compose file and scripts, not settings of the binary.
-	for _, n := range []string{"TETHER_DB_PASSWORD", "TETHER_DB_ROOT_PASSWORD", "TETHER_LOCAL_DB"} {
+	// Inputs of the compose file and scripts (and the browser tests' Chromium,
+	// which services.sh leaves alone when it is set), not settings of the binary.
+	for _, n := range []string{"TETHER_DB_PASSWORD", "TETHER_DB_ROOT_PASSWORD", "TETHER_LOCAL_DB", browser.EnvChromium} {
 		known[n] = true
 	}
 	re := regexp.MustCompile(`TETHER_[A-Z0-9_]+`)
