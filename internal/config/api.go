@@ -34,7 +34,7 @@ type APIConfig struct {
 func (c *APIConfig) declare() *Set {
 	s := NewSet("api")
 	s.String(&c.HTTPAddr, "http", "TETHER_HTTP_ADDR", ":8080", "REST API listen address.")
-	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/. Keep it off the public network.")
+	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9090", "Admin listen address: /metrics, /healthz, /readyz, /live (the per-second table) and /debug/pprof/. Keep it off the public network.")
 	s.DSNString(&c.MySQLDSN, "mysql", "TETHER_MYSQL_DSN", "", "MySQL/MariaDB DSN, e.g. tether:secret@tcp(db:3306)/tether. The store always sets parseTime=true and loc=UTC. The schema must be in this binary's window (tether migrate; see Upgrading Tether without downtime).")
 	s.SecretString(&c.TokenPrivateKey, "token-private-key", "TETHER_TOKEN_PRIVATE_KEY", "", "Ed25519 private key (base64 seed from tether keygen) that signs access tokens. Prefer the environment variable over the flag.")
 	s.Duration(&c.AccessTTL, "access-ttl", "TETHER_ACCESS_TTL", 15*time.Minute, "Lifetime of access tokens (push nodes accept a token until it expires).")

@@ -37,7 +37,7 @@ func (c *DevConfig) declare() *Set {
 	s.String(&c.HTTPAddr, "http", "TETHER_HTTP_ADDR", "127.0.0.1:8080", "REST API listen address.")
 	s.String(&c.PushAddr, "push", "TETHER_PUSH_ADDR", "127.0.0.1:7070", "Push TCP listen address.")
 	s.String(&c.WSAddr, "ws", "TETHER_WS_ADDR", "127.0.0.1:7071", "Push WebSocket listen address (browsers connect to ws://ADDR/ws).")
-	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/.")
+	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", "127.0.0.1:9090", "Admin listen address: /metrics, /healthz, /readyz, /live (the per-second table) and /debug/pprof/.")
 	s.String(&c.DataDir, "data", "TETHER_DATA_DIR", "./.tether", "Directory for the SQLite database (tether.db) and the token key (token.key), created on first run.")
 	declareRecallWindow(s, &c.RecallWindow)
 	c.Webhook.declare(s)

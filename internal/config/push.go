@@ -60,7 +60,7 @@ func (c *PushConfig) declare() *Set {
 	s.String(&c.TCPAddr, "tcp", "TETHER_TCP_ADDR", ":7070", "Client TCP listen address.")
 	s.String(&c.AdvertiseTCP, "advertise-tcp", "TETHER_ADVERTISE_TCP", "", "host:port clients use to reach this node, recorded in the registry. Empty: derived from the listen address.")
 	s.String(&c.AdvertiseWS, "advertise-ws", "TETHER_ADVERTISE_WS", "", "WebSocket URL clients use to reach this node (ws:// or wss://, path /ws), e.g. wss://push-1.example.com/ws behind a TLS proxy; recorded in the registry for client discovery. Empty: ws://<--ws listen address>/ws.")
-	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9091", "Admin listen address: /metrics, /healthz, /readyz and /debug/pprof/. Keep it off the public network.")
+	s.String(&c.AdminAddr, "admin", "TETHER_ADMIN_ADDR", ":9091", "Admin listen address: /metrics, /healthz, /readyz, /live (the per-second table) and /debug/pprof/. Keep it off the public network.")
 	s.String(&c.TokenPublicKey, "token-public-key", "TETHER_TOKEN_PUBLIC_KEY", "", "Ed25519 public key (base64, from tether keygen) that verifies access tokens.")
 	s.Duration(&c.HeartbeatInterval, "heartbeat", "TETHER_HEARTBEAT_INTERVAL", 30*time.Second, "Ping interval the node asks clients to keep.")
 	s.Duration(&c.IdleTimeout, "idle-timeout", "TETHER_IDLE_TIMEOUT", 75*time.Second, "A connection that sends nothing for this long is closed. Must exceed --heartbeat.")

@@ -81,4 +81,4 @@ func (r Redis) Node(ctx context.Context, _ int) (live.History, error) {
 // Cluster implements Source.
 func (r Redis) Cluster(ctx context.Context) (live.ClusterView, error) { return r.R.Cluster(ctx) }
 
-var errNodeFromRedis = errors.New("top: Redis holds each process's newest second only; read one process with --admin or pick it with --node")
+var errNodeFromRedis = errors.New("Redis holds each process's newest second only; read one process with --admin or pick it with --node")

@@ -65,7 +65,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 				return nil
 			}
 		} else if cfg.Once && tries >= onceTries {
-			return errors.New("top: no second recorded yet; the process records one a second after it starts")
+			if cfg.Cluster {
+				return errors.New("no process publishes its table to this Redis under this prefix (--redis-prefix)")
+			}
+			return errors.New("no second recorded yet; a process records one a second after it starts")
 		}
 		select {
 		case <-ctx.Done():
@@ -112,7 +115,7 @@ func read(ctx context.Context, cfg Config, last time.Time) (rows []live.Snapshot
 				return []live.Snapshot{p}, p, p.At, nil
 			}
 		}
-		return nil, nil, last, fmt.Errorf("top: no process %q publishes to this Redis (is it running, with the same --redis-prefix?)", cfg.Node)
+		return nil, nil, last, fmt.Errorf("no process %q publishes to this Redis (is it running, with the same --redis-prefix?)", cfg.Node)
 	}
 	if len(v.Processes) == 0 {
 		return nil, nil, last, nil // none yet, or Redis was just restarted
