@@ -4,25 +4,17 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/tetherim/tether"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/switches"
 )
 
-// switchView is a switch as the page shows it.
+// switchView is a switch as the page shows it: the REST view, and whether
+// it turns a business down (offered under "degrade").
 type switchView struct {
-	Name        string          `json:"name"`
-	Kind        switches.Kind   `json:"kind"`
-	Value       string          `json:"value"`
-	Default     string          `json:"default"`
-	Description string          `json:"description"`
-	Rules       *switches.Rules `json:"rules,omitempty"`
-	Set         bool            `json:"set"`
-	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
-	UpdatedBy   string          `json:"updated_by,omitempty"`
-	Degradation bool            `json:"degradation"` // turns a business down: offered under "degrade"
+	switches.View
+	Degradation bool `json:"degradation"`
 }
 
 // stateView is everything on the page but the live table.
@@ -52,13 +44,7 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request, c caller) {
 	reg := h.d.Switches.Registry
 	v.Version = reg.Version()
 	for _, cur := range reg.List() {
-		sv := switchView{Name: cur.Name, Kind: cur.Kind, Value: cur.Value, Default: switches.Format(cur.Kind, cur.Default),
-			Description: cur.Description, Rules: cur.Rules, Set: cur.Set, UpdatedBy: cur.UpdatedBy,
-			Degradation: slices.Contains(switches.Degradations, cur.Name)}
-		if cur.Set {
-			t := cur.UpdatedAt
-			sv.UpdatedAt = &t
-		}
+		sv := switchView{View: switches.ViewOf(cur), Degradation: slices.Contains(switches.Degradations, cur.Name)}
 		v.Switches = append(v.Switches, sv)
 	}
 	writeJSON(w, http.StatusOK, v)

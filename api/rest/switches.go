@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,30 +15,6 @@ import (
 // Live switches under /v1/admin/switches (admin API-key scope): list, get,
 // set with a reason, history. The rules live in shared/switches; this file
 // only maps them to HTTP.
-
-// switchView is a switch as the REST API shows it.
-type switchView struct {
-	Name        string          `json:"name"`
-	Kind        switches.Kind   `json:"kind"`
-	Value       string          `json:"value"`
-	Default     string          `json:"default"`
-	Description string          `json:"description"`
-	Scope       string          `json:"scope"`
-	Rules       *switches.Rules `json:"rules,omitempty"`
-	Set         bool            `json:"set"`
-	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
-	UpdatedBy   string          `json:"updated_by,omitempty"`
-}
-
-func viewOf(c switches.Current) switchView {
-	v := switchView{Name: c.Name, Kind: c.Kind, Value: c.Value, Default: switches.Format(c.Kind, c.Default),
-		Description: c.Description, Scope: c.Scope, Rules: c.Rules, Set: c.Set, UpdatedBy: c.UpdatedBy}
-	if c.Set {
-		t := c.UpdatedAt
-		v.UpdatedAt = &t
-	}
-	return v
-}
 
 // switchError maps the switches' errors to the domain's codes.
 func switchError(err error) error {
@@ -67,9 +42,9 @@ func (s *Server) listSwitches(c *gin.Context) {
 	}
 	reg := s.switches.Registry
 	list := reg.List()
-	out := make([]switchView, 0, len(list))
+	out := make([]switches.View, 0, len(list))
 	for _, cur := range list {
-		out = append(out, viewOf(cur))
+		out = append(out, switches.ViewOf(cur))
 	}
 	c.JSON(http.StatusOK, gin.H{"version": reg.Version(), "switches": out})
 }
@@ -84,7 +59,7 @@ func (s *Server) getSwitch(c *gin.Context) {
 		fail(c, switchError(switches.ErrUnknown))
 		return
 	}
-	c.JSON(http.StatusOK, viewOf(cur))
+	c.JSON(http.StatusOK, switches.ViewOf(cur))
 }
 
 type setSwitchRequest struct {
@@ -113,7 +88,7 @@ func (s *Server) setSwitch(c *gin.Context) {
 		return
 	}
 	cur, _ := s.switches.Registry.Get(rec.Name)
-	c.JSON(http.StatusOK, gin.H{"switch": viewOf(cur), "change": rec})
+	c.JSON(http.StatusOK, gin.H{"switch": switches.ViewOf(cur), "change": rec})
 }
 
 // switchHistory handles GET /v1/admin/switches/{name}/history.
