@@ -14,9 +14,9 @@ import (
 )
 
 // The group fan-out switch keeps group entries above its member count from
-// live push (members get them by sync: their versions are announced), and
-// never a 1:1 message, whatever its value: 1:1 push delivery cannot be
-// turned off.
+// live push (members get them by sync: their versions are announced), a
+// group of two members included, and never a 1:1 message, whatever its
+// value: 1:1 push delivery cannot be turned off.
 func TestRelay_FanoutLimitNeverKeepsA1to1EntryFromPush(t *testing.T) {
 	e := newEnv(t)
 	a, b, c := e.user(t, "alice"), e.user(t, "bob"), e.user(t, "carol")
@@ -28,7 +28,17 @@ func TestRelay_FanoutLimitNeverKeepsA1to1EntryFromPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pair, err := groups.CreateGroup(e.ctx, a, tether.NewGroup{Name: "two", MemberIDs: []int64{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	direct := e.send(t, a, b, "direct")
+	grp2, _, err := e.msgs.Send(e.ctx, tether.Caller{UserID: a}, tether.NewMessage{
+		GroupID: pair.ID, ClientMsgID: "pair", Type: tether.MessageText, Content: []byte(`{"text":"both"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	grp, _, err := e.msgs.Send(e.ctx, tether.Caller{UserID: a}, tether.NewMessage{
 		GroupID: g.ID, ClientMsgID: "group", Type: tether.MessageText, Content: []byte(`{"text":"all"}`),
 	})
@@ -56,6 +66,9 @@ func TestRelay_FanoutLimitNeverKeepsA1to1EntryFromPush(t *testing.T) {
 	}
 	if seen[grp.ID] {
 		t.Fatal("the group message of 3 members was pushed live under a fan-out limit of 1")
+	}
+	if seen[grp2.ID] {
+		t.Fatal("the group message of 2 members was pushed live under a fan-out limit of 1")
 	}
 	// Announced all the same: carol's newest version is the group message's.
 	page, err := e.msgs.Sync(e.ctx, c, 0, 10)

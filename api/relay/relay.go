@@ -53,10 +53,12 @@ type Config struct {
 	// Pool (may be nil) is the relay's bulkhead; it reports the relay busy
 	// while a batch runs.
 	Pool *bulkhead.Pool
-	// FanoutLimit (may be nil: no limit) is the group_send fan-out
-	// degradation switch: an entry for more users than it returns (when
-	// above 0) is announced but not pushed live; its users get it by sync.
-	// Entries for at most two users (every 1:1 message) are always pushed.
+	// FanoutLimit (may be nil: no limit) is the group fan-out
+	// degradation switch: a group entry for more members than it returns
+	// (when above 0) is announced but not pushed live; its members get it
+	// by sync. A 1:1 entry is always pushed. Rows that do not name their
+	// conversation's kind (written before it was carried) are judged as
+	// before: more than two targets make a group entry.
 	FanoutLimit func() int64
 }
 
@@ -310,7 +312,7 @@ func (r *Relay) publish(ctx context.Context, rows []store.OutboxRow) ([]store.Of
 	}
 	var jobs []stream.NodeJob
 	for _, d := range batch {
-		if d.p.PushID == "" && r.fanoutDegraded(len(d.p.Targets)) {
+		if d.p.PushID == "" && r.fanoutDegraded(d.p) {
 			continue
 		}
 		byNode := make(map[string][]job.Target)
@@ -398,11 +400,25 @@ func (r *Relay) pooledBatch(ctx context.Context) (int, error) {
 	return r.batch(ctx)
 }
 
-// fanoutDegraded reports whether a group entry for n users is kept from
-// live push by the fan-out limit. A 1:1 entry (at most two users) never is,
-// nor a persisted push of the push API (the caller skips those).
-func (r *Relay) fanoutDegraded(n int) bool {
-	if n <= 2 || r.cfg.FanoutLimit == nil {
+// fanoutDegraded reports whether the entry of p is kept from live push by
+// the fan-out limit: a group entry whose members (its targets: the members
+// whose timelines got it) number more than the limit, whatever the size of
+// the group, two included. A 1:1 entry never is, nor a persisted push of
+// the push API (the caller skips those). A row that does not name its
+// conversation's kind counts as a group entry above two targets, as
+// before the kind was carried.
+func (r *Relay) fanoutDegraded(p store.OutboxPayload) bool {
+	n := len(p.Targets)
+	switch p.Conversation {
+	case store.OutboxDirect:
+		return false
+	case store.OutboxGroup:
+	default:
+		if n <= 2 {
+			return false
+		}
+	}
+	if r.cfg.FanoutLimit == nil {
 		return false
 	}
 	limit := r.cfg.FanoutLimit()

@@ -39,6 +39,32 @@ type OutboxPayload struct {
 	// the relay reads who sent what where without parsing Body. Rows
 	// written before it was carried have none.
 	Message *OutboxMessage `json:"message,omitempty"`
+	// Conversation is the kind of conversation the entry belongs to
+	// (OutboxGroup or OutboxDirect), so the relay's group fan-out limit
+	// tells a group of two from a 1:1 chat; the group's member count is
+	// then len(Targets), the members whose timelines got the entry. Empty
+	// for entries outside a conversation and for rows written before it
+	// was carried (the relay then judges by the target count alone), and
+	// a kind this binary does not know is read the same way, so a newer
+	// release's rows never stop an older relay in a rolling upgrade.
+	Conversation string `json:"conversation,omitempty"`
+}
+
+// The conversation kinds an OutboxPayload names.
+const (
+	OutboxGroup  = "group"
+	OutboxDirect = "direct"
+)
+
+// outboxConversation is the Conversation of an entry in conversation id.
+func outboxConversation(id string) string {
+	if _, ok := tether.ParseGroupConversationID(id); ok {
+		return OutboxGroup
+	}
+	if _, _, ok := tether.ParseDirectConversationID(id); ok {
+		return OutboxDirect
+	}
+	return ""
 }
 
 // OutboxMessage is the message a message row carries.

@@ -137,7 +137,7 @@ func outboxFor(e newEntry, targets []OutboxTarget) (outboxRow, error) {
 	if err != nil {
 		return outboxRow{}, err
 	}
-	op := OutboxPayload{Kind: e.Kind, Body: body, Targets: targets, PushID: e.PushID}
+	op := OutboxPayload{Kind: e.Kind, Body: body, Targets: targets, PushID: e.PushID, Conversation: outboxConversation(e.ConversationID)}
 	if e.Kind == tether.EntryMessage && e.Message != nil {
 		op.Message = &OutboxMessage{ID: e.Message.ID, SenderID: e.Message.SenderID, ConversationID: e.Message.ConversationID}
 	}
