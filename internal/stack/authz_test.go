@@ -267,6 +267,8 @@ func authzCases() []authzCase {
 	add("PUT", "/v1/blocks/{user_id}", nil, user(401, map[principal]int{outsider: 204}))
 	add("DELETE", "/v1/blocks/{user_id}", nil, user(401, map[principal]int{outsider: 204}))
 	add("GET", "/v1/presence?user_ids={user_id}", nil, user(401, map[principal]int{outsider: 200}))
+	// Where to connect: any signed-in user, never an API key or a stranger.
+	add("GET", "/v1/push-nodes", nil, user(401, map[principal]int{outsider: 200}))
 
 	// Messages and conversations: only participants see a conversation.
 	add("POST", "/v1/messages", map[string]any{"group_id": "{group_id}", "client_msg_id": "authz-x", "type": "text", "content": map[string]string{"text": "x"}},
