@@ -170,10 +170,17 @@ async function refresh() {
     flash(e.message, true);
     return;
   }
-  renderNodes();
-  renderSwitches();
+  state.nodes = state.nodes || [];
+  // Redraw a list only when what it shows changed: a redraw replaces its
+  // buttons, and a tap landing during one would be lost.
+  const nodes = JSON.stringify([state.nodes.map(({ seen_ms, ...n }) => n), state.nodes_error]); // seen_ms moves with every heartbeat
+  const switches = JSON.stringify(state.switches);
+  if (nodes !== shown.nodes) { shown.nodes = nodes; renderNodes(); }
+  if (switches !== shown.switches) { shown.switches = switches; renderSwitches(); }
   $('live').hidden = !state.live;
 }
+
+const shown = { nodes: '', switches: '' };
 
 // ---- the live table ----
 
