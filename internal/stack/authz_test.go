@@ -14,9 +14,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
-	"github.com/tetherim/tether/internal/testenv"
-	"github.com/tetherim/tether/shared/metrics"
 )
 
 // The authorization table (issue 4, point 10): every operation of
@@ -116,16 +113,7 @@ func (f *authzFixture) must(method, path string, who principal, body, out any) {
 
 func newAuthzFixture(t *testing.T) *authzFixture {
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, _ := keyPair(t)
 	cfg := apiConfig(t, dsn, prefix, priv)
 	cfg.PushAPI.AdminKey = strings.Repeat("a", 40)

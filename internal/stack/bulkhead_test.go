@@ -11,12 +11,10 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/bulkhead"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/problem"
 )
 
@@ -25,16 +23,7 @@ import (
 func startAPIWithBulkheads(t *testing.T, spec string, adjust ...func(*config.APIConfig)) *API {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, _ := keyPair(t)
 	ac := apiConfig(t, dsn, prefix, priv)
 	ac.PushAPI.AdminKey = stackAdminKey

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
@@ -173,16 +172,7 @@ func TestLive_AnIdleNodeShowsNoTimeoutsAndNoErrors(t *testing.T) {
 func TestLive_ClusterOfThreeProcessesSumsAndListsEachNode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, pub := keyPair(t)
 	a, err := StartAPI(ctx, apiConfig(t, dsn, prefix, priv), quiet())
 	if err != nil {

@@ -12,13 +12,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/browser"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/push/wire"
-	"github.com/tetherim/tether/shared/metrics"
 	"github.com/tetherim/tether/shared/route"
 	"github.com/tetherim/tether/shared/switches"
 )
@@ -35,16 +33,7 @@ type opsCluster struct {
 func startOpsCluster(t *testing.T) opsCluster {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, pub := keyPair(t)
 	ac := apiConfig(t, dsn, prefix, priv)
 	ac.PushAPI.AdminKey = stackAdminKey

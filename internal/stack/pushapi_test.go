@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/metrics"
 )
 
 const stackAdminKey = "stack-admin-key-0123456789abcdef0123456789"
@@ -25,16 +23,7 @@ const stackAdminKey = "stack-admin-key-0123456789abcdef0123456789"
 func startPushAPI(t *testing.T) (*API, *Push) {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, pub := keyPair(t)
 	ac := apiConfig(t, dsn, prefix, priv)
 	ac.PushAPI.AdminKey = stackAdminKey

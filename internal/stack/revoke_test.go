@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
 	"github.com/tetherim/tether/push/wire"
-	"github.com/tetherim/tether/shared/metrics"
 )
 
 // handshake dials a push node over raw TCP, sends Hello with tok and returns
@@ -63,16 +61,7 @@ func startAPIAndPush(t *testing.T) (*API, *Push) {
 func startAPIAndPushPrefixed(t *testing.T) (*API, *Push, string) {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, pub := keyPair(t)
 	a, err := StartAPI(ctx, apiConfig(t, dsn, prefix, priv), quiet())
 	if err != nil {

@@ -225,6 +225,23 @@ func TestStartDev_FailsCleanlyWhenAPortIsTaken(t *testing.T) {
 	stopOnCleanup(t, second)
 }
 
+// migratedMySQL gives the test a fresh MySQL database migrated to the
+// current schema, and a Redis key prefix of its own.
+func migratedMySQL(t *testing.T) (dsn, prefix string) {
+	t.Helper()
+	dsn = testenv.MySQL(t)
+	_, prefix = testenv.Redis(t)
+	db, err := store.Open(context.Background(), store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, prefix
+}
+
 func keyPair(t *testing.T) (priv, pub string) {
 	t.Helper()
 	pk, sk, err := token.GenerateKey()
@@ -268,16 +285,7 @@ func TestStartPush_RefusesUnreachableRedis(t *testing.T) {
 func TestStartAPIAndPush_DeliverOnMariaDBAndRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, pub := keyPair(t)
 
 	a, err := StartAPI(ctx, apiConfig(t, dsn, prefix, priv), quiet())

@@ -11,12 +11,10 @@ import (
 	"time"
 
 	"github.com/tetherim/tether"
-	"github.com/tetherim/tether/api/store"
 	"github.com/tetherim/tether/api/webhook"
 	"github.com/tetherim/tether/internal/config"
 	"github.com/tetherim/tether/internal/testenv"
 	"github.com/tetherim/tether/push/client"
-	"github.com/tetherim/tether/shared/metrics"
 )
 
 // hookReceiver records the webhook requests it gets, verifying each.
@@ -111,16 +109,7 @@ func TestStartDev_WebhookNotifiesAnOfflineRecipient(t *testing.T) {
 func TestStartAPI_WebhookNotifiesAnOfflineRecipient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := testenv.MySQL(t)
-	_, prefix := testenv.Redis(t)
-	db, err := store.Open(ctx, store.Config{Driver: "mysql", DSN: dsn}, metrics.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
+	dsn, prefix := migratedMySQL(t)
 	priv, _ := keyPair(t)
 	rcv, url := newHookReceiver(t, "api-secret")
 	c := apiConfig(t, dsn, prefix, priv)
