@@ -85,24 +85,35 @@ function renderNodes() {
   const err = $('nodes-error');
   err.hidden = !state.nodes_error;
   err.textContent = state.nodes_error || '';
-  list.replaceChildren(...state.nodes.map((n) => {
-    const ready = n.state === 'ready';
-    const started = n.started_at ? new Date(n.started_at * 1000).toLocaleString() : '';
-    return el('li', { 'data-node': n.id },
-      el('span', { class: 'name' }, n.id),
-      el('span', { class: 'badge ' + n.state }, n.state),
-      el('span', { class: 'muted' }, (n.sessions || 0) + ' sessions'),
-      el('span', { class: 'detail' }, [n.tcp_addr, started && 'started ' + started].filter(Boolean).join(' · ')),
-      el('button', { class: 'small drain', disabled: !ready, onclick: () => act(
-        'Drain node ' + n.id + ': it stops taking connections, moves its ' + (n.sessions || 0) +
-        ' sessions to other nodes, then stops.',
-        'api/nodes/' + encodeURIComponent(n.id) + '/drain', {}, () => 'Drain requested for ' + n.id) }, 'Drain…'),
-      el('button', { class: 'small hot-restart', disabled: !ready || !n.hot_restart,
-        title: n.hot_restart ? '' : 'no upgrade socket (tether dev)', onclick: () => act(
-          'Hot-restart node ' + n.id + ': a new process of it takes every connection over; clients notice nothing.',
-          'api/nodes/' + encodeURIComponent(n.id) + '/hot-restart', {}, () => 'Hot restart requested for ' + n.id) }, 'Hot restart…'));
-  }));
+  // A node's item is rebuilt only when that node changed, in place, so a
+  // tap on another node's button never lands on a replaced element.
+  const key = (n) => JSON.stringify({ ...n, seen_ms: 0 });
+  const old = [...list.children];
+  const sameNodes = old.length === state.nodes.length && state.nodes.every((n, i) => old[i].dataset.node === n.id);
+  if (sameNodes) {
+    state.nodes.forEach((n, i) => { if (old[i].dataset.key !== key(n)) old[i].replaceWith(nodeItem(n, key(n))); });
+    return;
+  }
+  list.replaceChildren(...state.nodes.map((n) => nodeItem(n, key(n))));
   if (!state.nodes.length && !state.nodes_error) list.replaceChildren(el('li', { class: 'muted' }, 'no push node has reported'));
+}
+
+function nodeItem(n, key) {
+  const ready = n.state === 'ready';
+  const started = n.started_at ? new Date(n.started_at * 1000).toLocaleString() : '';
+  return el('li', { 'data-node': n.id, 'data-key': key },
+    el('span', { class: 'name' }, n.id),
+    el('span', { class: 'badge ' + n.state }, n.state),
+    el('span', { class: 'muted' }, (n.sessions || 0) + ' sessions'),
+    el('span', { class: 'detail' }, [n.tcp_addr, started && 'started ' + started].filter(Boolean).join(' · ')),
+    el('button', { class: 'small drain', disabled: !ready, onclick: () => act(
+      'Drain node ' + n.id + ': it stops taking connections, moves its ' + (n.sessions || 0) +
+      ' sessions to other nodes, then stops.',
+      'api/nodes/' + encodeURIComponent(n.id) + '/drain', {}, () => 'Drain requested for ' + n.id) }, 'Drain…'),
+    el('button', { class: 'small hot-restart', disabled: !ready || !n.hot_restart,
+      title: n.hot_restart ? '' : 'no upgrade socket (tether dev)', onclick: () => act(
+        'Hot-restart node ' + n.id + ': a new process of it takes every connection over; clients notice nothing.',
+        'api/nodes/' + encodeURIComponent(n.id) + '/hot-restart', {}, () => 'Hot restart requested for ' + n.id) }, 'Hot restart…'));
 }
 
 function rulesText(r) {
